@@ -1,0 +1,3 @@
+from chaosdemo.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,61 @@
+"""Claude, through the Anthropic SDK's structured output.
+
+The SDK retries timeouts, 429 and 5xx itself (``max_retries``); what still
+fails here becomes ``ClaudeUnavailable`` with a reason the status can show.
+The client is created at the edge with the key and ``base_url`` from the
+settings, so tests point it at a local Anthropic-compatible endpoint.
+"""
+
+from __future__ import annotations
+
+import anthropic
+import pydantic
+
+from chaosdemo.answer import DiagnosisAnswer
+from chaosdemo.errors import ClaudeUnavailable
+
+__all__ = ["ClaudeDiagnoser"]
+
+
+class ClaudeDiagnoser:
+    def __init__(self, client: anthropic.AsyncAnthropic, *, max_tokens: int = 2048) -> None:
+        self._client = client
+        self._max_tokens = max_tokens
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def diagnose(self, *, model: str, system: str, user: str) -> DiagnosisAnswer:
+        try:
+            resp = await self._client.messages.parse(
+                model=model,
+                max_tokens=self._max_tokens,
+                system=system,
+                messages=[{"role": "user", "content": user}],
+                output_format=DiagnosisAnswer,
+            )
+        except anthropic.APITimeoutError as e:
+            raise ClaudeUnavailable("Claude timed out after the SDK's retries", reason="ClaudeTimeout") from e
+        except anthropic.RateLimitError as e:
+            raise ClaudeUnavailable("Claude rate-limited the request (429) after retries", reason="ClaudeRateLimited") from e
+        except anthropic.AuthenticationError as e:
+            raise ClaudeUnavailable("Claude refused the API key (401)", reason="ClaudeAuthFailed") from e
+        except anthropic.APIStatusError as e:
+            raise ClaudeUnavailable(
+                f"Claude answered HTTP {e.status_code} after retries", reason="ClaudeAPIError"
+            ) from e
+        except anthropic.APIConnectionError as e:
+            raise ClaudeUnavailable("Claude could not be reached", reason="ClaudeUnreachable") from e
+        except (pydantic.ValidationError, ValueError) as e:
+            raise ClaudeUnavailable(
+                f"Claude's answer did not match the diagnosis schema: {str(e)[:200]}",
+                reason="ClaudeMalformedOutput",
+            ) from e
+        except anthropic.AnthropicError as e:
+            raise ClaudeUnavailable(f"Claude call failed: {type(e).__name__}", reason="ClaudeError") from e
+        if resp.stop_reason == "max_tokens":
+            raise ClaudeUnavailable("Claude's answer was cut at max_tokens", reason="ClaudeTruncated")
+        parsed = resp.parsed_output
+        if parsed is None:
+            raise ClaudeUnavailable("Claude returned no structured answer", reason="ClaudeMalformedOutput")
+        return parsed

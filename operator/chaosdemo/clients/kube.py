@@ -1,0 +1,236 @@
+"""The Kubernetes API, through kubernetes_asyncio, returning plain dicts.
+
+Everything the stages need from Kubernetes goes through ``KubeClient``, so the
+stages are plain async code over dicts and a test can give them any API
+server. API errors other than "not found" and "conflict" become
+``Unavailable`` (worth a retry).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from kubernetes_asyncio import client, config
+from kubernetes_asyncio.client.exceptions import ApiException
+
+from chaosdemo.errors import Unavailable
+from chaosdemo.models import API_GROUP, API_VERSION, KIND, PLURAL
+
+__all__ = ["KubeClient", "TIDB_GROUP", "TIDB_VERSION", "TIDB_PLURAL", "tikv_selector"]
+
+TIDB_GROUP, TIDB_VERSION, TIDB_PLURAL = "pingcap.com", "v1alpha1", "tidbclusters"
+MERGE = "application/merge-patch+json"
+
+
+def tikv_selector(cluster: str) -> str:
+    return f"app.kubernetes.io/component=tikv,app.kubernetes.io/instance={cluster}"
+
+
+class KubeClient:
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        self.core = client.CoreV1Api(api)
+        self.apps = client.AppsV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+        self.coord = client.CoordinationV1Api(api)
+
+    @classmethod
+    async def connect(cls, kubeconfig: str | None = None) -> KubeClient:
+        """In a pod, the ServiceAccount; elsewhere the kubeconfig (KUBECONFIG or ~/.kube/config)."""
+        cfg = client.Configuration()
+        try:
+            config.load_incluster_config(client_configuration=cfg)
+        except config.ConfigException:
+            await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        return cls(client.ApiClient(configuration=cfg))
+
+    async def aclose(self) -> None:
+        await self.api.close()
+
+    def _plain(self, obj: Any) -> Any:
+        return self.api.sanitize_for_serialization(obj)
+
+    @staticmethod
+    def _fail(what: str, e: ApiException) -> Unavailable:
+        return Unavailable(f"Kubernetes API failed to {what}: HTTP {e.status} {e.reason}", reason="KubeAPIError")
+
+    # ------------------------------------------------------------ tidb objects
+
+    async def get_tidbcluster(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                TIDB_GROUP, TIDB_VERSION, namespace, TIDB_PLURAL, name
+            )
+            return obj
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise self._fail(f"read TidbCluster {namespace}/{name}", e) from e
+
+    async def list_tikv_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
+        try:
+            pods = await self.core.list_namespaced_pod(namespace, label_selector=tikv_selector(cluster))
+        except ApiException as e:
+            raise self._fail(f"list TiKV pods in {namespace}", e) from e
+        items: list[dict[str, Any]] = self._plain(pods).get("items", [])
+        return items
+
+    async def get_statefulset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._plain(await self.apps.read_namespaced_stateful_set(name, namespace)))
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise self._fail(f"read StatefulSet {namespace}/{name}", e) from e
+
+    async def get_node(self, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._plain(await self.core.read_node(name)))
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise self._fail(f"read node {name}", e) from e
+
+    async def delete_pod(self, namespace: str, name: str, *, grace: int, uid: str) -> str:
+        """Delete exactly the pod with this uid: 'deleted', or 'gone' if it no longer exists.
+
+        The uid precondition makes the call safe to repeat: it can never hit
+        the replacement pod the StatefulSet creates under the same name.
+        """
+        body = client.V1DeleteOptions(
+            grace_period_seconds=grace, preconditions=client.V1Preconditions(uid=uid)
+        )
+        try:
+            await self.core.delete_namespaced_pod(name, namespace, body=body)
+            return "deleted"
+        except ApiException as e:
+            if e.status in (404, 409):
+                return "gone"
+            raise self._fail(f"delete pod {namespace}/{name}", e) from e
+
+    async def list_events(self, namespace: str) -> list[dict[str, Any]]:
+        try:
+            events = self._plain(await self.core.list_namespaced_event(namespace))
+        except ApiException as e:
+            raise self._fail(f"list events in {namespace}", e) from e
+        out = []
+        for ev in events.get("items", []):
+            obj = ev.get("involvedObject", {})
+            out.append(
+                {
+                    "time": ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp")
+                    or ev.get("metadata", {}).get("creationTimestamp", ""),
+                    "type": ev.get("type", ""),
+                    "reason": ev.get("reason", ""),
+                    "object": f"{obj.get('kind', '')}/{obj.get('name', '')}",
+                    "message": ev.get("message", ""),
+                    "count": ev.get("count", 1),
+                }
+            )
+        return out
+
+    # ------------------------------------------------------------ ChaosDemos
+
+    async def get_demo(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
+                API_GROUP, API_VERSION, namespace, PLURAL, name
+            )
+            return obj
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise self._fail(f"read ChaosDemo {namespace}/{name}", e) from e
+
+    async def patch_demo_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        try:
+            await self.custom.patch_namespaced_custom_object_status(
+                API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return
+            raise self._fail(f"update status of ChaosDemo {namespace}/{name}", e) from e
+
+    async def post_event(
+        self, demo: dict[str, Any], type_: str, reason: str, message: str
+    ) -> None:
+        meta = demo.get("metadata", {})
+        now = dt.datetime.now(dt.UTC)
+        ev = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{meta.get('name', 'chaosdemo')}."),
+            involved_object=client.V1ObjectReference(
+                api_version=f"{API_GROUP}/{API_VERSION}",
+                kind=KIND,
+                name=meta.get("name"),
+                namespace=meta.get("namespace"),
+                uid=meta.get("uid"),
+            ),
+            type=type_,
+            reason=reason,
+            message=message[:1024],
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component="chaosdemo-operator"),
+            reporting_component="chaosdemo.dev/operator",
+            reporting_instance="chaosdemo-operator",
+        )
+        try:
+            await self.core.create_namespaced_event(meta.get("namespace"), ev)
+        except ApiException:
+            # Events are best effort: the status is the record.
+            return
+
+    # ------------------------------------------------------------ one demo per cluster
+
+    async def acquire_lease(self, namespace: str, name: str, holder: str) -> str | None:
+        """Take the per-cluster lease for ``holder``; return the current other holder if taken."""
+        body = client.V1Lease(
+            metadata=client.V1ObjectMeta(name=name, labels={"app.kubernetes.io/managed-by": "chaosdemo"}),
+            spec=client.V1LeaseSpec(holder_identity=holder),
+        )
+        try:
+            await self.coord.create_namespaced_lease(namespace, body)
+            return None
+        except ApiException as e:
+            if e.status != 409:
+                raise self._fail(f"create lease {namespace}/{name}", e) from e
+        try:
+            current = await self.coord.read_namespaced_lease(name, namespace)
+        except ApiException as e:
+            raise self._fail(f"read lease {namespace}/{name}", e) from e
+        other = current.spec.holder_identity or ""
+        return None if other == holder else other
+
+    async def take_over_lease(self, namespace: str, name: str, stale: str, holder: str) -> bool:
+        """Replace a lease held by a finished or deleted demo; False if someone else won."""
+        try:
+            current = await self.coord.read_namespaced_lease(name, namespace)
+            if (current.spec.holder_identity or "") != stale:
+                return False
+            current.spec.holder_identity = holder
+            await self.coord.replace_namespaced_lease(name, namespace, current)
+            return True
+        except ApiException as e:
+            if e.status in (404, 409):
+                return False
+            raise self._fail(f"take over lease {namespace}/{name}", e) from e
+
+    async def release_lease(self, namespace: str, name: str, holder: str) -> None:
+        try:
+            current = await self.coord.read_namespaced_lease(name, namespace)
+            if (current.spec.holder_identity or "") != holder:
+                return
+            await self.coord.delete_namespaced_lease(
+                name,
+                namespace,
+                body=client.V1DeleteOptions(
+                    preconditions=client.V1Preconditions(resource_version=current.metadata.resource_version)
+                ),
+            )
+        except ApiException as e:
+            if e.status in (404, 409):
+                return
+            raise self._fail(f"release lease {namespace}/{name}", e) from e

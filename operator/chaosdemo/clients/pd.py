@@ -1,0 +1,61 @@
+"""PD's HTTP API, read through an injected httpx client.
+
+Only what the invariants and the evidence need. Every failure to get a JSON
+answer becomes ``PDUnavailable`` with the URL and the cause.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from chaosdemo.errors import PDUnavailable
+
+__all__ = ["PDClient"]
+
+
+class PDClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 3.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _get(self, path: str) -> Any:
+        try:
+            resp = await self._http.get(path)
+        except httpx.HTTPError as e:
+            raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {e!r}") from e
+        if resp.status_code != 200:
+            raise PDUnavailable(
+                f"PD at {self.base_url} answered {path} with HTTP {resp.status_code}: "
+                f"{resp.text[:200]}"
+            )
+        try:
+            return resp.json()
+        except ValueError as e:
+            raise PDUnavailable(f"PD at {self.base_url} sent non-JSON for {path}") from e
+
+    async def stores(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._get("/pd/api/v1/stores")
+        return result
+
+    async def health(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._get("/pd/api/v1/health")
+        return result
+
+    async def members(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._get("/pd/api/v1/members")
+        return result
+
+    async def region_check(self, check: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._get(f"/pd/api/v1/regions/check/{check}")
+        return result

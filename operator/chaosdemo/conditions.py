@@ -1,0 +1,105 @@
+"""Conditions, the record of a demo, and the phase computed from them.
+
+One condition per stage plus the summary ``Succeeded``; all start Unknown the
+first time the operator sees the demo. The phase is a display value and is
+only ever computed here, from the conditions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chaosdemo.models import Condition, Phase
+
+__all__ = ["CONDITION_TYPES", "initial_conditions", "set_condition", "get", "compute_phase"]
+
+CONDITION_TYPES = (
+    "PreflightPassed",
+    "TargetSelected",
+    "FaultInjected",
+    "FailureDetected",
+    "Diagnosed",
+    "Recovered",
+    "Succeeded",
+)
+
+
+def initial_conditions(now: str, generation: int) -> list[Condition]:
+    return [
+        Condition(
+            type=t,
+            status="Unknown",
+            reason="NotStarted",
+            message="",
+            last_transition_time=now,
+            observed_generation=generation,
+        )
+        for t in CONDITION_TYPES
+    ]
+
+
+def get(conditions: Sequence[Condition], type_: str) -> Condition | None:
+    return next((c for c in conditions if c.type == type_), None)
+
+
+def set_condition(
+    conditions: Sequence[Condition],
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    now: str,
+    generation: int,
+) -> list[Condition]:
+    """A copy of ``conditions`` with one set; the transition time moves only on a status change."""
+    out = []
+    found = False
+    for c in conditions:
+        if c.type == type_:
+            found = True
+            when = c.last_transition_time if c.status == status else now
+            out.append(
+                Condition(
+                    type=type_,
+                    status=status,  # type: ignore[arg-type]
+                    reason=reason,
+                    message=message,
+                    last_transition_time=when,
+                    observed_generation=generation,
+                )
+            )
+        else:
+            out.append(c)
+    if not found:
+        out.append(
+            Condition(
+                type=type_,
+                status=status,  # type: ignore[arg-type]
+                reason=reason,
+                message=message,
+                last_transition_time=now,
+                observed_generation=generation,
+            )
+        )
+    return out
+
+
+def _is(conditions: Sequence[Condition], type_: str, status: str) -> bool:
+    c = get(conditions, type_)
+    return c is not None and c.status == status
+
+
+def compute_phase(conditions: Sequence[Condition]) -> Phase:
+    summary = get(conditions, "Succeeded")
+    if summary is not None and summary.status == "True":
+        return "Succeeded"
+    if summary is not None and summary.status == "False":
+        return "Aborted" if summary.reason in ("Aborted", "DryRunAborted") else "Failed"
+    injected = get(conditions, "FaultInjected")
+    if injected is None or injected.status != "True":
+        return "Injecting" if injected is not None and injected.reason == "Injecting" else "Pending"
+    if not _is(conditions, "FailureDetected", "True"):
+        return "Detecting"
+    if _is(conditions, "Diagnosed", "Unknown"):
+        return "Diagnosing"
+    return "Recovering"

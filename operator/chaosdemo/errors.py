@@ -1,0 +1,77 @@
+"""The errors of ChaosDemo, each saying what happens next.
+
+    ChaosDemoError             base; ``reason`` is a CamelCase word for conditions
+    ├── AbortDemo              nothing was injected and nothing will be: phase Aborted
+    │   ├── PreflightFailed    the cluster is not fit for a fault (already hurt, busy, missing)
+    │   ├── TargetError        the target cannot be chosen or is not a TiKV pod of the cluster
+    │   └── FaultUnavailable   the action cannot run here (no Docker, not a kind node)
+    ├── DemoFailed             the fault was injected and the demo failed: phase Failed
+    └── Unavailable            an outside system did not answer; worth a retry
+        ├── PDUnavailable
+        ├── DockerUnavailable
+        └── ClaudeUnavailable
+
+The handler module maps ``Unavailable`` to kopf's temporary errors; everything
+else ends the demo with the reason in its status.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChaosDemoError",
+    "AbortDemo",
+    "PreflightFailed",
+    "TargetError",
+    "FaultUnavailable",
+    "DemoFailed",
+    "Unavailable",
+    "PDUnavailable",
+    "DockerUnavailable",
+    "ClaudeUnavailable",
+]
+
+
+class ChaosDemoError(Exception):
+    reason = "Error"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+
+class AbortDemo(ChaosDemoError):
+    reason = "Aborted"
+
+
+class PreflightFailed(AbortDemo):
+    reason = "PreflightFailed"
+
+
+class TargetError(AbortDemo):
+    reason = "TargetInvalid"
+
+
+class FaultUnavailable(AbortDemo):
+    reason = "FaultUnavailable"
+
+
+class DemoFailed(ChaosDemoError):
+    reason = "Failed"
+
+
+class Unavailable(ChaosDemoError):
+    reason = "Unavailable"
+
+
+class PDUnavailable(Unavailable):
+    reason = "PDUnavailable"
+
+
+class DockerUnavailable(Unavailable):
+    reason = "DockerUnavailable"
+
+
+class ClaudeUnavailable(Unavailable):
+    reason = "ClaudeUnavailable"

@@ -1,0 +1,92 @@
+"""The kopf handlers: the only module that knows kopf.
+
+A daemon per ChaosDemo runs its lifecycle (plain async code in
+``lifecycle.py``); kopf resumes it after an operator restart and stops it when
+the demo is deleted, after which the deletion handler cleans up. Watch events
+on TiKV pods, StatefulSets and nodes wake the running demos, so detection
+follows Kubernetes in milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from chaosdemo.config import Settings
+from chaosdemo.errors import Unavailable
+from chaosdemo.lifecycle import TERMINAL, Deps, DemoRun, cleanup
+from chaosdemo.models import API_GROUP, API_VERSION, PLURAL
+from chaosdemo.wiring import build_deps, close_deps
+
+FINALIZER = "chaosdemo.dev/finalizer"
+TIKV = {"app.kubernetes.io/component": "tikv"}
+
+
+def _deps(memo: kopf.Memo) -> Deps:
+    deps: Deps = memo["deps"]
+    return deps
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    settings.persistence.finalizer = FINALIZER
+    settings.posting.level = logging.WARNING  # the lifecycle posts its own story as events
+    settings.peering.standalone = True  # one replica, Recreate strategy
+    settings.watching.server_timeout = 120
+    cfg = Settings.from_env()
+    memo["deps"] = await build_deps(cfg)
+    engine = f"Claude ({cfg.claude_model})" if cfg.anthropic_api_key else "rules engine (no ANTHROPIC_API_KEY)"
+    logger.info("ChaosDemo operator ready; diagnosis by %s", engine)
+
+
+@kopf.on.cleanup()
+async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    if "deps" in memo:
+        await close_deps(_deps(memo))
+
+
+@kopf.on.probe(id="ready")
+def ready(memo: kopf.Memo, **_: Any) -> bool:
+    return "deps" in memo
+
+
+@kopf.on.event("v1", "pods", labels=TIKV)
+def tikv_pod_event(memo: kopf.Memo, **_: Any) -> None:
+    if "deps" in memo:
+        _deps(memo).waker.notify()
+
+
+@kopf.on.event("apps", "v1", "statefulsets", labels=TIKV)
+def tikv_statefulset_event(memo: kopf.Memo, **_: Any) -> None:
+    if "deps" in memo:
+        _deps(memo).waker.notify()
+
+
+@kopf.on.event("v1", "nodes")
+def node_event(memo: kopf.Memo, **_: Any) -> None:
+    if "deps" in memo:
+        _deps(memo).waker.notify()
+
+
+def _unfinished(status: kopf.Status, **_: Any) -> bool:
+    return status.get("phase") not in TERMINAL
+
+
+@kopf.daemon(API_GROUP, API_VERSION, PLURAL, id="lifecycle", when=_unfinished,
+             cancellation_timeout=1.0, backoff=5)
+async def lifecycle(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+    try:
+        await DemoRun(_deps(memo), namespace, name).run()
+    except Unavailable as e:
+        raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=5) from e
+
+
+@kopf.on.delete(API_GROUP, API_VERSION, PLURAL, id="cleanup", backoff=5)
+async def on_delete(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    try:
+        done = await cleanup(_deps(memo), dict(body))
+    except Unavailable as e:
+        raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=5) from e
+    logger.info("ChaosDemo deleted: %s", done)

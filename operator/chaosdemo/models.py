@@ -1,0 +1,400 @@
+"""The ChaosDemo API as pydantic models: the one source of truth.
+
+The CRD's OpenAPI schema in ``crds/chaosdemo.yaml`` is generated from these
+models (``chaosdemo crd``), and a test fails when the file and the models
+drift apart. Field descriptions here become ``kubectl explain`` output, so
+they are written for the SRE who types the spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+__all__ = [
+    "API_GROUP",
+    "API_VERSION",
+    "KIND",
+    "PLURAL",
+    "FaultAction",
+    "FaultClass",
+    "Phase",
+    "ClusterRef",
+    "FaultSpec",
+    "TargetSpec",
+    "TimeoutsSpec",
+    "DiagnosisSpec",
+    "ChaosDemoSpec",
+    "Condition",
+    "TargetStatus",
+    "InjectionRecord",
+    "Violation",
+    "Diagnosis",
+    "ChaosDemoStatus",
+    "DEFAULT_GRACE_PERIOD_SECONDS",
+    "DEFAULT_NODE_DOWN_SECONDS",
+]
+
+API_GROUP = "chaosdemo.dev"
+API_VERSION = "v1alpha1"
+KIND = "ChaosDemo"
+PLURAL = "chaosdemos"
+
+FaultAction = Literal["pod-delete", "pod-kill", "container-kill", "node-kill"]
+FaultClass = Literal[
+    "pod-failure",
+    "container-crash",
+    "node-failure",
+    "network-partition",
+    "disk-failure",
+    "resource-exhaustion",
+    "unknown",
+]
+Phase = Literal[
+    "Pending",
+    "Injecting",
+    "Detecting",
+    "Diagnosing",
+    "Recovering",
+    "Succeeded",
+    "Failed",
+    "Aborted",
+]
+
+DEFAULT_GRACE_PERIOD_SECONDS = 30
+DEFAULT_NODE_DOWN_SECONDS = 30
+
+# RFC 1123 names, as Kubernetes checks them for namespaces, pods and services.
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+
+def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    """Attach CEL validation rules (rule, message) to a schema node."""
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="ignore", frozen=False
+    )
+
+
+class ClusterRef(_Model):
+    """Which TidbCluster the demo runs against."""
+
+    name: str = Field(
+        description="Name of the TidbCluster (tidb-operator's pingcap.com/v1alpha1) to test.",
+        min_length=1,
+        max_length=63,
+        pattern=DNS_LABEL,
+    )
+    namespace: str = Field(
+        default="",
+        description="Namespace of the TidbCluster. Empty means the ChaosDemo's own namespace.",
+        max_length=63,
+        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$",
+    )
+    pd_url: str = Field(
+        default="",
+        alias="pdURL",
+        description=(
+            "Base URL of PD's HTTP API. Empty means http://<name>-pd.<namespace>.svc:2379, "
+            "the client service tidb-operator creates."
+        ),
+        max_length=253,
+        pattern=r"^(https?://[^\s/]+(:[0-9]+)?/?)?$",
+    )
+
+
+class FaultSpec(_Model):
+    """What fault to inject, and how hard."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            (
+                "!has(self.gracePeriodSeconds) || self.action == 'pod-delete'",
+                "gracePeriodSeconds applies only to action pod-delete "
+                "(pod-kill always uses grace period 0)",
+            ),
+            (
+                "!has(self.nodeDownSeconds) || self.action == 'node-kill'",
+                "nodeDownSeconds applies only to action node-kill",
+            ),
+        )
+    )
+
+    action: FaultAction = Field(
+        default="pod-delete",
+        description=(
+            "pod-delete: delete the TiKV pod through the API with its grace period; the "
+            "StatefulSet recreates it. pod-kill: the same with grace period 0. "
+            "container-kill: SIGKILL the tikv container inside its kind node through Docker; "
+            "the kubelet restarts it in the same pod. node-kill: docker kill the kind node "
+            "that hosts the pod, and start it again after nodeDownSeconds."
+        ),
+    )
+    grace_period_seconds: int | None = Field(
+        default=None,
+        description=(
+            f"pod-delete only: termination grace period of the deletion in seconds. "
+            f"Defaults to {DEFAULT_GRACE_PERIOD_SECONDS}."
+        ),
+        ge=0,
+        le=3600,
+    )
+    node_down_seconds: int | None = Field(
+        default=None,
+        description=(
+            f"node-kill only: how long the kind node stays down before the operator starts "
+            f"it again. Defaults to {DEFAULT_NODE_DOWN_SECONDS}."
+        ),
+        ge=1,
+        le=3600,
+    )
+
+    def effective_grace_period(self) -> int:
+        if self.action == "pod-kill":
+            return 0
+        if self.grace_period_seconds is None:
+            return DEFAULT_GRACE_PERIOD_SECONDS
+        return self.grace_period_seconds
+
+    def effective_node_down_seconds(self) -> int:
+        if self.node_down_seconds is None:
+            return DEFAULT_NODE_DOWN_SECONDS
+        return self.node_down_seconds
+
+
+class TargetSpec(_Model):
+    """Which TiKV pod to hit."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            (
+                "!(has(self.pod) && self.pod != '' && has(self.seed))",
+                "set either pod (a named target) or seed (a reproducible random choice), not both",
+            ),
+        )
+    )
+
+    pod: str = Field(
+        default="",
+        description=(
+            "Name of the TiKV pod to hit. It must be a TiKV pod of the cluster. "
+            "Empty means a random TiKV pod."
+        ),
+        max_length=253,
+        pattern=r"^(" + DNS_SUBDOMAIN[1:-1] + r")?$",
+    )
+    seed: int | None = Field(
+        default=None,
+        description="Seed for the random choice of the TiKV pod, so that a run can be repeated.",
+        ge=0,
+    )
+
+
+class TimeoutsSpec(_Model):
+    """How long each wait may take."""
+
+    model_config = ConfigDict(
+        json_schema_extra=_cel(
+            (
+                "self.recoverySeconds >= self.detectionSeconds",
+                "recoverySeconds must be at least detectionSeconds",
+            ),
+        )
+    )
+
+    detection_seconds: int = Field(
+        default=120,
+        description=(
+            "How long to wait, after the fault is injected, for an invariant to break. "
+            "If none breaks in time the demo fails: the fault went unnoticed."
+        ),
+        ge=5,
+        le=3600,
+    )
+    recovery_seconds: int = Field(
+        default=600,
+        description=(
+            "How long to wait, after the fault is injected, for every invariant to hold "
+            "again for stabilitySeconds. If the cluster is not healthy by then the demo fails."
+        ),
+        ge=10,
+        le=7200,
+    )
+    stability_seconds: int = Field(
+        default=10,
+        description=(
+            "How long every invariant must hold without a break before the cluster counts "
+            "as recovered."
+        ),
+        ge=0,
+        le=600,
+    )
+
+
+class DiagnosisSpec(_Model):
+    """Whether and how to ask Claude for a root-cause diagnosis."""
+
+    enabled: bool = Field(
+        default=True,
+        description=(
+            "Ask for a root-cause diagnosis once the failure is detected. Claude is asked when "
+            "the operator has an API key; otherwise a deterministic rules engine answers."
+        ),
+    )
+    model: str = Field(
+        default="",
+        description=(
+            "Claude model id, e.g. claude-sonnet-5-5. Empty means the operator's configured "
+            "default (CHAOSDEMO_CLAUDE_MODEL)."
+        ),
+        max_length=100,
+        pattern=r"^([a-z0-9][a-z0-9.\-]*)?$",
+    )
+
+
+_SPEC_RULES = _cel(
+    (
+        "self.fault.action != 'node-kill' || !has(self.fault.nodeDownSeconds) "
+        "|| self.fault.nodeDownSeconds < self.timeouts.recoverySeconds",
+        "fault.nodeDownSeconds must be less than timeouts.recoverySeconds: "
+        "the node has to come back before the recovery deadline",
+    ),
+)
+
+
+class ChaosDemoSpec(_Model):
+    """What the user asks for: one fault against one TidbCluster, measured and explained."""
+
+    model_config = ConfigDict(json_schema_extra=_SPEC_RULES)
+
+    cluster: ClusterRef = Field(description="The TidbCluster to run the demo against.")
+    fault: FaultSpec = Field(
+        default_factory=FaultSpec, description="The fault to inject into one TiKV store."
+    )
+    target: TargetSpec = Field(
+        default_factory=TargetSpec, description="Which TiKV pod receives the fault."
+    )
+    timeouts: TimeoutsSpec = Field(
+        default_factory=TimeoutsSpec, description="Deadlines for detection and recovery."
+    )
+    diagnosis: DiagnosisSpec = Field(
+        default_factory=DiagnosisSpec, description="Root-cause diagnosis of the failure."
+    )
+    dry_run: bool = Field(
+        default=False,
+        description=(
+            "Run the preflight checks and choose the target, then stop without injecting "
+            "anything."
+        ),
+    )
+
+
+# ---------------------------------------------------------------- status
+
+
+class Condition(_Model):
+    """A condition in the Kubernetes API shape."""
+
+    type: str = Field(description="The stage or summary this condition describes.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(description="A CamelCase word for programs.")
+    message: str = Field(default="", description="A sentence for people.")
+    last_transition_time: str = Field(description="When status last changed (RFC 3339).")
+    observed_generation: int = Field(default=0, description="The spec generation it describes.")
+
+
+class TargetStatus(_Model):
+    """The TiKV store that receives the fault."""
+
+    pod: str = Field(default="", description="TiKV pod name.")
+    pod_uid: str = Field(default="", description="UID of the pod when it was chosen.")
+    node: str = Field(default="", description="Node that ran the pod when it was chosen.")
+    store_id: str = Field(default="", description="PD store id of the pod's TiKV.")
+    store_address: str = Field(default="", description="Store address registered in PD.")
+    selection: str = Field(default="", description="How the target was chosen.")
+
+
+class InjectionRecord(_Model):
+    """What the operator did, written before the side effect so it is never repeated."""
+
+    action: str = Field(default="", description="The fault action.")
+    requested_at: str | None = Field(default=None, description="When injection was decided.")
+    injected_at: str | None = Field(default=None, description="When the fault took effect.")
+    detail: str = Field(default="", description="What exactly was done.")
+    node_restarted_at: str | None = Field(
+        default=None, description="node-kill: when the node was started again."
+    )
+
+
+class Violation(_Model):
+    """An invariant that broke, and when."""
+
+    invariant: str = Field(description="Name of the invariant.")
+    subject: str = Field(default="", description="What broke it (pod, store, region check).")
+    message: str = Field(default="", description="What was seen.")
+    first_seen: str = Field(description="When it was first seen broken.")
+    cleared: str | None = Field(default=None, description="When it held again.")
+
+
+class Diagnosis(_Model):
+    """A root-cause diagnosis, and how it compares with what was injected."""
+
+    engine: Literal["claude", "rules"] = Field(description="Who diagnosed: claude or rules.")
+    model: str = Field(default="", description="Claude model id, when engine is claude.")
+    fallback_reason: str = Field(
+        default="", description="Why the rules engine answered instead of Claude."
+    )
+    summary: str = Field(default="", description="One-sentence summary.")
+    root_cause: str = Field(default="", description="The root cause as diagnosed.")
+    fault_class: FaultClass = Field(default="unknown", description="The class of fault.")
+    affected_pod: str = Field(default="", description="Pod diagnosed as affected.")
+    affected_store: str = Field(default="", description="PD store id diagnosed as affected.")
+    affected_node: str = Field(default="", description="Node diagnosed as affected.")
+    confidence: float = Field(default=0.0, description="Confidence from 0 to 1.", ge=0, le=1)
+    evidence: list[str] = Field(default_factory=list, description="Evidence cited.")
+    recommended_actions: list[str] = Field(
+        default_factory=list, description="What an operator should do."
+    )
+    matches_injected_fault: bool = Field(
+        default=False, description="Whether class and pod agree with what was injected."
+    )
+    grading: str = Field(default="", description="How the diagnosis compares with the truth.")
+
+
+class ChaosDemoStatus(_Model):
+    """What happened. The phase is computed from the conditions; the conditions are the record."""
+
+    phase: Phase = Field(default="Pending", description="Summary of the conditions, for display.")
+    message: str = Field(default="", description="What is happening now, for people.")
+    observed_generation: int = Field(default=0, description="The spec generation handled.")
+    conditions: list[Condition] = Field(default_factory=list, description="Stage conditions.")
+    target: TargetStatus | None = Field(default=None, description="The TiKV store hit.")
+    injection: InjectionRecord | None = Field(default=None, description="The injection record.")
+    started_at: str | None = Field(default=None, description="When the operator took it up.")
+    injected_at: str | None = Field(default=None, description="When the fault was injected.")
+    detected_at: str | None = Field(default=None, description="When the failure was detected.")
+    diagnosed_at: str | None = Field(default=None, description="When the diagnosis was ready.")
+    recovered_at: str | None = Field(default=None, description="When the cluster recovered.")
+    finished_at: str | None = Field(default=None, description="When the demo ended.")
+    detection_seconds: float | None = Field(
+        default=None, description="Seconds from injection to detection."
+    )
+    recovery_seconds: float | None = Field(
+        default=None,
+        description="Seconds from injection until every invariant held again (before the "
+        "stability window).",
+    )
+    detected_by: str = Field(default="", description="The invariant that detected first.")
+    violations: list[Violation] = Field(
+        default_factory=list, description="Invariants that broke (bounded)."
+    )
+    violations_dropped: int = Field(
+        default=0, description="Violations left out of the list to keep status bounded."
+    )
+    diagnosis: Diagnosis | None = Field(default=None, description="Root-cause diagnosis.")

@@ -1,0 +1,84 @@
+"""Observation: one look at the cluster, from Kubernetes and PD at once, as a Snapshot.
+
+PD not answering is itself an observation (``pd_error``), judged by the
+``pd-reachable`` invariant, rather than an exception that stops the watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+
+from chaosdemo.clients.kube import KubeClient
+from chaosdemo.clients.pd import PDClient
+from chaosdemo.errors import PDUnavailable
+from chaosdemo.snapshot import (
+    REGION_CHECKS,
+    NodeState,
+    Snapshot,
+    node_from_api,
+    pod_from_api,
+    statefulset_from_api,
+    stores_from_pd,
+)
+
+__all__ = ["Observer"]
+
+
+class Observer:
+    def __init__(
+        self,
+        kube: KubeClient,
+        pd: PDClient,
+        cluster: str,
+        namespace: str,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.kube, self.pd = kube, pd
+        self.cluster, self.namespace = cluster, namespace
+        self.clock = clock
+        self.watched_nodes: set[str] = set()
+
+    def watch_nodes(self, names: Iterable[str]) -> None:
+        self.watched_nodes.update(n for n in names if n)
+
+    async def _pd(self) -> tuple[dict, list, dict[str, int], str]:  # type: ignore[type-arg]
+        try:
+            stores, health, *checks = await asyncio.gather(
+                self.pd.stores(),
+                self.pd.health(),
+                *(self.pd.region_check(c) for c in REGION_CHECKS),
+            )
+        except PDUnavailable as e:
+            return {}, [], {}, e.message
+        counts = {c: int(r.get("count", 0)) for c, r in zip(REGION_CHECKS, checks, strict=True)}
+        return stores, health, counts, ""
+
+    async def snapshot(self) -> Snapshot:
+        taken_at = self.clock()
+        pods_raw, sts_raw, (stores, health, checks, pd_error) = await asyncio.gather(
+            self.kube.list_tikv_pods(self.namespace, self.cluster),
+            self.kube.get_statefulset(self.namespace, f"{self.cluster}-tikv"),
+            self._pd(),
+        )
+        pods = tuple(sorted((pod_from_api(p) for p in pods_raw), key=lambda p: p.name))
+        self.watch_nodes(p.node for p in pods)
+        node_objs = await asyncio.gather(*(self.kube.get_node(n) for n in sorted(self.watched_nodes)))
+        nodes = tuple(
+            node_from_api(n) if n is not None else NodeState(name=name, ready="Unknown", reason="NodeMissing")
+            for name, n in zip(sorted(self.watched_nodes), node_objs, strict=True)
+        )
+        return Snapshot(
+            taken_at=taken_at,
+            cluster=self.cluster,
+            namespace=self.namespace,
+            pods=pods,
+            statefulset=statefulset_from_api(sts_raw) if sts_raw else None,
+            stores=stores_from_pd(stores, self.cluster, self.namespace) if stores else (),
+            region_checks=checks,
+            pd_members=tuple((str(m.get("name", "")), bool(m.get("health"))) for m in health),
+            pd_error=pd_error,
+            nodes=nodes,
+        )

@@ -1,0 +1,170 @@
+"""A snapshot of one TidbCluster: plain data that the invariants judge.
+
+Snapshots are built from Kubernetes objects and PD answers by the parsers
+below (pure) and by ``observation.py`` (I/O). Nothing here talks to anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "PodState",
+    "StatefulSetState",
+    "StoreState",
+    "NodeState",
+    "Snapshot",
+    "pod_from_api",
+    "statefulset_from_api",
+    "node_from_api",
+    "stores_from_pd",
+    "store_address",
+    "pod_name_of_store",
+    "REGION_CHECKS",
+]
+
+REGION_CHECKS = ("down-peer", "pending-peer", "miss-peer", "offline-peer")
+
+
+@dataclass(frozen=True)
+class PodState:
+    name: str
+    uid: str
+    node: str
+    phase: str
+    ready: bool
+    deleting: bool
+    restart_count: int
+    created: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class StatefulSetState:
+    name: str
+    replicas: int
+    ready_replicas: int
+    current_replicas: int
+    updated_replicas: int
+
+
+@dataclass(frozen=True)
+class StoreState:
+    id: str
+    address: str
+    state_name: str
+    last_heartbeat_ns: int
+    leader_count: int
+    region_count: int
+
+
+@dataclass(frozen=True)
+class NodeState:
+    name: str
+    ready: str  # "True", "False" or "Unknown", as the Ready condition says
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the operator saw of the cluster at ``taken_at`` (epoch seconds)."""
+
+    taken_at: float
+    cluster: str
+    namespace: str
+    pods: tuple[PodState, ...] = ()
+    statefulset: StatefulSetState | None = None
+    stores: tuple[StoreState, ...] = ()
+    region_checks: dict[str, int] = field(default_factory=dict)
+    pd_members: tuple[tuple[str, bool], ...] = ()
+    pd_error: str = ""
+    nodes: tuple[NodeState, ...] = ()
+
+    def pod(self, name: str) -> PodState | None:
+        return next((p for p in self.pods if p.name == name), None)
+
+    def store(self, store_id: str) -> StoreState | None:
+        return next((s for s in self.stores if s.id == store_id), None)
+
+
+def _ready(conditions: list[dict[str, Any]] | None, kind: str = "Ready") -> str:
+    for c in conditions or []:
+        if c.get("type") == kind:
+            return str(c.get("status", "Unknown"))
+    return "Unknown"
+
+
+def pod_from_api(pod: dict[str, Any]) -> PodState:
+    meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
+    restarts = sum(int(c.get("restartCount", 0)) for c in status.get("containerStatuses") or [])
+    return PodState(
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        node=spec.get("nodeName") or "",
+        phase=status.get("phase") or "Pending",
+        ready=_ready(status.get("conditions")) == "True",
+        deleting=bool(meta.get("deletionTimestamp")),
+        restart_count=restarts,
+        created=str(meta.get("creationTimestamp") or ""),
+        reason=status.get("reason") or "",
+    )
+
+
+def statefulset_from_api(sts: dict[str, Any]) -> StatefulSetState:
+    spec, status = sts.get("spec", {}), sts.get("status", {})
+    return StatefulSetState(
+        name=sts.get("metadata", {}).get("name", ""),
+        replicas=int(spec.get("replicas", 1)),
+        ready_replicas=int(status.get("readyReplicas") or 0),
+        current_replicas=int(status.get("currentReplicas") or 0),
+        updated_replicas=int(status.get("updatedReplicas") or 0),
+    )
+
+
+def node_from_api(node: dict[str, Any]) -> NodeState:
+    conds = node.get("status", {}).get("conditions") or []
+    reason = next((c.get("reason", "") for c in conds if c.get("type") == "Ready"), "")
+    return NodeState(name=node.get("metadata", {}).get("name", ""), ready=_ready(conds), reason=reason)
+
+
+def store_address(pod: str, cluster: str, namespace: str) -> str:
+    """The address a TiKV pod registers in PD, as tidb-operator configures it."""
+    return f"{pod}.{cluster}-tikv-peer.{namespace}.svc:20160"
+
+
+def pod_name_of_store(address: str, cluster: str, namespace: str) -> str | None:
+    """The TiKV pod behind a PD store address, or None if it is not this cluster's."""
+    pattern = (
+        rf"^({re.escape(cluster)}-tikv-[0-9]+)\.{re.escape(cluster)}-tikv-peer"
+        rf"\.{re.escape(namespace)}\.svc(\.[a-z0-9.-]+)?:20160$"
+    )
+    m = re.match(pattern, address)
+    return m.group(1) if m else None
+
+
+def stores_from_pd(payload: dict[str, Any], cluster: str, namespace: str) -> tuple[StoreState, ...]:
+    """Parse PD's ``GET /pd/api/v1/stores`` answer, keeping this cluster's TiKV stores.
+
+    PD omits ``state`` when it is Up (protobuf omitempty), so ``state_name`` is
+    the field to read; it also says Disconnected and Down for stores that are
+    still Up in PD's metadata.
+    """
+    stores = []
+    for entry in payload.get("stores") or []:
+        store, status = entry.get("store", {}), entry.get("status", {})
+        address = store.get("address", "")
+        if pod_name_of_store(address, cluster, namespace) is None:
+            continue
+        stores.append(
+            StoreState(
+                id=str(store.get("id", "")),
+                address=address,
+                state_name=store.get("state_name", "Up"),
+                last_heartbeat_ns=int(store.get("last_heartbeat", 0)),
+                leader_count=int(status.get("leader_count", 0)),
+                region_count=int(status.get("region_count", 0)),
+            )
+        )
+    return tuple(sorted(stores, key=lambda s: int(s.id) if s.id.isdigit() else 0))

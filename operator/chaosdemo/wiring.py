@@ -1,0 +1,34 @@
+"""The edge: create the real clients from the settings, once, at operator startup."""
+
+from __future__ import annotations
+
+import anthropic
+
+from chaosdemo.clients.claude import ClaudeDiagnoser
+from chaosdemo.clients.kube import KubeClient
+from chaosdemo.config import Settings
+from chaosdemo.lifecycle import Deps
+
+__all__ = ["build_deps", "close_deps"]
+
+
+async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
+    kube = await KubeClient.connect(kubeconfig)
+    claude = None
+    if settings.anthropic_api_key is not None:
+        claude = ClaudeDiagnoser(
+            anthropic.AsyncAnthropic(
+                api_key=settings.anthropic_api_key.get_secret_value(),
+                base_url=settings.anthropic_base_url,
+                timeout=settings.claude_timeout_seconds,
+                max_retries=settings.claude_max_retries,
+            ),
+            max_tokens=settings.claude_max_tokens,
+        )
+    return Deps(kube=kube, settings=settings, claude=claude)
+
+
+async def close_deps(deps: Deps) -> None:
+    if deps.claude is not None:
+        await deps.claude.aclose()
+    await deps.kube.aclose()

@@ -1,0 +1,44 @@
+"""``chaosdemo-local``: the local proving ground's commands (simulated TiKV, PD and kubelets)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["pd-sim"]:
+        from chaosdemo_local.pd_sim import main as pd_main
+
+        return pd_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="chaosdemo-local", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("pd-sim", help="run the SIMULATED PD (see chaosdemo-local pd-sim --help)")
+    fc = sub.add_parser("fake-claude", help="run the local Anthropic-compatible test endpoint")
+    fc.add_argument("--host", default="127.0.0.1")
+    fc.add_argument("--port", type=int, required=True)
+    demo = sub.add_parser("demo", help="the whole story on the local tier, as `make demo` runs it")
+    demo.add_argument("--action", default="pod-delete", choices=["pod-delete", "pod-kill", "node-kill"])
+    demo.add_argument("--time-scale", type=float, default=0.25,
+                      help="PD/TiKV time multiplier for the simulation (1 = real time)")
+    demo.add_argument("--keep", action="store_true", help="leave the environment running at the end")
+    up = sub.add_parser("up", help="start the environment and print how to use it; Ctrl-C stops it")
+    up.add_argument("--time-scale", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    if args.command == "fake-claude":
+        from chaosdemo_local.fake_claude import main as fc_main
+
+        fc_main(args.host, args.port)
+        return 0
+    from chaosdemo_local.demo import run_demo, run_up
+
+    if args.command == "demo":
+        return run_demo(action=args.action, time_scale=args.time_scale, keep=args.keep)
+    return run_up(time_scale=args.time_scale)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""The local tier as one object: a real control plane, the tidb-operator stand-in, the
+SIMULATED PD, and the operator as a real process. Used by ``make demo`` and the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client, config
+
+from chaosdemo_local import tidb_standin
+from chaosdemo_local.controlplane import REPO, LocalCluster, find_binaries, free_port
+
+__all__ = ["LocalEnv", "Process"]
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+        return int(self.popen.returncode)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class LocalEnv:
+    workdir: Path
+    time_scale: float = 0.1
+    name: str = "chaosdemo"
+    tidb_namespace: str = "tidb-cluster"
+    tidb_name: str = "basic"
+    cluster: LocalCluster | None = None
+    pd_port: int = 0
+    processes: list[Process] = field(default_factory=list)
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> LocalEnv:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.cluster = LocalCluster(self.name, self.workdir / "cluster", find_binaries()).start()
+        self.kubectl("apply", "-f", str(REPO / "crds" / "chaosdemo.yaml"))
+        asyncio.run(self._install_tidb())
+        self.pd_port = free_port()
+        self.spawn("pd-sim", [sys.executable, "-m", "chaosdemo_local.cli", "pd-sim",
+                              "--kubeconfig", str(self.kubeconfig), "--port", str(self.pd_port),
+                              "--cluster", self.tidb_name, "--namespace", self.tidb_namespace,
+                              "--time-scale", str(self.time_scale)])
+        self.kubectl("wait", "--for=condition=Established", "crd/chaosdemos.chaosdemo.dev", "--timeout=30s")
+        self.wait_healthy(timeout=60)
+        return self
+
+    async def _install_tidb(self) -> None:
+        cfg = client.Configuration()
+        await config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)
+        async with client.ApiClient(configuration=cfg) as api:
+            await tidb_standin.install(api, self.tidb_namespace, self.tidb_name)
+
+    def stop(self) -> None:
+        for p in reversed(self.processes):
+            p.stop()
+        self.processes.clear()
+        if self.cluster is not None:
+            self.cluster.stop()
+
+    def __enter__(self) -> LocalEnv:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def kubeconfig(self) -> Path:
+        assert self.cluster is not None
+        return self.cluster.kubeconfig
+
+    @property
+    def pd_url(self) -> str:
+        return f"http://127.0.0.1:{self.pd_port}"
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        assert self.cluster is not None
+        return subprocess.run([str(self.cluster.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                              check=check, capture_output=True, text=True, input=input)
+
+    def kubectl_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        logdir = self.workdir / "logs"
+        logdir.mkdir(parents=True, exist_ok=True)
+        log = logdir / f"{name}.log"
+        with open(log, "ab") as fh:
+            popen = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO,
+                                     env={**os.environ, "KUBECONFIG": str(self.kubeconfig), **(env or {})})
+        proc = Process(name, popen, log)
+        self.processes.append(proc)
+        return proc
+
+    def pd(self, path: str, method: str = "GET", body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.pd_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def healthy(self) -> tuple[bool, str]:
+        pods = self.kubectl_json("get", "pods", "-n", self.tidb_namespace, "-l",
+                                 f"app.kubernetes.io/component=tikv,app.kubernetes.io/instance={self.tidb_name}")["items"]
+        ready = [p for p in pods if not p["metadata"].get("deletionTimestamp") and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
+        try:
+            stores = self.pd("/pd/api/v1/stores")["stores"]
+            regions = self.pd("/pd/api/v1/regions")["count"]
+            pending = self.pd("/pd/api/v1/regions/check/pending-peer")["count"]
+        except OSError as e:
+            return False, f"PD simulator not answering: {e}"
+        up = [s for s in stores if s["store"]["state_name"] == "Up"]
+        ok = len(ready) == 3 and len(up) == 3 and regions > 0 and pending == 0
+        return ok, f"{len(ready)}/3 TiKV pods Ready, {len(up)}/{len(stores)} stores Up, {regions} regions, {pending} pending"
+
+    def wait_healthy(self, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        why = ""
+        while time.monotonic() < deadline:
+            ok, why = self.healthy()
+            if ok:
+                return why
+            time.sleep(0.3)
+        raise TimeoutError(f"local TiDB stand-in not healthy after {timeout}s: {why}")
+
+    def operator_env(self, **extra: str) -> dict[str, str]:
+        s = self.time_scale
+        env = {
+            "CHAOSDEMO_PD_URL_TEMPLATE": self.pd_url,
+            "CHAOSDEMO_POLL_SECONDS": str(max(0.2, 2.0 * s)),
+            "CHAOSDEMO_HEARTBEAT_STALE_SECONDS": str(15.0 * s),
+            "CHAOSDEMO_DIAGNOSIS_SETTLE_SECONDS": str(10.0 * s),
+            "ANTHROPIC_API_KEY": "",
+        }
+        env.update(extra)
+        return env
+
+    def start_operator(self, name: str = "operator", **extra: str) -> Process:
+        return self.spawn(name, [sys.executable, "-m", "chaosdemo", "run", "--verbose"], env=self.operator_env(**extra))
