@@ -24,6 +24,7 @@ __all__ = [
     "PodObservation",
     "PodHistory",
     "record_pods",
+    "record_pod",
     "Evidence",
     "build_evidence",
     "scrub",
@@ -84,6 +85,19 @@ def record_pods(history: PodHistory, snapshot: Snapshot) -> PodHistory:
                 )
             )
             del seen[:-MAX_OBSERVATIONS_PER_POD]
+    return out
+
+
+def record_pod(history: PodHistory, pod: PodState, at: str, deleted: bool = False) -> PodHistory:
+    """Append one pod state seen in a watch event (pure); a deletion shows as Absent."""
+    out = {name: list(obs) for name, obs in history.items()}
+    obs = _observe(pod, at)
+    if deleted:
+        obs = obs.model_copy(update={"phase": "Absent", "ready": False})
+    seen = out.setdefault(pod.name, [])
+    if not seen or _key(seen[-1]) != _key(obs):
+        seen.append(obs)
+        del seen[:-MAX_OBSERVATIONS_PER_POD]
     return out
 
 

@@ -53,21 +53,21 @@ def ready(memo: kopf.Memo, **_: Any) -> bool:
 
 
 @kopf.on.event("v1", "pods", labels=TIKV)
-def tikv_pod_event(memo: kopf.Memo, **_: Any) -> None:
+def tikv_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
-        _deps(memo).waker.notify()
+        _deps(memo).events.pod_event(type or "ADDED", dict(body))
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels=TIKV)
 def tikv_statefulset_event(memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
-        _deps(memo).waker.notify()
+        _deps(memo).events.notify()
 
 
 @kopf.on.event("v1", "nodes")
 def node_event(memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
-        _deps(memo).waker.notify()
+        _deps(memo).events.notify()
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chaosdemo.snapshot import REGION_CHECKS, Snapshot
+from chaosdemo.snapshot import REGION_CHECKS, PodState, Snapshot
 
 __all__ = [
     "Breach",
@@ -28,6 +28,7 @@ __all__ = [
     "pd_stores_up",
     "pd_regions_healthy",
     "pd_members_healthy",
+    "pod_event_breaches",
 ]
 
 
@@ -69,6 +70,18 @@ def tikv_pods_ready(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
             if want not in have:
                 out.append(Breach(name, want, f"pod {want} does not exist"))
     return out
+
+
+def pod_event_breaches(event_type: str, pod: PodState) -> list[Breach]:
+    """``tikv-pods-ready`` judged on one watch event, as it arrives."""
+    name = "tikv-pods-ready"
+    if event_type == "DELETED":
+        return [Breach(name, pod.name, f"pod {pod.name} was deleted")]
+    if pod.deleting:
+        return [Breach(name, pod.name, f"pod {pod.name} is terminating")]
+    if not pod.ready:
+        return [Breach(name, pod.name, f"pod {pod.name} is not Ready (phase {pod.phase})")]
+    return []
 
 
 def tikv_statefulset_ready(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:

@@ -29,17 +29,17 @@ from chaosdemo.clients.pd import PDClient
 from chaosdemo.config import Settings
 from chaosdemo.diagnosis import diagnose
 from chaosdemo.errors import AbortDemo, DemoFailed, PreflightFailed
-from chaosdemo.evidence import PodHistory, build_evidence, record_pods
+from chaosdemo.events import ClusterEvents
+from chaosdemo.evidence import PodHistory, build_evidence, record_pod, record_pods
 from chaosdemo.faults import Fault, fault_for
-from chaosdemo.invariants import Breach, InvariantConfig, evaluate
+from chaosdemo.invariants import Breach, InvariantConfig, evaluate, pod_event_breaches
 from chaosdemo.models import ChaosDemoSpec, ChaosDemoStatus, InjectionRecord, TargetStatus
 from chaosdemo.observation import Observer
 from chaosdemo.preflight import check_cluster_exists, check_snapshot
 from chaosdemo.snapshot import Snapshot
 from chaosdemo.targeting import select_target
-from chaosdemo.timeline import update_timeline
+from chaosdemo.timeline import open_violations, update_timeline
 from chaosdemo.timeutil import iso, parse_iso, seconds_between
-from chaosdemo.waker import Waker
 
 __all__ = ["Deps", "DemoRun", "TERMINAL", "lease_name", "cleanup"]
 
@@ -55,7 +55,7 @@ class Deps:
 
     kube: KubeClient
     settings: Settings
-    waker: Waker = field(default_factory=Waker)
+    events: ClusterEvents = field(default_factory=ClusterEvents)
     claude: ClaudeDiagnoser | None = None
     pd_transport: httpx.AsyncBaseTransport | None = None
     faults: FaultFactory = fault_for
@@ -76,6 +76,7 @@ class DemoRun:
         self.deps, self.namespace, self.name = deps, namespace, name
         self.history: PodHistory = {}
         self.last_snapshot: Snapshot | None = None
+        self.cursor: int | None = None
         self._save_lock = asyncio.Lock()
         self.inv_cfg = InvariantConfig(heartbeat_stale_seconds=deps.settings.heartbeat_stale_seconds)
 
@@ -172,6 +173,7 @@ class DemoRun:
         await self._take_lease()
         snap = await self.observer.snapshot()
         check_snapshot(snap, self.inv_cfg)
+        self.history = record_pods({}, snap)
         self._set("PreflightPassed", "True", "ClusterHealthy",
                   f"{len(snap.pods)} TiKV pods Ready, {len(snap.stores)} stores Up, no unhealthy regions")
         choice = select_target(list(snap.pods), list(snap.stores), self.spec.target, self.cluster, self.cluster_ns)
@@ -212,6 +214,7 @@ class DemoRun:
     async def _inject(self, fault: Fault) -> None:
         assert self.status.injection is not None
         started = self._now()
+        self.cursor = self.deps.events.cursor()
         detail = await fault.inject(self.cluster_ns, self._target)
         self.status.injection.injected_at = started
         self.status.injection.detail = detail
@@ -237,18 +240,34 @@ class DemoRun:
             diag_task = asyncio.create_task(self._diagnose())
         stable_since: float | None = None
         try:
+            if self.cursor is None:
+                self.cursor = self.deps.events.cursor()
             while True:
+                seen, self.cursor = self.deps.events.pod_events_since(self.cursor, self.cluster_ns, self.cluster)
+                first_event: tuple[float, list[Breach]] | None = None
+                for ev in seen:
+                    at = iso(ev.received_at)
+                    self.history = record_pod(self.history, ev.pod, at, deleted=ev.type == "DELETED")
+                    ev_breaches = pod_event_breaches(ev.type, ev.pod)
+                    if ev_breaches:
+                        self.status.violations = open_violations(self.status.violations, ev_breaches, at)
+                        if first_event is None:
+                            first_event = (ev.received_at, ev_breaches)
                 snap = await self.observer.snapshot()
                 self.last_snapshot = snap
                 self.history = record_pods(self.history, snap)
                 breaches = evaluate(snap, self.inv_cfg)
                 now = iso(snap.taken_at)
+                before = list(self.status.violations)
                 timeline, dropped = update_timeline(self.status.violations, breaches, now)
-                changed = timeline != self.status.violations
+                changed = timeline != before or bool(seen and first_event)
                 self.status.violations = timeline
                 self.status.violations_dropped += dropped
                 if not detected:
-                    if breaches:
+                    if first_event is not None:
+                        detected, changed = True, True
+                        diag_task = await self._detected(first_event[1] + breaches, iso(first_event[0]))
+                    elif breaches:
                         detected, changed = True, True
                         diag_task = await self._detected(breaches, now)
                     elif snap.taken_at > deadline_detect:
@@ -283,7 +302,7 @@ class DemoRun:
                         changed = True
                 if changed:
                     await self._save()
-                await self.deps.waker.wait(s.poll_seconds)
+                await self.deps.events.wait(s.poll_seconds)
         except DemoFailed:
             self._set("Recovered" if detected else "FailureDetected", "False",
                       "RecoveryTimeout" if detected else "NotDetected", "deadline passed")
@@ -390,11 +409,12 @@ class DemoRun:
         self.status.finished_at = now
         self.status.message = message
         self._set("Succeeded", "True" if ok else "False", reason, message)
-        await self._save()
-        kind = "Normal" if ok else "Warning"
-        await self._event(kind, self.status.phase, message)
+        # Release and report before the terminal status is written: kopf stops
+        # the daemon as soon as it sees a finished demo.
         with contextlib.suppress(Exception):
             await self.deps.kube.release_lease(self.cluster_ns, lease_name(self.cluster), self.holder)
+        await self._event("Normal" if ok else "Warning", cond.compute_phase(self.status.conditions), message)
+        await self._save()
 
 
 async def cleanup(deps: Deps, body: dict[str, Any]) -> str:

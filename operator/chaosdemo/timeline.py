@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from chaosdemo.invariants import Breach
 from chaosdemo.models import Violation
 
-__all__ = ["MAX_VIOLATIONS", "update_timeline"]
+__all__ = ["MAX_VIOLATIONS", "open_violations", "update_timeline"]
 
 MAX_VIOLATIONS = 50
 
@@ -50,3 +50,14 @@ def update_timeline(
         out.pop(idx)
         dropped += 1
     return out, dropped
+
+
+def open_violations(timeline: Sequence[Violation], breaches: Sequence[Breach], at: str) -> list[Violation]:
+    """Open entries for breaches seen in watch events; clearing is left to the next snapshot."""
+    open_keys = {(v.invariant, v.subject) for v in timeline if v.cleared is None}
+    out = list(timeline)
+    for b in breaches:
+        if (b.invariant, b.subject) not in open_keys:
+            open_keys.add((b.invariant, b.subject))
+            out.append(Violation(invariant=b.invariant, subject=b.subject, message=b.message, first_seen=at))
+    return out

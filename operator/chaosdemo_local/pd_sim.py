@@ -52,7 +52,7 @@ class Timing:
     max_store_down: float = 1800.0  # schedule.max-store-down-time
     max_peer_down: float = 600.0  # raftstore.max-peer-down-duration
     election: float = 10.0  # time for Raft to elect new leaders off a silent store
-    startup: float = 3.0  # TiKV process start until its first heartbeat
+    startup: float = 5.0  # TiKV process start until its first heartbeat
     catch_up: float = 8.0  # a returning store applies the log it missed
     rebalance_step: float = 5.0  # leader balance moves a few leaders this often
 
@@ -93,6 +93,7 @@ class SimStore:
     next_heartbeat: float = 0.0
     caught_up_at: float = 0.0
     booting: bool = False
+    incarnation: tuple[str, int] = ("", 0)  # pod uid and restart count of the running TiKV
 
 
 @dataclass
@@ -144,6 +145,13 @@ class PDSim:
         """Advance the simulation to ``now`` given the TiKV pods the API server shows."""
         t = self.timing
         serving = {p["metadata"]["name"]: self._serving(p) for p in pods}
+        incarnations = {
+            p["metadata"]["name"]: (
+                p["metadata"].get("uid", ""),
+                sum(int(c.get("restartCount", 0)) for c in p.get("status", {}).get("containerStatuses") or []),
+            )
+            for p in pods
+        }
         for name in sorted(serving):
             if name not in self.stores:
                 address = f"{name}.{self.cluster}-tikv-peer.{self.namespace}.svc:20160"
@@ -151,6 +159,12 @@ class PDSim:
                 log.info("store %s registered for %s", self.stores[name].id, address)
         for name, st in self.stores.items():
             up = serving.get(name, False)
+            if up and st.serving_since is not None and incarnations.get(name) != st.incarnation:
+                # A new pod, or the container restarted: a new TiKV process.
+                st.serving_since = None
+                st.silent_since = now
+            if up:
+                st.incarnation = incarnations[name]
             if up and st.serving_since is None:
                 st.serving_since = now
                 st.silent_since = None
