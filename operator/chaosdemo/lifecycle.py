@@ -194,7 +194,11 @@ class DemoRun:
 
     async def _take_lease(self) -> None:
         kube, name = self.deps.kube, lease_name(self.cluster)
-        other = await kube.acquire_lease(self.cluster_ns, name, self.holder)
+        if self.spec.dry_run:
+            # A dry run injects nothing, so it only checks that no demo holds the cluster.
+            other = await kube.lease_holder(self.cluster_ns, name)
+        else:
+            other = await kube.acquire_lease(self.cluster_ns, name, self.holder)
         if other is None:
             return
         ons, oname, ouid = (other.split("/") + ["", "", ""])[:3]
@@ -204,6 +208,8 @@ class DemoRun:
             and obody.get("metadata", {}).get("uid") == ouid
             and (obody.get("status") or {}).get("phase") not in TERMINAL
         )
+        if not still_active and self.spec.dry_run:
+            return
         if still_active or not await kube.take_over_lease(self.cluster_ns, name, other, self.holder):
             raise PreflightFailed(
                 f"ChaosDemo {ons}/{oname} is already running against TidbCluster "

@@ -19,6 +19,7 @@ import socket
 import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,11 @@ def find_binaries(build: bool = True) -> Path:
         raise ControlPlaneError("CHAOSDEMO_CONTROL_PLANE_BIN is not set and building is off")
     out = subprocess.run(["bash", str(BUILD_SCRIPT)], check=True, stdout=subprocess.PIPE, text=True)
     return Path(out.stdout.strip().splitlines()[-1])
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=1) as resp:
+        return bool(resp.status == 200)
 
 
 def _openssl(*args: str, cwd: Path) -> None:
@@ -114,11 +120,11 @@ class LocalCluster:
     def _spawn(self, name: str, *args: str) -> None:
         logdir = self.workdir / "logs"
         logdir.mkdir(parents=True, exist_ok=True)
-        log = open(logdir / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
-        self.processes[name] = subprocess.Popen(
-            [str(self.bin_dir / args[0]), *args[1:]], stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(logdir / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
+            self.processes[name] = subprocess.Popen(
+                [str(self.bin_dir / args[0]), *args[1:]], stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def _wait(self, what: str, check: object, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -141,8 +147,12 @@ class LocalCluster:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.server + path, data=data, method=method, headers={
             "Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
-        with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
-            text = resp.read().decode()
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
+                text = resp.read().decode()
+        except urllib.error.HTTPError as e:
+            with e:  # an HTTPError holds the connection open until closed
+                raise ControlPlaneError(f"{method} {path}: HTTP {e.code} {e.read()[:300]!r}") from None
         return json.loads(text) if text.startswith("{") else {"raw": text}
 
     def start(self) -> LocalCluster:
@@ -157,7 +167,7 @@ class LocalCluster:
                     f"--advertise-client-urls={etcd_url}", f"--listen-peer-urls={peer_url}",
                     f"--initial-advertise-peer-urls={peer_url}", f"--initial-cluster=default={peer_url}",
                     "--unsafe-no-fsync=true", "--quota-backend-bytes=1073741824", "--log-level=warn")
-        self._wait("etcd", lambda: urllib.request.urlopen(etcd_url + "/health", timeout=1).status == 200)
+        self._wait("etcd", lambda: _http_ok(etcd_url + "/health"))
         self._spawn(
             "kube-apiserver", "kube-apiserver", f"--etcd-servers={etcd_url}", f"--secure-port={self.api_port}",
             "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",

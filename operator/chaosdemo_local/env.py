@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,8 +125,12 @@ class LocalEnv:
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.pd_url + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            return json.loads(resp.read())
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            with e:
+                raise OSError(f"PD simulator {method} {path}: HTTP {e.code}") from None
 
     def healthy(self) -> tuple[bool, str]:
         pods = self.kubectl_json("get", "pods", "-n", self.tidb_namespace, "-l",

@@ -58,13 +58,15 @@ def build_app() -> web.Application:
     @routes.post("/v1/messages")
     async def messages(req: web.Request) -> web.Response:
         body = await req.json()
+        # The SDK sends the key as x-api-key or, from 2.x, as a bearer token.
+        has_key = bool(req.headers.get("x-api-key")) or req.headers.get("authorization", "").startswith("Bearer ")
         state["requests"].append({
             "body": body,
-            "hasApiKey": bool(req.headers.get("x-api-key")),
+            "hasApiKey": has_key,
             "anthropicVersion": req.headers.get("anthropic-version", ""),
         })
-        if not req.headers.get("x-api-key"):
-            return _error(401, "authentication_error", "x-api-key header is required")
+        if not has_key:
+            return _error(401, "authentication_error", "an API key is required")
         if not body.get("model") or not body.get("max_tokens") or not body.get("messages"):
             return _error(400, "invalid_request_error", "model, max_tokens and messages are required")
         fmt = (body.get("output_config") or {}).get("format") or {}

@@ -204,6 +204,15 @@ class KubeClient:
         other = current.spec.holder_identity or ""
         return None if other == holder else other
 
+    async def lease_holder(self, namespace: str, name: str) -> str | None:
+        try:
+            current = await self.coord.read_namespaced_lease(name, namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise self._fail(f"read lease {namespace}/{name}", e) from e
+        return current.spec.holder_identity or None
+
     async def take_over_lease(self, namespace: str, name: str, stale: str, holder: str) -> bool:
         """Replace a lease held by a finished or deleted demo; False if someone else won."""
         try:

@@ -1,0 +1,255 @@
+"""The operator against a real API server (local tier: simulated kubelets, TiKV and PD).
+
+Each test runs the operator as a process and drives it the way a user does:
+apply a ChaosDemo, then read its status and events.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+
+from chaosdemo_local.env import LocalEnv
+
+from .conftest import Demos, Operator, claude_control, read_phases, tikv_pods, watch_phases
+
+pytestmark = pytest.mark.local
+
+
+def lease_exists(env: LocalEnv) -> bool:
+    return env.kubectl("get", "lease", "chaosdemo-basic", "-n", "tidb-cluster", check=False).returncode == 0
+
+
+@pytest.mark.parametrize("action", ["pod-delete", "pod-kill"])
+def test_a_pod_fault_runs_every_phase_and_ends_recovered_with_timings_and_a_diagnosis(
+        local_env: LocalEnv, operator: Operator, demos: Demos, action: str) -> None:
+    operator.start()
+    before = tikv_pods(local_env)
+    demos.apply("first", fault={"action": action}, timeouts={"stabilitySeconds": 2})
+    phases = read_phases(watch_phases(local_env, demos.ns, "first"))
+    assert phases[phases.index("Pending"):] == ["Pending", "Injecting", "Detecting", "Diagnosing", "Recovering",
+                                                "Succeeded"]
+    st = demos.get("first")["status"]
+    target = st["target"]
+    assert target["pod"] in before and target["podUid"] == before[target["pod"]]["metadata"]["uid"]
+    assert target["storeAddress"] == f"{target['pod']}.basic-tikv-peer.tidb-cluster.svc:20160"
+    assert target["storeId"].isdigit() and target["node"].startswith("chaosdemo-worker")
+    assert st["detectedBy"] == "tikv-pods-ready", "a pod deletion is seen first in the Kubernetes watch"
+    assert 0 <= st["detectionSeconds"] < 1.0
+    assert st["recoverySeconds"] > st["detectionSeconds"]
+    for key in ("startedAt", "injectedAt", "detectedAt", "diagnosedAt", "recoveredAt", "finishedAt"):
+        assert st[key].endswith("Z"), key
+    assert st["injection"]["detail"].endswith(f"grace period {0 if action == 'pod-kill' else 30}s")
+    assert any(v["invariant"] == "tikv-pods-ready" and v["subject"] == target["pod"] for v in st["violations"])
+    assert all(v.get("cleared") for v in st["violations"]), "every violation cleared by the end"
+    d = st["diagnosis"]
+    assert (d["engine"], d["faultClass"], d["affectedPod"]) == ("rules", "pod-failure", target["pod"])
+    assert d["matchesInjectedFault"] is True and "ANTHROPIC_API_KEY" in d["fallbackReason"]
+    assert {c["status"] for c in st["conditions"]} == {"True"}
+    reasons = [e["reason"] for e in demos.events("first")]
+    for r in ("Started", "TargetSelected", "FaultInjected", "FailureDetected", "Diagnosed", "Recovered", "Succeeded"):
+        assert r in reasons, r
+    after = tikv_pods(local_env)
+    assert after[target["pod"]]["metadata"]["uid"] != target["podUid"], "the StatefulSet recreated the pod"
+    assert local_env.healthy()[0], local_env.healthy()[1]
+    assert not lease_exists(local_env), "the cluster is released for the next demo"
+    described = local_env.kubectl("describe", "chaosdemo", "first", "-n", demos.ns).stdout
+    assert "FailureDetected" in described and "Recovered" in described
+
+
+def test_the_printer_columns_tell_the_story_in_one_line(local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    demos.apply("columns", target={"pod": "basic-tikv-0"})
+    demos.wait("columns")
+    line = local_env.kubectl("get", "cdemo", "columns", "-n", demos.ns, "--no-headers").stdout.split()
+    assert line[:5] == ["columns", "basic", "pod-delete", "basic-tikv-0", "Succeeded"]
+    assert float(line[5]) < 1 and float(line[6]) > 0 and line[7] == "pod-failure"
+    wide = local_env.kubectl("get", "chaos", "-n", demos.ns, "-o", "wide").stdout
+    assert "DETECTED-BY" in wide and "tikv-pods-ready" in wide, "category chaos lists ChaosDemos"
+
+
+def test_a_named_target_is_hit_and_a_seed_repeats_its_choice(local_env: LocalEnv, operator: Operator,
+                                                             demos: Demos) -> None:
+    operator.start()
+    demos.apply("named", target={"pod": "basic-tikv-2"})
+    assert demos.wait("named")["status"]["target"]["pod"] == "basic-tikv-2"
+    demos.apply("seed-a", dryRun=True, target={"seed": 7})
+    demos.apply("seed-b", dryRun=True, target={"seed": 7})
+    a, b = demos.wait("seed-a"), demos.wait("seed-b")
+    assert a["status"]["target"]["pod"] == b["status"]["target"]["pod"]
+    assert "seed 7" in a["status"]["target"]["selection"]
+
+
+def test_dry_run_checks_and_chooses_but_injects_nothing(local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    before = {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()}
+    demos.apply("dry", dryRun=True)
+    st = demos.wait("dry")["status"]
+    assert st["phase"] == "Succeeded"
+    assert demos.condition(demos.get("dry"), "FaultInjected")["reason"] == "DryRun"
+    assert "nothing was injected" in st["message"] and st["target"]["pod"] in before
+    assert "injectedAt" not in st
+    assert {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()} == before
+
+
+def test_a_degraded_cluster_is_never_injected(local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    pods = tikv_pods(local_env)
+    before = {n: p["metadata"]["uid"] for n, p in pods.items()}
+    node = pods["basic-tikv-0"]["spec"]["nodeName"]
+    local_env.pd(f"/_sim/nodes/{node}/down", "POST")  # the SIMULATED store on it stops heartbeating
+    try:
+        deadline = time.monotonic() + 10
+        while not any(s["store"]["state_name"] == "Disconnected" for s in local_env.pd("/pd/api/v1/stores")["stores"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        demos.apply("hurt")
+        st = demos.wait("hurt")["status"]
+    finally:
+        local_env.pd(f"/_sim/nodes/{node}/up", "POST")
+    assert st["phase"] == "Aborted"
+    pre = demos.condition(demos.get("hurt"), "PreflightPassed")
+    assert (pre["status"], pre["reason"]) == ("False", "ClusterUnhealthy")
+    assert "refusing to inject" in st["message"] and "Disconnected" in st["message"]
+    assert demos.condition(demos.get("hurt"), "FaultInjected")["reason"] == "NotInjected"
+    assert {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()} == before
+    assert not lease_exists(local_env)
+    local_env.wait_healthy(timeout=30)
+
+
+def test_a_second_demo_on_a_busy_cluster_is_refused_and_the_first_finishes(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    demos.apply("one", timeouts={"stabilitySeconds": 4})
+    demos.wait("one", ("Detecting", "Diagnosing", "Recovering"))
+    demos.apply("two")
+    two = demos.wait("two")["status"]
+    assert two["phase"] == "Aborted" and "ClusterBusy" in two["message"]
+    assert f"{demos.ns}/one is already running" in two["message"]
+    assert demos.wait("one")["status"]["phase"] == "Succeeded"
+    demos.apply("three", dryRun=True)
+    assert demos.wait("three")["status"]["phase"] == "Succeeded", "the lease was released"
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason", "words"),
+    [
+        ({"target": {"pod": "basic-pd-0"}}, "TargetNotTiKV", "is not a TiKV pod of TidbCluster tidb-cluster/basic"),
+        ({"cluster": {"name": "missing"}}, "ClusterNotFound", "TidbCluster tidb-cluster/missing does not exist"),
+        ({"cluster": {"name": "basic", "pdURL": "http://127.0.0.1:9"}}, "PDUnreachable", "PD is not reachable"),
+    ],
+)
+def test_a_demo_that_cannot_run_ends_aborted_with_the_reason(local_env: LocalEnv, operator: Operator, demos: Demos,
+                                                             spec: dict, reason: str, words: str) -> None:
+    operator.start()
+    before = {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()}
+    demos.apply("cannot", **spec)
+    st = demos.wait("cannot")["status"]
+    assert st["phase"] == "Aborted"
+    assert reason in st["message"] and words in st["message"]
+    assert {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()} == before
+    assert "Aborted" in [e["reason"] for e in demos.events("cannot")]
+
+
+def test_claude_diagnoses_from_evidence_without_the_answer_or_the_key(
+        local_env: LocalEnv, operator: Operator, demos: Demos, fake_claude: str) -> None:
+    answer = {"summary": "TiKV pod basic-tikv-1 was deleted and recreated.", "root_cause": "pod deleted",
+              "fault_class": "pod-failure", "affected_pod": "basic-tikv-1", "affected_store": "",
+              "affected_node": "", "confidence": 0.85, "evidence": ["basic-tikv-1 has a new uid"],
+              "recommended_actions": ["check the audit log"]}
+    claude_control(fake_claude, mode="answer", answer=answer, reset=True)
+    operator.start(ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude,
+                   CHAOSDEMO_CLAUDE_MODEL="claude-haiku-5-5")
+    demos.apply("claude", target={"pod": "basic-tikv-1"})
+    st = demos.wait("claude")["status"]
+    d = st["diagnosis"]
+    assert (d["engine"], d["model"], d["fallbackReason"]) == ("claude", "claude-haiku-5-5", "")
+    assert d["matchesInjectedFault"] is True and d["summary"] == answer["summary"]
+    assert demos.condition(demos.get("claude"), "Diagnosed")["reason"] == "ClaudeDiagnosed"
+    sent = claude_control(fake_claude)
+    assert len(sent) == 1
+    prompt = json.dumps(sent[0]["body"])
+    assert "basic-tikv-1" in prompt and "violationTimeline" in prompt
+    for leak in ("pod-delete", "sk-ant-local-test-key", "injected"):
+        assert leak not in prompt, leak
+    everything = json.dumps(demos.get("claude")) + json.dumps(demos.events("claude"))
+    assert "sk-ant-local-test-key" not in everything
+
+
+@pytest.mark.parametrize(("mode", "reason"), [("429", "ClaudeRateLimited"), ("500", "ClaudeAPIError"),
+                                               ("timeout", "ClaudeTimeout"), ("malformed", "ClaudeMalformedOutput")])
+def test_when_claude_fails_the_rules_engine_answers_and_says_why(
+        local_env: LocalEnv, operator: Operator, demos: Demos, fake_claude: str, mode: str, reason: str) -> None:
+    claude_control(fake_claude, mode=mode, delay=5, reset=True)
+    operator.start(ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude,
+                   CHAOSDEMO_CLAUDE_TIMEOUT_SECONDS="1", CHAOSDEMO_CLAUDE_MAX_RETRIES="1")
+    demos.apply("fallback")
+    st = demos.wait("fallback")["status"]
+    assert st["phase"] == "Succeeded", "a failed diagnosis never fails the demo"
+    d = st["diagnosis"]
+    assert d["engine"] == "rules" and d["fallbackReason"].startswith(reason)
+    assert d["matchesInjectedFault"] is True
+
+
+def test_deleting_a_demo_mid_run_lets_go_and_leaves_the_cluster_healthy(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    demos.apply("gone", timeouts={"stabilitySeconds": 30})
+    demos.wait("gone", ("Recovering",))
+    local_env.kubectl("delete", "chaosdemo", "gone", "-n", demos.ns, "--timeout=20s")
+    assert local_env.kubectl("get", "chaosdemo", "gone", "-n", demos.ns, check=False).returncode != 0
+    assert not lease_exists(local_env)
+    local_env.wait_healthy(timeout=30)
+
+
+def test_an_operator_killed_mid_run_resumes_and_never_injects_twice(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    first = operator.start()
+    demos.apply("crash", target={"pod": "basic-tikv-1"}, timeouts={"stabilitySeconds": 2})
+    demos.wait("crash", ("Detecting", "Diagnosing", "Recovering"))
+    first.stop(signal.SIGKILL)
+    local_env.wait_healthy(timeout=30)
+    replacement = tikv_pods(local_env)["basic-tikv-1"]["metadata"]["uid"]
+    operator.start()
+    st = demos.wait("crash")["status"]
+    assert st["phase"] == "Succeeded"
+    assert tikv_pods(local_env)["basic-tikv-1"]["metadata"]["uid"] == replacement, "the new pod was not hit again"
+    assert [e["reason"] for e in demos.events("crash")].count("FaultInjected") == 1
+
+
+def test_an_injection_recorded_but_not_done_is_done_exactly_once_on_resume(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    """The operator died between writing its intent and deleting the pod."""
+    pods = tikv_pods(local_env)
+    target = pods["basic-tikv-2"]
+    demos.apply("intent", target={"pod": "basic-tikv-2"})
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    conditions = [{"type": t, "status": "Unknown", "reason": "NotStarted", "message": "", "lastTransitionTime": now,
+                   "observedGeneration": 1} for t in ("PreflightPassed", "TargetSelected", "FaultInjected",
+                                                      "FailureDetected", "Diagnosed", "Recovered", "Succeeded")]
+    status = {"phase": "Injecting", "startedAt": now, "conditions": conditions,
+              "target": {"pod": "basic-tikv-2", "podUid": target["metadata"]["uid"],
+                         "node": target["spec"]["nodeName"], "storeId": "3",
+                         "storeAddress": "basic-tikv-2.basic-tikv-peer.tidb-cluster.svc:20160"},
+              "injection": {"action": "pod-delete", "requestedAt": now}}
+    local_env.kubectl("patch", "chaosdemo", "intent", "-n", demos.ns, "--subresource=status", "--type=merge",
+                      "-p", json.dumps({"status": status}))
+    operator.start()
+    st = demos.wait("intent")["status"]
+    assert st["phase"] == "Succeeded"
+    assert st["injection"]["detail"].startswith("deleted pod basic-tikv-2")
+    assert tikv_pods(local_env)["basic-tikv-2"]["metadata"]["uid"] != target["metadata"]["uid"]
+
+
+def test_the_spec_cannot_change_once_the_demo_has_started(local_env: LocalEnv, operator: Operator,
+                                                          demos: Demos) -> None:
+    operator.start()
+    demos.apply("frozen", dryRun=True)
+    demos.wait("frozen")
+    out = demos.apply("frozen", dryRun=True, fault={"action": "pod-kill"}) if False else local_env.kubectl(
+        "patch", "chaosdemo", "frozen", "-n", demos.ns, "--type=merge", "-p", '{"spec":{"dryRun":false}}', check=False)
+    assert out.returncode != 0
+    assert "spec cannot change once the demo has started" in out.stderr

@@ -1,0 +1,65 @@
+"""The CRD is generated from the models; this keeps the committed files and the models in step."""
+
+from pathlib import Path
+
+import yaml
+
+from chaosdemo.crd import build_crd, render_crd
+from chaosdemo.models import ChaosDemoSpec, FaultSpec
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_committed_crd_is_what_the_models_generate():
+    assert (REPO / "crds" / "chaosdemo.yaml").read_text() == render_crd(), "run: chaosdemo crd > crds/chaosdemo.yaml"
+
+
+def test_the_charts_crd_is_identical_to_the_top_level_crd():
+    chart_crd = REPO / "charts" / "chaosdemo-operator" / "crds" / "chaosdemo.yaml"
+    assert chart_crd.read_text() == (REPO / "crds" / "chaosdemo.yaml").read_text()
+
+
+def test_names_are_the_contracts():
+    spec = build_crd()["spec"]
+    assert spec["group"] == "chaosdemo.dev" and spec["scope"] == "Namespaced"
+    assert spec["names"] == {"kind": "ChaosDemo", "listKind": "ChaosDemoList", "plural": "chaosdemos",
+                             "singular": "chaosdemo", "shortNames": ["cdemo"], "categories": ["chaos"]}
+    version = spec["versions"][0]
+    assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
+    columns = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
+    assert columns == ["Cluster", "Action", "Target", "Phase", "Detect(s)", "Recover(s)", "Diagnosis", "Age"]
+
+
+def _walk(schema, path="spec"):
+    yield path, schema
+    for name, prop in (schema.get("properties") or {}).items():
+        yield from _walk(prop, f"{path}.{name}")
+    if "items" in schema:
+        yield from _walk(schema["items"], f"{path}[]")
+
+
+def test_every_spec_and_status_field_has_a_description():
+    root = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]
+    missing = [p for part in ("spec", "status") for p, s in _walk(root[part], part) if not s.get("description")
+               and not p.endswith("[]")]
+    assert missing == []
+
+
+def test_the_schema_defaults_are_the_models_defaults():
+    spec = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    model = ChaosDemoSpec.model_validate({"cluster": {"name": "basic"}})
+    assert spec["properties"]["timeouts"]["default"] == model.timeouts.model_dump(by_alias=True)
+    assert spec["properties"]["fault"]["properties"]["action"]["default"] == model.fault.action
+    assert spec["properties"]["fault"]["properties"]["action"]["enum"] == [
+        "pod-delete", "pod-kill", "container-kill", "node-kill"]
+
+
+def test_a_spec_as_kubectl_returns_it_parses_into_the_model():
+    sample = yaml.safe_load((REPO / "deploy" / "samples" / "chaosdemo.yaml").read_text())
+    spec = ChaosDemoSpec.model_validate(sample["spec"])
+    assert spec.cluster.name == "basic" and spec.fault.effective_grace_period() == 30
+
+
+def test_pod_kill_always_uses_grace_period_zero():
+    assert FaultSpec(action="pod-kill").effective_grace_period() == 0
+    assert FaultSpec(action="pod-delete", grace_period_seconds=5).effective_grace_period() == 5
