@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from chaosdemo.models import Condition, Phase
 
-__all__ = ["CONDITION_TYPES", "initial_conditions", "set_condition", "get", "compute_phase"]
+__all__ = ["CONDITION_TYPES", "compute_phase", "get", "initial_conditions", "set_condition"]
 
 CONDITION_TYPES = (
     "PreflightPassed",
@@ -61,7 +61,7 @@ def set_condition(
             out.append(
                 Condition(
                     type=type_,
-                    status=status,  # type: ignore[arg-type]
+                    status=status,
                     reason=reason,
                     message=message,
                     last_transition_time=when,
@@ -74,7 +74,7 @@ def set_condition(
         out.append(
             Condition(
                 type=type_,
-                status=status,  # type: ignore[arg-type]
+                status=status,
                 reason=reason,
                 message=message,
                 last_transition_time=now,

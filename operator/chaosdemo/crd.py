@@ -14,7 +14,7 @@ import yaml
 
 from chaosdemo.models import API_GROUP, API_VERSION, KIND, PLURAL, ChaosDemoSpec, ChaosDemoStatus
 
-__all__ = ["build_crd", "render_crd", "openapi_schema"]
+__all__ = ["build_crd", "openapi_schema", "render_crd"]
 
 # The spec is frozen once the operator leaves Pending: a changed spec would
 # describe a demo other than the one whose timings and diagnosis are recorded.

@@ -47,7 +47,7 @@ async def diagnose(
             answer = diagnose_by_rules(evidence)
     matches, grading = grade(answer, action, target)
     return Diagnosis(
-        engine=engine,  # type: ignore[arg-type]
+        engine=engine,
         model=model if engine == "claude" else "",
         fallback_reason=fallback,
         summary=answer.summary,

@@ -18,16 +18,16 @@ else ends the demo with the reason in its status.
 from __future__ import annotations
 
 __all__ = [
-    "ChaosDemoError",
     "AbortDemo",
+    "ChaosDemoError",
+    "ClaudeUnavailable",
+    "DemoFailed",
+    "DockerUnavailable",
+    "FaultUnavailable",
+    "PDUnavailable",
     "PreflightFailed",
     "TargetError",
-    "FaultUnavailable",
-    "DemoFailed",
     "Unavailable",
-    "PDUnavailable",
-    "DockerUnavailable",
-    "ClaudeUnavailable",
 ]
 
 

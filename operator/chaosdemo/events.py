@@ -20,7 +20,7 @@ from typing import Any
 
 from chaosdemo.snapshot import PodState, pod_from_api
 
-__all__ = ["PodEvent", "ClusterEvents"]
+__all__ = ["ClusterEvents", "PodEvent"]
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class ClusterEvents:
         out = [e for e in self._journal if e.seq > cursor and e.namespace == namespace and e.instance == instance]
         return out, self._seq
 
-    async def wait(self, timeout: float) -> bool:
+    async def wait(self, timeout: float) -> bool:  # noqa: ASYNC109 - a poll interval, not a deadline
         """True if woken by an event, False if the timeout passed."""
         event = self._event
         with contextlib.suppress(TimeoutError):

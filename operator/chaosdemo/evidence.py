@@ -21,15 +21,15 @@ from chaosdemo.snapshot import PodState, Snapshot, pod_name_of_store
 from chaosdemo.timeutil import iso, parse_iso
 
 __all__ = [
-    "PodObservation",
-    "PodHistory",
-    "record_pods",
-    "record_pod",
-    "Evidence",
-    "build_evidence",
-    "scrub",
     "MAX_EVENTS",
     "MAX_TEXT",
+    "Evidence",
+    "PodHistory",
+    "PodObservation",
+    "build_evidence",
+    "record_pod",
+    "record_pods",
+    "scrub",
 ]
 
 MAX_EVENTS = 40

@@ -16,12 +16,15 @@ import kopf
 
 from chaosdemo.config import Settings
 from chaosdemo.errors import Unavailable
-from chaosdemo.lifecycle import TERMINAL, Deps, DemoRun, cleanup
+from chaosdemo.lifecycle import TERMINAL, DemoRun, Deps, cleanup
 from chaosdemo.models import API_GROUP, API_VERSION, PLURAL
 from chaosdemo.wiring import build_deps, close_deps
 
 FINALIZER = "chaosdemo.dev/finalizer"
 TIKV = {"app.kubernetes.io/component": "tikv"}
+
+
+Logger = logging.Logger | logging.LoggerAdapter[Any]
 
 
 def _deps(memo: kopf.Memo) -> Deps:
@@ -30,7 +33,7 @@ def _deps(memo: kopf.Memo) -> Deps:
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.posting.level = logging.WARNING  # the lifecycle posts its own story as events
     settings.peering.standalone = True  # one replica, Recreate strategy
@@ -76,7 +79,8 @@ def _unfinished(status: kopf.Status, **_: Any) -> bool:
 
 @kopf.daemon(API_GROUP, API_VERSION, PLURAL, id="lifecycle", when=_unfinished,
              cancellation_timeout=1.0, backoff=5)
-async def lifecycle(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> None:
+async def lifecycle(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    assert namespace is not None, "ChaosDemo is namespaced"
     try:
         await DemoRun(_deps(memo), namespace, name).run()
     except Unavailable as e:
@@ -84,7 +88,7 @@ async def lifecycle(name: str, namespace: str, memo: kopf.Memo, **_: Any) -> Non
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, PLURAL, id="cleanup", backoff=5)
-async def on_delete(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+async def on_delete(body: kopf.Body, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     try:
         done = await cleanup(_deps(memo), dict(body))
     except Unavailable as e:

@@ -15,20 +15,20 @@ from dataclasses import dataclass
 from chaosdemo.snapshot import REGION_CHECKS, PodState, Snapshot
 
 __all__ = [
-    "Breach",
-    "InvariantConfig",
-    "Invariant",
     "INVARIANTS",
+    "Breach",
+    "Invariant",
+    "InvariantConfig",
     "evaluate",
-    "tikv_pods_ready",
-    "tikv_statefulset_ready",
     "kube_nodes_ready",
+    "pd_members_healthy",
     "pd_reachable",
+    "pd_regions_healthy",
     "pd_store_heartbeats_fresh",
     "pd_stores_up",
-    "pd_regions_healthy",
-    "pd_members_healthy",
     "pod_event_breaches",
+    "tikv_pods_ready",
+    "tikv_statefulset_ready",
 ]
 
 

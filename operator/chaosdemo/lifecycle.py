@@ -41,7 +41,7 @@ from chaosdemo.targeting import select_target
 from chaosdemo.timeline import open_violations, update_timeline
 from chaosdemo.timeutil import iso, parse_iso, seconds_between
 
-__all__ = ["Deps", "DemoRun", "TERMINAL", "lease_name", "cleanup"]
+__all__ = ["TERMINAL", "DemoRun", "Deps", "cleanup", "lease_name"]
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,7 @@ class DemoRun:
             other = await kube.acquire_lease(self.cluster_ns, name, self.holder)
         if other is None:
             return
-        ons, oname, ouid = (other.split("/") + ["", "", ""])[:3]
+        ons, oname, ouid = [*other.split("/"), "", "", ""][:3]
         obody = await kube.get_demo(ons, oname)
         still_active = (
             obody is not None
@@ -372,7 +372,7 @@ class DemoRun:
                                action=self.spec.fault.action, target=self._target)
         except asyncio.CancelledError:
             raise
-        except Exception as e:  # noqa: BLE001 - a diagnosis must never stop the demo
+        except Exception as e:
             log.exception("diagnosis failed")
             self._set("Diagnosed", "False", "DiagnosisError", f"{type(e).__name__}: {e}"[:300])
             await self._save()

@@ -10,7 +10,7 @@ import json
 
 from chaosdemo.evidence import Evidence
 
-__all__ = ["SYSTEM_PROMPT", "MAX_EVIDENCE_CHARS", "build_user_prompt", "evidence_json"]
+__all__ = ["MAX_EVIDENCE_CHARS", "SYSTEM_PROMPT", "build_user_prompt", "evidence_json"]
 
 MAX_EVIDENCE_CHARS = 24_000
 

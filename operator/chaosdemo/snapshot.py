@@ -11,18 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "REGION_CHECKS",
+    "NodeState",
     "PodState",
+    "Snapshot",
     "StatefulSetState",
     "StoreState",
-    "NodeState",
-    "Snapshot",
-    "pod_from_api",
-    "statefulset_from_api",
     "node_from_api",
-    "stores_from_pd",
-    "store_address",
+    "pod_from_api",
     "pod_name_of_store",
-    "REGION_CHECKS",
+    "statefulset_from_api",
+    "store_address",
+    "stores_from_pd",
 ]
 
 REGION_CHECKS = ("down-peer", "pending-peer", "miss-peer", "offline-peer")

@@ -24,7 +24,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["LocalCluster", "find_binaries", "free_port", "ControlPlaneError"]
+__all__ = ["ControlPlaneError", "LocalCluster", "find_binaries", "free_port"]
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "hack" / "build-control-plane.sh"

@@ -145,7 +145,8 @@ class LocalEnv:
             return False, f"PD simulator not answering: {e}"
         up = [s for s in stores if s["store"]["state_name"] == "Up"]
         ok = len(ready) == 3 and len(up) == 3 and regions > 0 and pending == 0
-        return ok, f"{len(ready)}/3 TiKV pods Ready, {len(up)}/{len(stores)} stores Up, {regions} regions, {pending} pending"
+        return ok, (f"{len(ready)}/3 TiKV pods Ready, {len(up)}/{len(stores)} stores Up, "
+                    f"{regions} regions, {pending} pending")
 
     def wait_healthy(self, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout

@@ -70,7 +70,7 @@ def build_app() -> web.Application:
         if not body.get("model") or not body.get("max_tokens") or not body.get("messages"):
             return _error(400, "invalid_request_error", "model, max_tokens and messages are required")
         fmt = (body.get("output_config") or {}).get("format") or {}
-        if fmt.get("type") != "json_schema" or "schema" in fmt and check_schema(fmt["schema"]):
+        if fmt.get("type") != "json_schema" or ("schema" in fmt and check_schema(fmt["schema"])):
             return _error(400, "invalid_request_error",
                           f"output_config.format must be a strict json_schema: {check_schema(fmt.get('schema'))}")
         mode = state["mode"]

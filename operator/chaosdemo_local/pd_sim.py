@@ -34,7 +34,7 @@ from aiohttp import web
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-__all__ = ["PDSim", "Timing", "SimStore", "go_duration", "main"]
+__all__ = ["PDSim", "SimStore", "Timing", "go_duration", "main"]
 
 log = logging.getLogger("pd-sim")
 
@@ -500,7 +500,7 @@ async def follow_cluster(sim: PDSim, api: client.ApiClient, tick: float, stop: a
                     _content_type="application/merge-patch+json")
         except ApiException as e:
             log.warning("API server: %s %s", e.status, e.reason)
-        except Exception:  # noqa: BLE001 - keep simulating through transient errors
+        except Exception:
             log.exception("simulation step failed")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), tick)

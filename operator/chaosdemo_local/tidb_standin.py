@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes_asyncio import client
 from kubernetes_asyncio.client.exceptions import ApiException
 
-__all__ = ["TIDB_CRD", "install", "tidbcluster", "labels", "statefulset"]
+__all__ = ["TIDB_CRD", "install", "labels", "statefulset", "tidbcluster"]
 
 VERSION = "v8.5.7"
 
@@ -108,7 +108,8 @@ def _service(cluster: str, component: str, name: str, ports: list[tuple[str, int
         spec["clusterIP"] = "None"
         spec["publishNotReadyAddresses"] = True
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "labels": {**lab, "app.kubernetes.io/used-by": "peer" if headless else "end-user"}},
+            "metadata": {"name": name,
+                         "labels": {**lab, "app.kubernetes.io/used-by": "peer" if headless else "end-user"}},
             "spec": spec}
 
 

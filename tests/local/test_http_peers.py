@@ -10,8 +10,8 @@ from chaosdemo.clients.claude import ClaudeDiagnoser
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.errors import ClaudeUnavailable, PDUnavailable
 from chaosdemo_local import fake_claude
-from chaosdemo_local.pd_sim import PDSim, Timing, build_app
 from chaosdemo_local.controlplane import free_port
+from chaosdemo_local.pd_sim import PDSim, Timing, build_app
 
 from ..unit.test_pd_sim import PODS, T0
 

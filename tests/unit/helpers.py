@@ -7,7 +7,8 @@ from chaosdemo.snapshot import NodeState, PodState, Snapshot, StatefulSetState, 
 NOW = 1_795_520_100.0
 
 
-def pod(name: str, *, ready: bool = True, deleting: bool = False, uid: str = "", node: str = "", restarts: int = 0) -> PodState:
+def pod(name: str, *, ready: bool = True, deleting: bool = False, uid: str = "", node: str = "",
+        restarts: int = 0) -> PodState:
     return PodState(name=name, uid=uid or f"uid-{name}", node=node or f"node-{name[-1]}",
                     phase="Running" if ready else "Pending", ready=ready, deleting=deleting, restart_count=restarts)
 

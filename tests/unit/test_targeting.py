@@ -4,7 +4,6 @@ import pytest
 
 from chaosdemo.errors import TargetError
 from chaosdemo.models import TargetSpec
-
 from chaosdemo.targeting import select_target
 
 from .helpers import healthy

@@ -37,7 +37,9 @@ class ClaudeDiagnoser:
         except anthropic.APITimeoutError as e:
             raise ClaudeUnavailable("Claude timed out after the SDK's retries", reason="ClaudeTimeout") from e
         except anthropic.RateLimitError as e:
-            raise ClaudeUnavailable("Claude rate-limited the request (429) after retries", reason="ClaudeRateLimited") from e
+            raise ClaudeUnavailable(
+                "Claude rate-limited the request (429) after retries", reason="ClaudeRateLimited"
+            ) from e
         except anthropic.AuthenticationError as e:
             raise ClaudeUnavailable("Claude refused the API key (401)", reason="ClaudeAuthFailed") from e
         except anthropic.APIStatusError as e:

@@ -17,7 +17,7 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from chaosdemo.errors import Unavailable
 from chaosdemo.models import API_GROUP, API_VERSION, KIND, PLURAL
 
-__all__ = ["KubeClient", "TIDB_GROUP", "TIDB_VERSION", "TIDB_PLURAL", "tikv_selector"]
+__all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "KubeClient", "tikv_selector"]
 
 TIDB_GROUP, TIDB_VERSION, TIDB_PLURAL = "pingcap.com", "v1alpha1", "tidbclusters"
 MERGE = "application/merge-patch+json"
@@ -40,7 +40,7 @@ class KubeClient:
         """In a pod, the ServiceAccount; elsewhere the kubeconfig (KUBECONFIG or ~/.kube/config)."""
         cfg = client.Configuration()
         try:
-            config.load_incluster_config(client_configuration=cfg)
+            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except config.ConfigException:
             await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
         return cls(client.ApiClient(configuration=cfg))
@@ -145,7 +145,7 @@ class KubeClient:
 
     async def patch_demo_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         try:
-            await self.custom.patch_namespaced_custom_object_status(
+            await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
                 API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE
             )
         except ApiException as e:

@@ -1,0 +1,53 @@
+# ChaosDemo: `make demo` runs the whole story on the local tier; `make test` runs the tests.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+IMAGE ?= chaosdemo-operator:dev
+KIND_CLUSTER ?= chaosdemo
+
+.PHONY: help install control-plane demo demo-up test test-unit test-local lint typecheck crds \
+        image demo-kind demo-kind-down test-kind clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed  ## create .venv with the operator and its test tools
+
+control-plane:  ## build (or reuse) etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok
+	bash hack/build-control-plane.sh
+
+demo: install control-plane  ## the whole demo on the local tier (real control plane, SIMULATED TiKV/PD)
+	$(VENV)/bin/chaosdemo-local demo --action $${ACTION:-pod-delete}
+
+demo-up: install control-plane  ## start the local tier and leave it running for kubectl
+	$(VENV)/bin/chaosdemo-local up
+
+lint: install  ## ruff, and the import layers
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/lint-imports
+
+typecheck: install  ## mypy, strict, on the operator package
+	$(VENV)/bin/mypy
+
+test-unit: install  ## unit tests only (seconds)
+	$(PY) -m pytest tests/unit
+
+test-local: install control-plane  ## the local tier: real control plane, SIMULATED kubelets/TiKV/PD
+	$(PY) -m pytest tests/local
+
+test: lint typecheck control-plane  ## everything that runs on this machine (kind e2e is skipped with its reason)
+	$(PY) -m pytest tests
+
+crds: install  ## regenerate crds/ and the chart's copy from the models
+	$(VENV)/bin/chaosdemo crd > crds/chaosdemo.yaml
+	cp crds/chaosdemo.yaml charts/chaosdemo-operator/crds/chaosdemo.yaml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,92 @@
+"""The API server itself refuses a bad ChaosDemo, with a message that says what is wrong.
+
+These run against the local tier's real kube-apiserver with the generated CRD;
+no operator is involved: a bad spec never reaches it.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from chaosdemo_local.env import LocalEnv
+
+pytestmark = pytest.mark.local
+
+
+def create(env: LocalEnv, spec: object, name: str = "bad") -> tuple[int, str]:
+    obj = {"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
+           "metadata": {"name": name, "namespace": "default"}, "spec": spec}
+    out = env.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(obj), check=False)
+    return out.returncode, out.stderr
+
+
+OK = {"cluster": {"name": "basic"}}
+
+INVALID = [
+    ("no spec at all", None, "spec: Required value"),
+    ("no cluster", {}, "spec.cluster: Required value"),
+    ("no cluster name", {"cluster": {}}, "spec.cluster.name: Required value"),
+    ("empty cluster name", {"cluster": {"name": ""}}, "spec.cluster.name: Invalid value"),
+    ("cluster name not a DNS label", {"cluster": {"name": "Basic_Cluster"}}, "spec.cluster.name: Invalid value"),
+    ("cluster namespace not a DNS label", {"cluster": {"name": "basic", "namespace": "TiDB"}},
+     "spec.cluster.namespace: Invalid value"),
+    ("pdURL not http", {"cluster": {"name": "basic", "pdURL": "ftp://pd:2379"}}, "spec.cluster.pdURL: Invalid value"),
+    ("unknown action", {**OK, "fault": {"action": "pod-explode"}},
+     'spec.fault.action: Unsupported value: "pod-explode"'),
+    ("negative grace period", {**OK, "fault": {"action": "pod-delete", "gracePeriodSeconds": -1}},
+     "spec.fault.gracePeriodSeconds: Invalid value: -1"),
+    ("grace period on pod-kill", {**OK, "fault": {"action": "pod-kill", "gracePeriodSeconds": 5}},
+     "gracePeriodSeconds applies only to action pod-delete"),
+    ("nodeDownSeconds on pod-delete", {**OK, "fault": {"action": "pod-delete", "nodeDownSeconds": 10}},
+     "nodeDownSeconds applies only to action node-kill"),
+    ("nodeDownSeconds zero", {**OK, "fault": {"action": "node-kill", "nodeDownSeconds": 0}},
+     "spec.fault.nodeDownSeconds: Invalid value: 0"),
+    ("node down longer than recovery", {**OK, "fault": {"action": "node-kill", "nodeDownSeconds": 700}},
+     "fault.nodeDownSeconds must be less than timeouts.recoverySeconds"),
+    ("pod and seed together", {**OK, "target": {"pod": "basic-tikv-0", "seed": 3}},
+     "set either pod (a named target) or seed"),
+    ("target pod not a DNS name", {**OK, "target": {"pod": "TiKV 0"}}, "spec.target.pod: Invalid value"),
+    ("negative seed", {**OK, "target": {"seed": -4}}, "spec.target.seed: Invalid value: -4"),
+    ("detection too short", {**OK, "timeouts": {"detectionSeconds": 1}},
+     "spec.timeouts.detectionSeconds: Invalid value: 1"),
+    ("recovery shorter than detection", {**OK, "timeouts": {"detectionSeconds": 300, "recoverySeconds": 100}},
+     "recoverySeconds must be at least detectionSeconds"),
+    ("stability too long", {**OK, "timeouts": {"stabilitySeconds": 601}},
+     "spec.timeouts.stabilitySeconds: Invalid value: 601"),
+    ("model with spaces", {**OK, "diagnosis": {"model": "claude sonnet"}}, "spec.diagnosis.model: Invalid value"),
+    ("dryRun not a boolean", {**OK, "dryRun": "yes"}, 'spec.dryRun: Invalid value: "string"'),
+]
+
+
+@pytest.mark.parametrize(("case", "spec", "message"), INVALID, ids=[c[0] for c in INVALID])
+def test_an_invalid_spec_is_refused_with_a_clear_message(local_env: LocalEnv, case: str, spec: object,
+                                                         message: str) -> None:
+    code, err = create(local_env, spec)
+    assert code != 0, f"{case} was accepted"
+    assert message in err, err
+
+
+def test_there_are_at_least_fifteen_refused_specs() -> None:
+    assert len(INVALID) >= 15
+
+
+def test_a_minimal_spec_is_accepted_and_defaulted(local_env: LocalEnv) -> None:
+    obj = {"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
+           "metadata": {"name": "minimal", "namespace": "default"}, "spec": OK}
+    out = local_env.kubectl("create", "--dry-run=server", "-o", "json", "-f", "-", input=yaml.safe_dump(obj))
+    spec = yaml.safe_load(out.stdout)["spec"]
+    assert spec["fault"] == {"action": "pod-delete"}
+    assert spec["timeouts"] == {"detectionSeconds": 120, "recoverySeconds": 600, "stabilitySeconds": 10}
+    assert spec["diagnosis"] == {"enabled": True, "model": ""} and spec["dryRun"] is False
+
+
+def test_kubectl_explain_teaches_every_spec_field(local_env: LocalEnv) -> None:
+    out = local_env.kubectl("explain", "chaosdemo.spec", "--recursive").stdout
+    for field in ("cluster", "pdURL", "fault", "action", "gracePeriodSeconds", "nodeDownSeconds", "target", "seed",
+                  "timeouts", "detectionSeconds", "recoverySeconds", "stabilitySeconds", "diagnosis", "model",
+                  "dryRun"):
+        assert field in out, field
+    action = local_env.kubectl("explain", "chaosdemo.spec.fault.action").stdout
+    assert "StatefulSet recreates it" in action and "pod-delete" in action
+    assert "cdemo" in local_env.kubectl("api-resources", "--api-group=chaosdemo.dev").stdout
