@@ -36,10 +36,6 @@ class Settings(BaseModel):
     )
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0)
     docker_host: str | None = Field(default=None, description="From DOCKER_HOST.")
-    kind_cluster_label: str = Field(
-        default="io.x-k8s.io.kind.cluster",
-        description="Docker label that marks a kind node container.",
-    )
     events_limit: int = Field(default=40, ge=0)
 
     @classmethod

@@ -1,10 +1,11 @@
 """Fault injection: one small implementation per action, each safe to repeat.
 
-``inject`` is called only after the intent is recorded in status; when the
-operator restarts between the record and the call, it is called again and
-must not hurt the cluster twice. The pod faults achieve this with a uid
-precondition on the deletion. ``recover`` undoes what needs undoing (nothing,
-for pod faults: the StatefulSet recreates the pod).
+``check`` runs before anything is recorded and refuses what cannot be done
+(no Docker, not a kind node). ``inject`` is called only after the intent is
+in the status; when the operator restarts between the record and the call it
+is called again and must not hurt the cluster twice. ``recover`` undoes what
+needs undoing and may be called any number of times; ``restore_after`` says
+when the lifecycle must call it (node-kill: after nodeDownSeconds).
 """
 
 from __future__ import annotations
@@ -12,15 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
-from chaosdemo.errors import FaultUnavailable
+from chaosdemo.errors import DockerUnavailable, FaultUnavailable
 from chaosdemo.models import FaultSpec, TargetStatus
 
-__all__ = ["Fault", "PodDelete", "fault_for"]
+__all__ = ["ContainerKill", "Fault", "NodeKill", "PodDelete", "fault_for"]
 
 
 class Fault(Protocol):
     action: str
+    restore_after: float | None
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        """Refuse (FaultUnavailable) what cannot be injected here."""
 
     async def inject(self, namespace: str, target: TargetStatus) -> str:
         """Do it; return what was done, in a sentence."""
@@ -36,6 +42,10 @@ class PodDelete:
     kube: KubeClient
     action: str
     grace: int
+    restore_after: float | None = None
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        return None
 
     async def inject(self, namespace: str, target: TargetStatus) -> str:
         outcome = await self.kube.delete_pod(namespace, target.pod, grace=self.grace, uid=target.pod_uid)
@@ -47,11 +57,97 @@ class PodDelete:
         return "nothing to undo: the StatefulSet recreates the pod"
 
 
-def fault_for(spec: FaultSpec, kube: KubeClient) -> Fault:
+async def _kind_node(docker: DockerClient | None, node: str) -> DockerClient:
+    if docker is None:
+        raise FaultUnavailable("this operator has no Docker access (set DOCKER_HOST or mount the Docker socket)",
+                               reason="DockerUnavailable")
+    try:
+        await docker.kind_node(node)
+    except DockerUnavailable as e:
+        raise FaultUnavailable(e.message, reason="DockerUnavailable") from e
+    return docker
+
+
+@dataclass
+class NodeKill:
+    """node-kill: SIGKILL the kind node container, start it again after ``restore_after`` seconds."""
+
+    docker: DockerClient | None
+    restore_after: float | None
+    action: str = "node-kill"
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        docker = await _kind_node(self.docker, target.node)
+        if not (await docker.kind_node(target.node)).running:
+            raise FaultUnavailable(f"kind node {target.node} is already down", reason="NodeAlreadyDown")
+
+    async def inject(self, namespace: str, target: TargetStatus) -> str:
+        docker = await _kind_node(self.docker, target.node)
+        if not (await docker.kind_node(target.node)).running:
+            return f"kind node {target.node} was already down; not killed again"
+        await docker.kill(target.node, "SIGKILL")
+        return (f"killed kind node {target.node} (docker kill -s SIGKILL) hosting {target.pod}; "
+                f"it stays down {self.restore_after:g}s")
+
+    async def recover(self, namespace: str, target: TargetStatus) -> str:
+        docker = await _kind_node(self.docker, target.node)
+        if (await docker.kind_node(target.node)).running:
+            return f"kind node {target.node} is running"
+        await docker.start(target.node)
+        return f"started kind node {target.node} again (docker start)"
+
+
+@dataclass
+class ContainerKill:
+    """container-kill: SIGKILL the tikv container inside its kind node with the node's crictl."""
+
+    docker: DockerClient | None
+    kube: KubeClient
+    restore_after: float | None = None
+    action: str = "container-kill"
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        docker = await _kind_node(self.docker, target.node)
+        code, out = await docker.exec(target.node, ["crictl", "--version"])
+        if code != 0:
+            raise FaultUnavailable(
+                f"crictl does not run in node container {target.node} (exit {code}: {out.strip()[:120]}); "
+                "container-kill needs a kind node, whose image ships crictl",
+                reason="NoContainerRuntimeCLI",
+            )
+
+    async def inject(self, namespace: str, target: TargetStatus) -> str:
+        docker = await _kind_node(self.docker, target.node)
+        pods = await self.kube.list_tikv_pods(namespace, target.pod.rsplit("-tikv-", 1)[0])
+        now = next((p for p in pods if p["metadata"]["name"] == target.pod), None)
+        restarts = sum(int(c.get("restartCount", 0)) for c in ((now or {}).get("status") or {}).get(
+            "containerStatuses") or [])
+        if now is None or now["metadata"].get("uid") != target.pod_uid or restarts > target.restart_count:
+            return f"the tikv container of {target.pod} already restarted since it was chosen; not killed again"
+        code, out = await docker.exec(target.node, [
+            "crictl", "ps", "--quiet", "--state", "running", "--name", "^tikv$",
+            "--label", f"io.kubernetes.pod.name={target.pod}",
+            "--label", f"io.kubernetes.pod.namespace={namespace}",
+            "--label", f"io.kubernetes.pod.uid={target.pod_uid}",
+        ])
+        ids = out.split()
+        if code != 0:
+            raise FaultUnavailable(f"crictl ps failed in {target.node}: {out.strip()[:200]}", reason="CrictlFailed")
+        if not ids:
+            return f"no running tikv container of pod {target.pod} in {target.node}; nothing killed again"
+        # A stop with timeout 0 sends SIGKILL at once: no graceful shutdown.
+        code, out = await docker.exec(target.node, ["crictl", "stop", "--timeout", "0", ids[0]])
+        if code != 0:
+            raise FaultUnavailable(f"crictl stop failed in {target.node}: {out.strip()[:200]}", reason="CrictlFailed")
+        return f"killed container tikv ({ids[0][:13]}) of pod {target.pod} in kind node {target.node} (SIGKILL)"
+
+    async def recover(self, namespace: str, target: TargetStatus) -> str:
+        return "nothing to undo: the kubelet restarts the container"
+
+
+def fault_for(spec: FaultSpec, kube: KubeClient, docker: DockerClient | None) -> Fault:
     if spec.action in ("pod-delete", "pod-kill"):
         return PodDelete(kube=kube, action=spec.action, grace=spec.effective_grace_period())
-    raise FaultUnavailable(
-        f"action {spec.action} is not available in this operator build: it needs the "
-        "Docker-level fault support (kind node containers)",
-        reason="ActionNotAvailable",
-    )
+    if spec.action == "node-kill":
+        return NodeKill(docker=docker, restore_after=float(spec.effective_node_down_seconds()))
+    return ContainerKill(docker=docker, kube=kube)

@@ -20,6 +20,7 @@ __all__ = [
     "Invariant",
     "InvariantConfig",
     "evaluate",
+    "kind_node_containers_running",
     "kube_nodes_ready",
     "pd_members_healthy",
     "pd_reachable",
@@ -53,6 +54,16 @@ class Invariant:
     name: str
     description: str
     check: Check
+
+
+def kind_node_containers_running(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    """Docker's own state of the kind nodes: the fastest signal that a machine died."""
+    name = "kind-node-containers-running"
+    return [
+        Breach(name, c.name, f"kind node container {c.name} is not running (exit code {c.exit_code})")
+        for c in s.node_containers
+        if not c.running
+    ]
 
 
 def tikv_pods_ready(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
@@ -172,6 +183,8 @@ def pd_members_healthy(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
 
 
 INVARIANTS: tuple[Invariant, ...] = (
+    Invariant("kind-node-containers-running", "every watched kind node container is running",
+              kind_node_containers_running),
     Invariant("tikv-pods-ready", "every TiKV pod exists, is Ready and is not terminating", tikv_pods_ready),
     Invariant("tikv-statefulset-ready", "the TiKV StatefulSet has all replicas ready", tikv_statefulset_ready),
     Invariant("kube-nodes-ready", "every node hosting a TiKV pod is Ready", kube_nodes_ready),

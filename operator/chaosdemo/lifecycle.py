@@ -24,6 +24,7 @@ import httpx
 
 from chaosdemo import conditions as cond
 from chaosdemo.clients.claude import ClaudeDiagnoser
+from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.config import Settings
@@ -46,7 +47,7 @@ __all__ = ["TERMINAL", "DemoRun", "Deps", "cleanup", "lease_name"]
 log = logging.getLogger(__name__)
 
 TERMINAL = frozenset({"Succeeded", "Failed", "Aborted"})
-FaultFactory = Callable[[Any, KubeClient], Fault]
+FaultFactory = Callable[[Any, KubeClient, DockerClient | None], Fault]
 
 
 @dataclass
@@ -57,6 +58,7 @@ class Deps:
     settings: Settings
     events: ClusterEvents = field(default_factory=ClusterEvents)
     claude: ClaudeDiagnoser | None = None
+    docker: DockerClient | None = None
     pd_transport: httpx.AsyncBaseTransport | None = None
     faults: FaultFactory = fault_for
     clock: Callable[[], float] = time.time
@@ -77,6 +79,8 @@ class DemoRun:
         self.history: PodHistory = {}
         self.last_snapshot: Snapshot | None = None
         self.cursor: int | None = None
+        self.container_events: list[dict[str, str]] = []
+        self._last_containers: dict[str, tuple[bool, str]] = {}
         self._save_lock = asyncio.Lock()
         self.inv_cfg = InvariantConfig(heartbeat_stale_seconds=deps.settings.heartbeat_stale_seconds)
 
@@ -121,11 +125,13 @@ class DemoRun:
         pd_url = s.pd_url(self.cluster, self.cluster_ns, self.spec.cluster.pd_url)
         pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, transport=self.deps.pd_transport)
         self.observer = Observer(self.deps.kube, pd, self.cluster, self.cluster_ns, clock=self.deps.clock)
+        self.fault: Fault | None = None
         try:
             await self._run()
         except AbortDemo as e:
             await self._abort(e)
         except DemoFailed as e:
+            await self._ensure_recovered()
             await self._finish(False, e.reason, e.message)
         finally:
             await pd.aclose()
@@ -138,10 +144,10 @@ class DemoRun:
             self.status.message = "running preflight checks"
             await self._save()
             await self._event("Normal", "Started", f"preflight of TidbCluster {self.cluster_ns}/{self.cluster}")
-        fault = self.deps.faults(self.spec.fault, self.deps.kube)
+        fault = self.fault = self.deps.faults(self.spec.fault, self.deps.kube, self.deps.docker)
         injection = self.status.injection
         if injection is None or injection.requested_at is None:
-            await self._preflight()
+            await self._preflight(fault)
             if self.spec.dry_run:
                 self._set("FaultInjected", "False", "DryRun", "dryRun is set: nothing was injected")
                 await self._finish(
@@ -167,7 +173,7 @@ class DemoRun:
 
     # ------------------------------------------------------------ stages
 
-    async def _preflight(self) -> None:
+    async def _preflight(self, fault: Fault) -> None:
         kube = self.deps.kube
         check_cluster_exists(await kube.get_tidbcluster(self.cluster_ns, self.cluster), self.cluster_ns, self.cluster)
         await self._take_lease()
@@ -181,10 +187,12 @@ class DemoRun:
             pod=choice.pod.name,
             pod_uid=choice.pod.uid,
             node=choice.pod.node,
+            restart_count=choice.pod.restart_count,
             store_id=choice.store.id,
             store_address=choice.store.address,
             selection=choice.selection,
         )
+        await fault.check(self.cluster_ns, self.status.target)
         self._set("TargetSelected", "True", "TargetChosen",
                   f"{choice.pod.name} on node {choice.pod.node}, PD store {choice.store.id} ({choice.selection})")
         self.status.message = f"target {choice.pod.name} (store {choice.store.id}) chosen"
@@ -240,6 +248,8 @@ class DemoRun:
         deadline_detect = injected + spec.timeouts.detection_seconds
         deadline_recover = injected + spec.timeouts.recovery_seconds
         self.observer.watch_nodes([self._target.node])
+        if spec.fault.action in ("node-kill", "container-kill"):
+            self.observer.watch_node_containers(self.deps.docker, [self._target.node])
         detected = self.status.detected_at is not None
         diag_task: asyncio.Task[None] | None = None
         if detected and self.status.diagnosis is None and spec.diagnosis.enabled:
@@ -262,6 +272,9 @@ class DemoRun:
                 snap = await self.observer.snapshot()
                 self.last_snapshot = snap
                 self.history = record_pods(self.history, snap)
+                self._record_containers(snap)
+                if await self._restore_if_due(fault, injected, snap.taken_at):
+                    continue
                 breaches = evaluate(snap, self.inv_cfg)
                 now = iso(snap.taken_at)
                 before = list(self.status.violations)
@@ -338,6 +351,47 @@ class DemoRun:
             f"recovered in {self.status.recovery_seconds}s{verdict}",
         )
 
+    def _record_containers(self, snap: Snapshot) -> None:
+        """What Docker showed of the node containers, as evidence (observations, not actions)."""
+        for c in snap.node_containers:
+            before = self._last_containers.get(c.name)
+            if (before is None or before[0]) and not c.running:
+                self.container_events.append({"node": c.name, "action": "die", "at": iso(snap.taken_at),
+                                              "exitCode": str(c.exit_code), "finishedAt": c.finished_at})
+            elif before is not None and not before[0] and c.running:
+                self.container_events.append({"node": c.name, "action": "start", "at": iso(snap.taken_at),
+                                              "startedAt": c.started_at})
+            self._last_containers[c.name] = (c.running, c.started_at)
+
+    async def _restore_if_due(self, fault: Fault, injected: float, now: float) -> bool:
+        """node-kill: start the node again once it has been down for nodeDownSeconds."""
+        inj = self.status.injection
+        if fault.restore_after is None or inj is None or inj.node_restarted_at is not None:
+            return False
+        if now < injected + fault.restore_after:
+            return False
+        detail = await fault.recover(self.cluster_ns, self._target)
+        inj.node_restarted_at = self._now()
+        self.status.message = detail
+        await self._save()
+        await self._event("Normal", "NodeRestarted", detail)
+        return True
+
+    async def _ensure_recovered(self) -> None:
+        """Whatever ended the demo, never leave a node down."""
+        inj = self.status.injection
+        if self.fault is None or inj is None or inj.injected_at is None or self.fault.restore_after is None:
+            return
+        if inj.node_restarted_at is None:
+            try:
+                detail = await self.fault.recover(self.cluster_ns, self._target)
+            except Exception as e:
+                log.exception("could not restore the node")
+                await self._event("Warning", "RestoreFailed", f"{type(e).__name__}: {e}")
+                return
+            inj.node_restarted_at = self._now()
+            await self._event("Normal", "NodeRestarted", detail)
+
     async def _detected(self, breaches: list[Breach], now: str) -> asyncio.Task[None] | None:
         assert self.status.injected_at is not None
         first = breaches[0]
@@ -366,7 +420,7 @@ class DemoRun:
             recent = [e for e in events if e.get("time") and parse_iso(str(e["time"])) >= t0]
             snap = self.last_snapshot or await self.observer.snapshot()
             evidence = build_evidence(snap, started, self.status.violations, self.history,
-                                      recent[-self.deps.settings.events_limit:])
+                                      recent[-self.deps.settings.events_limit:], self.container_events)
             model = self.spec.diagnosis.model or self.deps.settings.claude_model
             d = await diagnose(evidence, claude=self.deps.claude, model=model,
                                action=self.spec.fault.action, target=self._target)
@@ -438,7 +492,7 @@ async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
     injection = status.injection
     if injection is not None and injection.injected_at and status.target is not None:
         with contextlib.suppress(AbortDemo):
-            fault = deps.faults(spec.fault, deps.kube)
+            fault = deps.faults(spec.fault, deps.kube, deps.docker)
             done.append(await fault.recover(ns, status.target))
     await deps.kube.release_lease(ns, lease_name(spec.cluster.name), holder)
     done.append("released the cluster for other demos")

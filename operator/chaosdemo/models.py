@@ -315,6 +315,7 @@ class TargetStatus(_Model):
     pod: str = Field(default="", description="TiKV pod name.")
     pod_uid: str = Field(default="", description="UID of the pod when it was chosen.")
     node: str = Field(default="", description="Node that ran the pod when it was chosen.")
+    restart_count: int = Field(default=0, description="Container restarts of the pod when it was chosen.")
     store_id: str = Field(default="", description="PD store id of the pod's TiKV.")
     store_address: str = Field(default="", description="Store address registered in PD.")
     selection: str = Field(default="", description="How the target was chosen.")

@@ -10,11 +10,13 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 
+from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
-from chaosdemo.errors import PDUnavailable
+from chaosdemo.errors import FaultUnavailable, PDUnavailable, Unavailable
 from chaosdemo.snapshot import (
     REGION_CHECKS,
+    NodeContainer,
     NodeState,
     Snapshot,
     node_from_api,
@@ -40,6 +42,25 @@ class Observer:
         self.cluster, self.namespace = cluster, namespace
         self.clock = clock
         self.watched_nodes: set[str] = set()
+        self.docker: DockerClient | None = None
+        self.node_containers: set[str] = set()
+
+    def watch_node_containers(self, docker: DockerClient | None, names: Iterable[str]) -> None:
+        """Also read Docker's state of these kind node containers (the Docker-level faults)."""
+        self.docker = docker
+        self.node_containers.update(n for n in names if n)
+
+    async def _containers(self) -> tuple[NodeContainer, ...]:
+        if self.docker is None:
+            return ()
+        out = []
+        for name in sorted(self.node_containers):
+            try:
+                st = await self.docker.kind_node(name)
+            except (Unavailable, FaultUnavailable):
+                continue  # no verdict from Docker is no observation, not a dead node
+            out.append(NodeContainer(name, st.running, st.started_at, st.finished_at, st.exit_code))
+        return tuple(out)
 
     def watch_nodes(self, names: Iterable[str]) -> None:
         self.watched_nodes.update(n for n in names if n)
@@ -58,10 +79,11 @@ class Observer:
 
     async def snapshot(self) -> Snapshot:
         taken_at = self.clock()
-        pods_raw, sts_raw, (stores, health, checks, pd_error) = await asyncio.gather(
+        pods_raw, sts_raw, (stores, health, checks, pd_error), containers = await asyncio.gather(
             self.kube.list_tikv_pods(self.namespace, self.cluster),
             self.kube.get_statefulset(self.namespace, f"{self.cluster}-tikv"),
             self._pd(),
+            self._containers(),
         )
         pods = tuple(sorted((pod_from_api(p) for p in pods_raw), key=lambda p: p.name))
         self.watch_nodes(p.node for p in pods)
@@ -81,4 +103,5 @@ class Observer:
             pd_members=tuple((str(m.get("name", "")), bool(m.get("health"))) for m in health),
             pd_error=pd_error,
             nodes=nodes,
+            node_containers=containers,
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "REGION_CHECKS",
+    "NodeContainer",
     "NodeState",
     "PodState",
     "Snapshot",
@@ -68,6 +69,17 @@ class NodeState:
 
 
 @dataclass(frozen=True)
+class NodeContainer:
+    """Docker's view of a kind node container."""
+
+    name: str
+    running: bool
+    started_at: str = ""
+    finished_at: str = ""
+    exit_code: int = 0
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What the operator saw of the cluster at ``taken_at`` (epoch seconds)."""
 
@@ -81,6 +93,7 @@ class Snapshot:
     pd_members: tuple[tuple[str, bool], ...] = ()
     pd_error: str = ""
     nodes: tuple[NodeState, ...] = ()
+    node_containers: tuple[NodeContainer, ...] = ()
 
     def pod(self, name: str) -> PodState | None:
         return next((p for p in self.pods if p.name == name), None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anthropic
 
 from chaosdemo.clients.claude import ClaudeDiagnoser
+from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.config import Settings
 from chaosdemo.lifecycle import Deps
@@ -25,10 +26,14 @@ async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
             ),
             max_tokens=settings.claude_max_tokens,
         )
-    return Deps(kube=kube, settings=settings, claude=claude)
+    # Docker is reached lazily: pod faults never need it, and its absence only
+    # aborts the Docker-level faults, with the reason.
+    return Deps(kube=kube, settings=settings, claude=claude, docker=DockerClient(settings.docker_host))
 
 
 async def close_deps(deps: Deps) -> None:
     if deps.claude is not None:
         await deps.claude.aclose()
+    if deps.docker is not None:
+        await deps.docker.aclose()
     await deps.kube.aclose()

@@ -24,6 +24,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaosdemo_local.docker_nodes import NodeContainers, build_node_image
+
+OWN_STAGES = Path(__file__).resolve().parent / "stages"
+
 __all__ = ["ControlPlaneError", "LocalCluster", "find_binaries", "free_port"]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -71,6 +75,9 @@ class LocalCluster:
     node_monitor_grace_seconds: int = 10
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     api_port: int = 0
+    docker_host: str | None = None  # back each worker with a Docker container running its kwok
+    node_lease_seconds: int = 4
+    node_containers: NodeContainers | None = None
 
     @property
     def kubeconfig(self) -> Path:
@@ -188,12 +195,19 @@ class LocalCluster:
                     "--node-monitor-period=1s", "--concurrent-statefulset-syncs=5")
         self._spawn("kube-scheduler", "kube-scheduler", f"--kubeconfig={kubeconfig}", "--leader-elect=false",
                     "--secure-port=0")
-        stages = self.bin_dir.parent / "stages"
-        configs = [f"--config={p}" for p in sorted(stages.glob("*.yaml"))]
-        self._spawn("kwok", "kwok", f"--kubeconfig={kubeconfig}",
-                    f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
-                    "--cidr=10.244.0.0/16", "--node-ip=10.89.0.1", "--node-lease-duration-seconds=10",
+        stages = [*sorted((self.bin_dir.parent / "stages").glob("*.yaml")), *sorted(OWN_STAGES.glob("*.yaml"))]
+        configs = [f"--config={p}" for p in stages]
+        control_plane = f"{self.name}-control-plane"
+        manage = (f"--manage-single-node={control_plane}" if self.docker_host
+                  else f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake")
+        self._spawn("kwok", "kwok", f"--kubeconfig={kubeconfig}", manage, "--cidr=10.244.0.0/24",
+                    "--node-ip=10.89.0.1", f"--node-lease-duration-seconds={self.node_lease_seconds}",
                     f"--server-address=127.0.0.1:{free_port()}", *configs)
+        if self.docker_host:
+            image = build_node_image(self.docker_host, self.bin_dir / "kwok")
+            self.node_containers = NodeContainers(self.docker_host, self.name, image, self.kubeconfig, stages)
+            workers = self.worker_names()
+            self.node_containers.start(workers, self.node_lease_seconds, {w: free_port() for w in workers})
         self._create_nodes()
         self._wait("nodes Ready", self._nodes_ready, timeout=60)
         self._wait("ServiceAccount default/default", lambda: bool(self._api(
@@ -234,6 +248,8 @@ class LocalCluster:
         return len(ready) == self.workers + 1
 
     def stop(self) -> None:
+        if self.node_containers is not None:
+            self.node_containers.remove()
         for pname in reversed(list(self.processes)):
             proc = self.processes[pname]
             if proc.poll() is None:

@@ -21,6 +21,7 @@ from kubernetes_asyncio import client, config
 
 from chaosdemo_local import tidb_standin
 from chaosdemo_local.controlplane import REPO, LocalCluster, find_binaries, free_port
+from chaosdemo_local.docker_nodes import Dockerd
 
 __all__ = ["LocalEnv", "Process"]
 
@@ -55,19 +56,30 @@ class LocalEnv:
     cluster: LocalCluster | None = None
     pd_port: int = 0
     processes: list[Process] = field(default_factory=list)
+    docker: bool = True  # back the workers with Docker containers when a Docker engine can run
+    dockerd: Dockerd | None = None
+    docker_error: str = ""
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> LocalEnv:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.cluster = LocalCluster(self.name, self.workdir / "cluster", find_binaries()).start()
+        if self.docker:
+            try:
+                self.dockerd = Dockerd(self.workdir / "dockerd").start()
+            except RuntimeError as e:
+                self.docker_error = str(e)
+                self.dockerd = None
+        self.cluster = LocalCluster(self.name, self.workdir / "cluster", find_binaries(),
+                                    node_monitor_grace_seconds=max(5, round(40 * self.time_scale)),
+                                    docker_host=self.docker_host or None).start()
         self.kubectl("apply", "-f", str(REPO / "crds" / "chaosdemo.yaml"))
         asyncio.run(self._install_tidb())
         self.pd_port = free_port()
         self.spawn("pd-sim", [sys.executable, "-m", "chaosdemo_local.cli", "pd-sim",
                               "--kubeconfig", str(self.kubeconfig), "--port", str(self.pd_port),
                               "--cluster", self.tidb_name, "--namespace", self.tidb_namespace,
-                              "--time-scale", str(self.time_scale)])
+                              "--time-scale", str(self.time_scale), "--docker-host", self.docker_host])
         self.kubectl("wait", "--for=condition=Established", "crd/chaosdemos.chaosdemo.dev", "--timeout=30s")
         self.wait_healthy(timeout=60)
         return self
@@ -84,6 +96,8 @@ class LocalEnv:
         self.processes.clear()
         if self.cluster is not None:
             self.cluster.stop()
+        if self.dockerd is not None:
+            self.dockerd.stop()
 
     def __enter__(self) -> LocalEnv:
         return self.start()
@@ -97,6 +111,10 @@ class LocalEnv:
     def kubeconfig(self) -> Path:
         assert self.cluster is not None
         return self.cluster.kubeconfig
+
+    @property
+    def docker_host(self) -> str:
+        return self.dockerd.host if self.dockerd is not None else ""
 
     @property
     def pd_url(self) -> str:
@@ -166,6 +184,7 @@ class LocalEnv:
             "CHAOSDEMO_HEARTBEAT_STALE_SECONDS": str(15.0 * s),
             "CHAOSDEMO_DIAGNOSIS_SETTLE_SECONDS": str(10.0 * s),
             "ANTHROPIC_API_KEY": "",
+            "DOCKER_HOST": self.docker_host,
         }
         env.update(extra)
         return env

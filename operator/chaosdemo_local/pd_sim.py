@@ -93,7 +93,7 @@ class SimStore:
     next_heartbeat: float = 0.0
     caught_up_at: float = 0.0
     booting: bool = False
-    incarnation: tuple[str, int] = ("", 0)  # pod uid and restart count of the running TiKV
+    incarnation: tuple[str, int, str] = ("", 0, "")  # pod uid, restarts, node boot of the running TiKV
 
 
 @dataclass
@@ -117,6 +117,8 @@ class PDSim:
     regions: list[Region] = field(default_factory=list)
     _next_id: int = 1
     down_nodes: set[str] = field(default_factory=set)
+    node_boots: dict[str, str] = field(default_factory=dict)  # node -> when its container last started
+    pd_node: str = ""  # the node of the PD pod: PD is unreachable while it is down
     max_store_down: float | None = None
     last_rebalance: float = 0.0
 
@@ -149,6 +151,7 @@ class PDSim:
             p["metadata"]["name"]: (
                 p["metadata"].get("uid", ""),
                 sum(int(c.get("restartCount", 0)) for c in p.get("status", {}).get("containerStatuses") or []),
+                self.node_boots.get(p.get("spec", {}).get("nodeName") or "", ""),
             )
             for p in pods
         }
@@ -450,7 +453,13 @@ def build_app(sim: PDSim, clock: Any = time.time) -> web.Application:
         (sim.down_nodes.add if state == "down" else sim.down_nodes.discard)(node)
         return web.json_response({"downNodes": sorted(sim.down_nodes)})
 
-    app = web.Application()
+    @web.middleware
+    async def pd_down(request: web.Request, handler: Any) -> web.StreamResponse:
+        if sim.pd_node and sim.pd_node in sim.down_nodes and not request.path.startswith("/_sim/"):
+            return web.json_response(f"PD is unavailable: its node {sim.pd_node} is down (SIMULATED)", status=503)
+        return await handler(request)
+
+    app = web.Application(middlewares=[pd_down])
     app.add_routes(routes)
     return app
 
@@ -480,7 +489,23 @@ def _tc_status(sim: PDSim, now: float, prev: dict[str, Any]) -> dict[str, Any]:
             "tikv": {"phase": "Normal", "synced": True, "bootStrapped": True, "stores": stores}}
 
 
-async def follow_cluster(sim: PDSim, api: client.ApiClient, tick: float, stop: asyncio.Event) -> None:
+async def _node_containers(docker: Any, nodes: set[str]) -> dict[str, tuple[bool, str]]:
+    """Docker's view of the node containers (running, started at); nodes without one are left out."""
+    import aiodocker
+
+    out = {}
+    for node in nodes:
+        try:
+            info = await docker.containers.container(node).show()
+        except aiodocker.DockerError:
+            continue
+        state = info.get("State", {})
+        out[node] = (bool(state.get("Running")), str(state.get("StartedAt", "")))
+    return out
+
+
+async def follow_cluster(sim: PDSim, api: client.ApiClient, tick: float, stop: asyncio.Event,
+                         docker: Any = None) -> None:
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
     selector = f"app.kubernetes.io/component=tikv,app.kubernetes.io/instance={sim.cluster}"
     last_status = 0.0
@@ -488,6 +513,18 @@ async def follow_cluster(sim: PDSim, api: client.ApiClient, tick: float, stop: a
         try:
             pods = api.sanitize_for_serialization(
                 await core.list_namespaced_pod(sim.namespace, label_selector=selector))["items"]
+            if docker is not None:
+                # TiKV runs inside its node: a node container that is not running
+                # stops its stores at once; one that started again restarts them.
+                pd_selector = f"app.kubernetes.io/component=pd,app.kubernetes.io/instance={sim.cluster}"
+                pd_pods = api.sanitize_for_serialization(
+                    await core.list_namespaced_pod(sim.namespace, label_selector=pd_selector))["items"]
+                sim.pd_node = next((p.get("spec", {}).get("nodeName") or "" for p in pd_pods), "")
+                nodes = {p.get("spec", {}).get("nodeName") or "" for p in pods} - {""}
+                nodes.add(sim.pd_node)
+                states = await _node_containers(docker, nodes | set(sim.node_boots))
+                sim.down_nodes = {n for n, (running, _) in states.items() if not running}
+                sim.node_boots.update({n: started for n, (running, started) in states.items() if running})
             now = time.time()
             sim.observe_pods(pods, now)
             if now - last_status >= max(1.0, tick * 4):
@@ -526,11 +563,19 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tick = min(0.5, timing.s("heartbeat") / 10)
+    docker = None
+    if args.docker_host:
+        import aiodocker
+
+        docker = aiodocker.Docker(url=args.docker_host)
+        log.info("node containers are read from Docker at %s", args.docker_host)
     try:
-        await follow_cluster(sim, api, tick, stop)
+        await follow_cluster(sim, api, tick, stop, docker)
     finally:
         await runner.cleanup()
         await api.close()
+        if docker is not None:
+            await docker.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -540,6 +585,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--namespace", default="tidb-cluster")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=2379)
+    p.add_argument("--docker-host", default="", help="read node containers' state from this Docker engine")
     p.add_argument("--time-scale", type=float, default=1.0, help="multiplies every PD/TiKV time; 1 is real time")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s pd-sim %(levelname)s %(message)s")

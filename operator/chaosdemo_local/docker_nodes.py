@@ -1,0 +1,142 @@
+"""Worker nodes backed by real Docker containers, as kind's nodes are.
+
+Each worker gets a container named like kind's node (``<cluster>-worker``,
+``-worker2``, ...) with kind's labels, running that node's simulated kubelet
+(kwok with ``--manage-single-node``). ``docker kill`` therefore really stops
+the node's heartbeats: the controller-manager marks it NotReady on its own
+timing and the SIMULATED PD stops the stores on it; ``docker start`` brings
+it back. The image is assembled locally (busybox-static and the kwok binary,
+``docker import``): no registry is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Dockerd", "NodeContainers", "build_node_image", "docker_cli"]
+
+KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
+KIND_ROLE_LABEL = "io.x-k8s.kind.role"
+
+
+def docker_cli(host: str, *args: str, check: bool = True,
+               input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["docker", "--host", host, *args], check=check, capture_output=True, input=input)
+
+
+def _answers(host: str) -> bool:
+    try:
+        return docker_cli(host, "version", "--format", "{{.Server.Version}}", check=False).returncode == 0
+    except FileNotFoundError:
+        return False
+
+
+@dataclass
+class Dockerd:
+    """A Docker engine for the local tier: the one DOCKER_HOST names if it answers, else our own."""
+
+    workdir: Path
+    host: str = ""
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 60) -> Dockerd:
+        env_host = os.environ.get("DOCKER_HOST", "")
+        if env_host and _answers(env_host):
+            self.host = env_host
+            return self
+        dockerd = shutil.which("dockerd")
+        if dockerd is None:
+            raise RuntimeError("dockerd is not installed (apt-get install docker.io)")
+        # Unix socket paths are limited to about 100 bytes: keep them short.
+        run = Path(tempfile.mkdtemp(prefix="cd-dockerd-"))
+        self.host = f"unix://{run}/docker.sock"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.workdir / "dockerd.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [dockerd, "--host", self.host, "--data-root", str(self.workdir / "data"), "--exec-root",
+                 str(run / "exec"), "--pidfile", str(run / "docker.pid"), "--bridge=none", "--iptables=false",
+                 "--ip-masq=false"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while not _answers(self.host):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = (self.workdir / "dockerd.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"dockerd did not start:\n{tail}")
+            time.sleep(0.2)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=5)
+        self.process = None
+
+
+def build_node_image(host: str, kwok: Path) -> str:
+    """Assemble a node root filesystem (busybox + kwok) and ``docker import`` it; reuse it if present."""
+    digest = hashlib.sha256(kwok.read_bytes()).hexdigest()[:12]
+    tag = f"chaosdemo-node:kwok-{digest}"
+    if docker_cli(host, "image", "inspect", tag, check=False).returncode == 0:
+        return tag
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        raise RuntimeError("busybox is not installed (apt-get install busybox-static)")
+    with tempfile.TemporaryDirectory() as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        (rootfs / "bin").mkdir(parents=True)
+        (rootfs / "tmp").mkdir()
+        shutil.copy2(busybox, rootfs / "bin" / "busybox")
+        for applet in ("sh", "sleep", "ls", "cat", "ps", "kill"):
+            (rootfs / "bin" / applet).symlink_to("busybox")
+        shutil.copy2(kwok, rootfs / "kwok")
+        tar_path = Path(tmp) / "rootfs.tar"
+        with tarfile.open(tar_path, "w") as tar:
+            tar.add(rootfs, arcname=".")
+        docker_cli(host, "import", "--message", "chaosdemo local-tier node (busybox + kwok)", str(tar_path), tag)
+    return tag
+
+
+@dataclass
+class NodeContainers:
+    host: str
+    cluster: str
+    image: str
+    kubeconfig: Path
+    stages: list[Path]
+    names: list[str] = field(default_factory=list)
+
+    def start(self, nodes: list[str], lease_seconds: int, port_of: dict[str, int]) -> None:
+        for i, node in enumerate(nodes):
+            docker_cli(self.host, "rm", "-f", node, check=False)
+            mounts = ["-v", f"{self.kubeconfig}:/etc/kwok/kubeconfig:ro"]
+            configs = []
+            for stage in self.stages:
+                mounts += ["-v", f"{stage}:/etc/kwok/stages/{stage.name}:ro"]
+                configs.append(f"--config=/etc/kwok/stages/{stage.name}")
+            docker_cli(
+                self.host, "run", "-d", "--name", node, "--hostname", node, "--network", "host",
+                "--label", f"{KIND_CLUSTER_LABEL}={self.cluster}", "--label", f"{KIND_ROLE_LABEL}=worker",
+                *mounts, self.image, "/kwok", "--kubeconfig=/etc/kwok/kubeconfig", f"--manage-single-node={node}",
+                f"--cidr=10.244.{i + 1}.0/24", f"--node-ip=10.89.0.{i + 2}",
+                f"--node-lease-duration-seconds={lease_seconds}", f"--server-address=127.0.0.1:{port_of[node]}",
+                *configs)
+            self.names.append(node)
+
+    def remove(self) -> None:
+        for node in self.names:
+            docker_cli(self.host, "rm", "-f", node, check=False)
+        self.names.clear()
