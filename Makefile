@@ -7,7 +7,7 @@ IMAGE ?= chaosdemo-operator:dev
 KIND_CLUSTER ?= chaosdemo
 
 .PHONY: help install control-plane demo demo-up test test-unit test-local lint typecheck crds \
-        image demo-kind demo-kind-down test-kind clean
+        helm image demo-kind demo-kind-down test-kind clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -42,12 +42,27 @@ test-unit: install  ## unit tests only (seconds)
 test-local: install control-plane  ## the local tier: real control plane, SIMULATED kubelets/TiKV/PD
 	$(PY) -m pytest tests/local
 
-test: lint typecheck control-plane  ## everything that runs on this machine (kind e2e is skipped with its reason)
+test: lint typecheck control-plane helm  ## everything that runs on this machine (kind e2e is skipped with its reason)
 	$(PY) -m pytest tests
 
 crds: install  ## regenerate crds/ and the chart's copy from the models
 	$(VENV)/bin/chaosdemo crd > crds/chaosdemo.yaml
 	cp crds/chaosdemo.yaml charts/chaosdemo-operator/crds/chaosdemo.yaml
+
+helm:  ## build (or reuse) helm from its Go module
+	bash hack/build-helm.sh
+
+image:  ## the operator image (needs a Docker engine that can pull python:3.11-slim)
+	docker build -t $(IMAGE) .
+
+demo-kind:  ## the demo on a real kind cluster with tidb-operator and TiDB (needs docker, kind, helm, internet)
+	KIND_CLUSTER=$(KIND_CLUSTER) IMAGE=$(IMAGE) bash hack/demo-kind.sh
+
+demo-kind-down:  ## delete the kind cluster of demo-kind
+	kind delete cluster --name $(KIND_CLUSTER)
+
+test-kind: install  ## the kind e2e suite, one test per fault action (skipped with the reason where kind is missing)
+	$(PY) -m pytest tests/e2e -m kind -v
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -117,6 +117,7 @@ class PDSim:
     regions: list[Region] = field(default_factory=list)
     _next_id: int = 1
     down_nodes: set[str] = field(default_factory=set)
+    forced_down: set[str] = field(default_factory=set)  # marked down through /_sim, whatever Docker says
     node_boots: dict[str, str] = field(default_factory=dict)  # node -> when its container last started
     pd_node: str = ""  # the node of the PD pod: PD is unreachable while it is down
     max_store_down: float | None = None
@@ -450,7 +451,8 @@ def build_app(sim: PDSim, clock: Any = time.time) -> web.Application:
     async def node_state(req: web.Request) -> web.Response:
         """Simulation control: a node's machine went down or came back (used by the node agent)."""
         node, state = req.match_info["node"], req.match_info["state"]
-        (sim.down_nodes.add if state == "down" else sim.down_nodes.discard)(node)
+        for nodes in (sim.down_nodes, sim.forced_down):
+            (nodes.add if state == "down" else nodes.discard)(node)
         return web.json_response({"downNodes": sorted(sim.down_nodes)})
 
     @web.middleware
@@ -523,7 +525,7 @@ async def follow_cluster(sim: PDSim, api: client.ApiClient, tick: float, stop: a
                 nodes = {p.get("spec", {}).get("nodeName") or "" for p in pods} - {""}
                 nodes.add(sim.pd_node)
                 states = await _node_containers(docker, nodes | set(sim.node_boots))
-                sim.down_nodes = {n for n, (running, _) in states.items() if not running}
+                sim.down_nodes = {n for n, (running, _) in states.items() if not running} | sim.forced_down
                 sim.node_boots.update({n: started for n, (running, started) in states.items() if running})
             now = time.time()
             sim.observe_pods(pods, now)

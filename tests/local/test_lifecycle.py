@@ -99,7 +99,8 @@ def test_a_degraded_cluster_is_never_injected(local_env: LocalEnv, operator: Ope
     operator.start()
     pods = tikv_pods(local_env)
     before = {n: p["metadata"]["uid"] for n, p in pods.items()}
-    node = pods["basic-tikv-0"]["spec"]["nodeName"]
+    pd_node = local_env.kubectl_json("get", "pod", "basic-pd-0", "-n", "tidb-cluster")["spec"]["nodeName"]
+    node = next(p["spec"]["nodeName"] for _, p in sorted(pods.items()) if p["spec"]["nodeName"] != pd_node)
     local_env.pd(f"/_sim/nodes/{node}/down", "POST")  # the SIMULATED store on it stops heartbeating
     try:
         deadline = time.monotonic() + 10

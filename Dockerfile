@@ -1,0 +1,21 @@
+# The ChaosDemo operator image: `make image` (docker build -t chaosdemo-operator:dev .)
+FROM python:3.11-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY operator ./operator
+RUN python -m venv /opt/chaosdemo \
+ && /opt/chaosdemo/bin/pip install . \
+ # The local proving ground (control plane launcher, simulators) is for tests, not for clusters.
+ && rm -rf /opt/chaosdemo/lib/python3.11/site-packages/chaosdemo_local
+
+FROM python:3.11-slim
+LABEL org.opencontainers.image.title="chaosdemo-operator" \
+      org.opencontainers.image.description="Kills a TiKV store, detects, diagnoses and measures recovery"
+RUN groupadd --gid 10001 chaosdemo && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin chaosdemo
+COPY --from=build /opt/chaosdemo /opt/chaosdemo
+ENV PATH=/opt/chaosdemo/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+USER 10001:10001
+EXPOSE 8080
+ENTRYPOINT ["chaosdemo"]
+CMD ["run", "--liveness", "http://0.0.0.0:8080/healthz"]

@@ -1,0 +1,149 @@
+"""The Docker-level faults against a real Docker engine (Debian's docker.io, started by the tests).
+
+In the local tier each worker node is a real container running that node's
+simulated kubelet (kwok), so ``docker kill`` really stops the node: its lease
+stops, the controller-manager marks it NotReady, and the SIMULATED PD stops
+its stores. container-kill's step inside a node needs a kind node image
+(crictl); here its Docker side runs for real and is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import time
+import uuid
+
+import pytest
+
+from chaosdemo.clients.docker import DockerClient
+from chaosdemo.errors import FaultUnavailable
+from chaosdemo_local.docker_nodes import docker_cli
+from chaosdemo_local.env import LocalEnv
+
+from .conftest import Demos, Operator, read_phases, tikv_pods, watch_phases
+
+pytestmark = [pytest.mark.local, pytest.mark.docker]
+
+
+@pytest.fixture
+def docker_host(local_env: LocalEnv) -> str:
+    if not local_env.docker_host:
+        pytest.skip(f"no Docker engine in the local tier: {local_env.docker_error}")
+    return local_env.docker_host
+
+
+def running(host: str, name: str) -> bool:
+    out = docker_cli(host, "inspect", "-f", "{{.State.Running}}", name, check=False)
+    return out.stdout.decode().strip() == "true"
+
+
+def target_away_from_pd(env: LocalEnv) -> str:
+    pd_node = env.kubectl_json("get", "pod", "basic-pd-0", "-n", "tidb-cluster")["spec"]["nodeName"]
+    return next(n for n, p in sorted(tikv_pods(env).items()) if p["spec"]["nodeName"] != pd_node)
+
+
+def test_node_kill_kills_the_node_container_restarts_it_and_the_cluster_recovers(
+        local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    pod = target_away_from_pd(local_env)
+    node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
+    demos.apply("nk", fault={"action": "node-kill", "nodeDownSeconds": 3}, target={"pod": pod},
+                timeouts={"stabilitySeconds": 2})
+    phases = read_phases(watch_phases(local_env, demos.ns, "nk"), timeout=90)
+    assert phases[-1] == "Succeeded", phases
+    st = demos.get("nk")["status"]
+    assert st["target"]["node"] == node
+    assert st["detectedBy"] == "kind-node-containers-running", "Docker's own state is the fastest signal"
+    assert st["detectionSeconds"] < 1
+    inj = st["injection"]
+    assert "docker kill -s SIGKILL" in inj["detail"]
+    down = (time.mktime(time.strptime(inj["nodeRestartedAt"][:19], "%Y-%m-%dT%H:%M:%S"))
+            - time.mktime(time.strptime(inj["injectedAt"][:19], "%Y-%m-%dT%H:%M:%S")))
+    assert 2 <= down <= 6, f"the node stayed down {down}s for nodeDownSeconds=3"
+    seen = {v["invariant"] for v in st["violations"]}
+    assert {"kind-node-containers-running", "pd-stores-up"} <= seen, seen
+    d = st["diagnosis"]
+    assert (d["faultClass"], d["affectedNode"], d["matchesInjectedFault"]) == ("node-failure", node, True)
+    assert "NodeRestarted" in [e["reason"] for e in demos.events("nk")]
+    assert running(docker_host, node)
+    assert local_env.healthy()[0]
+
+
+def test_a_node_killed_by_an_operator_that_then_crashed_is_restarted_by_the_next_one(
+        local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
+    first = operator.start()
+    pod = target_away_from_pd(local_env)
+    node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
+    demos.apply("nk-crash", fault={"action": "node-kill", "nodeDownSeconds": 2}, target={"pod": pod},
+                timeouts={"stabilitySeconds": 1})
+    demos.wait("nk-crash", ("Detecting", "Diagnosing", "Recovering"))
+    first.stop(signal.SIGKILL)
+    assert not running(docker_host, node)
+    time.sleep(3)
+    assert not running(docker_host, node), "nobody restarts the node while the operator is down"
+    operator.start()
+    st = demos.wait("nk-crash", timeout=90)["status"]
+    assert st["phase"] == "Succeeded" and st["injection"]["nodeRestartedAt"]
+    assert running(docker_host, node)
+    assert [e["reason"] for e in demos.events("nk-crash")].count("FaultInjected") == 1
+
+
+def test_deleting_a_node_kill_demo_while_the_node_is_down_starts_the_node(
+        local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    pod = target_away_from_pd(local_env)
+    node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
+    demos.apply("nk-gone", fault={"action": "node-kill", "nodeDownSeconds": 60}, target={"pod": pod},
+                timeouts={"recoverySeconds": 120})
+    demos.wait("nk-gone", ("Diagnosing", "Recovering"))
+    assert not running(docker_host, node)
+    local_env.kubectl("delete", "chaosdemo", "nk-gone", "-n", demos.ns, "--timeout=30s")
+    assert running(docker_host, node), "the finalizer never leaves a node down"
+    local_env.wait_healthy(timeout=60)
+
+
+def test_node_kill_without_docker_access_is_aborted_with_the_reason(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    operator.start(DOCKER_HOST="unix:///nonexistent/docker.sock")
+    before = {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()}
+    demos.apply("nodocker", fault={"action": "node-kill"})
+    st = demos.wait("nodocker")["status"]
+    assert st["phase"] == "Aborted" and "DockerUnavailable" in st["message"]
+    assert {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()} == before
+
+
+def test_container_kill_runs_its_docker_side_and_refuses_a_node_without_crictl(
+        local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    demos.apply("ck", fault={"action": "container-kill"})
+    st = demos.wait("ck")["status"]
+    assert st["phase"] == "Aborted"
+    assert "NoContainerRuntimeCLI" in st["message"] and "crictl does not run in node container" in st["message"]
+    assert local_env.cluster is not None
+    assert all(running(docker_host, n) for n in local_env.cluster.worker_names())
+
+
+def test_the_docker_client_refuses_a_container_that_is_not_a_kind_node(docker_host: str, local_env: LocalEnv) -> None:
+    name = f"not-a-node-{uuid.uuid4().hex[:6]}"
+    assert local_env.cluster is not None
+    image = json.loads(docker_cli(docker_host, "inspect", local_env.cluster.worker_names()[0]).stdout)[0]["Image"]
+    docker_cli(docker_host, "run", "-d", "--name", name, image, "/bin/sleep", "300")
+    try:
+        async def attempt() -> None:
+            client = DockerClient(docker_host)
+            try:
+                with pytest.raises(FaultUnavailable) as e:
+                    await client.kill(name)
+                assert e.value.reason == "NotAKindNode"
+                with pytest.raises(FaultUnavailable) as e:
+                    await client.kind_node("no-such-container")
+                assert e.value.reason == "NodeContainerNotFound"
+            finally:
+                await client.aclose()
+
+        asyncio.run(attempt())
+        assert running(docker_host, name), "the container was not touched"
+    finally:
+        docker_cli(docker_host, "rm", "-f", name, check=False)
