@@ -52,36 +52,18 @@ def set_condition(
     generation: int,
 ) -> list[Condition]:
     """A copy of ``conditions`` with one set; the transition time moves only on a status change."""
-    out = []
-    found = False
-    for c in conditions:
-        if c.type == type_:
-            found = True
-            when = c.last_transition_time if c.status == status else now
-            out.append(
-                Condition(
-                    type=type_,
-                    status=status,
-                    reason=reason,
-                    message=message,
-                    last_transition_time=when,
-                    observed_generation=generation,
-                )
-            )
-        else:
-            out.append(c)
-    if not found:
-        out.append(
-            Condition(
-                type=type_,
-                status=status,
-                reason=reason,
-                message=message,
-                last_transition_time=now,
-                observed_generation=generation,
-            )
-        )
-    return out
+    old = get(conditions, type_)
+    new = Condition(
+        type=type_,
+        status=status,
+        reason=reason,
+        message=message,
+        last_transition_time=old.last_transition_time if old is not None and old.status == status else now,
+        observed_generation=generation,
+    )
+    if old is None:
+        return [*conditions, new]
+    return [new if c.type == type_ else c for c in conditions]
 
 
 def _is(conditions: Sequence[Condition], type_: str, status: str) -> bool:

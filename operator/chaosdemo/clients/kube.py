@@ -57,16 +57,20 @@ class KubeClient:
 
     # ------------------------------------------------------------ tidb objects
 
-    async def get_tidbcluster(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def _get_custom(self, group: str, version: str, plural: str, namespace: str,
+                          name: str) -> dict[str, Any] | None:
         try:
             obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
-                TIDB_GROUP, TIDB_VERSION, namespace, TIDB_PLURAL, name
+                group, version, namespace, plural, name
             )
             return obj
         except ApiException as e:
             if e.status == 404:
                 return None
-            raise self._fail(f"read TidbCluster {namespace}/{name}", e) from e
+            raise self._fail(f"read {plural} {namespace}/{name}", e) from e
+
+    async def get_tidbcluster(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._get_custom(TIDB_GROUP, TIDB_VERSION, TIDB_PLURAL, namespace, name)
 
     async def list_tikv_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
         try:
@@ -133,15 +137,7 @@ class KubeClient:
     # ------------------------------------------------------------ ChaosDemos
 
     async def get_demo(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            obj: dict[str, Any] = await self.custom.get_namespaced_custom_object(
-                API_GROUP, API_VERSION, namespace, PLURAL, name
-            )
-            return obj
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise self._fail(f"read ChaosDemo {namespace}/{name}", e) from e
+        return await self._get_custom(API_GROUP, API_VERSION, PLURAL, namespace, name)
 
     async def patch_demo_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         try:
