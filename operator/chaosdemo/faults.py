@@ -118,8 +118,7 @@ class ContainerKill:
 
     async def inject(self, namespace: str, target: TargetStatus) -> str:
         docker = await _kind_node(self.docker, target.node)
-        pods = await self.kube.list_tikv_pods(namespace, target.pod.rsplit("-tikv-", 1)[0])
-        now = next((p for p in pods if p["metadata"]["name"] == target.pod), None)
+        now = await self.kube.get_pod(namespace, target.pod)
         restarts = sum(int(c.get("restartCount", 0)) for c in ((now or {}).get("status") or {}).get(
             "containerStatuses") or [])
         if now is None or now["metadata"].get("uid") != target.pod_uid or restarts > target.restart_count:

@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 
 from chaosdemo.config import Settings
-from chaosdemo.errors import Unavailable
+from chaosdemo.errors import ChaosDemoError, Unavailable
 from chaosdemo.lifecycle import TERMINAL, DemoRun, Deps, cleanup
 from chaosdemo.models import API_GROUP, API_VERSION, PLURAL
 from chaosdemo.wiring import build_deps, close_deps
@@ -91,6 +91,7 @@ async def lifecycle(name: str, namespace: str | None, memo: kopf.Memo, **_: Any)
 async def on_delete(body: kopf.Body, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     try:
         done = await cleanup(_deps(memo), dict(body))
-    except Unavailable as e:
-        raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=5) from e
+    except ChaosDemoError as e:
+        raise kopf.TemporaryError(f"cleanup must finish before the demo goes: {e.reason}: {e.message}",
+                                  delay=10) from e
     logger.info("ChaosDemo deleted: %s", done)

@@ -29,7 +29,7 @@ from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.config import Settings
 from chaosdemo.diagnosis import diagnose
-from chaosdemo.errors import AbortDemo, DemoFailed, PreflightFailed
+from chaosdemo.errors import AbortDemo, DemoFailed, FaultUnavailable, PreflightFailed, TargetError
 from chaosdemo.events import ClusterEvents
 from chaosdemo.evidence import PodHistory, build_evidence, record_pod, record_pods
 from chaosdemo.faults import Fault, fault_for
@@ -315,10 +315,6 @@ class DemoRun:
                         msg = f"all invariants hold; confirming for {spec.timeouts.stability_seconds}s"
                     if msg != self.status.message:
                         self.status.message, changed = msg, True
-                    if not cond.get(self.status.conditions, "Recovered") or \
-                            cond.get(self.status.conditions, "Recovered").reason == "NotStarted":  # type: ignore[union-attr]
-                        self._set("Recovered", "Unknown", "Waiting", "waiting for every invariant to hold")
-                        changed = True
                 if changed:
                     await self._save()
                 await self.deps.events.wait(s.poll_seconds)
@@ -455,13 +451,12 @@ class DemoRun:
             self._set("Diagnosed", "False", "DiagnosisTimeout", f"no diagnosis within {limit:.0f}s")
 
     async def _abort(self, e: AbortDemo) -> None:
-        stage = "PreflightPassed"
-        if isinstance(e, PreflightFailed):
-            stage = "PreflightPassed"
-        elif e.reason.startswith("Target"):
-            stage = "TargetSelected"
-        self._set(stage, "False", e.reason, e.message)
-        self._set("FaultInjected", "False", "NotInjected", "nothing was injected")
+        if isinstance(e, FaultUnavailable):
+            self._set("FaultInjected", "False", e.reason, f"nothing was injected: {e.message}")
+        else:
+            self._set("TargetSelected" if isinstance(e, TargetError) else "PreflightPassed", "False", e.reason,
+                      e.message)
+            self._set("FaultInjected", "False", "NotInjected", "nothing was injected")
         await self._finish(False, "Aborted", f"{e.reason}: {e.message}")
 
     async def _finish(self, ok: bool, reason: str, message: str) -> None:
@@ -491,9 +486,10 @@ async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
     done = []
     injection = status.injection
     if injection is not None and injection.injected_at and status.target is not None:
-        with contextlib.suppress(AbortDemo):
-            fault = deps.faults(spec.fault, deps.kube, deps.docker)
-            done.append(await fault.recover(ns, status.target))
+        # A node that cannot be started yet raises, and the deletion is retried:
+        # the finalizer holds until the node is back.
+        fault = deps.faults(spec.fault, deps.kube, deps.docker)
+        done.append(await fault.recover(ns, status.target))
     await deps.kube.release_lease(ns, lease_name(spec.cluster.name), holder)
     done.append("released the cluster for other demos")
     return "; ".join(done)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
@@ -65,7 +66,7 @@ class Observer:
     def watch_nodes(self, names: Iterable[str]) -> None:
         self.watched_nodes.update(n for n in names if n)
 
-    async def _pd(self) -> tuple[dict, list, dict[str, int], str]:  # type: ignore[type-arg]
+    async def _pd(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], str]:
         try:
             stores, health, *checks = await asyncio.gather(
                 self.pd.stores(),

@@ -80,6 +80,14 @@ class KubeClient:
         items: list[dict[str, Any]] = self._plain(pods).get("items", [])
         return items
 
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return dict(self._plain(await self.core.read_namespaced_pod(name, namespace)))
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise self._fail(f"read pod {namespace}/{name}", e) from e
+
     async def get_statefulset(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return dict(self._plain(await self.apps.read_namespaced_stateful_set(name, namespace)))
