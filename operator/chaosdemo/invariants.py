@@ -28,6 +28,7 @@ __all__ = [
     "pd_store_heartbeats_fresh",
     "pd_stores_up",
     "pod_event_breaches",
+    "target_changed",
     "tikv_pods_ready",
     "tikv_statefulset_ready",
 ]
@@ -92,6 +93,19 @@ def pod_event_breaches(event_type: str, pod: PodState) -> list[Breach]:
         return [Breach(name, pod.name, f"pod {pod.name} is terminating")]
     if not pod.ready:
         return [Breach(name, pod.name, f"pod {pod.name} is not Ready (phase {pod.phase})")]
+    return []
+
+
+def target_changed(s: Snapshot, pod: str, uid: str, restarts: int) -> list[Breach]:
+    """What a fault left behind on its target, for an operator that was down when it happened."""
+    now = s.pod(pod)
+    if now is None:
+        return [Breach("tikv-pod-replaced", pod, f"pod {pod} (uid {uid}) is gone")]
+    if now.uid != uid:
+        return [Breach("tikv-pod-replaced", pod, f"pod {pod} was replaced: uid {uid} became {now.uid}")]
+    if now.restart_count > restarts:
+        return [Breach("tikv-container-restarted", pod,
+                       f"pod {pod} restarted its containers ({restarts} -> {now.restart_count} restarts)")]
     return []
 
 

@@ -33,7 +33,7 @@ from chaosdemo.errors import AbortDemo, DemoFailed, FaultUnavailable, PreflightF
 from chaosdemo.events import ClusterEvents
 from chaosdemo.evidence import PodHistory, build_evidence, record_pod, record_pods
 from chaosdemo.faults import Fault, fault_for
-from chaosdemo.invariants import Breach, InvariantConfig, evaluate, pod_event_breaches
+from chaosdemo.invariants import Breach, InvariantConfig, evaluate, pod_event_breaches, target_changed
 from chaosdemo.models import ChaosDemoSpec, ChaosDemoStatus, InjectionRecord, TargetStatus
 from chaosdemo.observation import Observer
 from chaosdemo.preflight import check_cluster_exists, check_snapshot
@@ -162,9 +162,10 @@ class DemoRun:
             self.status.message = f"injecting {self.spec.fault.action} into {self._target.pod}"
             await self._save()
         assert self.status.injection is not None
-        if self.status.injection.injected_at is None:
+        resumed = self.status.injection.injected_at is not None
+        if not resumed:
             await self._inject(fault)
-        await self._watch(fault)
+        await self._watch(fault, resumed=resumed)
 
     @property
     def _target(self) -> TargetStatus:
@@ -241,7 +242,7 @@ class DemoRun:
         for n in (self._target.node,):
             self.observer.watch_nodes([n])
 
-    async def _watch(self, fault: Fault) -> None:
+    async def _watch(self, fault: Fault, resumed: bool = False) -> None:
         s, spec = self.deps.settings, self.spec
         assert self.status.injected_at is not None
         injected = parse_iso(self.status.injected_at)
@@ -282,6 +283,20 @@ class DemoRun:
                 changed = timeline != before or bool(seen and first_event)
                 self.status.violations = timeline
                 self.status.violations_dropped += dropped
+                if not detected and resumed and not breaches and first_event is None:
+                    # The operator was down when the fault took effect; what it left
+                    # on the target is the detection, timed by the replacement pod.
+                    missed = target_changed(snap, self._target.pod, self._target.pod_uid,
+                                            self._target.restart_count)
+                    if missed:
+                        pod = snap.pod(self._target.pod)
+                        at = pod.created if pod is not None and pod.created else now
+                        missed = [Breach(b.invariant, b.subject, f"{b.message} (seen after an operator restart)")
+                                  for b in missed]
+                        self.status.violations = open_violations(self.status.violations, missed,
+                                                                 iso(parse_iso(at)))
+                        first_event = (max(parse_iso(at), injected), missed)
+                resumed = False
                 if not detected:
                     if first_event is not None:
                         detected, changed = True, True

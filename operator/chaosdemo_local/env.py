@@ -162,9 +162,12 @@ class LocalEnv:
         except OSError as e:
             return False, f"PD simulator not answering: {e}"
         up = [s for s in stores if s["store"]["state_name"] == "Up"]
-        ok = len(ready) == 3 and len(up) == 3 and regions > 0 and pending == 0
+        tc = self.kubectl_json("get", "tidbcluster", self.tidb_name, "-n", self.tidb_namespace)
+        tc_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in (tc.get("status") or {}).get("conditions", []))
+        ok = len(ready) == 3 and len(up) == 3 and regions > 0 and pending == 0 and tc_ready
         return ok, (f"{len(ready)}/3 TiKV pods Ready, {len(up)}/{len(stores)} stores Up, "
-                    f"{regions} regions, {pending} pending")
+                    f"{regions} regions, {pending} pending, TidbCluster Ready={tc_ready}")
 
     def wait_healthy(self, timeout: float = 60) -> str:
         deadline = time.monotonic() + timeout
@@ -189,5 +192,6 @@ class LocalEnv:
         env.update(extra)
         return env
 
-    def start_operator(self, name: str = "operator", **extra: str) -> Process:
-        return self.spawn(name, [sys.executable, "-m", "chaosdemo", "run", "--verbose"], env=self.operator_env(**extra))
+    def start_operator(self, name: str = "operator", args: tuple[str, ...] = (), **extra: str) -> Process:
+        return self.spawn(name, [sys.executable, "-m", "chaosdemo", "run", "--verbose", *args],
+                          env=self.operator_env(**extra))

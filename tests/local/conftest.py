@@ -68,8 +68,8 @@ class Operator:
         self.env = env
         self.processes: list[Process] = []
 
-    def start(self, **settings: str) -> Process:
-        proc = self.env.start_operator(name=f"operator-{uuid.uuid4().hex[:6]}", **settings)
+    def start(self, args: tuple[str, ...] = (), **settings: str) -> Process:
+        proc = self.env.start_operator(name=f"operator-{uuid.uuid4().hex[:6]}", args=args, **settings)
         self.processes.append(proc)
         deadline = time.monotonic() + 30
         while "ChaosDemo operator ready" not in proc.output():

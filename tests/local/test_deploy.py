@@ -8,11 +8,13 @@ import base64
 import json
 import re
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
 import yaml
 
+from chaosdemo_local.controlplane import free_port
 from chaosdemo_local.env import LocalEnv
 
 from .conftest import REPO, Demos, Operator
@@ -83,7 +85,10 @@ def test_the_operator_runs_a_demo_under_its_own_service_account(installed: Local
     kubeconfig = tmp_path / "sa-kubeconfig"
     kubeconfig.write_text(json.dumps(cfg))
     assert base64.b64decode(token.split(".")[1] + "==").decode().count("chaosdemo-operator") >= 1
-    proc = operator.start(KUBECONFIG=str(kubeconfig))
+    port = free_port()
+    proc = operator.start(args=("--liveness", f"http://127.0.0.1:{port}/healthz"), KUBECONFIG=str(kubeconfig))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+        assert resp.status == 200, "the probe the Deployment uses answers"
     demos.apply("as-sa", target={"pod": "basic-tikv-0"})
     st = demos.wait("as-sa")["status"]
     assert st["phase"] == "Succeeded", st.get("message")

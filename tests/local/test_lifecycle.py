@@ -216,9 +216,13 @@ def test_an_operator_killed_mid_run_resumes_and_never_injects_twice(
     replacement = tikv_pods(local_env)["basic-tikv-1"]["metadata"]["uid"]
     operator.start()
     st = demos.wait("crash")["status"]
-    assert st["phase"] == "Succeeded"
+    assert st["phase"] == "Succeeded", st["message"]
+    assert st["detectedBy"] in ("tikv-pods-ready", "tikv-pod-replaced"), "detected, also if the crash hid it"
+    assert 0 <= st["detectionSeconds"] < st["recoverySeconds"]
     assert tikv_pods(local_env)["basic-tikv-1"]["metadata"]["uid"] == replacement, "the new pod was not hit again"
-    assert [e["reason"] for e in demos.events("crash")].count("FaultInjected") == 1
+    # Events are best effort (a SIGKILL can fall between the status write and the event); never two.
+    assert [e["reason"] for e in demos.events("crash")].count("FaultInjected") <= 1
+    assert st["injection"]["detail"].startswith("deleted pod basic-tikv-1")
 
 
 def test_an_injection_recorded_but_not_done_is_done_exactly_once_on_resume(

@@ -95,3 +95,16 @@ def test_watch_events_are_judged_as_they_arrive():
     assert pod_event_breaches("MODIFIED", pod("basic-tikv-1", deleting=True))[0].subject == "basic-tikv-1"
     assert pod_event_breaches("ADDED", pod("basic-tikv-1", ready=False))
     assert pod_event_breaches("MODIFIED", pod("basic-tikv-1")) == []
+
+
+def test_a_fault_that_happened_while_the_operator_was_down_is_seen_on_its_target():
+    from chaosdemo.invariants import target_changed
+
+    s = healthy()
+    assert target_changed(s, "basic-tikv-1", "uid-basic-tikv-1", 0) == []
+    replaced = replace(s, pods=(s.pods[0], pod("basic-tikv-1", uid="new"), s.pods[2]))
+    assert target_changed(replaced, "basic-tikv-1", "uid-basic-tikv-1", 0)[0].invariant == "tikv-pod-replaced"
+    restarted = replace(s, pods=(s.pods[0], pod("basic-tikv-1", restarts=2), s.pods[2]))
+    assert target_changed(restarted, "basic-tikv-1", "uid-basic-tikv-1", 1)[0].invariant == "tikv-container-restarted"
+    gone = replace(s, pods=(s.pods[0], s.pods[2]))
+    assert "is gone" in target_changed(gone, "basic-tikv-1", "uid-basic-tikv-1", 0)[0].message
