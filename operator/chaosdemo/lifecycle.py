@@ -283,9 +283,9 @@ class DemoRun:
                 changed = timeline != before or bool(seen and first_event)
                 self.status.violations = timeline
                 self.status.violations_dropped += dropped
-                if not detected and resumed and not breaches and first_event is None:
-                    # The operator was down when the fault took effect; what it left
-                    # on the target is the detection, timed by the replacement pod.
+                if not detected and resumed and first_event is None:
+                    # The operator was down when the fault took effect; what it left on
+                    # the target is the earliest evidence, timed by the replacement pod.
                     missed = target_changed(snap, self._target.pod, self._target.pod_uid,
                                             self._target.restart_count)
                     if missed:
