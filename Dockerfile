@@ -1,5 +1,8 @@
 # The ChaosDemo operator image: `make image` (docker build -t chaosdemo-operator:dev .)
-FROM python:3.11-slim AS build
+# BASE_IMAGE is python:3.11-slim; the local tier's test builds on a Debian bookworm base it
+# assembles itself (no registry here), so the same steps run in both places.
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -9,7 +12,7 @@ RUN python -m venv /opt/chaosdemo \
  # The local proving ground (control plane launcher, simulators) is for tests, not for clusters.
  && rm -rf /opt/chaosdemo/lib/python3.11/site-packages/chaosdemo_local
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="chaosdemo-operator" \
       org.opencontainers.image.description="Kills a TiKV store, detects, diagnoses and measures recovery"
 RUN groupadd --gid 10001 chaosdemo && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin chaosdemo

@@ -130,6 +130,7 @@ class Evidence(_Data):
     pd_error: str = ""
     kubernetes_events: list[dict[str, str]] = Field(default_factory=list)
     node_container_events: list[dict[str, str]] = Field(default_factory=list)
+    tidb_operator_view: dict[str, Any] = Field(default_factory=dict)
 
 
 def build_evidence(
@@ -139,6 +140,7 @@ def build_evidence(
     history: PodHistory,
     events: Sequence[dict[str, Any]],
     node_container_events: Sequence[dict[str, str]] = (),
+    tidbcluster: dict[str, Any] | None = None,
 ) -> Evidence:
     t0 = parse_iso(started_at)
     stores = []
@@ -190,4 +192,23 @@ def build_evidence(
         node_container_events=[
             {k: scrub(str(v), 120) for k, v in e.items()} for e in node_container_events[-MAX_EVENTS:]
         ],
+        tidb_operator_view=tidb_operator_view(tidbcluster),
     )
+
+
+def tidb_operator_view(tidbcluster: dict[str, Any] | None) -> dict[str, Any]:
+    """tidb-operator's own status of the cluster: its Ready condition and its map of TiKV stores.
+
+    It still names each pod's store when PD itself cannot be reached.
+    """
+    status = (tidbcluster or {}).get("status") or {}
+    ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
+    stores = ((status.get("tikv") or {}).get("stores") or {}).values()
+    return {
+        "ready": {k: scrub(str(ready.get(k, "")), 120) for k in ("status", "reason", "message")} if ready else {},
+        "tikvStores": sorted(
+            ({"id": str(s.get("id", "")), "podName": str(s.get("podName", "")), "state": str(s.get("state", ""))}
+             for s in list(stores)[:20]),
+            key=lambda s: s["id"],
+        ),
+    }

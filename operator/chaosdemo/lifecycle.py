@@ -430,8 +430,9 @@ class DemoRun:
             t0 = parse_iso(started) - 1
             recent = [e for e in events if e.get("time") and parse_iso(str(e["time"])) >= t0]
             snap = self.last_snapshot or await self.observer.snapshot()
+            tidbcluster = await self.deps.kube.get_tidbcluster(self.cluster_ns, self.cluster)
             evidence = build_evidence(snap, started, self.status.violations, self.history,
-                                      recent[-self.deps.settings.events_limit:], self.container_events)
+                                      recent[-self.deps.settings.events_limit:], self.container_events, tidbcluster)
             model = self.spec.diagnosis.model or self.deps.settings.claude_model
             d = await diagnose(evidence, claude=self.deps.claude, model=model,
                                action=self.spec.fault.action, target=self._target)

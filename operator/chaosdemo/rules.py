@@ -28,7 +28,11 @@ def _restarted(history: list[PodObservation]) -> bool:
 
 
 def _store_of(ev: Evidence, pod: str) -> str:
-    return next((s["id"] for s in ev.pd_stores if s.get("pod") == pod), "")
+    """PD's store of the pod, else tidb-operator's record of it (PD may be the one that is down)."""
+    from_pd = next((str(s["id"]) for s in ev.pd_stores if s.get("pod") == pod), "")
+    if from_pd:
+        return from_pd
+    return next((s["id"] for s in ev.tidb_operator_view.get("tikvStores", []) if s.get("podName") == pod), "")
 
 
 def _node_of(history: list[PodObservation]) -> str:

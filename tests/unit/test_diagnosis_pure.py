@@ -51,6 +51,16 @@ def test_rules_call_a_dead_node_container_a_node_failure():
     assert grade(a, "node-kill", TARGET)[0] is True
 
 
+def test_when_pd_is_down_the_store_comes_from_tidb_operators_status():
+    history = record_pods({}, healthy(taken_at=NOW - 30))
+    history = record_pod(history, pod("basic-tikv-1", deleting=True), iso(NOW - 20))
+    tc = {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "TiKVStoreNotUp"}],
+                     "tikv": {"stores": {"2": {"id": "2", "podName": "basic-tikv-1", "state": "Disconnected"}}}}}
+    ev = build_evidence(healthy(stores=(), pd_error="connection refused"), START, TIMELINE, history, [], [], tc)
+    assert ev.tidb_operator_view["ready"]["reason"] == "TiKVStoreNotUp"
+    assert diagnose_by_rules(ev).affected_store == "2"
+
+
 def test_rules_without_any_change_say_unknown_with_low_confidence():
     a = diagnose_by_rules(evidence_after())
     assert a.fault_class == "unknown" and a.confidence < 0.5

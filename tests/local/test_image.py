@@ -1,0 +1,112 @@
+"""The operator image: the real Dockerfile, built and run here.
+
+No registry can be reached, so python:3.11-slim is stood in for by Debian bookworm's
+minimal base with its python3 3.11 (built by hack/build-test-base.sh from Debian's
+packages; the image name says it is a stand-in). The image then runs the operator as
+its non-root user with a read-only root filesystem, against the local tier's API server.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaosdemo_local.controlplane import free_port
+from chaosdemo_local.docker_nodes import docker_cli
+from chaosdemo_local.env import LocalEnv
+
+from .conftest import REPO, Demos, tikv_pods
+
+pytestmark = [pytest.mark.local, pytest.mark.docker]
+BASE = "chaosdemo-test-base:bookworm-python3.11-standin"
+IMAGE = "chaosdemo-operator:local-test"
+
+
+@pytest.fixture(scope="module")
+def image(local_env: LocalEnv) -> str:
+    host = local_env.docker_host
+    if not host:
+        pytest.skip(f"no Docker engine in the local tier: {local_env.docker_error}")
+    base = subprocess.run(["bash", str(REPO / "hack" / "build-test-base.sh")], capture_output=True, text=True,
+                          timeout=1200)
+    if base.returncode != 0:
+        pytest.skip(f"could not assemble the stand-in base image from Debian's packages: {base.stderr[-400:]}")
+    tar = base.stdout.strip().splitlines()[-1]
+    if docker_cli(host, "image", "inspect", BASE, check=False).returncode != 0:
+        docker_cli(host, "import", tar, BASE + "-bare")
+        # This machine reaches PyPI through its own CA; the stand-in base gets this
+        # machine's trust store, as a user's base image would have theirs.
+        with tempfile.TemporaryDirectory() as ctx:
+            shutil.copy("/etc/ssl/certs/ca-certificates.crt", Path(ctx) / "ca-certificates.crt")
+            (Path(ctx) / "pip.conf").write_text("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
+            (Path(ctx) / "Dockerfile").write_text(
+                f"FROM {BASE}-bare\nCOPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\n"
+                "COPY pip.conf /etc/pip.conf\n")
+            docker_cli(host, "build", "-t", BASE, ctx)
+    t0 = time.monotonic()
+    build = subprocess.run(["docker", "--host", host, "build", "--network", "host", "--build-arg",
+                            f"BASE_IMAGE={BASE}", "-t", IMAGE, str(REPO)], capture_output=True, text=True,
+                           timeout=1200)
+    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
+    print(f"operator image built in {time.monotonic() - t0:.0f}s")
+    return IMAGE
+
+
+def run(host: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return docker_cli(host, "run", "--rm", *args, check=False)
+
+
+def test_the_image_runs_as_its_non_root_user_and_leaves_the_local_tier_out(local_env: LocalEnv, image: str) -> None:
+    host = local_env.docker_host
+    assert run(host, "--entrypoint", "id", image).stdout.decode().startswith("uid=10001(chaosdemo)")
+    assert b"ChaosDemo" in run(host, image, "crd").stdout
+    probe = run(host, "--entrypoint", "python", image, "-c", "import chaosdemo_local")
+    assert probe.returncode != 0, "the local proving ground is not shipped"
+
+
+@pytest.fixture
+def operator_container(local_env: LocalEnv, image: str, tmp_path: Path) -> Iterator[int]:
+    host, port, name = local_env.docker_host, free_port(), f"operator-{uuid.uuid4().hex[:6]}"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(local_env.kubeconfig.read_text())
+    kubeconfig.chmod(0o644)
+    env = [f"-e{k}={v}" for k, v in local_env.operator_env().items()]
+    docker_cli(host, "run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
+               "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-v", f"{kubeconfig}:/kube/config:ro",
+               "-e", "KUBECONFIG=/kube/config", *env, image, "run", "--liveness", f"http://127.0.0.1:{port}/healthz")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            state = json.loads(docker_cli(host, "inspect", name).stdout)[0]["State"]
+            if not state["Running"] or time.monotonic() > deadline:
+                logs = docker_cli(host, "logs", name, check=False).stderr[-2000:]
+                pytest.fail(f"operator container not healthy: {logs!r}")
+            time.sleep(0.5)
+        yield port
+    finally:
+        docker_cli(host, "rm", "-f", name, check=False)
+
+
+def test_the_image_runs_a_demo_with_a_read_only_root_filesystem(local_env: LocalEnv, operator_container: int,
+                                                                 demos: Demos) -> None:
+    local_env.wait_healthy(timeout=60)
+    before = tikv_pods(local_env)["basic-tikv-2"]["metadata"]["uid"]
+    demos.apply("from-image", target={"pod": "basic-tikv-2"})
+    st = demos.wait("from-image", timeout=90)["status"]
+    assert st["phase"] == "Succeeded", st.get("message")
+    assert tikv_pods(local_env)["basic-tikv-2"]["metadata"]["uid"] != before
