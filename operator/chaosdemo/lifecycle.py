@@ -162,7 +162,7 @@ class DemoRun:
             self.status.message = f"injecting {self.spec.fault.action} into {self._target.pod}"
             await self._save()
         assert self.status.injection is not None
-        resumed = self.status.injection.injected_at is not None
+        resumed = self.status.injected_at is not None
         if not resumed:
             await self._inject(fault)
         await self._watch(fault, resumed=resumed)
@@ -231,7 +231,6 @@ class DemoRun:
         started = self._now()
         self.cursor = self.deps.events.cursor()
         detail = await fault.inject(self.cluster_ns, self._target)
-        self.status.injection.injected_at = started
         self.status.injection.detail = detail
         self.status.injected_at = started
         self._set("FaultInjected", "True", "Injected", detail)
@@ -239,8 +238,6 @@ class DemoRun:
         self.status.message = f"{detail}; watching for the failure"
         await self._save()
         await self._event("Warning", "FaultInjected", detail)
-        for n in (self._target.node,):
-            self.observer.watch_nodes([n])
 
     async def _watch(self, fault: Fault, resumed: bool = False) -> None:
         s, spec = self.deps.settings, self.spec
@@ -391,7 +388,7 @@ class DemoRun:
     async def _ensure_recovered(self) -> None:
         """Whatever ended the demo, never leave a node down."""
         inj = self.status.injection
-        if self.fault is None or inj is None or inj.injected_at is None or self.fault.restore_after is None:
+        if self.fault is None or inj is None or self.status.injected_at is None or self.fault.restore_after is None:
             return
         if inj.node_restarted_at is None:
             try:
@@ -500,8 +497,7 @@ async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
     ns = spec.cluster.namespace or meta.get("namespace", "")
     holder = f"{meta.get('namespace')}/{meta.get('name')}/{meta.get('uid', '')}"
     done = []
-    injection = status.injection
-    if injection is not None and injection.injected_at and status.target is not None:
+    if status.injected_at and status.target is not None:
         # A node that cannot be started yet raises, and the deletion is retried:
         # the finalizer holds until the node is back.
         fault = deps.faults(spec.fault, deps.kube, deps.docker)

@@ -326,7 +326,6 @@ class InjectionRecord(_Model):
 
     action: str = Field(default="", description="The fault action.")
     requested_at: str | None = Field(default=None, description="When injection was decided.")
-    injected_at: str | None = Field(default=None, description="When the fault took effect.")
     detail: str = Field(default="", description="What exactly was done.")
     node_restarted_at: str | None = Field(
         default=None, description="node-kill: when the node was started again."

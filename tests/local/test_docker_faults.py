@@ -60,7 +60,7 @@ def test_node_kill_kills_the_node_container_restarts_it_and_the_cluster_recovers
     inj = st["injection"]
     assert "docker kill -s SIGKILL" in inj["detail"]
     down = (time.mktime(time.strptime(inj["nodeRestartedAt"][:19], "%Y-%m-%dT%H:%M:%S"))
-            - time.mktime(time.strptime(inj["injectedAt"][:19], "%Y-%m-%dT%H:%M:%S")))
+            - time.mktime(time.strptime(st["injectedAt"][:19], "%Y-%m-%dT%H:%M:%S")))
     assert 2 <= down <= 6, f"the node stayed down {down}s for nodeDownSeconds=3"
     seen = {v["invariant"] for v in st["violations"]}
     assert {"kind-node-containers-running", "pd-stores-up"} <= seen, seen
