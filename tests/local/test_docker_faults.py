@@ -148,3 +148,19 @@ def test_the_docker_client_refuses_a_container_that_is_not_a_kind_node(docker_ho
         assert running(docker_host, name), "the container was not touched"
     finally:
         docker_cli(docker_host, "rm", "-f", name, check=False)
+
+
+def test_a_cluster_not_healthy_by_the_deadline_fails_the_demo_and_the_node_is_still_restored(
+        local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    pod = target_away_from_pd(local_env)
+    node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
+    demos.apply("late", fault={"action": "node-kill", "nodeDownSeconds": 9}, target={"pod": pod},
+                timeouts={"detectionSeconds": 5, "recoverySeconds": 10, "stabilitySeconds": 5})
+    st = demos.wait("late", timeout=60)["status"]
+    assert st["phase"] == "Failed"
+    assert "RecoveryTimeout" in [c["reason"] for c in st["conditions"] if c["type"] == "Succeeded"]
+    assert "was not healthy 10s after the injection" in st["message"]
+    assert st["injection"]["nodeRestartedAt"] and running(docker_host, node)
+    assert st["diagnosis"]["faultClass"] == "node-failure", "a failed demo still gets its diagnosis"
+    local_env.wait_healthy(timeout=60)

@@ -258,3 +258,14 @@ def test_the_spec_cannot_change_once_the_demo_has_started(local_env: LocalEnv, o
         "patch", "chaosdemo", "frozen", "-n", demos.ns, "--type=merge", "-p", '{"spec":{"dryRun":false}}', check=False)
     assert out.returncode != 0
     assert "spec cannot change once the demo has started" in out.stderr
+
+
+def test_a_demo_without_diagnosis_goes_straight_from_detecting_to_recovering(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    demos.apply("nodiag", diagnosis={"enabled": False})
+    phases = read_phases(watch_phases(local_env, demos.ns, "nodiag"))
+    assert "Diagnosing" not in phases and phases[-2:] == ["Recovering", "Succeeded"], phases
+    obj = demos.get("nodiag")
+    assert "diagnosis" not in obj["status"]
+    assert demos.condition(obj, "Diagnosed")["reason"] == "Disabled"
