@@ -18,7 +18,13 @@ from chaosdemo.clients.kube import KubeClient
 from chaosdemo.errors import DockerUnavailable, FaultUnavailable
 from chaosdemo.models import FaultSpec, TargetStatus
 
-__all__ = ["ContainerKill", "Fault", "NodeKill", "PodDelete", "fault_for"]
+__all__ = ["ContainerKill", "Fault", "Injected", "NodeKill", "PodDelete", "fault_for"]
+
+
+@dataclass(frozen=True)
+class Injected:
+    detail: str  # what was done, in a sentence
+    already: bool = False  # the fault had already taken effect (an operator restarted mid-injection)
 
 
 class Fault(Protocol):
@@ -28,8 +34,8 @@ class Fault(Protocol):
     async def check(self, namespace: str, target: TargetStatus) -> None:
         """Refuse (FaultUnavailable) what cannot be injected here."""
 
-    async def inject(self, namespace: str, target: TargetStatus) -> str:
-        """Do it; return what was done, in a sentence."""
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
+        """Do it, unless it is already done; say what was done."""
 
     async def recover(self, namespace: str, target: TargetStatus) -> str:
         """Undo what must be undone; return what was done."""
@@ -47,11 +53,11 @@ class PodDelete:
     async def check(self, namespace: str, target: TargetStatus) -> None:
         return None
 
-    async def inject(self, namespace: str, target: TargetStatus) -> str:
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
         outcome = await self.kube.delete_pod(namespace, target.pod, grace=self.grace, uid=target.pod_uid)
         if outcome == "gone":
-            return f"pod {target.pod} (uid {target.pod_uid}) was already gone; nothing deleted again"
-        return f"deleted pod {target.pod} (uid {target.pod_uid}) with grace period {self.grace}s"
+            return Injected(f"pod {target.pod} (uid {target.pod_uid}) was already gone; nothing deleted again", True)
+        return Injected(f"deleted pod {target.pod} (uid {target.pod_uid}) with grace period {self.grace}s")
 
     async def recover(self, namespace: str, target: TargetStatus) -> str:
         return "nothing to undo: the StatefulSet recreates the pod"
@@ -81,13 +87,13 @@ class NodeKill:
         if not (await docker.kind_node(target.node)).running:
             raise FaultUnavailable(f"kind node {target.node} is already down", reason="NodeAlreadyDown")
 
-    async def inject(self, namespace: str, target: TargetStatus) -> str:
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
         docker = await _kind_node(self.docker, target.node)
         if not (await docker.kind_node(target.node)).running:
-            return f"kind node {target.node} was already down; not killed again"
+            return Injected(f"kind node {target.node} was already down; not killed again", True)
         await docker.kill(target.node, "SIGKILL")
-        return (f"killed kind node {target.node} (docker kill -s SIGKILL) hosting {target.pod}; "
-                f"it stays down {self.restore_after:g}s")
+        return Injected(f"killed kind node {target.node} (docker kill -s SIGKILL) hosting {target.pod}; "
+                        f"it stays down {self.restore_after:g}s")
 
     async def recover(self, namespace: str, target: TargetStatus) -> str:
         docker = await _kind_node(self.docker, target.node)
@@ -116,13 +122,14 @@ class ContainerKill:
                 reason="NoContainerRuntimeCLI",
             )
 
-    async def inject(self, namespace: str, target: TargetStatus) -> str:
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
         docker = await _kind_node(self.docker, target.node)
         now = await self.kube.get_pod(namespace, target.pod)
         restarts = sum(int(c.get("restartCount", 0)) for c in ((now or {}).get("status") or {}).get(
             "containerStatuses") or [])
         if now is None or now["metadata"].get("uid") != target.pod_uid or restarts > target.restart_count:
-            return f"the tikv container of {target.pod} already restarted since it was chosen; not killed again"
+            return Injected(f"the tikv container of {target.pod} already restarted since it was chosen; "
+                            "not killed again", True)
         code, out = await docker.exec(target.node, [
             "crictl", "ps", "--quiet", "--state", "running", "--name", "^tikv$",
             "--label", f"io.kubernetes.pod.name={target.pod}",
@@ -133,12 +140,14 @@ class ContainerKill:
         if code != 0:
             raise FaultUnavailable(f"crictl ps failed in {target.node}: {out.strip()[:200]}", reason="CrictlFailed")
         if not ids:
-            return f"no running tikv container of pod {target.pod} in {target.node}; nothing killed again"
+            return Injected(f"no running tikv container of pod {target.pod} in {target.node}; nothing killed again",
+                            True)
         # A stop with timeout 0 sends SIGKILL at once: no graceful shutdown.
         code, out = await docker.exec(target.node, ["crictl", "stop", "--timeout", "0", ids[0]])
         if code != 0:
             raise FaultUnavailable(f"crictl stop failed in {target.node}: {out.strip()[:200]}", reason="CrictlFailed")
-        return f"killed container tikv ({ids[0][:13]}) of pod {target.pod} in kind node {target.node} (SIGKILL)"
+        return Injected(f"killed container tikv ({ids[0][:13]}) of pod {target.pod} in kind node {target.node} "
+                        "(SIGKILL)")
 
     async def recover(self, namespace: str, target: TargetStatus) -> str:
         return "nothing to undo: the kubelet restarts the container"

@@ -162,9 +162,11 @@ class DemoRun:
             self.status.message = f"injecting {self.spec.fault.action} into {self._target.pod}"
             await self._save()
         assert self.status.injection is not None
+        # A fault that took effect before this operator could watch (it restarted
+        # mid-demo) is detected from what it left on the target.
         resumed = self.status.injected_at is not None
         if not resumed:
-            await self._inject(fault)
+            resumed = await self._inject(fault)
         await self._watch(fault, resumed=resumed)
 
     @property
@@ -226,11 +228,13 @@ class DemoRun:
                 reason="ClusterBusy",
             )
 
-    async def _inject(self, fault: Fault) -> None:
+    async def _inject(self, fault: Fault) -> bool:
+        """Inject and record it; True if the fault had already taken effect."""
         assert self.status.injection is not None
         started = self._now()
         self.cursor = self.deps.events.cursor()
-        detail = await fault.inject(self.cluster_ns, self._target)
+        done = await fault.inject(self.cluster_ns, self._target)
+        detail = done.detail
         self.status.injection.detail = detail
         self.status.injected_at = started
         self._set("FaultInjected", "True", "Injected", detail)
@@ -238,6 +242,7 @@ class DemoRun:
         self.status.message = f"{detail}; watching for the failure"
         await self._save()
         await self._event("Warning", "FaultInjected", detail)
+        return done.already
 
     async def _watch(self, fault: Fault, resumed: bool = False) -> None:
         s, spec = self.deps.settings, self.spec

@@ -8,6 +8,8 @@ import base64
 import json
 import re
 import subprocess
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -87,8 +89,15 @@ def test_the_operator_runs_a_demo_under_its_own_service_account(installed: Local
     assert base64.b64decode(token.split(".")[1] + "==").decode().count("chaosdemo-operator") >= 1
     port = free_port()
     proc = operator.start(args=("--liveness", f"http://127.0.0.1:{port}/healthz"), KUBECONFIG=str(kubeconfig))
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
-        assert resp.status == 200, "the probe the Deployment uses answers"
+    deadline = time.monotonic() + 15  # kopf opens its probe server just after the startup handlers
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+                assert resp.status == 200, "the probe the Deployment uses answers"
+                break
+        except urllib.error.URLError:
+            assert time.monotonic() < deadline, "the liveness endpoint never answered"
+            time.sleep(0.2)
     demos.apply("as-sa", target={"pod": "basic-tikv-0"})
     st = demos.wait("as-sa")["status"]
     assert st["phase"] == "Succeeded", st.get("message")

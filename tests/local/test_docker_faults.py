@@ -44,13 +44,17 @@ def target_away_from_pd(env: LocalEnv) -> str:
     return next(n for n, p in sorted(tikv_pods(env).items()) if p["spec"]["nodeName"] != pd_node)
 
 
+def node_kill(env: LocalEnv, demos: Demos, name: str, down: int, **spec: object) -> str:
+    """Apply a node-kill demo on a TiKV pod whose node does not also host PD; return that node."""
+    pod = target_away_from_pd(env)
+    demos.apply(name, fault={"action": "node-kill", "nodeDownSeconds": down}, target={"pod": pod}, **spec)
+    return str(tikv_pods(env)[pod]["spec"]["nodeName"])
+
+
 def test_node_kill_kills_the_node_container_restarts_it_and_the_cluster_recovers(
         local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
     operator.start()
-    pod = target_away_from_pd(local_env)
-    node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
-    demos.apply("nk", fault={"action": "node-kill", "nodeDownSeconds": 3}, target={"pod": pod},
-                timeouts={"stabilitySeconds": 2})
+    node = node_kill(local_env, demos, "nk", 3, timeouts={"stabilitySeconds": 2})
     phases = read_phases(watch_phases(local_env, demos.ns, "nk"), timeout=90)
     assert phases[-1] == "Succeeded", phases
     st = demos.get("nk")["status"]
@@ -74,10 +78,7 @@ def test_node_kill_kills_the_node_container_restarts_it_and_the_cluster_recovers
 def test_a_node_killed_by_an_operator_that_then_crashed_is_restarted_by_the_next_one(
         local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
     first = operator.start()
-    pod = target_away_from_pd(local_env)
-    node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
-    demos.apply("nk-crash", fault={"action": "node-kill", "nodeDownSeconds": 2}, target={"pod": pod},
-                timeouts={"stabilitySeconds": 1})
+    node = node_kill(local_env, demos, "nk-crash", 2, timeouts={"stabilitySeconds": 1})
     demos.wait("nk-crash", ("Detecting", "Diagnosing", "Recovering"))
     first.stop(signal.SIGKILL)
     assert not running(docker_host, node)
@@ -94,10 +95,7 @@ def test_a_node_killed_by_an_operator_that_then_crashed_is_restarted_by_the_next
 def test_deleting_a_node_kill_demo_while_the_node_is_down_starts_the_node(
         local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
     operator.start()
-    pod = target_away_from_pd(local_env)
-    node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
-    demos.apply("nk-gone", fault={"action": "node-kill", "nodeDownSeconds": 60}, target={"pod": pod},
-                timeouts={"recoverySeconds": 120})
+    node = node_kill(local_env, demos, "nk-gone", 60, timeouts={"recoverySeconds": 120})
     demos.wait("nk-gone", ("Diagnosing", "Recovering"))
     assert not running(docker_host, node)
     local_env.kubectl("delete", "chaosdemo", "nk-gone", "-n", demos.ns, "--timeout=30s")
@@ -153,10 +151,8 @@ def test_the_docker_client_refuses_a_container_that_is_not_a_kind_node(docker_ho
 def test_a_cluster_not_healthy_by_the_deadline_fails_the_demo_and_the_node_is_still_restored(
         local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
     operator.start()
-    pod = target_away_from_pd(local_env)
-    node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
-    demos.apply("late", fault={"action": "node-kill", "nodeDownSeconds": 9}, target={"pod": pod},
-                timeouts={"detectionSeconds": 5, "recoverySeconds": 10, "stabilitySeconds": 5})
+    node = node_kill(local_env, demos, "late", 9,
+                     timeouts={"detectionSeconds": 5, "recoverySeconds": 10, "stabilitySeconds": 5})
     st = demos.wait("late", timeout=60)["status"]
     assert st["phase"] == "Failed"
     assert "RecoveryTimeout" in [c["reason"] for c in st["conditions"] if c["type"] == "Succeeded"]

@@ -225,11 +225,20 @@ def test_an_operator_killed_mid_run_resumes_and_never_injects_twice(
     assert st["injection"]["detail"].startswith("deleted pod basic-tikv-1")
 
 
+@pytest.mark.parametrize("pod_replaced_since", [False, True])
 def test_an_injection_recorded_but_not_done_is_done_exactly_once_on_resume(
-        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
-    """The operator died between writing its intent and deleting the pod."""
+        local_env: LocalEnv, operator: Operator, demos: Demos, pod_replaced_since: bool) -> None:
+    """The operator died between writing its intent and deleting the pod.
+
+    If the pod was replaced meanwhile (something else deleted it), the uid
+    precondition keeps the resumed operator off the replacement.
+    """
     pods = tikv_pods(local_env)
     target = pods["basic-tikv-2"]
+    if pod_replaced_since:
+        local_env.kubectl("delete", "pod", "basic-tikv-2", "-n", "tidb-cluster", "--wait=true")
+        local_env.wait_healthy(timeout=60)
+    current = tikv_pods(local_env)["basic-tikv-2"]["metadata"]["uid"]
     demos.apply("intent", target={"pod": "basic-tikv-2"})
     now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
     conditions = [{"type": t, "status": "Unknown", "reason": "NotStarted", "message": "", "lastTransitionTime": now,
@@ -244,9 +253,15 @@ def test_an_injection_recorded_but_not_done_is_done_exactly_once_on_resume(
                       "-p", json.dumps({"status": status}))
     operator.start()
     st = demos.wait("intent")["status"]
-    assert st["phase"] == "Succeeded"
-    assert st["injection"]["detail"].startswith("deleted pod basic-tikv-2")
-    assert tikv_pods(local_env)["basic-tikv-2"]["metadata"]["uid"] != target["metadata"]["uid"]
+    after = tikv_pods(local_env)["basic-tikv-2"]["metadata"]["uid"]
+    assert st["phase"] == "Succeeded", st["message"]
+    if pod_replaced_since:
+        assert "was already gone; nothing deleted again" in st["injection"]["detail"]
+        assert after == current, "the replacement pod was not hit"
+        assert st["detectedBy"] == "tikv-pod-replaced", "detected from what the fault left on its target"
+    else:
+        assert st["injection"]["detail"].startswith("deleted pod basic-tikv-2")
+        assert after != target["metadata"]["uid"]
 
 
 def test_the_spec_cannot_change_once_the_demo_has_started(local_env: LocalEnv, operator: Operator,

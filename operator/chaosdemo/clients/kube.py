@@ -9,6 +9,7 @@ server. API errors other than "not found" and "conflict" become
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Awaitable
 from typing import Any
 
 from kubernetes_asyncio import client, config
@@ -80,29 +81,24 @@ class KubeClient:
         items: list[dict[str, Any]] = self._plain(pods).get("items", [])
         return items
 
-    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+    async def _read(self, what: str, call: Awaitable[Any]) -> dict[str, Any] | None:
+        """One object as a dict, or None if it does not exist."""
         try:
-            return dict(self._plain(await self.core.read_namespaced_pod(name, namespace)))
+            return dict(self._plain(await call))
         except ApiException as e:
             if e.status == 404:
                 return None
-            raise self._fail(f"read pod {namespace}/{name}", e) from e
+            raise self._fail(f"read {what}", e) from e
+
+    async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._read(f"pod {namespace}/{name}", self.core.read_namespaced_pod(name, namespace))
 
     async def get_statefulset(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return dict(self._plain(await self.apps.read_namespaced_stateful_set(name, namespace)))
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise self._fail(f"read StatefulSet {namespace}/{name}", e) from e
+        return await self._read(f"StatefulSet {namespace}/{name}",
+                                self.apps.read_namespaced_stateful_set(name, namespace))
 
     async def get_node(self, name: str) -> dict[str, Any] | None:
-        try:
-            return dict(self._plain(await self.core.read_node(name)))
-        except ApiException as e:
-            if e.status == 404:
-                return None
-            raise self._fail(f"read node {name}", e) from e
+        return await self._read(f"node {name}", self.core.read_node(name))
 
     async def delete_pod(self, namespace: str, name: str, *, grace: int, uid: str) -> str:
         """Delete exactly the pod with this uid: 'deleted', or 'gone' if it no longer exists.
