@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from chaosdemo.clients.docker import DockerClient
+from chaosdemo.clients.docker import ContainerState, DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.errors import DockerUnavailable, FaultUnavailable
 from chaosdemo.models import FaultSpec, TargetStatus
@@ -63,15 +63,15 @@ class PodDelete:
         return "nothing to undo: the StatefulSet recreates the pod"
 
 
-async def _kind_node(docker: DockerClient | None, node: str) -> DockerClient:
+async def _kind_node(docker: DockerClient | None, node: str) -> tuple[DockerClient, ContainerState]:
+    """Docker, and the state of the kind node container ``node``; FaultUnavailable if either is missing."""
     if docker is None:
         raise FaultUnavailable("this operator has no Docker access (set DOCKER_HOST or mount the Docker socket)",
                                reason="DockerUnavailable")
     try:
-        await docker.kind_node(node)
+        return docker, await docker.kind_node(node)
     except DockerUnavailable as e:
         raise FaultUnavailable(e.message, reason="DockerUnavailable") from e
-    return docker
 
 
 @dataclass
@@ -83,21 +83,21 @@ class NodeKill:
     action: str = "node-kill"
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
-        docker = await _kind_node(self.docker, target.node)
-        if not (await docker.kind_node(target.node)).running:
+        _, state = await _kind_node(self.docker, target.node)
+        if not state.running:
             raise FaultUnavailable(f"kind node {target.node} is already down", reason="NodeAlreadyDown")
 
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
-        docker = await _kind_node(self.docker, target.node)
-        if not (await docker.kind_node(target.node)).running:
+        docker, state = await _kind_node(self.docker, target.node)
+        if not state.running:
             return Injected(f"kind node {target.node} was already down; not killed again", True)
         await docker.kill(target.node, "SIGKILL")
         return Injected(f"killed kind node {target.node} (docker kill -s SIGKILL) hosting {target.pod}; "
                         f"it stays down {self.restore_after:g}s")
 
     async def recover(self, namespace: str, target: TargetStatus) -> str:
-        docker = await _kind_node(self.docker, target.node)
-        if (await docker.kind_node(target.node)).running:
+        docker, state = await _kind_node(self.docker, target.node)
+        if state.running:
             return f"kind node {target.node} is running"
         await docker.start(target.node)
         return f"started kind node {target.node} again (docker start)"
@@ -113,7 +113,7 @@ class ContainerKill:
     action: str = "container-kill"
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
-        docker = await _kind_node(self.docker, target.node)
+        docker, _ = await _kind_node(self.docker, target.node)
         code, out = await docker.exec(target.node, ["crictl", "--version"])
         if code != 0:
             raise FaultUnavailable(
@@ -123,7 +123,7 @@ class ContainerKill:
             )
 
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
-        docker = await _kind_node(self.docker, target.node)
+        docker, _ = await _kind_node(self.docker, target.node)
         now = await self.kube.get_pod(namespace, target.pod)
         restarts = sum(int(c.get("restartCount", 0)) for c in ((now or {}).get("status") or {}).get(
             "containerStatuses") or [])

@@ -282,7 +282,7 @@ class DemoRun:
                 now = iso(snap.taken_at)
                 before = list(self.status.violations)
                 timeline, dropped = update_timeline(self.status.violations, breaches, now)
-                changed = timeline != before or bool(seen and first_event)
+                changed = timeline != before or first_event is not None
                 self.status.violations = timeline
                 self.status.violations_dropped += dropped
                 if not detected and resumed and first_event is None:
@@ -383,12 +383,17 @@ class DemoRun:
             return False
         if now < injected + fault.restore_after:
             return False
-        detail = await fault.recover(self.cluster_ns, self._target)
-        inj.node_restarted_at = self._now()
-        self.status.message = detail
+        self.status.message = await self._restore(fault)
         await self._save()
-        await self._event("Normal", "NodeRestarted", detail)
         return True
+
+    async def _restore(self, fault: Fault) -> str:
+        """Undo the fault (node-kill: start the node) and record when."""
+        assert self.status.injection is not None
+        detail = await fault.recover(self.cluster_ns, self._target)
+        self.status.injection.node_restarted_at = self._now()
+        await self._event("Normal", "NodeRestarted", detail)
+        return detail
 
     async def _ensure_recovered(self) -> None:
         """Whatever ended the demo, never leave a node down."""
@@ -397,13 +402,10 @@ class DemoRun:
             return
         if inj.node_restarted_at is None:
             try:
-                detail = await self.fault.recover(self.cluster_ns, self._target)
-            except Exception as e:
+                await self._restore(self.fault)
+            except Exception as e:  # reported here, and retried by the deletion handler
                 log.exception("could not restore the node")
                 await self._event("Warning", "RestoreFailed", f"{type(e).__name__}: {e}")
-                return
-            inj.node_restarted_at = self._now()
-            await self._event("Normal", "NodeRestarted", detail)
 
     async def _detected(self, breaches: list[Breach], now: str) -> asyncio.Task[None] | None:
         assert self.status.injected_at is not None
@@ -440,7 +442,7 @@ class DemoRun:
                                action=self.spec.fault.action, target=self._target)
         except asyncio.CancelledError:
             raise
-        except Exception as e:
+        except Exception as e:  # a diagnosis must never stop the demo
             log.exception("diagnosis failed")
             self._set("Diagnosed", "False", "DiagnosisError", f"{type(e).__name__}: {e}"[:300])
             await self._save()
