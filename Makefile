@@ -7,7 +7,7 @@ IMAGE ?= chaosdemo-operator:dev
 KIND_CLUSTER ?= chaosdemo
 
 .PHONY: help install control-plane demo demo-up test test-unit test-local lint typecheck crds \
-        helm image demo-kind demo-kind-down test-kind clean
+        helm image kind-tier demo-kind demo-kind-down test-kind clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -42,8 +42,8 @@ test-unit: install  ## unit tests only (seconds)
 test-local: install control-plane  ## the local tier: real control plane, SIMULATED kubelets/TiKV/PD
 	$(PY) -m pytest tests/local
 
-test: lint typecheck control-plane helm  ## everything that runs on this machine (kind e2e is skipped with its reason)
-	$(PY) -m pytest tests
+test: lint typecheck control-plane helm  ## lint, types, import layers, unit and local-tier tests
+	$(PY) -m pytest tests/unit tests/local
 
 crds: install  ## regenerate crds/ and the chart's copy from the models
 	$(VENV)/bin/chaosdemo crd > crds/chaosdemo.yaml
@@ -55,14 +55,18 @@ helm:  ## build (or reuse) helm from its Go module
 image:  ## the operator image (needs a Docker engine that can pull python:3.11-slim)
 	docker build -t $(IMAGE) .
 
-demo-kind:  ## the demo on a real kind cluster with tidb-operator and TiDB (needs docker, kind, helm, internet)
+kind-tier: control-plane helm  ## build (or reuse) kind, the node binaries and the node image's root filesystem
+	bash hack/build-kind-tier.sh
+	bash hack/build-node-rootfs.sh
+
+demo-kind: install  ## the demo on a real kind cluster (online: published images; offline: images built here)
 	KIND_CLUSTER=$(KIND_CLUSTER) IMAGE=$(IMAGE) bash hack/demo-kind.sh
 
 demo-kind-down:  ## delete the kind cluster of demo-kind
 	kind delete cluster --name $(KIND_CLUSTER)
 
-test-kind: install  ## the kind e2e suite, one test per fault action (skipped with the reason where kind is missing)
-	$(PY) -m pytest tests/e2e -m kind -v
+test-kind: install control-plane helm kind-tier  ## the kind e2e suite (pytest-kind), one test per fault action
+	$(PY) -m pytest tests/e2e -m kind -v -rs
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# `make demo-kind`: ChaosDemo on a real kind cluster with tidb-operator and a real TiDB.
-# Needs docker, kind (>= 0.19), kubectl, helm and internet access (images, chart repo).
+# `make demo-kind`: ChaosDemo on a real kind cluster. One script, two image sources,
+# chosen automatically and printed:
+# - online (registries answer): kind's published node image, tidb-operator's chart and a
+#   real TiDB; needs docker, kind (>= 0.19), kubectl and helm;
+# - offline (no registry, as on our own machines): everything built here from Go modules and
+#   Debian packages, PD and TiKV as STAND-IN pods (chaosdemo-local kind-demo).
+# IMAGES=online or IMAGES=offline forces the choice.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +14,21 @@ TIDB_OPERATOR_VERSION="${TIDB_OPERATOR_VERSION:-v1.6.6}"
 IMAGE="${IMAGE:-chaosdemo-operator:dev}"
 ACTION="${ACTION:-pod-delete}"
 step() { printf '\n==> %s\n' "$*"; }
+
+images="${IMAGES:-}"
+if [[ -z "${images}" ]]; then
+  answers() { [[ "$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$1" || true)" != 000 ]]; }
+  if answers https://registry.k8s.io/v2/ && answers https://charts.pingcap.com/index.yaml; then
+    images=online
+  else
+    images=offline
+  fi
+fi
+if [[ "${images}" == offline ]]; then
+  echo "image source: offline (no registry answers): kind, the node image, the operator and PD/TiKV STAND-INS are built here"
+  exec .venv/bin/chaosdemo-local kind-demo --action "${ACTION}"
+fi
+echo "image source: online: kind's published node image, tidb-operator ${TIDB_OPERATOR_VERSION} and TiDB's images"
 
 for tool in docker kind kubectl helm; do
   command -v "$tool" >/dev/null || { echo "missing $tool: see README.md, 'Run it on kind'" >&2; exit 1; }

@@ -8,20 +8,14 @@ only ever computed here, from the conditions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import get_args
 
-from chaosdemo.models import Condition, Phase
+from chaosdemo.models import Condition, ConditionType, Phase
 
-__all__ = ["CONDITION_TYPES", "compute_phase", "get", "initial_conditions", "set_condition"]
+__all__ = ["CONDITION_TYPES", "TERMINAL", "compute_phase", "get", "initial_conditions", "set_condition"]
 
-CONDITION_TYPES = (
-    "PreflightPassed",
-    "TargetSelected",
-    "FaultInjected",
-    "FailureDetected",
-    "Diagnosed",
-    "Recovered",
-    "Succeeded",
-)
+CONDITION_TYPES: tuple[ConditionType, ...] = get_args(ConditionType)
+TERMINAL: frozenset[Phase] = frozenset({"Succeeded", "Failed", "Aborted"})
 
 
 def initial_conditions(now: str, generation: int) -> list[Condition]:
@@ -38,13 +32,13 @@ def initial_conditions(now: str, generation: int) -> list[Condition]:
     ]
 
 
-def get(conditions: Sequence[Condition], type_: str) -> Condition | None:
+def get(conditions: Sequence[Condition], type_: ConditionType) -> Condition | None:
     return next((c for c in conditions if c.type == type_), None)
 
 
 def set_condition(
     conditions: Sequence[Condition],
-    type_: str,
+    type_: ConditionType,
     status: str,
     reason: str,
     message: str,
@@ -66,7 +60,7 @@ def set_condition(
     return [new if c.type == type_ else c for c in conditions]
 
 
-def _is(conditions: Sequence[Condition], type_: str, status: str) -> bool:
+def _is(conditions: Sequence[Condition], type_: ConditionType, status: str) -> bool:
     c = get(conditions, type_)
     return c is not None and c.status == status
 
@@ -76,7 +70,7 @@ def compute_phase(conditions: Sequence[Condition]) -> Phase:
     if summary is not None and summary.status == "True":
         return "Succeeded"
     if summary is not None and summary.status == "False":
-        return "Aborted" if summary.reason in ("Aborted", "DryRunAborted") else "Failed"
+        return "Aborted" if summary.reason == "Aborted" else "Failed"
     injected = get(conditions, "FaultInjected")
     if injected is None or injected.status != "True":
         return "Injecting" if injected is not None and injected.reason == "Injecting" else "Pending"

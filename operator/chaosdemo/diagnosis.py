@@ -1,23 +1,31 @@
 """Diagnosis: Claude when it is configured and answers, the rules engine otherwise.
 
 Both engines read the same evidence. The result records which engine spoke
-and, when the rules engine stood in, why Claude did not.
+and, when the rules engine stood in, why Claude did not. A diagnosis runs
+beside the recovery wait as a ``DiagnosisJob``, which its owner awaits or
+cancels on every way out, so no old run can write over a resumed one.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from types import TracebackType
+from typing import Any, Literal
 
-from chaosdemo.answer import DiagnosisAnswer
 from chaosdemo.clients.claude import ClaudeDiagnoser
+from chaosdemo.clients.kube import KubeClient
 from chaosdemo.errors import ClaudeUnavailable
-from chaosdemo.evidence import Evidence
-from chaosdemo.grading import grade
-from chaosdemo.models import Diagnosis, TargetStatus
+from chaosdemo.evidence import ContainerEvent, Evidence, PodHistory, build_evidence
+from chaosdemo.grading import GroundTruth, grade
+from chaosdemo.models import Diagnosis, DiagnosisAnswer, Violation
 from chaosdemo.prompt import SYSTEM_PROMPT, build_user_prompt
 from chaosdemo.rules import diagnose_by_rules
+from chaosdemo.snapshot import Snapshot
+from chaosdemo.timeutil import parse_iso
 
-__all__ = ["diagnose"]
+__all__ = ["DiagnosisJob", "collect_evidence", "diagnose"]
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +35,11 @@ async def diagnose(
     *,
     claude: ClaudeDiagnoser | None,
     model: str,
-    action: str,
-    target: TargetStatus,
+    truth: GroundTruth,
 ) -> Diagnosis:
     answer: DiagnosisAnswer
-    engine, fallback = "rules", ""
+    engine: Literal["claude", "rules"] = "rules"
+    fallback = ""
     if claude is None:
         fallback = "no Anthropic API key is configured (ANTHROPIC_API_KEY)"
         answer = diagnose_by_rules(evidence)
@@ -45,20 +53,81 @@ async def diagnose(
             log.warning("Claude diagnosis failed (%s); the rules engine answers", e.reason)
             fallback = f"{e.reason}: {e.message}"
             answer = diagnose_by_rules(evidence)
-    matches, grading = grade(answer, action, target)
-    return Diagnosis(
-        engine=engine,
-        model=model if engine == "claude" else "",
-        fallback_reason=fallback,
-        summary=answer.summary,
-        root_cause=answer.root_cause,
-        fault_class=answer.fault_class,
-        affected_pod=answer.affected_pod,
-        affected_store=answer.affected_store,
-        affected_node=answer.affected_node,
+    matches, grading = grade(answer, truth)
+    fields = answer.model_dump()
+    fields.update(
         confidence=min(max(answer.confidence, 0.0), 1.0),
         evidence=[e[:300] for e in answer.evidence[:10]],
         recommended_actions=[a[:300] for a in answer.recommended_actions[:10]],
+    )
+    return Diagnosis(
+        **fields,
+        engine=engine,
+        model=model if engine == "claude" else "",
+        fallback_reason=fallback,
         matches_injected_fault=matches,
         grading=grading,
     )
+
+
+async def collect_evidence(
+    kube: KubeClient,
+    snapshot: Snapshot,
+    *,
+    started_at: str,
+    violations: Sequence[Violation],
+    history: PodHistory,
+    container_events: Sequence[ContainerEvent],
+    events_limit: int,
+) -> Evidence:
+    """The evidence of one demo: what the watch saw, plus the cluster's recent events and tidb-operator's view."""
+    events = await kube.list_events(snapshot.namespace)
+    t0 = parse_iso(started_at) - 1
+    recent = [e for e in events if e.get("time") and parse_iso(str(e["time"])) >= t0]
+    tidbcluster = await kube.get_tidbcluster(snapshot.namespace, snapshot.cluster)
+    return build_evidence(snapshot, started_at, violations, history, recent[-events_limit:], container_events,
+                          tidbcluster)
+
+
+class DiagnosisJob:
+    """One diagnosis running beside the recovery wait, owned by the watch that started it.
+
+    ``finish`` waits for it up to ``limit`` seconds (then cancels it and calls
+    ``on_timeout``); leaving the ``async with`` block any other way cancels it
+    and waits until it has stopped.
+    """
+
+    def __init__(self, work: Callable[[], Coroutine[Any, Any, None]], limit: float,
+                 on_timeout: Callable[[float], Awaitable[None]]) -> None:
+        self._work, self.limit, self._on_timeout = work, limit, on_timeout
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._work())
+
+    async def finish(self) -> None:
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.limit)
+        except TimeoutError:
+            await self.cancel()
+            await self._on_timeout(self.limit)
+
+    async def cancel(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            # wait() never raises the task's own CancelledError, so a cancellation of the caller still propagates.
+            await asyncio.wait({self._task})
+
+    async def __aenter__(self) -> DiagnosisJob:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.cancel()

@@ -6,13 +6,16 @@
     │   ├── TargetError        the target cannot be chosen or is not a TiKV pod of the cluster
     │   └── FaultUnavailable   the action cannot run here (no Docker, not a kind node)
     ├── DemoFailed             the fault was injected and the demo failed: phase Failed
+    ├── NotAKindNode           Docker: the container is missing or is not a kind node; never touched
     └── Unavailable            an outside system did not answer; worth a retry
         ├── PDUnavailable
         ├── DockerUnavailable
         └── ClaudeUnavailable
 
 The handler module maps ``Unavailable`` to kopf's temporary errors; everything
-else ends the demo with the reason in its status.
+else ends the demo with the reason in its status. The clients raise their own
+errors (``NotAKindNode``, ``DockerUnavailable``); the stage that called them
+decides what they mean for the demo (``faults.py`` turns them into an abort).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "DemoFailed",
     "DockerUnavailable",
     "FaultUnavailable",
+    "NotAKindNode",
     "PDUnavailable",
     "PreflightFailed",
     "TargetError",
@@ -59,6 +63,10 @@ class FaultUnavailable(AbortDemo):
 
 class DemoFailed(ChaosDemoError):
     reason = "Failed"
+
+
+class NotAKindNode(ChaosDemoError):
+    reason = "NotAKindNode"
 
 
 class Unavailable(ChaosDemoError):

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -23,10 +24,19 @@ from chaosdemo.timeutil import iso, parse_iso
 __all__ = [
     "MAX_EVENTS",
     "MAX_TEXT",
+    "ContainerEvent",
+    "ContainerLog",
     "Evidence",
+    "KubeEvent",
+    "NodeEvidence",
+    "OperatorStore",
     "PodHistory",
     "PodObservation",
+    "StoreEvidence",
+    "TidbOperatorView",
+    "TimelineEntry",
     "build_evidence",
+    "record_containers",
     "record_pod",
     "record_pods",
     "scrub",
@@ -117,20 +127,115 @@ def _key(o: PodObservation) -> tuple[Any, ...]:
     return (o.uid, o.node, o.phase, o.ready, o.terminating, o.restarts)
 
 
+class ContainerEvent(_Data):
+    """Docker's view of a kind node container changing: an observation, not an action of ours."""
+
+    node: str
+    action: Literal["die", "start"]
+    at: str
+    exit_code: int = 0
+    finished_at: str = ""
+    started_at: str = ""
+
+
+@dataclass(frozen=True)
+class ContainerLog:
+    """The node containers' last seen states (running, started at) and the changes seen so far."""
+
+    last: dict[str, tuple[bool, str]] = field(default_factory=dict)
+    events: tuple[ContainerEvent, ...] = ()
+
+
+def record_containers(log: ContainerLog, snapshot: Snapshot) -> ContainerLog:
+    """Note each node container that died or started since the last snapshot (pure)."""
+    last, events = dict(log.last), list(log.events)
+    at = iso(snapshot.taken_at)
+    for c in snapshot.node_containers:
+        before = last.get(c.name)
+        if (before is None or before[0]) and not c.running:
+            events.append(ContainerEvent(node=c.name, action="die", at=at, exit_code=c.exit_code,
+                                         finished_at=c.finished_at))
+        elif before is not None and not before[0] and c.running:
+            events.append(ContainerEvent(node=c.name, action="start", at=at, started_at=c.started_at))
+        last[c.name] = (c.running, c.started_at)
+    return ContainerLog(last, tuple(events[-MAX_EVENTS:]))
+
+
+class TimelineEntry(_Data):
+    invariant: str
+    subject: str
+    message: str
+    first_seen: str
+    seconds_after_observation_start: float
+    cleared: str = ""
+
+
+class NodeEvidence(_Data):
+    name: str
+    ready: str
+    reason: str = ""
+
+
+class StoreEvidence(_Data):
+    id: str
+    address: str
+    pod: str
+    state_name: str
+    seconds_since_heartbeat: float
+    leader_count: int
+    region_count: int
+
+
+class PDMember(_Data):
+    name: str
+    health: bool
+
+
+class KubeEvent(_Data):
+    time: str
+    type: str
+    reason: str
+    object: str
+    message: str
+    count: str
+
+
+class ReadyCondition(_Data):
+    status: str
+    reason: str
+    message: str
+
+
+class OperatorStore(_Data):
+    id: str
+    pod_name: str
+    state: str
+
+
+class TidbOperatorView(_Data):
+    """tidb-operator's own status of the cluster: its Ready condition and its map of TiKV stores.
+
+    It still names each pod's store when PD itself cannot be reached.
+    """
+
+    ready: ReadyCondition | None = None
+    tikv_stores: list[OperatorStore] = Field(default_factory=list)
+
+
 class Evidence(_Data):
     cluster: str
     observed_from: str
     observed_to: str
-    violation_timeline: list[dict[str, Any]] = Field(default_factory=list)
+    violation_timeline: list[TimelineEntry] = Field(default_factory=list)
     tikv_pod_history: dict[str, list[PodObservation]] = Field(default_factory=dict)
-    nodes: list[dict[str, str]] = Field(default_factory=list)
-    pd_stores: list[dict[str, Any]] = Field(default_factory=list)
+    nodes: list[NodeEvidence] = Field(default_factory=list)
+    pd_stores: list[StoreEvidence] = Field(default_factory=list)
     pd_region_checks: dict[str, int] = Field(default_factory=dict)
-    pd_members: list[dict[str, Any]] = Field(default_factory=list)
+    pd_members: list[PDMember] = Field(default_factory=list)
     pd_error: str = ""
-    kubernetes_events: list[dict[str, str]] = Field(default_factory=list)
-    node_container_events: list[dict[str, str]] = Field(default_factory=list)
-    tidb_operator_view: dict[str, Any] = Field(default_factory=dict)
+    kubernetes_events: list[KubeEvent] = Field(default_factory=list)
+    node_container_events: list[ContainerEvent] = Field(default_factory=list)
+    tidb_operator_view: TidbOperatorView = Field(default_factory=TidbOperatorView)
 
 
 def build_evidence(
@@ -139,76 +244,57 @@ def build_evidence(
     timeline: Sequence[Violation],
     history: PodHistory,
     events: Sequence[dict[str, Any]],
-    node_container_events: Sequence[dict[str, str]] = (),
+    node_container_events: Sequence[ContainerEvent] = (),
     tidbcluster: dict[str, Any] | None = None,
 ) -> Evidence:
     t0 = parse_iso(started_at)
-    stores = []
-    for st in snapshot.stores:
-        stores.append(
-            {
-                "id": st.id,
-                "address": st.address,
-                "pod": pod_name_of_store(st.address, snapshot.cluster, snapshot.namespace) or "",
-                "stateName": st.state_name,
-                "secondsSinceHeartbeat": round(snapshot.taken_at - st.last_heartbeat_ns / 1e9, 1),
-                "leaderCount": st.leader_count,
-                "regionCount": st.region_count,
-            }
-        )
     recent = sorted(events, key=lambda e: str(e.get("time", "")))[-MAX_EVENTS:]
     return Evidence(
         cluster=f"{snapshot.namespace}/{snapshot.cluster}",
         observed_from=started_at,
         observed_to=iso(snapshot.taken_at),
         violation_timeline=[
-            {
-                "invariant": v.invariant,
-                "subject": v.subject,
-                "message": scrub(v.message),
-                "firstSeen": v.first_seen,
-                "secondsAfterObservationStart": round(parse_iso(v.first_seen) - t0, 2),
-                "cleared": v.cleared or "",
-            }
+            TimelineEntry(invariant=v.invariant, subject=v.subject, message=scrub(v.message),
+                          first_seen=v.first_seen,
+                          seconds_after_observation_start=round(parse_iso(v.first_seen) - t0, 2),
+                          cleared=v.cleared or "")
             for v in timeline
         ],
         tikv_pod_history=history,
-        nodes=[{"name": n.name, "ready": n.ready, "reason": scrub(n.reason)} for n in snapshot.nodes],
-        pd_stores=stores,
+        nodes=[NodeEvidence(name=n.name, ready=n.ready, reason=scrub(n.reason)) for n in snapshot.nodes],
+        pd_stores=[
+            StoreEvidence(id=st.id, address=st.address,
+                          pod=pod_name_of_store(st.address, snapshot.cluster, snapshot.namespace) or "",
+                          state_name=st.state_name,
+                          seconds_since_heartbeat=round(snapshot.taken_at - st.last_heartbeat_ns / 1e9, 1),
+                          leader_count=st.leader_count, region_count=st.region_count)
+            for st in snapshot.stores
+        ],
         pd_region_checks=dict(snapshot.region_checks),
-        pd_members=[{"name": m, "health": h} for m, h in snapshot.pd_members],
+        pd_members=[PDMember(name=m, health=h) for m, h in snapshot.pd_members],
         pd_error=scrub(snapshot.pd_error),
         kubernetes_events=[
-            {
-                "time": str(e.get("time", "")),
-                "type": str(e.get("type", "")),
-                "reason": scrub(str(e.get("reason", "")), 80),
-                "object": scrub(str(e.get("object", "")), 120),
-                "message": scrub(str(e.get("message", ""))),
-                "count": str(e.get("count", 1)),
-            }
+            KubeEvent(time=str(e.get("time", "")), type=str(e.get("type", "")),
+                      reason=scrub(str(e.get("reason", "")), 80), object=scrub(str(e.get("object", "")), 120),
+                      message=scrub(str(e.get("message", ""))), count=str(e.get("count", 1)))
             for e in recent
         ],
-        node_container_events=[
-            {k: scrub(str(v), 120) for k, v in e.items()} for e in node_container_events[-MAX_EVENTS:]
-        ],
+        node_container_events=list(node_container_events[-MAX_EVENTS:]),
         tidb_operator_view=tidb_operator_view(tidbcluster),
     )
 
 
-def tidb_operator_view(tidbcluster: dict[str, Any] | None) -> dict[str, Any]:
-    """tidb-operator's own status of the cluster: its Ready condition and its map of TiKV stores.
-
-    It still names each pod's store when PD itself cannot be reached.
-    """
+def tidb_operator_view(tidbcluster: dict[str, Any] | None) -> TidbOperatorView:
     status = (tidbcluster or {}).get("status") or {}
     ready: dict[str, Any] = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
     stores = ((status.get("tikv") or {}).get("stores") or {}).values()
-    return {
-        "ready": {k: scrub(str(ready.get(k, "")), 120) for k in ("status", "reason", "message")} if ready else {},
-        "tikvStores": sorted(
-            ({"id": str(s.get("id", "")), "podName": str(s.get("podName", "")), "state": str(s.get("state", ""))}
+    return TidbOperatorView(
+        ready=ReadyCondition(**{k: scrub(str(ready.get(k, "")), 120) for k in ("status", "reason", "message")})
+        if ready else None,
+        tikv_stores=sorted(
+            (OperatorStore(id=str(s.get("id", "")), pod_name=scrub(str(s.get("podName", "")), 120),
+                           state=scrub(str(s.get("state", "")), 40))
              for s in list(stores)[:20]),
-            key=lambda s: s["id"],
+            key=lambda s: s.id,
         ),
-    }
+    )

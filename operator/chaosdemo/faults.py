@@ -1,24 +1,35 @@
 """Fault injection: one small implementation per action, each safe to repeat.
 
+Everything that depends on the action lives with its fault, so the
+lifecycle never asks which action it runs: the fault class a correct
+diagnosis names, whether Docker's view of the node containers is watched,
+and whether (and when) the fault must be undone.
+
 ``check`` runs before anything is recorded and refuses what cannot be done
 (no Docker, not a kind node). ``inject`` is called only after the intent is
 in the status; when the operator restarts between the record and the call it
 is called again and must not hurt the cluster twice. ``recover`` undoes what
 needs undoing and may be called any number of times; ``restore_after`` says
 when the lifecycle must call it (node-kill: after nodeDownSeconds).
+
+``FAULTS`` maps each action to the fault that does it. Adding an action
+touches its fault here, ``FaultAction`` in the models, and a sample.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from chaosdemo.clients.docker import ContainerState, DockerClient
 from chaosdemo.clients.kube import KubeClient
-from chaosdemo.errors import DockerUnavailable, FaultUnavailable
-from chaosdemo.models import FaultSpec, TargetStatus
+from chaosdemo.errors import DockerUnavailable, FaultUnavailable, NotAKindNode
+from chaosdemo.grading import GroundTruth
+from chaosdemo.models import FaultAction, FaultClass, FaultSpec, TargetStatus
+from chaosdemo.snapshot import restart_count
 
-__all__ = ["ContainerKill", "Fault", "Injected", "NodeKill", "PodDelete", "fault_for"]
+__all__ = ["FAULTS", "ContainerKill", "Fault", "Injected", "NodeKill", "PodDelete", "fault_for", "ground_truth"]
 
 
 @dataclass(frozen=True)
@@ -28,8 +39,11 @@ class Injected:
 
 
 class Fault(Protocol):
-    action: str
-    restore_after: float | None
+    action: FaultAction
+    expected_class: FaultClass  # what a correct diagnosis calls it
+    node_level: bool  # it takes the whole node: a diagnosis naming the node names the fault
+    watches_node_container: bool  # it goes through the kind node container, whose state Docker shows
+    restore_after: float | None  # seconds after injection when ``recover`` is due; None: nothing to undo
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
         """Refuse (FaultUnavailable) what cannot be injected here."""
@@ -46,8 +60,11 @@ class PodDelete:
     """pod-delete and pod-kill: delete the pod through the API (grace 0 for pod-kill)."""
 
     kube: KubeClient
-    action: str
+    action: FaultAction
     grace: int
+    expected_class: FaultClass = "pod-failure"
+    node_level: bool = False
+    watches_node_container: bool = False
     restore_after: float | None = None
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
@@ -70,8 +87,8 @@ async def _kind_node(docker: DockerClient | None, node: str) -> tuple[DockerClie
                                reason="DockerUnavailable")
     try:
         return docker, await docker.kind_node(node)
-    except DockerUnavailable as e:
-        raise FaultUnavailable(e.message, reason="DockerUnavailable") from e
+    except (DockerUnavailable, NotAKindNode) as e:
+        raise FaultUnavailable(e.message, reason=e.reason) from e
 
 
 @dataclass
@@ -80,7 +97,10 @@ class NodeKill:
 
     docker: DockerClient | None
     restore_after: float | None
-    action: str = "node-kill"
+    action: FaultAction = "node-kill"
+    expected_class: FaultClass = "node-failure"
+    node_level: bool = True
+    watches_node_container: bool = True
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
         _, state = await _kind_node(self.docker, target.node)
@@ -110,7 +130,10 @@ class ContainerKill:
     docker: DockerClient | None
     kube: KubeClient
     restore_after: float | None = None
-    action: str = "container-kill"
+    action: FaultAction = "container-kill"
+    expected_class: FaultClass = "container-crash"
+    node_level: bool = False
+    watches_node_container: bool = True
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
         docker, _ = await _kind_node(self.docker, target.node)
@@ -125,9 +148,8 @@ class ContainerKill:
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
         docker, _ = await _kind_node(self.docker, target.node)
         now = await self.kube.get_pod(namespace, target.pod)
-        restarts = sum(int(c.get("restartCount", 0)) for c in ((now or {}).get("status") or {}).get(
-            "containerStatuses") or [])
-        if now is None or now["metadata"].get("uid") != target.pod_uid or restarts > target.restart_count:
+        if (now is None or now["metadata"].get("uid") != target.pod_uid
+                or restart_count(now) > target.restart_count):
             return Injected(f"the tikv container of {target.pod} already restarted since it was chosen; "
                             "not killed again", True)
         code, out = await docker.exec(target.node, [
@@ -153,9 +175,25 @@ class ContainerKill:
         return "nothing to undo: the kubelet restarts the container"
 
 
+FaultFactory = Callable[[FaultSpec, KubeClient, DockerClient | None], Fault]
+
+FAULTS: dict[str, FaultFactory] = {
+    "pod-delete": lambda spec, kube, docker: PodDelete(kube, "pod-delete", spec.effective_grace_period()),
+    "pod-kill": lambda spec, kube, docker: PodDelete(kube, "pod-kill", spec.effective_grace_period()),
+    "container-kill": lambda spec, kube, docker: ContainerKill(docker, kube),
+    "node-kill": lambda spec, kube, docker: NodeKill(docker, float(spec.effective_node_down_seconds())),
+}
+
+
 def fault_for(spec: FaultSpec, kube: KubeClient, docker: DockerClient | None) -> Fault:
-    if spec.action in ("pod-delete", "pod-kill"):
-        return PodDelete(kube=kube, action=spec.action, grace=spec.effective_grace_period())
-    if spec.action == "node-kill":
-        return NodeKill(docker=docker, restore_after=float(spec.effective_node_down_seconds()))
-    return ContainerKill(docker=docker, kube=kube)
+    """The fault that does ``spec.action``; an action nobody implements is refused, never guessed."""
+    make = FAULTS.get(spec.action)
+    if make is None:
+        raise FaultUnavailable(f"no fault implements action {spec.action!r} (known: {', '.join(FAULTS)})",
+                               reason="UnknownAction")
+    return make(spec, kube, docker)
+
+
+def ground_truth(fault: Fault, target: TargetStatus) -> GroundTruth:
+    """What a diagnosis of this fault is graded against."""
+    return GroundTruth(fault.action, fault.expected_class, target, node_level=fault.node_level)

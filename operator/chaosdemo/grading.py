@@ -6,33 +6,37 @@ monitoring tool does; grading turns each demo into a test of the diagnosis.
 
 from __future__ import annotations
 
-from chaosdemo.answer import DiagnosisAnswer
-from chaosdemo.models import FaultClass, TargetStatus
+from dataclasses import dataclass
 
-__all__ = ["EXPECTED_CLASS", "grade"]
+from chaosdemo.models import DiagnosisAnswer, FaultClass, TargetStatus
 
-EXPECTED_CLASS: dict[str, FaultClass] = {
-    "pod-delete": "pod-failure",
-    "pod-kill": "pod-failure",
-    "container-kill": "container-crash",
-    "node-kill": "node-failure",
-}
+__all__ = ["GroundTruth", "grade"]
 
 
-def grade(answer: DiagnosisAnswer, action: str, target: TargetStatus) -> tuple[bool, str]:
-    """(matches, explanation): the class must match, and the pod (or for node-kill the node)."""
-    expected = EXPECTED_CLASS.get(action, "unknown")
+@dataclass(frozen=True)
+class GroundTruth:
+    """What was injected, as the fault that did it describes it."""
+
+    action: str
+    expected_class: FaultClass
+    target: TargetStatus
+    node_level: bool = False  # the fault hit the node: naming the node is as good as naming the pod
+
+
+def grade(answer: DiagnosisAnswer, truth: GroundTruth) -> tuple[bool, str]:
+    """(matches, explanation): the class must match, and the pod (or for a node-level fault the node)."""
+    target, expected = truth.target, truth.expected_class
     class_ok = answer.fault_class == expected
     pod_ok = answer.affected_pod == target.pod
     node_ok = bool(target.node) and answer.affected_node == target.node
-    place_ok = pod_ok or (action == "node-kill" and node_ok)
+    place_ok = pod_ok or (truth.node_level and node_ok)
     parts = [
         f"fault class {answer.fault_class} {'matches' if class_ok else 'does not match'} "
-        f"{action} (expected {expected})",
+        f"{truth.action} (expected {expected})",
         f"affected pod {answer.affected_pod or '(none)'} "
         f"{'matches' if pod_ok else 'differs from'} target {target.pod}",
     ]
-    if action == "node-kill":
+    if truth.node_level:
         parts.append(
             f"affected node {answer.affected_node or '(none)'} "
             f"{'matches' if node_ok else 'differs from'} {target.node}"

@@ -14,14 +14,15 @@ from typing import Any
 
 import kopf
 
+from chaosdemo.conditions import TERMINAL
 from chaosdemo.config import Settings
 from chaosdemo.errors import ChaosDemoError, Unavailable
-from chaosdemo.lifecycle import TERMINAL, DemoRun, Deps, cleanup
+from chaosdemo.lifecycle import DemoRun, Deps, cleanup
 from chaosdemo.models import API_GROUP, API_VERSION, PLURAL
+from chaosdemo.snapshot import TIKV_LABELS
 from chaosdemo.wiring import build_deps, close_deps
 
 FINALIZER = "chaosdemo.dev/finalizer"
-TIKV = {"app.kubernetes.io/component": "tikv"}
 
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
@@ -55,22 +56,22 @@ def ready(memo: kopf.Memo, **_: Any) -> bool:
     return "deps" in memo
 
 
-@kopf.on.event("v1", "pods", labels=TIKV)
+@kopf.on.event("v1", "pods", labels=TIKV_LABELS)
 def tikv_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
-        _deps(memo).events.pod_event(type or "ADDED", dict(body))
+        _deps(memo).journal.pod_event(type or "ADDED", dict(body))
 
 
-@kopf.on.event("apps", "v1", "statefulsets", labels=TIKV)
+@kopf.on.event("apps", "v1", "statefulsets", labels=TIKV_LABELS)
 def tikv_statefulset_event(memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
-        _deps(memo).events.notify()
+        _deps(memo).journal.notify()
 
 
 @kopf.on.event("v1", "nodes")
 def node_event(memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
-        _deps(memo).events.notify()
+        _deps(memo).journal.notify()
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:

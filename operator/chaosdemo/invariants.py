@@ -67,14 +67,18 @@ def kind_node_containers_running(s: Snapshot, cfg: InvariantConfig) -> list[Brea
     ]
 
 
+def _pod_unready(pod: PodState) -> list[Breach]:
+    """``tikv-pods-ready`` on one pod: terminating or not Ready."""
+    if pod.deleting:
+        return [Breach("tikv-pods-ready", pod.name, f"pod {pod.name} is terminating")]
+    if not pod.ready:
+        return [Breach("tikv-pods-ready", pod.name, f"pod {pod.name} is not Ready (phase {pod.phase})")]
+    return []
+
+
 def tikv_pods_ready(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
     name = "tikv-pods-ready"
-    out = []
-    for p in s.pods:
-        if p.deleting:
-            out.append(Breach(name, p.name, f"pod {p.name} is terminating"))
-        elif not p.ready:
-            out.append(Breach(name, p.name, f"pod {p.name} is not Ready (phase {p.phase})"))
+    out = [b for p in s.pods for b in _pod_unready(p)]
     if s.statefulset is not None:
         have = {p.name for p in s.pods}
         for i in range(s.statefulset.replicas):
@@ -86,14 +90,9 @@ def tikv_pods_ready(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
 
 def pod_event_breaches(event_type: str, pod: PodState) -> list[Breach]:
     """``tikv-pods-ready`` judged on one watch event, as it arrives."""
-    name = "tikv-pods-ready"
     if event_type == "DELETED":
-        return [Breach(name, pod.name, f"pod {pod.name} was deleted")]
-    if pod.deleting:
-        return [Breach(name, pod.name, f"pod {pod.name} is terminating")]
-    if not pod.ready:
-        return [Breach(name, pod.name, f"pod {pod.name} is not Ready (phase {pod.phase})")]
-    return []
+        return [Breach("tikv-pods-ready", pod.name, f"pod {pod.name} was deleted")]
+    return _pod_unready(pod)
 
 
 def target_changed(s: Snapshot, pod: str, uid: str, restarts: int) -> list[Breach]:

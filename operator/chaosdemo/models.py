@@ -24,7 +24,9 @@ __all__ = [
     "ChaosDemoStatus",
     "ClusterRef",
     "Condition",
+    "ConditionType",
     "Diagnosis",
+    "DiagnosisAnswer",
     "DiagnosisSpec",
     "FaultAction",
     "FaultClass",
@@ -61,6 +63,17 @@ Phase = Literal[
     "Succeeded",
     "Failed",
     "Aborted",
+]
+
+# One condition per stage, and the summary.
+ConditionType = Literal[
+    "PreflightPassed",
+    "TargetSelected",
+    "FaultInjected",
+    "FailureDetected",
+    "Diagnosed",
+    "Recovered",
+    "Succeeded",
 ]
 
 DEFAULT_GRACE_PERIOD_SECONDS = 30
@@ -327,8 +340,10 @@ class InjectionRecord(_Model):
     action: str = Field(default="", description="The fault action.")
     requested_at: str | None = Field(default=None, description="When injection was decided.")
     detail: str = Field(default="", description="What exactly was done.")
-    node_restarted_at: str | None = Field(
-        default=None, description="node-kill: when the node was started again."
+    restored_at: str | None = Field(
+        default=None,
+        description="When the operator undid the fault, for faults that need it (node-kill: the node was "
+        "started again).",
     )
 
 
@@ -342,25 +357,37 @@ class Violation(_Model):
     cleared: str | None = Field(default=None, description="When it held again.")
 
 
-class Diagnosis(_Model):
-    """A root-cause diagnosis, and how it compares with what was injected."""
+class DiagnosisAnswer(BaseModel):
+    """The structured answer a diagnosis engine gives, Claude's or the rules engine's.
+
+    Claude is asked for exactly this shape through the SDK's structured output
+    (``messages.parse(output_format=DiagnosisAnswer)``), so extra keys are refused.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    summary: str = Field(description="One sentence: what failed.")
+    root_cause: str = Field(description="The root cause, as specific as the evidence allows.")
+    fault_class: FaultClass = Field(description="The class of fault.")
+    affected_pod: str = Field(description="Name of the affected TiKV pod, or empty.")
+    affected_store: str = Field(description="PD store id of the affected store, or empty.")
+    affected_node: str = Field(description="Name of the affected node, or empty.")
+    confidence: float = Field(description="Confidence between 0 and 1.")
+    evidence: list[str] = Field(description="The observations this diagnosis rests on.")
+    recommended_actions: list[str] = Field(description="Concrete next steps for an operator.")
+
+
+class Diagnosis(DiagnosisAnswer):
+    """A root-cause diagnosis (the engine's answer), who gave it, and how it compares with what was injected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
 
     engine: Literal["claude", "rules"] = Field(description="Who diagnosed: claude or rules.")
     model: str = Field(default="", description="Claude model id, when engine is claude.")
     fallback_reason: str = Field(
         default="", description="Why the rules engine answered instead of Claude."
     )
-    summary: str = Field(default="", description="One-sentence summary.")
-    root_cause: str = Field(default="", description="The root cause as diagnosed.")
-    fault_class: FaultClass = Field(default="unknown", description="The class of fault.")
-    affected_pod: str = Field(default="", description="Pod diagnosed as affected.")
-    affected_store: str = Field(default="", description="PD store id diagnosed as affected.")
-    affected_node: str = Field(default="", description="Node diagnosed as affected.")
-    confidence: float = Field(default=0.0, description="Confidence from 0 to 1.", ge=0, le=1)
-    evidence: list[str] = Field(default_factory=list, description="Evidence cited.")
-    recommended_actions: list[str] = Field(
-        default_factory=list, description="What an operator should do."
-    )
+    confidence: float = Field(description="Confidence from 0 to 1.", ge=0, le=1)
     matches_injected_fault: bool = Field(
         default=False, description="Whether class and pod agree with what was injected."
     )

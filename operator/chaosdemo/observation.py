@@ -14,7 +14,7 @@ from typing import Any
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
-from chaosdemo.errors import FaultUnavailable, PDUnavailable, Unavailable
+from chaosdemo.errors import NotAKindNode, PDUnavailable, Unavailable
 from chaosdemo.snapshot import (
     REGION_CHECKS,
     NodeContainer,
@@ -58,7 +58,7 @@ class Observer:
         for name in sorted(self.node_containers):
             try:
                 st = await self.docker.kind_node(name)
-            except (Unavailable, FaultUnavailable):
+            except (Unavailable, NotAKindNode):
                 continue  # no verdict from Docker is no observation, not a dead node
             out.append(NodeContainer(name, st.running, st.started_at, st.finished_at, st.exit_code))
         return tuple(out)

@@ -2,17 +2,54 @@
 
 The TidbCluster must exist, PD must answer, and every invariant must hold.
 Any failure raises ``PreflightFailed`` with the reason, and the demo ends
-Aborted with nothing injected. (That no other demo is active on the cluster
-is checked by the lifecycle through a Lease.)
+Aborted with nothing injected. No other demo may be active on the cluster:
+each demo holds the cluster's Lease (``chaosdemo-<cluster>``) from its
+preflight to its end.
 """
 
 from __future__ import annotations
 
+from chaosdemo.clients.kube import KubeClient
+from chaosdemo.conditions import TERMINAL
 from chaosdemo.errors import PreflightFailed
 from chaosdemo.invariants import InvariantConfig, evaluate
 from chaosdemo.snapshot import Snapshot
 
-__all__ = ["check_cluster_exists", "check_snapshot"]
+__all__ = ["check_cluster_exists", "check_snapshot", "hold_cluster", "lease_name"]
+
+
+def lease_name(cluster: str) -> str:
+    return f"chaosdemo-{cluster}"
+
+
+async def hold_cluster(kube: KubeClient, namespace: str, cluster: str, holder: str, *, dry_run: bool) -> None:
+    """Take the cluster's Lease for ``holder`` (``ns/name/uid`` of the demo), or refuse: ClusterBusy.
+
+    A Lease left by a demo that has ended or no longer exists is taken over.
+    A dry run injects nothing, so it only checks that no demo holds the cluster.
+    """
+    name = lease_name(cluster)
+    if dry_run:
+        other = await kube.lease_holder(namespace, name)
+    else:
+        other = await kube.acquire_lease(namespace, name, holder)
+    if other is None:
+        return
+    ons, oname, ouid = [*other.split("/"), "", "", ""][:3]
+    obody = await kube.get_demo(ons, oname)
+    still_active = (
+        obody is not None
+        and obody.get("metadata", {}).get("uid") == ouid
+        and (obody.get("status") or {}).get("phase") not in TERMINAL
+    )
+    if not still_active and dry_run:
+        return
+    if still_active or not await kube.take_over_lease(namespace, name, other, holder):
+        raise PreflightFailed(
+            f"ChaosDemo {ons}/{oname} is already running against TidbCluster {namespace}/{cluster}; "
+            "one fault at a time",
+            reason="ClusterBusy",
+        )
 
 
 def check_cluster_exists(tidbcluster: dict[str, object] | None, namespace: str, name: str) -> None:

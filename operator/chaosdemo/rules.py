@@ -8,8 +8,8 @@ more restarts means the container died), then at nodes, then at PD.
 
 from __future__ import annotations
 
-from chaosdemo.answer import DiagnosisAnswer
 from chaosdemo.evidence import Evidence, PodObservation
+from chaosdemo.models import DiagnosisAnswer
 
 __all__ = ["diagnose_by_rules"]
 
@@ -29,10 +29,10 @@ def _restarted(history: list[PodObservation]) -> bool:
 
 def _store_of(ev: Evidence, pod: str) -> str:
     """PD's store of the pod, else tidb-operator's record of it (PD may be the one that is down)."""
-    from_pd = next((str(s["id"]) for s in ev.pd_stores if s.get("pod") == pod), "")
+    from_pd = next((s.id for s in ev.pd_stores if s.pod == pod), "")
     if from_pd:
         return from_pd
-    return next((s["id"] for s in ev.tidb_operator_view.get("tikvStores", []) if s.get("podName") == pod), "")
+    return next((s.id for s in ev.tidb_operator_view.tikv_stores if s.pod_name == pod), "")
 
 
 def _node_of(history: list[PodObservation]) -> str:
@@ -40,16 +40,12 @@ def _node_of(history: list[PodObservation]) -> str:
 
 
 def _first_subject_pod(ev: Evidence) -> str:
-    for v in ev.violation_timeline:
-        subject = str(v.get("subject", ""))
-        if subject in ev.tikv_pod_history:
-            return subject
-    return ""
+    return next((v.subject for v in ev.violation_timeline if v.subject in ev.tikv_pod_history), "")
 
 
 def diagnose_by_rules(ev: Evidence) -> DiagnosisAnswer:
-    down_nodes = [n["name"] for n in ev.nodes if n.get("ready") != "True"]
-    died_nodes = [e.get("node", "") for e in ev.node_container_events if e.get("action") in ("die", "kill")]
+    down_nodes = [n.name for n in ev.nodes if n.ready != "True"]
+    died_nodes = [e.node for e in ev.node_container_events if e.action == "die"]
     for node in [*died_nodes, *down_nodes]:
         pods = sorted(p for p, h in ev.tikv_pod_history.items() if _node_of(h) == node)
         if pods:
@@ -93,7 +89,7 @@ def diagnose_by_rules(ev: Evidence) -> DiagnosisAnswer:
             confidence=0.9 if len(replaced) == 1 else 0.6,
             evidence=[
                 f"pod {pod} uids seen: {', '.join(dict.fromkeys(uids))}",
-                *[f"{v['invariant']} broke on {v['subject']} at {v['firstSeen']}" for v in ev.violation_timeline[:3]],
+                *[f"{v.invariant} broke on {v.subject} at {v.first_seen}" for v in ev.violation_timeline[:3]],
             ],
             recommended_actions=[
                 f"Check who or what deleted {pod} (audit log, PodDisruptionBudgets, evictions).",
@@ -117,18 +113,18 @@ def diagnose_by_rules(ev: Evidence) -> DiagnosisAnswer:
                 "Check for OOM kills and disk errors on the node.",
             ],
         )
-    bad = [s for s in ev.pd_stores if s.get("stateName") != "Up"]
+    bad = [s for s in ev.pd_stores if s.state_name != "Up"]
     if bad:
         s = bad[0]
         return DiagnosisAnswer(
-            summary=f"TiKV store {s['id']} is {s['stateName']} in PD.",
+            summary=f"TiKV store {s.id} is {s.state_name} in PD.",
             root_cause="PD stopped receiving heartbeats from the store; Kubernetes shows no pod or node change.",
             fault_class="unknown",
-            affected_pod=str(s.get("pod", "")),
-            affected_store=str(s["id"]),
+            affected_pod=s.pod,
+            affected_store=s.id,
             affected_node="",
             confidence=0.4,
-            evidence=[f"store {s['id']} state {s['stateName']}, {s['secondsSinceHeartbeat']}s since heartbeat"],
+            evidence=[f"store {s.id} state {s.state_name}, {s.seconds_since_heartbeat}s since heartbeat"],
             recommended_actions=["Check network connectivity between the TiKV pod and PD."],
         )
     return DiagnosisAnswer(
@@ -139,6 +135,6 @@ def diagnose_by_rules(ev: Evidence) -> DiagnosisAnswer:
         affected_store="",
         affected_node="",
         confidence=0.1,
-        evidence=[f"{v['invariant']} broke on {v['subject']}" for v in ev.violation_timeline[:3]],
+        evidence=[f"{v.invariant} broke on {v.subject}" for v in ev.violation_timeline[:3]],
         recommended_actions=["Inspect the TiKV logs and PD's store and region views."],
     )

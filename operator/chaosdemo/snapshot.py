@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "COMPONENT_LABEL",
+    "INSTANCE_LABEL",
     "REGION_CHECKS",
+    "TIKV_LABELS",
     "NodeContainer",
     "NodeState",
     "PodState",
@@ -21,12 +24,28 @@ __all__ = [
     "node_from_api",
     "pod_from_api",
     "pod_name_of_store",
+    "restart_count",
     "statefulset_from_api",
-    "store_address",
     "stores_from_pd",
+    "tikv_selector",
 ]
 
 REGION_CHECKS = ("down-peer", "pending-peer", "miss-peer", "offline-peer")
+
+# tidb-operator's labels: a TiKV pod carries both, the instance being the TidbCluster's name.
+COMPONENT_LABEL = "app.kubernetes.io/component"
+INSTANCE_LABEL = "app.kubernetes.io/instance"
+TIKV_LABELS = {COMPONENT_LABEL: "tikv"}
+
+
+def tikv_selector(cluster: str) -> str:
+    """The label selector of one TidbCluster's TiKV pods."""
+    return f"{COMPONENT_LABEL}=tikv,{INSTANCE_LABEL}={cluster}"
+
+
+def restart_count(pod: dict[str, Any]) -> int:
+    """Restarts of all of a pod's containers, from its API object."""
+    return sum(int(c.get("restartCount", 0)) for c in (pod.get("status") or {}).get("containerStatuses") or [])
 
 
 @dataclass(frozen=True)
@@ -98,9 +117,6 @@ class Snapshot:
     def pod(self, name: str) -> PodState | None:
         return next((p for p in self.pods if p.name == name), None)
 
-    def store(self, store_id: str) -> StoreState | None:
-        return next((s for s in self.stores if s.id == store_id), None)
-
 
 def _ready(conditions: list[dict[str, Any]] | None, kind: str = "Ready") -> str:
     for c in conditions or []:
@@ -111,7 +127,6 @@ def _ready(conditions: list[dict[str, Any]] | None, kind: str = "Ready") -> str:
 
 def pod_from_api(pod: dict[str, Any]) -> PodState:
     meta, spec, status = pod.get("metadata", {}), pod.get("spec", {}), pod.get("status", {})
-    restarts = sum(int(c.get("restartCount", 0)) for c in status.get("containerStatuses") or [])
     return PodState(
         name=meta.get("name", ""),
         uid=meta.get("uid", ""),
@@ -119,7 +134,7 @@ def pod_from_api(pod: dict[str, Any]) -> PodState:
         phase=status.get("phase") or "Pending",
         ready=_ready(status.get("conditions")) == "True",
         deleting=bool(meta.get("deletionTimestamp")),
-        restart_count=restarts,
+        restart_count=restart_count(pod),
         created=str(meta.get("creationTimestamp") or ""),
         reason=status.get("reason") or "",
     )
@@ -140,11 +155,6 @@ def node_from_api(node: dict[str, Any]) -> NodeState:
     conds = node.get("status", {}).get("conditions") or []
     reason = next((c.get("reason", "") for c in conds if c.get("type") == "Ready"), "")
     return NodeState(name=node.get("metadata", {}).get("name", ""), ready=_ready(conds), reason=reason)
-
-
-def store_address(pod: str, cluster: str, namespace: str) -> str:
-    """The address a TiKV pod registers in PD, as tidb-operator configures it."""
-    return f"{pod}.{cluster}-tikv-peer.{namespace}.svc:20160"
 
 
 def pod_name_of_store(address: str, cluster: str, namespace: str) -> str | None:

@@ -25,6 +25,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--time-scale", type=float, default=0.25,
                       help="PD/TiKV time multiplier for the simulation (1 = real time)")
     demo.add_argument("--keep", action="store_true", help="leave the environment running at the end")
+    kd = sub.add_parser("kind-demo", help="the demo on a real kind cluster built here (no registry needed)")
+    kd.add_argument("--action", default="pod-delete", choices=["pod-delete", "pod-kill", "container-kill", "node-kill"])
+    kd.add_argument("--keep", action="store_true", help="leave the cluster running at the end")
     up = sub.add_parser("up", help="start the environment and print how to use it; Ctrl-C stops it")
     up.add_argument("--time-scale", type=float, default=1.0)
     args = parser.parse_args(argv)
@@ -33,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
 
         fc_main(args.host, args.port)
         return 0
+    if args.command == "kind-demo":
+        from chaosdemo_local.kind import run_kind_demo
+
+        return run_kind_demo(action=args.action, keep=args.keep)
     from chaosdemo_local.demo import run_demo, run_up
 
     if args.command == "demo":

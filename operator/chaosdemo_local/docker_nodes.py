@@ -48,9 +48,14 @@ class Dockerd:
     workdir: Path
     host: str = ""
     process: subprocess.Popen[bytes] | None = None
+    # The local tier's engine needs no network of its own; the kind tier's gets a bridge and iptables.
+    network: list[str] = field(default_factory=lambda: ["--bridge=none", "--iptables=false", "--ip-masq=false"])
+    data_root: Path | None = None  # default: inside workdir (thrown away with it)
+    extra: list[str] = field(default_factory=list)
+    use_env_host: bool = True
 
     def start(self, timeout: float = 60) -> Dockerd:
-        env_host = os.environ.get("DOCKER_HOST", "")
+        env_host = os.environ.get("DOCKER_HOST", "") if self.use_env_host else ""
         if env_host and _answers(env_host):
             self.host = env_host
             return self
@@ -63,9 +68,9 @@ class Dockerd:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.workdir / "dockerd.log", "wb") as log:
             self.process = subprocess.Popen(
-                [dockerd, "--host", self.host, "--data-root", str(self.workdir / "data"), "--exec-root",
-                 str(run / "exec"), "--pidfile", str(run / "docker.pid"), "--bridge=none", "--iptables=false",
-                 "--ip-masq=false"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                [dockerd, "--host", self.host, "--data-root", str(self.data_root or self.workdir / "data"),
+                 "--exec-root", str(run / "exec"), "--pidfile", str(run / "docker.pid"), *self.network, *self.extra],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + timeout
         while not _answers(self.host):
             if self.process.poll() is not None or time.monotonic() > deadline:

@@ -1,67 +1,41 @@
-"""The kind tier: a real kind cluster (kind-config.yaml), tidb-operator from its Helm chart,
-a real TidbCluster, and the operator from its image and chart.
+"""The kind tier: a real kind cluster from kind-config.yaml, driven by pytest-kind.
 
-Needs docker, kind, kubectl, helm and internet access. Where any is missing the
-whole tier is skipped, and the reason is printed in pytest's summary.
+Here (no registry) everything is built locally by ``chaosdemo_local.kind.KindEnv``:
+kind, the node image, the TiDB STAND-IN pods, the operator's image and chart.
+A machine that cannot run kind (no Docker engine, no privileged containers)
+skips the suite with the reason printed, never a hang. The timing table of the
+setup is printed at the end of the run.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from chaosdemo_local.kind import KindEnv, Unsupported, timings_table
+
 REPO = Path(__file__).resolve().parents[2]
-CLUSTER = os.environ.get("KIND_CLUSTER", "chaosdemo-e2e")
-TIDB_OPERATOR_VERSION = os.environ.get("TIDB_OPERATOR_VERSION", "v1.6.6")
-IMAGE = os.environ.get("IMAGE", "chaosdemo-operator:e2e")
-
-
-def missing_prerequisites() -> list[str]:
-    missing = [tool for tool in ("docker", "kind", "kubectl", "helm") if shutil.which(tool) is None]
-    if "docker" not in missing and subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
-        missing.append("a running Docker engine")
-    return missing
-
-
-def sh(*args: str, timeout: float = 1800) -> str:
-    return subprocess.run(args, check=True, capture_output=True, text=True, timeout=timeout).stdout
+_TIMINGS: list[tuple[str, float]] = []
 
 
 @pytest.fixture(scope="session")
-def kind_cluster() -> Iterator[object]:
-    missing = missing_prerequisites()
-    if missing:
-        pytest.skip(f"kind tier needs docker, kind, kubectl, helm and internet access; missing here: "
-                    f"{', '.join(missing)} (run `make test-kind` on a machine that has them)")
-    from pytest_kind import KindCluster
+def kind_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KindEnv]:
+    env = KindEnv(tmp_path_factory.mktemp("kind"), name=os.environ.get("KIND_CLUSTER", "chaosdemo-e2e"),
+                  timings=_TIMINGS)
+    try:
+        env.start()
+    except Unsupported as e:
+        pytest.skip(f"the kind tier cannot run on this machine: {e}")
+    try:
+        yield env
+    finally:
+        env.stop()
 
-    cluster = KindCluster(CLUSTER, kind_path=Path(shutil.which("kind") or "kind"),
-                          kubectl_path=Path(shutil.which("kubectl") or "kubectl"))
-    cluster.create(config_file=REPO / "kind-config.yaml")
-    env_kubeconfig = str(cluster.kubeconfig_path)
-    os.environ["KUBECONFIG"] = env_kubeconfig
-    crd = f"https://raw.githubusercontent.com/pingcap/tidb-operator/{TIDB_OPERATOR_VERSION}/manifests/crd.yaml"
-    if subprocess.run(["kubectl", "create", "-f", crd], capture_output=True).returncode != 0:
-        sh("kubectl", "replace", "-f", crd)
-    sh("helm", "repo", "add", "pingcap", "https://charts.pingcap.com/", "--force-update")
-    sh("helm", "upgrade", "--install", "tidb-operator", "pingcap/tidb-operator", "--namespace", "tidb-admin",
-       "--create-namespace", "--version", TIDB_OPERATOR_VERSION, "--wait")
-    sh("kubectl", "create", "namespace", "tidb-cluster")
-    sh("kubectl", "apply", "-f", str(REPO / "deploy" / "tidb-cluster.yaml"))
-    sh("kubectl", "wait", "-n", "tidb-cluster", "tidbcluster/basic", "--for=condition=Ready", "--timeout=25m")
-    sh("docker", "build", "-t", IMAGE, str(REPO))
-    cluster.load_docker_image(IMAGE)
-    gid = sh("stat", "-c", "%g", "/var/run/docker.sock").strip()
-    repo, tag = IMAGE.rsplit(":", 1)
-    sh("helm", "upgrade", "--install", "chaosdemo", str(REPO / "charts" / "chaosdemo-operator"),
-       "--namespace", "chaosdemo-system", "--create-namespace", "--set", f"image.repository={repo}",
-       "--set", f"image.tag={tag}", "--set", "dockerSocket.enabled=true", "--set", f"dockerSocket.groupId={gid}",
-       "--wait")
-    yield cluster
-    if not os.environ.get("KEEP_CLUSTER"):
-        cluster.delete()
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _TIMINGS:
+        terminalreporter.write_sep("-", "kind tier timings")
+        terminalreporter.write_line(timings_table(_TIMINGS))

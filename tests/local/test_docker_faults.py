@@ -18,7 +18,9 @@ import uuid
 import pytest
 
 from chaosdemo.clients.docker import DockerClient
-from chaosdemo.errors import FaultUnavailable
+from chaosdemo.errors import FaultUnavailable, NotAKindNode
+from chaosdemo.faults import NodeKill
+from chaosdemo.models import TargetStatus
 from chaosdemo_local.docker_nodes import docker_cli
 from chaosdemo_local.env import LocalEnv
 
@@ -63,7 +65,7 @@ def test_node_kill_kills_the_node_container_restarts_it_and_the_cluster_recovers
     assert st["detectionSeconds"] < 1
     inj = st["injection"]
     assert "docker kill -s SIGKILL" in inj["detail"]
-    down = (time.mktime(time.strptime(inj["nodeRestartedAt"][:19], "%Y-%m-%dT%H:%M:%S"))
+    down = (time.mktime(time.strptime(inj["restoredAt"][:19], "%Y-%m-%dT%H:%M:%S"))
             - time.mktime(time.strptime(st["injectedAt"][:19], "%Y-%m-%dT%H:%M:%S")))
     assert 2 <= down <= 6, f"the node stayed down {down}s for nodeDownSeconds=3"
     seen = {v["invariant"] for v in st["violations"]}
@@ -86,7 +88,7 @@ def test_a_node_killed_by_an_operator_that_then_crashed_is_restarted_by_the_next
     assert not running(docker_host, node), "nobody restarts the node while the operator is down"
     operator.start()
     st = demos.wait("nk-crash", timeout=90)["status"]
-    assert st["phase"] == "Succeeded" and st["injection"]["nodeRestartedAt"]
+    assert st["phase"] == "Succeeded" and st["injection"]["restoredAt"]
     assert running(docker_host, node)
     assert [e["reason"] for e in demos.events("nk-crash")].count("FaultInjected") <= 1, "never killed twice"
     assert "docker kill -s SIGKILL" in st["injection"]["detail"]
@@ -133,12 +135,16 @@ def test_the_docker_client_refuses_a_container_that_is_not_a_kind_node(docker_ho
         async def attempt() -> None:
             client = DockerClient(docker_host)
             try:
-                with pytest.raises(FaultUnavailable) as e:
+                with pytest.raises(NotAKindNode) as refused:
                     await client.kill(name)
-                assert e.value.reason == "NotAKindNode"
-                with pytest.raises(FaultUnavailable) as e:
+                assert refused.value.reason == "NotAKindNode"
+                with pytest.raises(NotAKindNode) as refused:
                     await client.kind_node("no-such-container")
-                assert e.value.reason == "NodeContainerNotFound"
+                assert refused.value.reason == "NodeContainerNotFound"
+                # The client refuses; the fault decides that a refusal aborts the demo.
+                with pytest.raises(FaultUnavailable) as aborted:
+                    await NodeKill(docker=client, restore_after=30).check("tidb-cluster", TargetStatus(node=name))
+                assert aborted.value.reason == "NotAKindNode"
             finally:
                 await client.aclose()
 
@@ -157,6 +163,6 @@ def test_a_cluster_not_healthy_by_the_deadline_fails_the_demo_and_the_node_is_st
     assert st["phase"] == "Failed"
     assert "RecoveryTimeout" in [c["reason"] for c in st["conditions"] if c["type"] == "Succeeded"]
     assert "was not healthy 10s after the injection" in st["message"]
-    assert st["injection"]["nodeRestartedAt"] and running(docker_host, node)
+    assert st["injection"]["restoredAt"] and running(docker_host, node)
     assert st["diagnosis"]["faultClass"] == "node-failure", "a failed demo still gets its diagnosis"
     local_env.wait_healthy(timeout=60)

@@ -5,10 +5,10 @@ import anthropic
 import pytest
 from aiohttp import web
 
-from chaosdemo.answer import DiagnosisAnswer
 from chaosdemo.clients.claude import ClaudeDiagnoser
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.errors import ClaudeUnavailable, PDUnavailable
+from chaosdemo.models import DiagnosisAnswer
 from chaosdemo_local import fake_claude
 from chaosdemo_local.controlplane import free_port
 from chaosdemo_local.pd_sim import PDSim, Timing, build_app

@@ -9,9 +9,7 @@ its non-root user with a read-only root filesystem, against the local tier's API
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -23,11 +21,11 @@ import pytest
 from chaosdemo_local.controlplane import free_port
 from chaosdemo_local.docker_nodes import docker_cli
 from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.images import operator_image
 
-from .conftest import REPO, Demos, tikv_pods
+from .conftest import Demos, tikv_pods
 
 pytestmark = [pytest.mark.local, pytest.mark.docker]
-BASE = "chaosdemo-test-base:bookworm-python3.11-standin"
 IMAGE = "chaosdemo-operator:local-test"
 
 
@@ -36,28 +34,13 @@ def image(local_env: LocalEnv) -> str:
     host = local_env.docker_host
     if not host:
         pytest.skip(f"no Docker engine in the local tier: {local_env.docker_error}")
-    base = subprocess.run(["bash", str(REPO / "hack" / "build-test-base.sh")], capture_output=True, text=True,
-                          timeout=1200)
-    if base.returncode != 0:
-        pytest.skip(f"could not assemble the stand-in base image from Debian's packages: {base.stderr[-400:]}")
-    tar = base.stdout.strip().splitlines()[-1]
-    if docker_cli(host, "image", "inspect", BASE, check=False).returncode != 0:
-        docker_cli(host, "import", tar, BASE + "-bare")
-        # This machine reaches PyPI through its own CA; the stand-in base gets this
-        # machine's trust store, as a user's base image would have theirs.
-        with tempfile.TemporaryDirectory() as ctx:
-            shutil.copy("/etc/ssl/certs/ca-certificates.crt", Path(ctx) / "ca-certificates.crt")
-            (Path(ctx) / "pip.conf").write_text("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
-            (Path(ctx) / "Dockerfile").write_text(
-                f"FROM {BASE}-bare\nCOPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\n"
-                "COPY pip.conf /etc/pip.conf\n")
-            docker_cli(host, "build", "-t", BASE, ctx)
-    t0 = time.monotonic()
-    build = subprocess.run(["docker", "--host", host, "build", "--network", "host", "--build-arg",
-                            f"BASE_IMAGE={BASE}", "-t", IMAGE, str(REPO)], capture_output=True, text=True,
-                           timeout=1200)
-    assert build.returncode == 0, build.stdout[-2000:] + build.stderr[-2000:]
-    print(f"operator image built in {time.monotonic() - t0:.0f}s")
+    try:
+        seconds = operator_image(host, IMAGE)
+    except RuntimeError as e:
+        if "stand-in base" in str(e):
+            pytest.skip(str(e))
+        raise
+    print(f"operator image built in {seconds:.0f}s")
     return IMAGE
 
 

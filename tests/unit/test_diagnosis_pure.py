@@ -2,10 +2,10 @@
 
 import json
 
-from chaosdemo.answer import DiagnosisAnswer
-from chaosdemo.evidence import build_evidence, record_pod, record_pods, scrub
-from chaosdemo.grading import grade
-from chaosdemo.models import TargetStatus, Violation
+from chaosdemo.evidence import ContainerEvent, build_evidence, record_pod, record_pods, scrub
+from chaosdemo.faults import fault_for, ground_truth
+from chaosdemo.grading import GroundTruth, grade
+from chaosdemo.models import DiagnosisAnswer, FaultSpec, TargetStatus, Violation
 from chaosdemo.prompt import SYSTEM_PROMPT, build_user_prompt
 from chaosdemo.rules import diagnose_by_rules
 from chaosdemo.snapshot import NodeState
@@ -20,6 +20,11 @@ TIMELINE = [Violation(invariant="tikv-pods-ready", subject="basic-tikv-1", messa
                       first_seen=iso(NOW - 20))]
 
 
+def truth(action: str) -> GroundTruth:
+    """What the fault registered for ``action`` says a correct diagnosis is (no client is touched)."""
+    return ground_truth(fault_for(FaultSpec(action=action), kube=None, docker=None), TARGET)  # type: ignore[arg-type]
+
+
 def evidence_after(*pod_states, events=(), nodes=None, container_events=()):
     history = record_pods({}, healthy(taken_at=NOW - 30))
     for i, p in enumerate(pod_states):
@@ -32,23 +37,23 @@ def test_rules_call_a_replaced_pod_a_pod_failure_on_the_right_store():
     ev = evidence_after(pod("basic-tikv-1", deleting=True), pod("basic-tikv-1", uid="new-uid", ready=False))
     a = diagnose_by_rules(ev)
     assert (a.fault_class, a.affected_pod, a.affected_store) == ("pod-failure", "basic-tikv-1", "2")
-    assert grade(a, "pod-delete", TARGET)[0] is True
+    assert grade(a, truth("pod-delete"))[0] is True
 
 
 def test_rules_call_a_restart_in_the_same_pod_a_container_crash():
     ev = evidence_after(pod("basic-tikv-1", ready=False, restarts=1), pod("basic-tikv-1", restarts=1))
     a = diagnose_by_rules(ev)
     assert (a.fault_class, a.affected_pod) == ("container-crash", "basic-tikv-1")
-    assert grade(a, "container-kill", TARGET)[0] is True
+    assert grade(a, truth("container-kill"))[0] is True
 
 
 def test_rules_call_a_dead_node_container_a_node_failure():
     ev = evidence_after(nodes=(NodeState("node-1", "Unknown", "NodeStatusUnknown"),),
-                        container_events=[{"node": "node-1", "action": "die"}])
+                        container_events=[ContainerEvent(node="node-1", action="die", at=iso(NOW - 20), exit_code=137)])
     a = diagnose_by_rules(ev)
     assert (a.fault_class, a.affected_node, a.affected_pod) == ("node-failure", "node-1", "basic-tikv-1")
     assert a.confidence >= 0.9
-    assert grade(a, "node-kill", TARGET)[0] is True
+    assert grade(a, truth("node-kill"))[0] is True
 
 
 def test_when_pd_is_down_the_store_comes_from_tidb_operators_status():
@@ -57,7 +62,7 @@ def test_when_pd_is_down_the_store_comes_from_tidb_operators_status():
     tc = {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "TiKVStoreNotUp"}],
                      "tikv": {"stores": {"2": {"id": "2", "podName": "basic-tikv-1", "state": "Disconnected"}}}}}
     ev = build_evidence(healthy(stores=(), pd_error="connection refused"), START, TIMELINE, history, [], [], tc)
-    assert ev.tidb_operator_view["ready"]["reason"] == "TiKVStoreNotUp"
+    assert ev.tidb_operator_view.ready is not None and ev.tidb_operator_view.ready.reason == "TiKVStoreNotUp"
     assert diagnose_by_rules(ev).affected_store == "2"
 
 
@@ -69,7 +74,7 @@ def test_rules_without_any_change_say_unknown_with_low_confidence():
 def test_grading_refuses_the_right_class_on_the_wrong_pod():
     a = diagnose_by_rules(evidence_after(pod("basic-tikv-1", deleting=True)))
     wrong = a.model_copy(update={"affected_pod": "basic-tikv-0"})
-    matches, why = grade(wrong, "pod-kill", TARGET)
+    matches, why = grade(wrong, truth("pod-kill"))
     assert matches is False
     assert "differs from target basic-tikv-1" in why
 
@@ -77,7 +82,7 @@ def test_grading_refuses_the_right_class_on_the_wrong_pod():
 def test_grading_refuses_the_wrong_class():
     a = DiagnosisAnswer(summary="", root_cause="", fault_class="network-partition", affected_pod="basic-tikv-1",
                         affected_store="2", affected_node="", confidence=0.5, evidence=[], recommended_actions=[])
-    assert grade(a, "pod-delete", TARGET)[0] is False
+    assert grade(a, truth("pod-delete"))[0] is False
 
 
 def test_the_prompt_carries_evidence_but_never_the_answer():

@@ -1,6 +1,6 @@
 """The SIMULATED PD keeps PD's JSON and PD's timing (scaled by one knob)."""
 
-from chaosdemo_local.pd_sim import PDSim, Timing, _parse_go_duration, go_duration
+from chaosdemo_local.pd_sim import PDSim, Timing, go_duration, parse_go_duration
 
 T0 = 1_795_520_000.0
 
@@ -63,8 +63,8 @@ def test_the_time_knob_scales_every_time():
 
 
 def test_max_store_down_time_is_settable_like_pds_config_api():
-    assert _parse_go_duration("1m") == 60 and _parse_go_duration("1h30m") == 5400
-    assert _parse_go_duration("500ms") == 0.5
+    assert parse_go_duration("1m") == 60 and parse_go_duration("1h30m") == 5400
+    assert parse_go_duration("500ms") == 0.5
     assert go_duration(470.896421303) == "7m50.896421303s"
     assert go_duration(0.25) == "250ms"
 

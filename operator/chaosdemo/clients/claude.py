@@ -11,8 +11,8 @@ from __future__ import annotations
 import anthropic
 import pydantic
 
-from chaosdemo.answer import DiagnosisAnswer
 from chaosdemo.errors import ClaudeUnavailable
+from chaosdemo.models import DiagnosisAnswer
 
 __all__ = ["ClaudeDiagnoser"]
 

@@ -5,7 +5,7 @@ version negotiated with the engine. Every call first makes sure the container
 is a kind node (kind's ``io.x-k8s.kind.cluster`` label): the operator never
 kills a container it cannot prove is a node. An engine that does not answer
 is ``DockerUnavailable``; a container that is missing or not a kind node is
-``FaultUnavailable``.
+``NotAKindNode``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import aiodocker
 import aiohttp
 
-from chaosdemo.errors import DockerUnavailable, FaultUnavailable
+from chaosdemo.errors import DockerUnavailable, NotAKindNode
 
 __all__ = ["KIND_CLUSTER_LABEL", "ContainerState", "DockerClient"]
 
@@ -55,7 +55,7 @@ class DockerClient:
             return info
         except aiodocker.DockerError as e:
             if e.status == 404:
-                raise FaultUnavailable(
+                raise NotAKindNode(
                     f"no Docker container named {name}: the node is not a kind node reachable through "
                     f"{self.url or 'the default Docker socket'}",
                     reason="NodeContainerNotFound",
@@ -69,7 +69,7 @@ class DockerClient:
         info = await self._inspect(name)
         labels = (info.get("Config") or {}).get("Labels") or {}
         if KIND_CLUSTER_LABEL not in labels:
-            raise FaultUnavailable(
+            raise NotAKindNode(
                 f"container {name} is not a kind node (no {KIND_CLUSTER_LABEL} label); refusing to touch it",
                 reason="NotAKindNode",
             )

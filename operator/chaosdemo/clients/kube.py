@@ -17,15 +17,12 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from chaosdemo.errors import Unavailable
 from chaosdemo.models import API_GROUP, API_VERSION, KIND, PLURAL
+from chaosdemo.snapshot import tikv_selector
 
-__all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "KubeClient", "tikv_selector"]
+__all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "KubeClient"]
 
 TIDB_GROUP, TIDB_VERSION, TIDB_PLURAL = "pingcap.com", "v1alpha1", "tidbclusters"
 MERGE = "application/merge-patch+json"
-
-
-def tikv_selector(cluster: str) -> str:
-    return f"app.kubernetes.io/component=tikv,app.kubernetes.io/instance={cluster}"
 
 
 class KubeClient:

@@ -1,4 +1,8 @@
-"""Cluster events from Kubernetes watches: a journal the demos read, and a wake-up.
+"""The watch journal: TiKV pod watch events as they arrived, and a wake-up.
+
+Not to be confused with Kubernetes Events (the ``Event`` objects a demo posts
+and the diagnosis reads): these are the watch stream's ADDED, MODIFIED and
+DELETED notifications.
 
 The kopf handlers feed every TiKV pod, StatefulSet and node event here as it
 arrives. A pod deleted and recreated within a few hundred milliseconds (as
@@ -18,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chaosdemo.snapshot import PodState, pod_from_api
+from chaosdemo.snapshot import INSTANCE_LABEL, PodState, pod_from_api
 
-__all__ = ["ClusterEvents", "PodEvent"]
+__all__ = ["PodEvent", "WatchJournal"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,7 @@ class PodEvent:
     pod: PodState
 
 
-class ClusterEvents:
+class WatchJournal:
     def __init__(self, *, limit: int = 5000, clock: Callable[[], float] = time.time) -> None:
         self._event = asyncio.Event()
         self._journal: deque[PodEvent] = deque(maxlen=limit)
@@ -53,7 +57,7 @@ class ClusterEvents:
                 received_at=self._clock(),
                 type=type_ or "MODIFIED",
                 namespace=meta.get("namespace", ""),
-                instance=(meta.get("labels") or {}).get("app.kubernetes.io/instance", ""),
+                instance=(meta.get("labels") or {}).get(INSTANCE_LABEL, ""),
                 pod=pod_from_api(body),
             )
         )

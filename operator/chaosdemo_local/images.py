@@ -1,0 +1,84 @@
+"""Images built here, where no registry can be reached: every name says what it stands for.
+
+- ``python_base``: a stand-in for ``python:3.11-slim``: Debian bookworm's minimal
+  base with its Python 3.11 (``hack/build-test-base.sh``, from Debian's packages),
+  plus this machine's CA bundle (PyPI is reached through a TLS-intercepting proxy
+  here; a user's base image has their own).
+- ``operator_image``: the real ``Dockerfile`` on that base.
+- ``standin_image``: the PD, TiKV and tidb-operator STAND-INS of the kind tier,
+  standard library only, on the same base.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from chaosdemo_local.docker_nodes import docker_cli
+
+__all__ = ["PYTHON_BASE", "REPO", "operator_image", "python_base", "standin_image"]
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON_BASE = "chaosdemo-test-base:bookworm-python3.11-standin"
+STANDIN_FILES = ("__init__.py", "pd_model.py", "standins/__init__.py", "standins/pd_server.py",
+                 "standins/tikv_server.py", "standins/tidb_operator_sync.py")
+
+
+def _exists(host: str, image: str) -> bool:
+    return docker_cli(host, "image", "inspect", image, check=False).returncode == 0
+
+
+def python_base(host: str) -> str:
+    """The stand-in for python:3.11-slim in the engine at ``host`` (built once, about 2 min)."""
+    if _exists(host, PYTHON_BASE):
+        return PYTHON_BASE
+    base = subprocess.run(["bash", str(REPO / "hack" / "build-test-base.sh")], capture_output=True, text=True,
+                          timeout=1200)
+    if base.returncode != 0:
+        raise RuntimeError(f"could not assemble the stand-in base image from Debian's packages: {base.stderr[-400:]}")
+    docker_cli(host, "import", base.stdout.strip().splitlines()[-1], PYTHON_BASE + "-bare")
+    with tempfile.TemporaryDirectory() as ctx:
+        shutil.copy("/etc/ssl/certs/ca-certificates.crt", Path(ctx) / "ca-certificates.crt")
+        (Path(ctx) / "pip.conf").write_text("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n")
+        (Path(ctx) / "Dockerfile").write_text(
+            f"FROM {PYTHON_BASE}-bare\nCOPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt\n"
+            "COPY pip.conf /etc/pip.conf\n")
+        docker_cli(host, "build", "-t", PYTHON_BASE, ctx)
+    return PYTHON_BASE
+
+
+def operator_image(host: str, tag: str) -> float:
+    """Build the operator from the real Dockerfile on the stand-in base; the seconds it took."""
+    base = python_base(host)
+    t0 = time.monotonic()
+    build = subprocess.run(["docker", "--host", host, "build", "--network", "host", "--build-arg",
+                            f"BASE_IMAGE={base}", "-t", tag, str(REPO)], capture_output=True, text=True, timeout=1200)
+    if build.returncode != 0:
+        raise RuntimeError(build.stdout[-2000:] + build.stderr[-2000:])
+    return time.monotonic() - t0
+
+
+def standin_image(host: str) -> str:
+    """The image of the PD, TiKV and tidb-operator STAND-INS, tagged by its content."""
+    src = REPO / "operator" / "chaosdemo_local"
+    digest = hashlib.sha256(b"".join((src / f).read_bytes() for f in STANDIN_FILES)).hexdigest()[:10]
+    tag = f"chaosdemo/tidb-standins:{digest}"
+    if _exists(host, tag):
+        return tag
+    base = python_base(host)
+    with tempfile.TemporaryDirectory() as ctx:
+        pkg = Path(ctx) / "chaosdemo_local"
+        for f in STANDIN_FILES:
+            (pkg / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src / f, pkg / f)
+        (Path(ctx) / "Dockerfile").write_text(
+            f"FROM {base}\nCOPY chaosdemo_local /app/chaosdemo_local\n"
+            "ENV PYTHONPATH=/app PYTHONUNBUFFERED=1\n"
+            'LABEL org.opencontainers.image.description="STAND-INS for PD, TiKV and tidb-operator (not them)"\n'
+            "USER 65534:65534\n")
+        docker_cli(host, "build", "-t", tag, ctx)
+    return tag

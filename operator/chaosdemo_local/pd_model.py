@@ -1,0 +1,421 @@
+"""SIMULATED PD's model: stores, regions and leaders on PD's and TiKV's timing, and PD's JSON.
+
+This is a simulation, not PD. It knows nothing of Kubernetes and needs only
+Python's standard library, so that the same model serves PD's HTTP API on
+both tiers:
+
+- on the local tier, ``pd_sim.PDSim`` plays the TiKV processes from what the
+  API server shows of the TiKV pods (kwok runs no processes);
+- on the kind tier, the PD stand-in pod (``standins/pd_server.py``) hears
+  heartbeats from the TiKV stand-in processes over the pod network, as PD
+  hears them from TiKV, and nothing else.
+
+All times are multiplied by ``Timing.scale``:
+
+- a store that stops heartbeating (every 10 s) is Disconnected 20 s after its
+  last heartbeat and Down after ``max-store-down-time`` (30 m; settable
+  through ``POST /pd/api/v1/config``);
+- Raft leaders move off a silent store after an election timeout and move
+  back, a few at a time, once it has caught up;
+- a returning store's peers are pending while it catches up; a leader reports
+  a peer down after TiKV's ``max-peer-down-duration`` (10 m).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+__all__ = ["PDModel", "Region", "SimStore", "Timing", "go_duration", "parse_go_duration", "rfc3339", "tc_status"]
+
+CLUSTER_ID = 7311864592512735234
+MEMBER_ID = 1428427862495950874
+
+
+@dataclass(frozen=True)
+class Timing:
+    """PD's and TiKV's times in seconds, before scaling."""
+
+    scale: float = 1.0
+    heartbeat: float = 10.0  # raftstore.pd-store-heartbeat-tick-interval
+    disconnect: float = 20.0  # PD storeDisconnectDuration
+    max_store_down: float = 1800.0  # schedule.max-store-down-time
+    max_peer_down: float = 600.0  # raftstore.max-peer-down-duration
+    election: float = 10.0  # time for Raft to elect new leaders off a silent store
+    startup: float = 5.0  # TiKV process start until its first heartbeat
+    catch_up: float = 8.0  # a returning store applies the log it missed
+    rebalance_step: float = 5.0  # leader balance moves a few leaders this often
+
+    def s(self, name: str) -> float:
+        return float(getattr(self, name)) * self.scale
+
+
+def go_duration(seconds: float) -> str:
+    """Format like Go's time.Duration.String, as PD's ``uptime`` is."""
+    if seconds < 1:
+        return f"{seconds * 1000:.6g}ms"
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    secs = f"{s:.9f}".rstrip("0").rstrip(".") + "s"
+    if h:
+        return f"{int(h)}h{int(m)}m{secs}"
+    if m:
+        return f"{int(m)}m{secs}"
+    return secs
+
+
+def rfc3339(epoch: float, nanos: bool = False) -> str:
+    t = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    if nanos:
+        return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond:06d}000Z"
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class SimStore:
+    id: int
+    pod: str
+    address: str
+    start_ts: float = 0.0
+    last_heartbeat: float = 0.0
+    serving_since: float | None = None  # the TiKV process is up since
+    silent_since: float | None = None  # the process stopped
+    next_heartbeat: float = 0.0
+    caught_up_at: float = 0.0
+    booting: bool = False
+    incarnation: str = ""  # which TiKV process heartbeats: a new one is a restart
+
+
+@dataclass
+class Region:
+    id: int
+    start_key: str
+    end_key: str
+    peers: dict[int, int]  # store id -> peer id
+    leader_store: int
+    conf_ver: int = 5
+    version: int = 3
+
+
+@dataclass
+class PDModel:
+    cluster: str
+    namespace: str
+    timing: Timing = field(default_factory=Timing)
+    regions_count: int = 48
+    stores: dict[str, SimStore] = field(default_factory=dict)  # by pod name
+    regions: list[Region] = field(default_factory=list)
+    _next_id: int = 1
+    max_store_down: float | None = None
+    last_rebalance: float = 0.0
+
+    def alloc(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
+
+    # ------------------------------------------------------------ state machine
+
+    def state_name(self, st: SimStore, now: float) -> str:
+        age = now - st.last_heartbeat
+        if age > (self.max_store_down if self.max_store_down is not None else self.timing.s("max_store_down")):
+            return "Down"
+        if age > self.timing.s("disconnect"):
+            return "Disconnected"
+        return "Up"
+
+    def register(self, pod: str, address: str) -> SimStore:
+        st = self.stores.get(pod)
+        if st is None:
+            st = self.stores[pod] = SimStore(id=self.alloc(), pod=pod, address=address)
+        return st
+
+    def heartbeat(self, pod: str, address: str, process: str, now: float) -> SimStore:
+        """A store heartbeat from the TiKV process ``process`` of ``pod``, received at ``now``."""
+        st = self.register(pod, address)
+        if st.incarnation != process:
+            # A new TiKV process: a store that was here before first catches up on the log it missed.
+            if st.last_heartbeat:
+                st.caught_up_at = now + self.timing.s("catch_up")
+            st.incarnation, st.start_ts = process, now
+        if st.serving_since is None:
+            st.serving_since = now
+        st.silent_since = None
+        st.booting = False
+        st.last_heartbeat = now
+        return st
+
+    def stopped(self, pod: str, now: float) -> None:
+        """The TiKV process of ``pod`` is gone (it said goodbye, or its pod is)."""
+        st = self.stores.get(pod)
+        if st is not None and st.serving_since is not None:
+            st.serving_since, st.silent_since = None, now
+
+    def infer_silence(self, now: float) -> None:
+        """Stores whose heartbeats stopped coming count as silent from the first one missed."""
+        interval = self.timing.s("heartbeat")
+        for st in self.stores.values():
+            if st.serving_since is not None and now - st.last_heartbeat > 1.5 * interval:
+                st.serving_since, st.silent_since = None, st.last_heartbeat + interval
+
+    def advance(self, now: float) -> None:
+        """Regions exist once three stores have heartbeated; leaders follow the stores."""
+        if not self.regions and len(self.stores) >= 3 and all(s.last_heartbeat for s in self.stores.values()):
+            self._bootstrap_regions()
+        self._move_leaders(now)
+
+    def _bootstrap_regions(self) -> None:
+        ids = sorted(s.id for s in self.stores.values())
+        for i in range(self.regions_count):
+            chosen = [ids[(i + k) % len(ids)] for k in range(min(3, len(ids)))]
+            start = "" if i == 0 else f"7480000000000000FF{i:02X}00000000000000F8"
+            end = "" if i == self.regions_count - 1 else f"7480000000000000FF{i + 1:02X}00000000000000F8"
+            self.regions.append(Region(id=self.alloc(), start_key=start, end_key=end,
+                                       peers={sid: self.alloc() for sid in chosen}, leader_store=chosen[0]))
+
+    def _healthy_ids(self, now: float) -> set[int]:
+        return {s.id for s in self.stores.values()
+                if s.serving_since is not None and s.last_heartbeat and now >= s.caught_up_at}
+
+    def _move_leaders(self, now: float) -> None:
+        t = self.timing
+        by_id = {s.id: s for s in self.stores.values()}
+        healthy = self._healthy_ids(now)
+        for r in self.regions:
+            st = by_id.get(r.leader_store)
+            silent = st is None or (st.silent_since is not None and now - st.silent_since >= t.s("election"))
+            if silent:
+                candidates = [sid for sid in r.peers if sid in healthy]
+                if candidates:
+                    r.leader_store = min(candidates, key=lambda sid: self._leaders(sid))
+        if now - self.last_rebalance >= t.s("rebalance_step") and healthy:
+            self.last_rebalance = now
+            for _ in range(4):  # a few leaders per step, as balance-leader does
+                counts = {sid: self._leaders(sid) for sid in healthy}
+                lo, hi = min(counts, key=counts.__getitem__), max(counts, key=counts.__getitem__)
+                if counts[hi] - counts[lo] <= 1:
+                    break
+                r = next((r for r in self.regions if r.leader_store == hi and lo in r.peers), None)
+                if r is None:
+                    break
+                r.leader_store = lo
+
+    def _leaders(self, store_id: int) -> int:
+        return sum(1 for r in self.regions if r.leader_store == store_id)
+
+    # ------------------------------------------------------------ PD JSON
+
+    def store_json(self, st: SimStore, now: float) -> dict[str, Any]:
+        host = st.address.rsplit(":", 1)[0]
+        leaders = self._leaders(st.id)
+        regions = sum(1 for r in self.regions if st.id in r.peers)
+        pending = len(self._pending_regions(now, st.id))
+        store: dict[str, Any] = {
+            "id": st.id,
+            "address": st.address,
+            "version": "8.5.7",
+            "peer_address": st.address,
+            "status_address": f"{host}:20180",
+            "git_hash": "c3b6bd0c5e4a3f0d7d2f1a9b8e6d5c4b3a291807",
+            "start_timestamp": int(st.start_ts),
+            "deploy_path": "/",
+            "last_heartbeat": int(st.last_heartbeat * 1e9),
+            "node_state": 1,
+            "state_name": self.state_name(st, now),
+        }
+        status: dict[str, Any] = {
+            "capacity": "10GiB",
+            "available": "9.2GiB",
+            "used_size": f"{100 + regions * 2.5:.1f}MiB",
+            "leader_count": leaders,
+            "leader_weight": 1,
+            "leader_score": leaders,
+            "leader_size": leaders,
+            "region_count": regions,
+            "region_weight": 1,
+            "region_score": round(regions * 1.05, 2),
+            "region_size": regions,
+            "slow_score": 1,
+            "start_ts": rfc3339(st.start_ts),
+            "last_heartbeat_ts": rfc3339(st.last_heartbeat, nanos=True),
+            "uptime": go_duration(max(0.0, st.last_heartbeat - st.start_ts)),
+        }
+        if pending:
+            status["pending_peer_count"] = pending
+        return {"store": store, "status": status}
+
+    def stores_json(self, now: float, state: str | None = None) -> dict[str, Any]:
+        out = [self.store_json(s, now) for s in sorted(self.stores.values(), key=lambda s: s.id)]
+        if state:
+            out = [s for s in out if s["store"]["state_name"].lower() == state.lower()]
+        return {"count": len(out), "stores": out}
+
+    def _pending_regions(self, now: float, only_store: int | None = None) -> list[Region]:
+        by_id = {s.id: s for s in self.stores.values()}
+        catching = {sid for sid, s in by_id.items()
+                    if s.serving_since is not None and s.last_heartbeat and now < s.caught_up_at}
+        if only_store is not None:
+            catching &= {only_store}
+        return [r for r in self.regions if catching & set(r.peers) and r.leader_store not in catching]
+
+    def _down_peers(self, r: Region, now: float) -> list[tuple[int, int, int]]:
+        by_id = {s.id: s for s in self.stores.values()}
+        out = []
+        for sid, pid in r.peers.items():
+            st = by_id.get(sid)
+            if st is None or sid == r.leader_store:
+                continue
+            silent = now - st.last_heartbeat
+            if st.serving_since is None and silent >= self.timing.s("max_peer_down"):
+                out.append((pid, sid, int(silent)))
+        return out
+
+    def region_json(self, r: Region, now: float) -> dict[str, Any]:
+        def peer(sid: int) -> dict[str, Any]:
+            return {"id": r.peers[sid], "store_id": sid, "role_name": "Voter"}
+
+        out: dict[str, Any] = {
+            "id": r.id,
+            "start_key": r.start_key,
+            "end_key": r.end_key,
+            "epoch": {"conf_ver": r.conf_ver, "version": r.version},
+            "peers": [peer(sid) for sid in sorted(r.peers)],
+            "leader": peer(r.leader_store),
+            "cpu_usage": 0,
+            "written_bytes": 0,
+            "read_bytes": 0,
+            "written_keys": 0,
+            "read_keys": 0,
+            "approximate_size": 1,
+            "approximate_keys": 0,
+            "approximate_kv_size": 0,
+        }
+        down = self._down_peers(r, now)
+        if down:
+            out["down_peers"] = [{"peer": {"id": pid, "store_id": sid, "role_name": "Voter"}, "down_seconds": secs}
+                                 for pid, sid, secs in down]
+        pending = [sid for sid in r.peers if r in self._pending_regions(now, sid)]
+        if pending:
+            out["pending_peers"] = [peer(sid) for sid in pending]
+        return out
+
+    def region_check(self, check: str, now: float) -> dict[str, Any] | None:
+        if check == "down-peer":
+            regions = [r for r in self.regions if self._down_peers(r, now)]
+        elif check == "pending-peer":
+            regions = self._pending_regions(now)
+        elif check in ("miss-peer", "offline-peer", "extra-peer", "learner-peer", "empty-region",
+                       "oversized-region", "undersized-region"):
+            regions = []  # 3 stores, 3 replicas: nowhere to add or remove a peer
+        else:
+            return None
+        return {"count": len(regions), "regions": [self.region_json(r, now) for r in regions]}
+
+    def config_json(self) -> dict[str, Any]:
+        msd = self.max_store_down if self.max_store_down is not None else self.timing.s("max_store_down")
+        return {
+            "client-urls": "http://0.0.0.0:2379",
+            "schedule": {"max-store-down-time": go_duration(msd), "leader-schedule-limit": 4,
+                         "region-schedule-limit": 2048, "replica-schedule-limit": 64},
+            "replication": {"max-replicas": 3, "location-labels": "", "strictly-match-label": "false",
+                            "enable-placement-rules": "true", "isolation-level": ""},
+        }
+
+    # ------------------------------------------------------------ PD's HTTP API
+
+    def member_json(self) -> dict[str, Any]:
+        host = f"http://{self.cluster}-pd-0.{self.cluster}-pd-peer.{self.namespace}.svc"
+        return {"name": f"{self.cluster}-pd-0", "member_id": MEMBER_ID, "peer_urls": [f"{host}:2380"],
+                "client_urls": [f"{host}:2379"], "deploy_path": "/", "binary_version": "v8.5.7",
+                "git_hash": "0b0f16a3e8d0f2c1b4a5e6d7c8b9a0f1e2d3c4b5"}
+
+    def api(self, method: str, target: str, body: bytes, now: float) -> tuple[int, Any]:
+        """Answer one request of PD's HTTP API: (status, JSON value)."""
+        url = urlsplit(target)
+        path, query = url.path.rstrip("/"), {k: v[-1] for k, v in parse_qs(url.query).items()}
+        member = self.member_json()
+        if method == "GET":
+            if path == "/pd/api/v1/stores":
+                return 200, self.stores_json(now)
+            if path == "/pd/api/v1/stores/check":
+                return 200, self.stores_json(now, query.get("state"))
+            if path.startswith("/pd/api/v1/store/"):
+                sid = path.rsplit("/", 1)[1]
+                st = next((s for s in self.stores.values() if str(s.id) == sid), None)
+                return (200, self.store_json(st, now)) if st else (404, f"store id {sid} not found")
+            if path == "/pd/api/v1/health":
+                return 200, [{"name": member["name"], "member_id": MEMBER_ID, "client_urls": member["client_urls"],
+                              "health": True}]
+            if path == "/pd/api/v1/members":
+                return 200, {"header": {"cluster_id": CLUSTER_ID}, "members": [member], "leader": member,
+                             "etcd_leader": member}
+            if path == "/pd/api/v1/cluster":
+                return 200, {"id": CLUSTER_ID, "max_peer_count": 3}
+            if path == "/pd/api/v1/config/replicate":
+                return 200, self.config_json()["replication"]
+            if path == "/pd/api/v1/config":
+                return 200, self.config_json()
+            if path.startswith("/pd/api/v1/regions/check/"):
+                out = self.region_check(path.rsplit("/", 1)[1], now)
+                return (200, out) if out is not None else (404, "unknown check")
+            if path == "/pd/api/v1/regions":
+                return 200, {"count": len(self.regions), "regions": [self.region_json(r, now) for r in self.regions]}
+        if method == "POST" and path == "/pd/api/v1/config":
+            try:
+                doc = json.loads(body or b"{}")
+                for key in ("max-store-down-time", "schedule.max-store-down-time"):
+                    if key in doc:
+                        self.max_store_down = parse_go_duration(str(doc[key]))
+            except ValueError as e:
+                return 400, str(e)
+            return 200, "The config is updated."
+        return 404, "404 page not found"
+
+
+def parse_go_duration(text: str) -> float:
+    total, num = 0.0, ""
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch.isdigit() or ch == ".":
+            num += ch
+        elif text[i:i + 2] == "ms":
+            total += float(num) / 1000
+            num, i = "", i + 1
+        elif ch in units:
+            total += float(num) * units[ch]
+            num = ""
+        else:
+            raise ValueError(f"bad duration {text!r}")
+        i += 1
+    if num:
+        raise ValueError(f"bad duration {text!r}")
+    return total
+
+
+def tc_status(stores: dict[str, Any], prev: dict[str, Any], now: float) -> dict[str, Any]:
+    """What tidb-operator's status sync writes into a TidbCluster, from PD's ``GET /stores`` answer."""
+    old = (prev.get("tikv") or {}).get("stores") or {}
+    out = {}
+    for entry in stores.get("stores") or []:
+        store, status = entry.get("store", {}), entry.get("status", {})
+        sid, state = str(store.get("id", "")), str(store.get("state_name", "Up"))
+        host = str(store.get("address", "")).rsplit(":", 1)[0]
+        was = old.get(sid, {})
+        out[sid] = {"id": sid, "podName": host.split(".", 1)[0], "ip": host,
+                    "leaderCount": int(status.get("leader_count", 0)), "state": state,
+                    "lastTransitionTime": was.get("lastTransitionTime") if was.get("state") == state
+                    else rfc3339(now)}
+    not_up = any(s["state"] != "Up" for s in out.values())
+    cond = {"type": "Ready", "status": "False" if not_up else "True",
+            "reason": "TiKVStoreNotUp" if not_up else "Ready",
+            "message": "TiKV store(s) are not up" if not_up else "TiDB cluster is fully up and running",
+            "lastUpdateTime": rfc3339(now)}
+    prev_cond = next((c for c in prev.get("conditions") or [] if c.get("type") == "Ready"), {})
+    cond["lastTransitionTime"] = prev_cond.get("lastTransitionTime") if prev_cond.get("status") == cond["status"] \
+        else rfc3339(now)
+    return {"clusterID": str(CLUSTER_ID), "conditions": [cond],
+            "tikv": {"phase": "Normal", "synced": True, "bootStrapped": True, "stores": out}}

@@ -1,0 +1,110 @@
+"""TiKV STAND-IN: listens on TiKV's ports and heartbeats its store to the PD stand-in.
+
+    python -m chaosdemo_local.standins.tikv_server --pd http://basic-pd:2379 \
+        --address $(POD).basic-tikv-peer.tidb-cluster.svc:20160
+
+A new process is a new TiKV: it takes a start-up delay before its first
+heartbeat, as TiKV does. On SIGTERM it stops heartbeating, tells PD it is
+going, and exits after a short shutdown (a real TiKV transfers its leaders
+away first); SIGKILL leaves PD to notice the silence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+log = logging.getLogger("tikv-standin")
+
+
+def post(url: str, doc: dict[str, Any], timeout: float = 2.0) -> dict[str, Any]:
+    req = urllib.request.Request(url, data=json.dumps(doc).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        out: dict[str, Any] = json.loads(r.read() or b"{}")
+        return out
+
+
+def listen(port: int, stop: threading.Event) -> None:
+    """TiKV's server port: accept and close (readiness probes connect to it)."""
+    srv = socket.create_server(("0.0.0.0", port), reuse_port=True)
+    srv.settimeout(0.5)
+    while not stop.is_set():
+        try:
+            conn, _ = srv.accept()
+            conn.close()
+        except TimeoutError:
+            continue
+
+
+def status_server(port: int, info: dict[str, Any]) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            data = json.dumps(info).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, fmt: str, *args: Any) -> None:
+            return
+
+    srv = ThreadingHTTPServer(("0.0.0.0", port), Handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="tikv-standin", description="TiKV STAND-IN for the kind tier")
+    p.add_argument("--pd", default=os.environ.get("PD_URL", "http://basic-pd:2379"))
+    p.add_argument("--address", default=os.environ.get("ADVERTISE_ADDR", ""))
+    p.add_argument("--pod", default=os.environ.get("POD_NAME", socket.gethostname()))
+    p.add_argument("--time-scale", type=float, default=float(os.environ.get("TIME_SCALE", "1")))
+    p.add_argument("--startup-seconds", type=float, default=5.0)
+    p.add_argument("--shutdown-seconds", type=float, default=3.0)
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s tikv-standin %(message)s")
+    process = f"{socket.gethostname()}/{os.getpid()}/{time.time():.3f}"
+    address = a.address or f"{a.pod}:20160"
+    stop, going = threading.Event(), threading.Event()
+    info = {"standin": "TiKV STAND-IN (not TiKV)", "pod": a.pod, "address": address, "process": process}
+
+    def on_term(signum: int, frame: Any) -> None:
+        log.info("received SIGTERM: stopping heartbeats, shutting down in %.1fs", a.shutdown_seconds)
+        going.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    threading.Thread(target=listen, args=(20160, stop), daemon=True).start()
+    status_server(20180, info)
+    log.info("TiKV STAND-IN (not TiKV) %s at %s, PD %s", process, address, a.pd)
+    interval = 10.0 * a.time_scale
+    going.wait(a.startup_seconds * a.time_scale)
+    while not going.is_set():
+        try:
+            interval = float(post(f"{a.pd}/chaosdemo-standin/heartbeat",
+                                  {"pod": a.pod, "address": address, "process": process})
+                             .get("heartbeat_interval_seconds", interval))
+        except (OSError, urllib.error.URLError, ValueError) as e:
+            log.warning("heartbeat to PD failed: %s", e)
+        going.wait(interval)
+    try:
+        post(f"{a.pd}/chaosdemo-standin/goodbye", {"pod": a.pod, "process": process, "reason": "SIGTERM"})
+    except (OSError, urllib.error.URLError, ValueError) as e:
+        log.warning("goodbye to PD failed: %s", e)
+    time.sleep(a.shutdown_seconds)
+    stop.set()
+    log.info("shut down after SIGTERM")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
