@@ -66,7 +66,7 @@ demo-kind-down:  ## delete the kind cluster of demo-kind
 	kind delete cluster --name $(KIND_CLUSTER)
 
 test-kind: install control-plane helm kind-tier  ## the kind e2e suite (pytest-kind), one test per fault action
-	$(PY) -m pytest tests/e2e -m kind -v -rs
+	$(PY) -m pytest tests/e2e -m kind -v -rs --durations=0
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -58,31 +58,34 @@ fi
 
 # --- the images kubeadm, kind and the CNI stand-in run, each a docker-save tarball
 mkdir -p "${work}/images"
-image() {  # image NAME TAG FROM FILE... (files land in /, the last line of the Dockerfile comes from $ENTRY)
+image() {  # image NAME TAG FROM FILE...: files land in ${DEST:-/usr/local/bin/}; the Dockerfile ends with $ENTRY
   local name="$1" tag="$2" from="$3"; shift 3
-  local ctx="${work}/ctx-${name}"
+  local ctx="${work}/ctx-${name}" dest="${DEST:-/usr/local/bin/}"
   mkdir -p "${ctx}"
-  { echo "FROM ${from}"; for f in "$@"; do cp -L "${f}" "${ctx}/"; echo "COPY $(basename "${f}") /$(basename "${f}")"; done
+  { echo "FROM ${from}"; for f in "$@"; do cp -L "${f}" "${ctx}/"; echo "COPY $(basename "${f}") ${dest}$(basename "${f}")"; done
     echo "${ENTRY}"; } > "${ctx}/Dockerfile"
   docker build -q --network none -t "${REPO}/${name}:${tag}" "${ctx}" >/dev/null
   docker save -o "${work}/images/${name}.tar" "${REPO}/${name}:${tag}"
   docker rmi "${REPO}/${name}:${tag}" >/dev/null
   log "image ${REPO}/${name}:${tag}"
 }
+# kubeadm's static pods and kube-proxy's DaemonSet run their command by name, so the binaries
+# go where containerd's default PATH looks.
 for c in kube-apiserver kube-controller-manager kube-scheduler; do
-  ENTRY="ENTRYPOINT [\"/${c}\"]" image "${c}" "${K8S_VERSION}" scratch "${cp_bin}/${c}"
-  # kubeadm's static pods run the command by name: give it a PATH.
+  ENTRY="ENTRYPOINT [\"/usr/local/bin/${c}\"]" image "${c}" "${K8S_VERSION}" scratch "${cp_bin}/${c}"
 done
-ENTRY='ENTRYPOINT ["/etcd"]' image etcd "$("${cp_bin}/etcd" --version | sed -n 's/^etcd Version: /v/p')" scratch "${cp_bin}/etcd"
-ENTRY='ENTRYPOINT ["/coredns"]' image coredns "$("${kind_bin}/coredns" -version | sed -n 's|^CoreDNS-\(.*\)$|v\1|p')" scratch "${kind_bin}/coredns"
-ENTRY='ENTRYPOINT ["/pause"]' image pause "3.10-local" scratch "${kind_bin}/pause"
+ENTRY='ENTRYPOINT ["/usr/local/bin/etcd"]' image etcd "$("${cp_bin}/etcd" --version | sed -n 's/^etcd Version: /v/p')" scratch "${cp_bin}/etcd"
+ENTRY='ENTRYPOINT ["/usr/local/bin/coredns"]' image coredns "$("${kind_bin}/coredns" -version | sed -n 's|^CoreDNS-\(.*\)$|v\1|p')" scratch "${kind_bin}/coredns"
+ENTRY='ENTRYPOINT ["/usr/local/bin/pause"]' image pause "3.10-local" scratch "${kind_bin}/pause"
 # kube-proxy programs iptables and conntrack: it runs on the node's own Debian userland.
-ENTRY='ENTRYPOINT ["/kube-proxy"]' image kube-proxy "${K8S_VERSION}" "${base}" "${kind_bin}/kube-proxy"
-ENTRY='ENTRYPOINT ["/local-path-provisioner"]' image local-path-provisioner local "${base}" "${kind_bin}/local-path-provisioner"
+ENTRY='ENTRYPOINT ["/usr/local/bin/kube-proxy"]' image kube-proxy "${K8S_VERSION}" "${base}" "${kind_bin}/kube-proxy"
+ENTRY='ENTRYPOINT ["/usr/local/bin/local-path-provisioner"]' image local-path-provisioner local scratch "${kind_bin}/local-path-provisioner"
 cp "${busybox}" "${work}/busybox"
-ENTRY='RUN ["/busybox", "--install", "-s", "/bin"]' image local-path-helper local scratch "${work}/busybox"
+DEST=/ ENTRY='RUN ["/busybox", "mkdir", "-p", "/bin", "/tmp"]
+RUN ["/busybox", "--install", "-s", "/bin"]' image local-path-helper local scratch "${work}/busybox"
 cp "${cp_bin}/kubectl" "${work}/kubectl"
-ENTRY='RUN ["/busybox", "--install", "-s", "/bin"]
+DEST=/ ENTRY='RUN ["/busybox", "mkdir", "-p", "/bin", "/tmp"]
+RUN ["/busybox", "--install", "-s", "/bin"]
 ENTRYPOINT ["/bin/sh", "/cni-standin"]' image cni-standin local scratch "${work}/busybox" "${work}/kubectl" hack/kind/cni-standin
 
 # --- the node: kind's files, the binaries, its manifests
@@ -100,10 +103,11 @@ sed "s|@REPO@|${REPO}|g" hack/kind/cni-standin.yaml > "${ctx}/kind/manifests/def
 python3 - "${kind_files}/pkg/build/nodeimage/const_storage.go" "${REPO}" > "${ctx}/kind/manifests/default-storage.yaml" <<'PY'
 import re, sys
 src, repo = open(sys.argv[1]).read(), sys.argv[2]
+src = src[src.index("const defaultStorageManifest = `"):]
+src = src.replace("` + storageProvisionerImage + `", f"{repo}/local-path-provisioner:local")
+src = src.replace("` + storageHelperImage + `", f"{repo}/local-path-helper:local")
 manifest = re.search(r"const defaultStorageManifest = `(.*?)`", src, re.S).group(1)
-images = dict(re.findall(r'const (storage\w+Image) = "([^"]+)"', src))
-manifest = manifest.replace(images["storageProvisionerImage"], f"{repo}/local-path-provisioner:local")
-manifest = manifest.replace(images["storageHelperImage"], f"{repo}/local-path-helper:local")
+assert "image: " + repo in manifest, "kind's storage manifest changed shape"
 print(manifest)
 PY
 cat > "${ctx}/Dockerfile" <<EOF
