@@ -7,11 +7,15 @@ Deployment) and kept as a SecretStr so it never reaches status, events or logs.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
-__all__ = ["Settings"]
+from chaosdemo.errors import PreflightFailed
+
+__all__ = ["Settings", "service_url"]
 
 _PREFIX = "CHAOSDEMO_"
 
@@ -37,6 +41,23 @@ class Settings(BaseModel):
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0)
     docker_host: str | None = Field(default=None, description="From DOCKER_HOST.")
     events_limit: int = Field(default=40, ge=0)
+    target_namespaces: frozenset[str] = Field(
+        default=frozenset(),
+        description="Namespaces whose TidbClusters a ChaosDemo of another namespace may target (comma-separated; "
+        "'*' for any). A demo may always target its own namespace. Checked again by the operator before "
+        "anything is injected, so a cluster without the admission policy still refuses cross-namespace demos.",
+    )
+
+    @field_validator("target_namespaces", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            return frozenset(n.strip() for n in v.split(",") if n.strip())
+        return v
+
+    def may_target(self, demo_namespace: str, cluster_namespace: str) -> bool:
+        return (cluster_namespace == demo_namespace or "*" in self.target_namespaces
+                or cluster_namespace in self.target_namespaces)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -55,6 +76,39 @@ class Settings(BaseModel):
         return cls.model_validate(values)
 
     def pd_url(self, name: str, namespace: str, override: str = "") -> str:
+        """PD's base URL: the operator's template, or the spec's override, which must name a Service of
+        the target namespace (``service_url``)."""
         if override:
-            return override.rstrip("/")
+            return service_url(override, namespace)
         return self.pd_url_template.format(name=name, namespace=namespace).rstrip("/")
+
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def service_url(url: str, namespace: str) -> str:
+    """``url`` as the fully qualified URL of a Service of ``namespace``, or PreflightFailed (PDURLRefused).
+
+    A user's pdURL may only name a Service of the cluster's own namespace:
+    ``http(s)://<service>[.<namespace>[.svc[.cluster.local]]][:<port>]``. A bare
+    name is resolved in that namespace, never in the operator's, and nothing
+    else (no IP address, no other host, no path, no credentials) is fetched.
+    """
+    refuse = PreflightFailed(
+        f"spec.cluster.pdURL {url!r} must name a Service of namespace {namespace}, as "
+        f"http://<service>[.{namespace}[.svc]]:<port>; the operator fetches nothing else", reason="PDURLRefused")
+    try:
+        u = urlsplit(url.strip())
+        port = u.port
+    except ValueError as e:
+        raise refuse from e
+    if u.scheme not in ("http", "https") or u.username or u.password or u.query or u.fragment:
+        raise refuse
+    if u.path not in ("", "/") or not u.hostname:
+        raise refuse
+    labels = u.hostname.split(".")
+    service, rest = labels[0], labels[1:]
+    if not _LABEL.match(service) or rest not in ([], [namespace], [namespace, "svc"],
+                                                  [namespace, "svc", "cluster", "local"]):
+        raise refuse
+    return f"{u.scheme}://{service}.{namespace}.svc" + (f":{port}" if port else "")

@@ -30,7 +30,7 @@ from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.config import Settings
 from chaosdemo.diagnosis import DiagnosisJob, collect_evidence, diagnose
-from chaosdemo.errors import AbortDemo, DemoFailed
+from chaosdemo.errors import AbortDemo, DemoFailed, PreflightFailed
 from chaosdemo.evidence import record_pods
 from chaosdemo.faults import Fault, FaultFactory, fault_for, ground_truth
 from chaosdemo.invariants import InvariantConfig
@@ -90,11 +90,8 @@ class DemoRun:
             return
         self.cluster = self.spec.cluster.name
         self.cluster_ns = self.spec.cluster.namespace or self.namespace
-        s = self.deps.settings
-        pd_url = s.pd_url(self.cluster, self.cluster_ns, self.spec.cluster.pd_url)
-        pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, transport=self.deps.pd_transport)
-        self.observer = Observer(self.deps.kube, pd, self.cluster, self.cluster_ns, clock=self.deps.clock)
         self.fault: Fault | None = None
+        self.pd: PDClient | None = None
         try:
             await self._run()
         except AbortDemo as e:
@@ -103,7 +100,8 @@ class DemoRun:
             await self._ensure_restored()
             await self._finish(False, e.reason, e.message)
         finally:
-            await pd.aclose()
+            if self.pd is not None:
+                await self.pd.aclose()
 
     async def _run(self) -> None:
         if not self.status.conditions:
@@ -113,9 +111,19 @@ class DemoRun:
             self.status.message = "running preflight checks"
             await self.rec.save()
             await self.rec.event("Normal", "Started", f"preflight of TidbCluster {self.cluster_ns}/{self.cluster}")
-        fault = self.fault = self.deps.faults(self.spec.fault, self.deps.kube, self.deps.docker)
+        s = self.deps.settings
         injection = self.status.injection
-        if injection is None or injection.requested_at is None:
+        fresh = injection is None or injection.requested_at is None
+        if fresh and not s.may_target(self.namespace, self.cluster_ns):
+            raise PreflightFailed(
+                f"a ChaosDemo in namespace {self.namespace} may not target TidbCluster {self.cluster_ns}/"
+                f"{self.cluster}: the operator allows other namespaces only when listed in its "
+                "CHAOSDEMO_TARGET_NAMESPACES (chart value allowedTargetNamespaces)", reason="NamespaceNotAllowed")
+        pd_url = s.pd_url(self.cluster, self.cluster_ns, self.spec.cluster.pd_url)
+        self.pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, transport=self.deps.pd_transport)
+        self.observer = Observer(self.deps.kube, self.pd, self.cluster, self.cluster_ns, clock=self.deps.clock)
+        fault = self.fault = self.deps.faults(self.spec.fault, self.deps.kube, self.deps.docker)
+        if fresh:
             await self._preflight(fault)
             if self.spec.dry_run:
                 self.rec.set("FaultInjected", "False", "DryRun", "dryRun is set: nothing was injected")

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from chaosdemo_local.docker_nodes import NodeContainers, build_node_image
+from chaosdemo_local.reaper import die_with_parent, marked_env
 
 OWN_STAGES = Path(__file__).resolve().parent / "stages"
+
 
 __all__ = ["ControlPlaneError", "LocalCluster", "find_binaries", "free_port"]
 
@@ -130,7 +132,7 @@ class LocalCluster:
         with open(logdir / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
             self.processes[name] = subprocess.Popen(
                 [str(self.bin_dir / args[0]), *args[1:]], stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
+                start_new_session=True, env=marked_env(), preexec_fn=die_with_parent,
             )
 
     def _wait(self, what: str, check: object, timeout: float = 60.0) -> None:

@@ -26,6 +26,7 @@ from rich.text import Text
 
 from chaosdemo_local.controlplane import REPO
 from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.reaper import stop_on_signals
 
 __all__ = ["run_demo", "run_up"]
 
@@ -57,6 +58,7 @@ def _operator_env() -> dict[str, str]:
 
 
 def run_demo(action: str = "pod-delete", time_scale: float = 0.25, keep: bool = False) -> int:
+    stop_on_signals()
     console.print(Panel.fit(
         "[bold]ChaosDemo on the local tier[/]\n"
         "Real: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, the operator.\n"
@@ -148,6 +150,7 @@ def _report(env: LocalEnv, name: str) -> None:
 
 
 def run_up(time_scale: float = 1.0) -> int:
+    stop_on_signals()
     env, took = _start(time_scale)
     try:
         env.start_operator(**_operator_env())

@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from chaosdemo_local.reaper import die_with_parent, marked_env
+
 __all__ = ["Dockerd", "NodeContainers", "build_node_image", "docker_cli"]
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
@@ -52,25 +54,29 @@ class Dockerd:
     network: list[str] = field(default_factory=lambda: ["--bridge=none", "--iptables=false", "--ip-masq=false"])
     data_root: Path | None = None  # default: inside workdir (thrown away with it)
     extra: list[str] = field(default_factory=list)
-    use_env_host: bool = True
+    use_env_host: bool = True  # an engine that DOCKER_HOST names (or one of also_try) is used if it answers
+    also_try: tuple[str, ...] = ()
+    run_dir: Path | None = None
 
     def start(self, timeout: float = 60) -> Dockerd:
-        env_host = os.environ.get("DOCKER_HOST", "") if self.use_env_host else ""
-        if env_host and _answers(env_host):
-            self.host = env_host
-            return self
+        if self.use_env_host:
+            for host in (os.environ.get("DOCKER_HOST", ""), *self.also_try):
+                if host and _answers(host):
+                    self.host = host
+                    return self
         dockerd = shutil.which("dockerd")
         if dockerd is None:
             raise RuntimeError("dockerd is not installed (apt-get install docker.io)")
         # Unix socket paths are limited to about 100 bytes: keep them short.
-        run = Path(tempfile.mkdtemp(prefix="cd-dockerd-"))
+        run = self.run_dir = Path(tempfile.mkdtemp(prefix="cd-dockerd-"))
         self.host = f"unix://{run}/docker.sock"
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.workdir / "dockerd.log", "wb") as log:
             self.process = subprocess.Popen(
                 [dockerd, "--host", self.host, "--data-root", str(self.data_root or self.workdir / "data"),
                  "--exec-root", str(run / "exec"), "--pidfile", str(run / "docker.pid"), *self.network, *self.extra],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=marked_env(),
+                preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
         while not _answers(self.host):
             if self.process.poll() is not None or time.monotonic() > deadline:
@@ -89,6 +95,9 @@ class Dockerd:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
         self.process = None
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            self.run_dir = None
 
 
 def build_node_image(host: str, kwok: Path) -> str:

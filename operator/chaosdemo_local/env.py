@@ -22,6 +22,7 @@ from kubernetes_asyncio import client, config
 from chaosdemo_local import tidb_standin
 from chaosdemo_local.controlplane import REPO, LocalCluster, find_binaries, free_port
 from chaosdemo_local.docker_nodes import Dockerd
+from chaosdemo_local.reaper import die_with_parent, marked_env, reap_leftovers
 
 __all__ = ["LocalEnv", "Process"]
 
@@ -64,6 +65,7 @@ class LocalEnv:
 
     def start(self) -> LocalEnv:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        reap_leftovers(log=lambda msg: print(f"[local-tier] {msg}", file=sys.stderr))
         if self.docker:
             try:
                 self.dockerd = Dockerd(self.workdir / "dockerd").start()
@@ -134,7 +136,8 @@ class LocalEnv:
         log = logdir / f"{name}.log"
         with open(log, "ab") as fh:
             popen = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO,
-                                     env={**os.environ, "KUBECONFIG": str(self.kubeconfig), **(env or {})})
+                                     env=marked_env({**os.environ, "KUBECONFIG": str(self.kubeconfig), **(env or {})}),
+                                     preexec_fn=die_with_parent)
         proc = Process(name, popen, log)
         self.processes.append(proc)
         return proc
@@ -183,6 +186,8 @@ class LocalEnv:
         s = self.time_scale
         env = {
             "CHAOSDEMO_PD_URL_TEMPLATE": self.pd_url,
+            # The tests' demos live in namespaces of their own and target tidb-cluster: allowed on purpose.
+            "CHAOSDEMO_TARGET_NAMESPACES": self.tidb_namespace,
             "CHAOSDEMO_POLL_SECONDS": str(max(0.2, 2.0 * s)),
             "CHAOSDEMO_HEARTBEAT_STALE_SECONDS": str(15.0 * s),
             "CHAOSDEMO_DIAGNOSIS_SETTLE_SECONDS": str(10.0 * s),

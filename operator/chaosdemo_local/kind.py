@@ -34,6 +34,7 @@ from typing import Any
 
 from chaosdemo_local.docker_nodes import Dockerd, docker_cli
 from chaosdemo_local.images import REPO, operator_image, standin_image
+from chaosdemo_local.reaper import reap_leftovers, stop_on_signals
 
 __all__ = ["KindEnv", "Unsupported", "timings_table"]
 
@@ -139,14 +140,17 @@ class KindEnv:
         if shutil.which("docker") is None:
             raise Unsupported("no docker CLI on this machine")
         extra: list[str] = []
-        if _lacks_sys_resource():
+        if _lacks_sys_resource() and not os.environ.get("DOCKER_HOST"):
             wrapper = REPO / "hack" / "kind" / "runc-without-sys-resource"
             extra = ["--add-runtime", f"chaosdemo-runc={wrapper}", "--default-runtime", "chaosdemo-runc"]
             self.progress("CAP_SYS_RESOURCE is missing from the bounding set: containers run through "
                           f"{wrapper.name}")
         self._reap_earlier_engine()
+        reap_leftovers(log=self.progress)
+        # A user's engine (DOCKER_HOST, or the default socket) comes first; else one of ours. Ours needs no
+        # default bridge (kind makes its own network) and caches its images across runs.
         self.dockerd = Dockerd(self.workdir / "dockerd", network=["--bridge=none"], data_root=CACHE / "kind-docker",
-                              extra=extra, use_env_host=False)
+                               extra=extra, also_try=("unix:///var/run/docker.sock",))
         try:
             self.dockerd.start()
         except RuntimeError as e:
@@ -305,14 +309,9 @@ class KindEnv:
 
 def run_kind_demo(action: str = "pod-delete", keep: bool = False) -> int:
     """`make demo-kind` where no registry can be reached: the whole story on a real kind cluster built here."""
-    import signal
     import tempfile
 
-    def terminated(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, terminated)
-    signal.signal(signal.SIGHUP, terminated)
+    stop_on_signals()
     sample = REPO / "deploy" / "samples" / ("chaosdemo.yaml" if action == "pod-delete" else f"{action}.yaml")
     env = KindEnv(Path(tempfile.mkdtemp(prefix="chaosdemo-kind-")), name=os.environ.get("KIND_CLUSTER", "chaosdemo"))
     print("kind tier, offline: kind, the node image, the operator image and the PD/TiKV STAND-INS are built here;\n"

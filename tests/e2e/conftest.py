@@ -10,6 +10,7 @@ setup is printed at the end of the run.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,16 @@ from chaosdemo_local.kind import KindEnv, Unsupported, timings_table
 
 REPO = Path(__file__).resolve().parents[2]
 _TIMINGS: list[tuple[str, float]] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """SIGTERM and SIGHUP end the run like Ctrl-C does, so the cluster and our dockerd are torn down."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
 
 
 @pytest.fixture(scope="session")

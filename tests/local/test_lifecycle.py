@@ -140,7 +140,10 @@ def test_a_second_demo_on_a_busy_cluster_is_refused_and_the_first_finishes(
     [
         ({"target": {"pod": "basic-pd-0"}}, "TargetNotTiKV", "is not a TiKV pod of TidbCluster tidb-cluster/basic"),
         ({"cluster": {"name": "missing"}}, "ClusterNotFound", "TidbCluster tidb-cluster/missing does not exist"),
-        ({"cluster": {"name": "basic", "pdURL": "http://127.0.0.1:9"}}, "PDUnreachable", "PD is not reachable"),
+        ({"cluster": {"name": "basic", "pdURL": "http://nowhere-pd:2379"}}, "PDUnreachable",
+         "PD is not reachable: PD at http://nowhere-pd.tidb-cluster.svc:2379 did not answer"),
+        ({"cluster": {"name": "basic", "pdURL": "http://127.0.0.1:9"}}, "PDURLRefused",
+         "must name a Service of namespace tidb-cluster"),
     ],
 )
 def test_a_demo_that_cannot_run_ends_aborted_with_the_reason(local_env: LocalEnv, operator: Operator, demos: Demos,
@@ -284,3 +287,61 @@ def test_a_demo_without_diagnosis_goes_straight_from_detecting_to_recovering(
     obj = demos.get("nodiag")
     assert "diagnosis" not in obj["status"]
     assert demos.condition(obj, "Diagnosed")["reason"] == "Disabled"
+
+
+def test_a_pd_url_outside_the_cluster_is_never_fetched_and_no_foreign_answer_reaches_status(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    """The issue's reproduction: a dry run with pdURL at a server listening on the operator's host."""
+    import http.server
+    import threading
+
+    seen: list[str] = []
+
+    class Foreign(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+            self.wfile.write(b"<html>FOREIGN-SERVER-PAGE</html>")
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Foreign)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        operator.start()
+        demos.apply("foreign", cluster={"name": "basic", "pdURL": f"http://127.0.0.1:{server.server_port}"},
+                    dryRun=True)
+        obj = demos.wait("foreign")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert obj["status"]["phase"] == "Aborted" and "PDURLRefused" in obj["status"]["message"]
+    assert seen == [], "the operator fetched nothing from it"
+    assert "FOREIGN-SERVER-PAGE" not in json.dumps(obj) + json.dumps(demos.events("foreign"))
+
+
+def test_a_demo_in_another_namespace_may_not_target_the_cluster_unless_the_operator_allows_it(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    """The issue's reproduction: a ChaosDemo in namespace tenant aimed at tidb-cluster/basic."""
+    local_env.kubectl("create", "namespace", "tenant", check=False)
+    local_env.kubectl("create", "-f", "-", input=crd_sample("tenant", "from-tenant", "tidb-cluster"))
+    operator.start(CHAOSDEMO_TARGET_NAMESPACES="")  # the operator's default: a demo targets its own namespace
+    before = {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()}
+    deadline = time.monotonic() + 60
+    while True:
+        st = local_env.kubectl_json("get", "chaosdemo", "from-tenant", "-n", "tenant").get("status") or {}
+        if st.get("phase") in ("Succeeded", "Failed", "Aborted") or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    local_env.kubectl("delete", "namespace", "tenant", "--wait=false", check=False)
+    assert st.get("phase") == "Aborted" and "NamespaceNotAllowed" in st["message"], st
+    assert {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()} == before, "nothing was touched"
+
+
+def crd_sample(namespace: str, name: str, cluster_namespace: str) -> str:
+    return json.dumps({"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
+                       "metadata": {"name": name, "namespace": namespace},
+                       "spec": {"cluster": {"name": "basic", "namespace": cluster_namespace},
+                                "target": {"pod": "basic-tikv-0"}}})

@@ -1,4 +1,7 @@
+import pytest
+
 from chaosdemo.config import Settings
+from chaosdemo.errors import PreflightFailed
 
 
 def test_settings_come_from_the_environment_with_a_prefix():
@@ -17,7 +20,37 @@ def test_an_empty_key_means_no_claude():
     assert Settings.from_env({"ANTHROPIC_API_KEY": ""}).anthropic_api_key is None
 
 
-def test_pd_url_defaults_to_tidb_operators_service_and_the_spec_overrides_it():
+def test_pd_url_defaults_to_tidb_operators_service_and_the_spec_may_name_another_service_of_that_namespace():
     s = Settings()
     assert s.pd_url("basic", "tidb-cluster") == "http://basic-pd.tidb-cluster.svc:2379"
-    assert s.pd_url("basic", "tidb-cluster", "http://pd.example:2379/") == "http://pd.example:2379"
+    for given in ("http://my-pd:2379/", "http://my-pd.tidb-cluster:2379", "http://my-pd.tidb-cluster.svc:2379",
+                  "http://my-pd.tidb-cluster.svc.cluster.local:2379"):
+        assert s.pd_url("basic", "tidb-cluster", given) == "http://my-pd.tidb-cluster.svc:2379", given
+    assert s.pd_url("basic", "tidb-cluster", "https://pd") == "https://pd.tidb-cluster.svc"
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:18999",  # an address, not a Service
+    "http://pd.other-namespace:2379",  # another namespace's Service
+    "http://pd.other-namespace.svc:2379",
+    "http://metadata.google.internal",  # any other host
+    "http://pd:2379/pd/api/v1/../../admin",  # a path
+    "http://user:secret@pd:2379",  # credentials
+    "http://pd:2379?x=1",
+    "file:///etc/passwd",
+    "http://pd:99999",
+])
+def test_a_pd_url_that_is_not_a_service_of_the_target_namespace_is_refused_before_any_request(url):
+    with pytest.raises(PreflightFailed) as e:
+        Settings().pd_url("basic", "tidb-cluster", url)
+    assert e.value.reason == "PDURLRefused"
+    assert "must name a Service of namespace tidb-cluster" in e.value.message
+
+
+def test_a_demo_may_target_its_own_namespace_and_others_only_when_the_operator_lists_them():
+    assert Settings().may_target("tidb-cluster", "tidb-cluster")
+    assert not Settings().may_target("tenant", "tidb-cluster")
+    listed = Settings.from_env({"CHAOSDEMO_TARGET_NAMESPACES": "tidb-cluster, staging"})
+    assert listed.may_target("tenant", "tidb-cluster") and listed.may_target("tenant", "staging")
+    assert not listed.may_target("tenant", "prod")
+    assert Settings.from_env({"CHAOSDEMO_TARGET_NAMESPACES": "*"}).may_target("tenant", "prod")

@@ -1,7 +1,10 @@
 """PD's HTTP API, read through an injected httpx client.
 
 Only what the invariants and the evidence need. Every failure to get a JSON
-answer becomes ``PDUnavailable`` with the URL and the cause.
+answer becomes ``PDUnavailable`` with the URL and the cause: the status code
+and its reason phrase, never the body of an answer that is not PD's (it could
+be anything, and it would reach status, events and the prompt). Redirects
+are not followed.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ class PDClient:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
+                                       follow_redirects=False)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -36,8 +40,8 @@ class PDClient:
             raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {e!r}") from e
         if resp.status_code != 200:
             raise PDUnavailable(
-                f"PD at {self.base_url} answered {path} with HTTP {resp.status_code}: "
-                f"{resp.text[:200]}"
+                f"PD at {self.base_url} answered {path} with HTTP {resp.status_code} "
+                f"{httpx.codes.get_reason_phrase(resp.status_code)}"
             )
         try:
             return resp.json()

@@ -1,0 +1,122 @@
+"""Nothing the local tier starts outlives it.
+
+Three layers, because no single one covers every way out:
+
+- ``die_with_parent``: every process the tier spawns asks the kernel to SIGKILL
+  it when its parent dies (Linux ``PR_SET_PDEATHSIG``), so a parent that is
+  SIGKILLed takes its control plane, simulators and operators with it;
+- ``stop_on_signals``: SIGTERM and SIGHUP end a command like Ctrl-C does (and
+  SIGINT works even when a shell started it in the background with SIGINT
+  ignored), so the normal teardown runs;
+- ``reap_leftovers``: what escapes both (a dockerd's container shims and the
+  node containers' processes, which are not our children) is found at the next
+  start, by marks only the tier's processes carry (``MARK`` in the environment,
+  ``DOCKERD_MARK`` in a shim's arguments), among processes whose parent or
+  dockerd is gone, and killed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import re
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["DOCKERD_MARK", "MARK", "die_with_parent", "marked_env", "reap_leftovers", "stop_on_signals"]
+
+DOCKERD_MARK = "/cd-dockerd-"  # in the exec root of every dockerd the tier starts, and in its shims' arguments
+MARK = "CHAOSDEMO_LOCAL_TIER"  # in the environment of every process the tier spawns
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """A ``preexec_fn``: the child is SIGKILLed when the process that spawned it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def marked_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a process the tier spawns: the caller's, plus the tier's mark."""
+    return {**(os.environ if env is None else env), MARK: str(os.getpid())}
+
+
+def stop_on_signals() -> None:
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGHUP, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _processes() -> dict[int, tuple[int, list[str], bytes]]:
+    """pid -> (parent pid, argv, environment) of every process we can read."""
+    out = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = [a.decode(errors="replace") for a in (d / "cmdline").read_bytes().split(b"\0") if a]
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            environ = (d / "environ").read_bytes()
+        except (OSError, ValueError, IndexError):
+            continue
+        out[int(d.name)] = (ppid, argv, environ)
+    return out
+
+
+def _dockerd_root(argv: list[str]) -> str:
+    """The /tmp/cd-dockerd-XXXX directory a dockerd, its containerd or one of its shims names, or ''."""
+    m = re.search(r"[^\s:=]*" + re.escape(DOCKERD_MARK) + r"[^/\s]+", " ".join(argv))
+    return re.sub(r"^/+", "/", m.group(0)) if m else ""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def reap_leftovers(log: Callable[[str], None] = print) -> list[int]:
+    """Kill what an earlier, killed run of the tier left, and everything below it.
+
+    Two kinds: processes the tier spawned (they carry ``MARK`` in their environment)
+    whose parent is gone; and container shims of a dockerd of the tier that is gone.
+    A tier that is still running keeps its own: its children still have their parent,
+    and its dockerd is alive.
+    """
+    procs = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    live_roots = {_dockerd_root(argv) for _, argv, _ in procs.values() if argv and argv[0].endswith("dockerd")}
+    me = os.getpid()
+    roots = []
+    for pid, (ppid, argv, environ) in procs.items():
+        if pid == me or ppid not in (0, 1) or not argv:
+            continue
+        root = _dockerd_root(argv)
+        # A dockerd's containerd and shims live on after their parent by design (and inherit the mark):
+        # they are leftovers only when that dockerd is gone.
+        stale = root not in live_roots if root else MARK.encode() + b"=" in environ
+        if stale:
+            roots.append(pid)
+    doomed: list[int] = []
+    stack = list(roots)
+    while stack:
+        pid = stack.pop()
+        doomed.append(pid)
+        stack.extend(children.get(pid, []))
+    for pid in roots:
+        log(f"removing what an earlier run left: pid {pid} {' '.join(procs[pid][1])[:120]}")
+    for pid in reversed(doomed):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(p) for p in doomed):
+        time.sleep(0.1)
+    return doomed

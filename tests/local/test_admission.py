@@ -1,0 +1,139 @@
+"""No confused deputy: who may create which ChaosDemo, decided on the real API server with the user's identity.
+
+deploy/admission-policy.yaml (a ValidatingAdmissionPolicy with CEL authorizer
+checks) is applied to the local tier's kube-apiserver; users of different
+rights are impersonated; each refusal is checked by its message.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import yaml
+
+from chaosdemo_local.env import LocalEnv
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.local
+CHART = REPO / "charts" / "chaosdemo-operator"
+
+# who: (RBAC rules in the demo's namespace, rules in the target namespace)
+CREATE = {"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos"], "verbs": ["create", "get", "update", "patch"]}
+DELETE_PODS = {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}
+NODE_KILL = {"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos"], "verbs": ["node-kill"]}
+USERS = {
+    "viewer": ([CREATE], []),  # may create ChaosDemos, may not break anything
+    "pod-deleter": ([CREATE], [DELETE_PODS]),  # may delete pods in the target namespace
+    "node-killer": ([CREATE], [DELETE_PODS, NODE_KILL]),  # granted node-kill on purpose
+    "node-kill-only": ([CREATE], [NODE_KILL]),
+}
+
+# (user, action, allowed, words of the refusal)
+TABLE = [
+    ("viewer", "pod-delete", False, "viewer may not delete pods there (kubectl auth can-i delete pods -n {target})"),
+    ("viewer", "pod-kill", False, "a ChaosDemo with pod-kill deletes or kills TiKV pods in namespace {target}"),
+    ("viewer", "container-kill", False, "viewer may not delete pods there"),
+    ("viewer", "node-kill", False, "viewer lacks the verb node-kill on chaosdemos.chaosdemo.dev in namespace {target}"),
+    ("pod-deleter", "pod-delete", True, ""),
+    ("pod-deleter", "pod-kill", True, ""),
+    ("pod-deleter", "container-kill", True, ""),
+    ("pod-deleter", "node-kill", False, "which an administrator grants on purpose"),
+    ("node-killer", "pod-delete", True, ""),
+    ("node-killer", "pod-kill", True, ""),
+    ("node-killer", "container-kill", True, ""),
+    ("node-killer", "node-kill", True, ""),
+    ("node-kill-only", "pod-delete", False, "node-kill-only may not delete pods there"),
+    ("node-kill-only", "pod-kill", False, "node-kill-only may not delete pods there"),
+    ("node-kill-only", "container-kill", False, "node-kill-only may not delete pods there"),
+    ("node-kill-only", "node-kill", True, ""),
+]
+
+
+@pytest.fixture(scope="module")
+def policy(local_env: LocalEnv) -> Iterator[dict[str, str]]:
+    """The policy applied, and a demo namespace and a target namespace with the users' rights in them."""
+    suffix = uuid.uuid4().hex[:6]
+    home, target = f"adm-home-{suffix}", f"adm-target-{suffix}"
+    local_env.kubectl("apply", "-f", str(REPO / "deploy" / "admission-policy.yaml"))
+    for ns in (home, target):
+        local_env.kubectl("create", "namespace", ns)
+    for user, (home_rules, target_rules) in USERS.items():
+        for ns, rules in ((home, home_rules), (target, target_rules)):
+            if not rules:
+                continue
+            docs = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                     "metadata": {"name": user, "namespace": ns}, "rules": rules},
+                    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                     "metadata": {"name": user, "namespace": ns},
+                     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": user},
+                     "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]}]
+            local_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    try:
+        yield {"home": home, "target": target}
+    finally:
+        local_env.kubectl("delete", "namespace", home, target, "--wait=false", check=False)
+        local_env.kubectl("delete", "-f", str(REPO / "deploy" / "admission-policy.yaml"), check=False)
+
+
+def demo(namespace: str, target: str, action: str) -> str:
+    return json.dumps({"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
+                       "metadata": {"name": f"{action}-{uuid.uuid4().hex[:6]}", "namespace": namespace},
+                       "spec": {"cluster": {"name": "basic", "namespace": target}, "fault": {"action": action},
+                                "dryRun": True}})
+
+
+@pytest.mark.parametrize(("user", "action", "allowed", "words"), TABLE)
+def test_who_may_create_which_chaosdemo(local_env: LocalEnv, policy: dict[str, str], user: str, action: str,
+                                         allowed: bool, words: str) -> None:
+    # Server-side dry run: admission runs in full, nothing is stored, and the operator never sees it.
+    out = local_env.kubectl("create", "--dry-run=server", "--as", user, "-f", "-",
+                            input=demo(policy["home"], policy["target"], action), check=False)
+    if allowed:
+        assert out.returncode == 0, out.stderr
+    else:
+        assert out.returncode != 0, f"{user} was let through to {action}"
+        assert "ValidatingAdmissionPolicy 'chaosdemo-creator-may-break-it'" in out.stderr
+        assert words.format(target=policy["target"]) in out.stderr, out.stderr
+
+
+def test_the_target_defaults_to_the_demos_own_namespace(local_env: LocalEnv, policy: dict[str, str]) -> None:
+    """pod-deleter may delete pods only in the target namespace: a demo aimed at its own namespace is refused."""
+    body = json.loads(demo(policy["home"], policy["target"], "pod-delete"))
+    del body["spec"]["cluster"]["namespace"]
+    out = local_env.kubectl("create", "--dry-run=server", "--as", "pod-deleter", "-f", "-", input=json.dumps(body),
+                            check=False)
+    assert out.returncode != 0 and f"TiKV pods in namespace {policy['home']}" in out.stderr
+
+
+def test_the_operator_may_still_write_finalizers_and_status(local_env: LocalEnv, policy: dict[str, str]) -> None:
+    """Writes that leave the spec alone are not the creator's request to break something."""
+    created = local_env.kubectl("create", "-f", "-", "-o", "jsonpath={.metadata.name}",
+                                input=demo(policy["home"], policy["target"], "node-kill"))
+    name = created.stdout
+    patch = local_env.kubectl("patch", "chaosdemo", name, "-n", policy["home"], "--as", "viewer", "--type=merge",
+                              "-p", '{"metadata": {"annotations": {"x": "y"}}}', check=False)
+    assert patch.returncode == 0, patch.stderr
+    respec = local_env.kubectl("patch", "chaosdemo", name, "-n", policy["home"], "--as", "viewer", "--type=merge",
+                               "-p", '{"spec": {"dryRun": false}}', check=False)
+    assert respec.returncode != 0 and "node-kill" in respec.stderr
+    local_env.kubectl("delete", "chaosdemo", name, "-n", policy["home"], "--wait=false", check=False)
+
+
+def test_the_chart_installs_the_same_policy_by_default(local_env: LocalEnv) -> None:
+    import subprocess
+
+    helm = subprocess.run(["bash", str(REPO / "hack" / "build-helm.sh")], capture_output=True, text=True,
+                          check=True).stdout.strip().splitlines()[-1]
+
+    def render(*extra: str) -> list[dict[str, object]]:
+        out = subprocess.run([helm, "template", "x", str(CHART), "--kube-version", "1.36.3", *extra],
+                             capture_output=True, text=True, check=True).stdout
+        return [d for d in yaml.safe_load_all(out) if d and "AdmissionPolicy" in str(d.get("kind"))]
+
+    deploy = list(yaml.safe_load_all((REPO / "deploy" / "admission-policy.yaml").read_text()))
+    assert render() == deploy
+    assert render("--set", "admissionPolicy.enabled=false") == []

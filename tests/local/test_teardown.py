@@ -1,0 +1,120 @@
+"""Nothing the local tier starts outlives it: `chaosdemo-local up` stopped by a signal, or SIGKILLed.
+
+Each test starts the real command in a session of its own, waits until the whole
+tier is up (control plane, Docker nodes, simulated PD, operator), then ends it
+the way a user or a CI runner would, and looks at every process that was
+running under it, and every container shim of its dockerd.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.reaper import DOCKERD_MARK, reap_leftovers
+
+from .conftest import REPO
+
+pytestmark = [pytest.mark.local, pytest.mark.docker]
+
+
+def tree(root: int) -> set[int]:
+    """``root`` and every process below it, plus the container shims (and their children) of its dockerds."""
+    procs: dict[int, tuple[int, str]] = {}
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            procs[int(d.name)] = (ppid, (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+        except (OSError, ValueError, IndexError):
+            continue
+    below, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, (ppid, _) in procs.items():
+            if ppid == pid and child not in below:
+                below.add(child)
+                frontier.append(child)
+    roots = {arg.split(DOCKERD_MARK)[1].split("/")[0] for p in below for arg in procs.get(p, (0, ""))[1].split()
+             if DOCKERD_MARK in arg}
+    shims = {pid for pid, (_, cmd) in procs.items() if "containerd-shim" in cmd and any(r in cmd for r in roots)}
+    frontier = list(shims)
+    while frontier:
+        pid = frontier.pop()
+        below.add(pid)
+        frontier.extend(c for c, (ppid, _) in procs.items() if ppid == pid and c not in below)
+    return below
+
+
+def alive(pids: set[int]) -> set[int]:
+    out = set()
+    for pid in pids:
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                out.add(pid)
+        except (OSError, IndexError):
+            pass
+    return out
+
+
+def start_up() -> tuple[subprocess.Popen[bytes], set[int]]:
+    proc = subprocess.Popen([sys.executable, "-m", "chaosdemo_local.cli", "up", "--time-scale", "0.1"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "operator")})
+    assert proc.stdout is not None
+    seen, deadline = b"", time.monotonic() + 180
+    while b"Ctrl-C stops everything" not in seen:
+        assert proc.poll() is None and time.monotonic() < deadline, seen.decode(errors="replace")[-3000:]
+        if select.select([proc.stdout], [], [], 1)[0]:
+            seen += os.read(proc.stdout.fileno(), 65536)
+    time.sleep(2)  # the operator is up by now; its process is in the tree
+    started = tree(proc.pid)
+    assert len(started) >= 8, f"expected the whole tier under {proc.pid}, found {len(started)} processes"
+    return proc, started
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_up_stopped_by_a_signal_stops_everything_it_started(sig: signal.Signals) -> None:
+    proc, started = start_up()
+    proc.send_signal(sig)
+    assert proc.wait(timeout=90) is not None
+    assert proc.stdout is not None
+    proc.stdout.close()
+    deadline = time.monotonic() + 30
+    while alive(started) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert alive(started) == set(), f"left running after {sig.name}: {sorted(alive(started))}"
+
+
+def test_a_sigkilled_up_takes_its_children_along_and_the_next_start_removes_the_rest() -> None:
+    proc, started = start_up()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert proc.stdout is not None
+    proc.stdout.close()
+    time.sleep(2)
+    left = alive(started)
+    # Its own children died with it (PR_SET_PDEATHSIG); what is not its child (container shims and
+    # the node containers' processes) is what the next start finds and removes.
+    assert not any("kube-apiserver" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
+                   for p in left if Path(f"/proc/{p}").exists())
+    reap_leftovers(log=print)
+    assert alive(started) == set(), f"left running: {sorted(alive(started))}"
+
+
+def test_the_next_start_leaves_a_tier_that_is_still_running_alone(local_env: LocalEnv) -> None:
+    """Another run's live tier (here: this session's, with its dockerd and node containers) is not a leftover."""
+    assert local_env.docker_host, local_env.docker_error
+    ours = tree(os.getpid())
+    assert any("containerd-shim" in Path(f"/proc/{p}/cmdline").read_text(errors="replace") for p in alive(ours))
+    reaped = reap_leftovers(log=print)
+    assert set(reaped) & ours == set()
+    ok, why = local_env.healthy()
+    assert ok, why
