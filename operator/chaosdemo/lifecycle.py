@@ -37,7 +37,7 @@ from chaosdemo.invariants import InvariantConfig
 from chaosdemo.journal import WatchJournal
 from chaosdemo.models import ChaosDemoSpec, ChaosDemoStatus, InjectionRecord, TargetStatus
 from chaosdemo.observation import Observer
-from chaosdemo.preflight import check_cluster_exists, check_snapshot, hold_cluster, lease_name
+from chaosdemo.preflight import check_blast_radius, check_cluster_exists, check_snapshot, hold_cluster, lease_name
 from chaosdemo.report import Record, verdict
 from chaosdemo.snapshot import Snapshot
 from chaosdemo.targeting import select_target
@@ -147,6 +147,8 @@ class DemoRun:
         await hold_cluster(kube, self.cluster_ns, self.cluster, self.holder, dry_run=self.spec.dry_run)
         snap = await self.observer.snapshot()
         check_snapshot(snap, self.inv_cfg)
+        assert self.pd is not None
+        await check_blast_radius(self.pd, snap)
         self.state = WatchState(history=record_pods({}, snap))
         self.rec.set("PreflightPassed", "True", "ClusterHealthy",
                   f"{len(snap.pods)} TiKV pods Ready, {len(snap.stores)} stores Up, no unhealthy regions")

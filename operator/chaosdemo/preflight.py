@@ -10,12 +10,14 @@ preflight to its end.
 from __future__ import annotations
 
 from chaosdemo.clients.kube import KubeClient
+from chaosdemo.clients.pd import PDClient
 from chaosdemo.conditions import TERMINAL
 from chaosdemo.errors import PreflightFailed
 from chaosdemo.invariants import InvariantConfig, evaluate
 from chaosdemo.snapshot import Snapshot
 
-__all__ = ["check_cluster_exists", "check_snapshot", "hold_cluster", "lease_name"]
+__all__ = ["check_blast_radius", "check_cluster_exists", "check_snapshot", "hold_cluster", "lease_name",
+           "quorum_after_losing_one"]
 
 
 def lease_name(cluster: str) -> str:
@@ -75,3 +77,28 @@ def check_snapshot(snapshot: Snapshot, cfg: InvariantConfig) -> None:
             f"cluster is already unhealthy, refusing to inject: {shown}{more}",
             reason="ClusterUnhealthy",
         )
+
+
+def quorum_after_losing_one(max_replicas: int, stores_up: int) -> str:
+    """Why losing one more TiKV store would take a region below quorum, or '' if it would not (pure).
+
+    A Raft region of ``max_replicas`` peers needs a majority; with one store gone
+    each region that had a peer on it keeps ``max_replicas - 1``. Fewer Up stores
+    than replicas means regions are already missing peers.
+    """
+    if stores_up < max_replicas:
+        return (f"only {stores_up} TiKV stores are Up for {max_replicas} replicas: regions are already missing "
+                "peers, and one more store down could take them below quorum")
+    if max_replicas - 1 < max_replicas // 2 + 1:
+        return (f"PD keeps {max_replicas} replica(s) of each region: losing the target's store leaves "
+                f"{max_replicas - 1}, below the quorum of {max_replicas // 2 + 1}; the data would be unavailable")
+    return ""
+
+
+async def check_blast_radius(pd: PDClient, snapshot: Snapshot) -> None:
+    """Refuse a fault that would take any region below quorum (PD's max-replicas against the Up stores)."""
+    replicas = int((await pd.replication()).get("max-replicas", 3))
+    up = sum(1 for s in snapshot.stores if s.state_name == "Up")
+    why = quorum_after_losing_one(replicas, up)
+    if why:
+        raise PreflightFailed(f"refusing to inject: {why}", reason="BelowQuorum")

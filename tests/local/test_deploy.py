@@ -63,7 +63,7 @@ def test_the_rendered_chart_passes_a_server_side_dry_run_with_and_without_the_do
                                   capture_output=True, text=True, check=True).stdout
         kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
         assert kinds == ["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                         "Deployment"]
+                         "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
         out = dry_run(installed, rendered)
         assert out.returncode == 0, out.stderr
         socket = "/var/run/docker.sock" in rendered

@@ -165,8 +165,9 @@ def test_claude_diagnoses_from_evidence_without_the_answer_or_the_key(
               "affected_node": "", "confidence": 0.85, "evidence": ["basic-tikv-1 has a new uid"],
               "recommended_actions": ["check the audit log"]}
     claude_control(fake_claude, mode="answer", answer=answer, reset=True)
-    operator.start(ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude,
-                   CHAOSDEMO_CLAUDE_MODEL="claude-haiku-5-5")
+    # Debug logging everywhere (kopf --verbose, the SDK's own debug log): the key must still not show.
+    proc = operator.start(ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude,
+                          CHAOSDEMO_CLAUDE_MODEL="claude-haiku-5-5", ANTHROPIC_LOG="debug")
     demos.apply("claude", target={"pod": "basic-tikv-1"})
     st = demos.wait("claude")["status"]
     d = st["diagnosis"]
@@ -181,6 +182,8 @@ def test_claude_diagnoses_from_evidence_without_the_answer_or_the_key(
         assert leak not in prompt, leak
     everything = json.dumps(demos.get("claude")) + json.dumps(demos.events("claude"))
     assert "sk-ant-local-test-key" not in everything
+    log = proc.output()
+    assert "claude" in log.lower() and "sk-ant-local-test-key" not in log, "the key is in the operator's log"
 
 
 @pytest.mark.parametrize(("mode", "reason"), [("429", "ClaudeRateLimited"), ("500", "ClaudeAPIError"),

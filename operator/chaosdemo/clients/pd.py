@@ -60,6 +60,10 @@ class PDClient:
         result: dict[str, Any] = await self._get("/pd/api/v1/members")
         return result
 
+    async def replication(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._get("/pd/api/v1/config/replicate")
+        return result
+
     async def region_check(self, check: str) -> dict[str, Any]:
         result: dict[str, Any] = await self._get(f"/pd/api/v1/regions/check/{check}")
         return result
