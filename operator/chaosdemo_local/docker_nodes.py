@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaosdemo_local.reaper import die_with_parent, marked_env
+from chaosdemo_local.reaper import die_with_parent, marked_env, remove_run_dir
 
 __all__ = ["Dockerd", "NodeContainers", "build_node_image", "docker_cli"]
 
@@ -96,7 +96,7 @@ class Dockerd:
                 self.process.wait(timeout=5)
         self.process = None
         if self.run_dir is not None:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            remove_run_dir(self.run_dir)
             self.run_dir = None
 
 

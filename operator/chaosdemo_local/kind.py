@@ -346,4 +346,5 @@ def run_kind_demo(action: str = "pod-delete", keep: bool = False) -> int:
         print("\ninterrupted: removing the kind cluster", file=sys.stderr)
     finally:
         env.stop()
+        shutil.rmtree(env.workdir, ignore_errors=True)
     return 0 if phase == "Succeeded" else 1

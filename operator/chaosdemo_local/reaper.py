@@ -20,12 +20,16 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import shutil
 import signal
+import subprocess
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["DOCKERD_MARK", "MARK", "die_with_parent", "marked_env", "reap_leftovers", "stop_on_signals"]
+__all__ = ["DOCKERD_MARK", "MARK", "die_with_parent", "marked_env", "reap_leftovers", "remove_run_dir",
+           "stop_on_signals"]
 
 DOCKERD_MARK = "/cd-dockerd-"  # in the exec root of every dockerd the tier starts, and in its shims' arguments
 MARK = "CHAOSDEMO_LOCAL_TIER"  # in the environment of every process the tier spawns
@@ -72,6 +76,16 @@ def _dockerd_root(argv: list[str]) -> str:
     return re.sub(r"^/+", "/", m.group(0)) if m else ""
 
 
+def remove_run_dir(path: Path) -> None:
+    """Remove a dockerd's run directory, unmounting what it left there (its netns bind mount) first."""
+    prefix = str(path.resolve()) + "/"
+    for line in Path("/proc/mounts").read_text().splitlines()[::-1]:
+        target = line.split()[1]
+        if target.startswith(prefix):
+            subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -111,6 +125,10 @@ def reap_leftovers(log: Callable[[str], None] = print) -> list[int]:
         stack.extend(children.get(pid, []))
     for pid in roots:
         log(f"removing what an earlier run left: pid {pid} {' '.join(procs[pid][1])[:120]}")
+    for run_dir in Path(tempfile.gettempdir()).glob(DOCKERD_MARK.strip("/") + "*"):
+        # Not one a dockerd is just starting in: only a minute after it was made.
+        if str(run_dir) not in live_roots and time.time() - run_dir.stat().st_mtime > 60:
+            remove_run_dir(run_dir)
     for pid in reversed(doomed):
         try:
             os.kill(pid, signal.SIGKILL)

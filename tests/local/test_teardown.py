@@ -53,6 +53,20 @@ def tree(root: int) -> set[int]:
     return below
 
 
+def run_dirs(pids: set[int]) -> set[Path]:
+    """The run directories of the dockerds among ``pids``."""
+    out = set()
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv[0].endswith("dockerd"):
+            out |= {Path("/tmp") / ("cd-dockerd-" + a.split(DOCKERD_MARK)[1].split("/")[0])
+                    for a in argv if DOCKERD_MARK in a}
+    return out
+
+
 def alive(pids: set[int]) -> set[int]:
     out = set()
     for pid in pids:
@@ -83,6 +97,8 @@ def start_up() -> tuple[subprocess.Popen[bytes], set[int]]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_up_stopped_by_a_signal_stops_everything_it_started(sig: signal.Signals) -> None:
     proc, started = start_up()
+    started_dirs = run_dirs(started)
+    assert started_dirs, "the tier's own dockerd is among what it started"
     proc.send_signal(sig)
     assert proc.wait(timeout=90) is not None
     assert proc.stdout is not None
@@ -91,6 +107,7 @@ def test_up_stopped_by_a_signal_stops_everything_it_started(sig: signal.Signals)
     while alive(started) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert alive(started) == set(), f"left running after {sig.name}: {sorted(alive(started))}"
+    assert not [d for d in started_dirs if d.exists()], "the dockerd's run directory is gone"
 
 
 def test_a_sigkilled_up_takes_its_children_along_and_the_next_start_removes_the_rest() -> None:
