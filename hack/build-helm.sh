@@ -6,7 +6,7 @@ HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 CACHE_ROOT="${CHAOSDEMO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosdemo}"
 BIN="${CACHE_ROOT}/helm-${HELM_VERSION}"
 if [[ ! -x "${BIN}/helm" ]]; then
-  echo "[helm] building helm ${HELM_VERSION} from the Go module proxy" >&2
+  echo "[helm] building helm ${HELM_VERSION} from the Go module proxy (about 1 min, once)" >&2
   start=$(date +%s)
   GOTOOLCHAIN=local CGO_ENABLED=0 GOBIN="${BIN}" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}" >&2
   echo "[helm] built in $(( $(date +%s) - start ))s" >&2

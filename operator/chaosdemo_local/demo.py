@@ -9,7 +9,6 @@ diagnosis, and tears everything down.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -129,7 +128,7 @@ def _report(env: LocalEnv, name: str) -> None:
     table = Table(title=f"ChaosDemo {name}: {st.get('phase')}", show_header=False)
     for label, key in (("target", None), ("detected by", "detectedBy"), ("time to detect (s)", "detectionSeconds"),
                        ("time to recover (s)", "recoverySeconds"), ("message", "message")):
-        value = st.get(key) if key else json.dumps(st.get("target", {}).get("pod"))
+        value = st.get(key) if key else (st.get("target") or {}).get("pod", "")
         table.add_row(label, Text(str(value)))
     console.print(table)
     d = st.get("diagnosis")
