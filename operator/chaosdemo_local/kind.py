@@ -145,7 +145,8 @@ class KindEnv:
             extra = ["--add-runtime", f"chaosdemo-runc={wrapper}", "--default-runtime", "chaosdemo-runc"]
             self.progress("CAP_SYS_RESOURCE is missing from the bounding set: containers run through "
                           f"{wrapper.name}")
-        self._reap_earlier_engine()
+        # A dockerd (and its nodes' shims) that a killed run left on our data root holds its lock: it goes.
+        # One that another run still uses stays, and ours then fails to start, saying so.
         reap_leftovers(log=self.progress)
         # A user's engine (DOCKER_HOST, or the default socket) comes first; else one of ours. Ours needs no
         # default bridge (kind makes its own network) and caches its images across runs.
@@ -154,7 +155,8 @@ class KindEnv:
         try:
             self.dockerd.start()
         except RuntimeError as e:
-            raise Unsupported(f"no Docker engine could be started: {str(e)[-300:]}") from e
+            raise Unsupported(f"no Docker engine could be started (is another kind-tier run using "
+                              f"{CACHE / 'kind-docker'}?): {str(e)[-300:]}") from e
         self.host = self.dockerd.host
         probe = self.docker("run", "--rm", "--privileged", "--entrypoint", "true", self._probe_image(), check=False)
         if probe.returncode != 0:
@@ -164,22 +166,6 @@ class KindEnv:
         if self.name in self.docker("ps", "-a", "--format", "{{.Label \"io.x-k8s.kind.cluster\"}}").stdout.decode():
             self.progress(f"removing the kind cluster {self.name} an earlier run left behind")
             self._remove_cluster()
-
-    def _reap_earlier_engine(self) -> None:
-        """A dockerd a killed run left on our data root holds its lock: stop it."""
-        root = str(CACHE / "kind-docker")
-        for pid_dir in Path("/proc").glob("[0-9]*"):
-            try:
-                argv = (pid_dir / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if argv and argv[0].endswith(b"dockerd") and root.encode() in argv:
-                self.progress(f"stopping dockerd {pid_dir.name} that an earlier run left behind")
-                os.kill(int(pid_dir.name), 15)
-                for _ in range(100):
-                    if not pid_dir.exists():
-                        break
-                    time.sleep(0.2)
 
     def _probe_image(self) -> str:
         """Something to run a privileged probe with: busybox, imported once."""
