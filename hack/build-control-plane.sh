@@ -6,6 +6,8 @@
 #
 # Prints the bin directory on its last line of stdout. Progress goes to stderr.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+source hack/lib-k8s-module.sh
 
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
@@ -30,45 +32,17 @@ mkdir -p "${BIN}" "${OUT}/src"
 start=$(date +%s)
 
 # --- Kubernetes: a wrapper module that maps every staging module (required
-# at v0.0.0 by k8s.io/kubernetes) to its published tag.
+# at v0.0.0 by k8s.io/kubernetes) to its published tag (hack/lib-k8s-module.sh).
 k8s_src="${OUT}/src/k8s"
-rm -rf "${k8s_src}" && mkdir -p "${k8s_src}"
-minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
-staging_tag="v0.${K8S_VERSION#v1.}"
-(
-  cd "${k8s_src}"
-  cat > go.mod <<GOMOD
-module chaosdemo.invalid/k8sbins
-
-go 1.26.0
-GOMOD
-  go mod edit -require="k8s.io/kubernetes@${K8S_VERSION}"
-  upstream_mod=$(go mod download -json "k8s.io/kubernetes@${K8S_VERSION}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-  mods=$(sed -n 's|^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*|\1|p' "${upstream_mod}")
-  [[ -n "${mods}" ]] || { log "no staging modules found in ${upstream_mod}"; exit 1; }
-  for m in ${mods}; do go mod edit -replace="${m}=${m}@${staging_tag}"; done
-  cat > tools.go <<'GO'
-//go:build tools
-
-package tools
-GO
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    go mod edit -tool="k8s.io/kubernetes/cmd/${c}"
-  done
-  log "resolving Kubernetes ${K8S_VERSION} modules ($(echo "${mods}" | wc -w) staging replaces)"
-  go mod tidy >&2
-  ldf="-s -w"
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ldf="${ldf} -X ${p}.gitVersion=${K8S_VERSION} -X ${p}.gitMajor=1 -X ${p}.gitMinor=${minor}"
-    ldf="${ldf} -X ${p}.gitTreeState=clean -X ${p}.gitCommit=module-proxy-build -X ${p}.buildDate=$(date -u +%FT%TZ)"
-  done
-  for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-    log "building ${c} ${K8S_VERSION}"
-    t0=$(date +%s)
-    go build -p 2 -ldflags "${ldf}" -o "${BIN}/${c}" "k8s.io/kubernetes/cmd/${c}"
-    log "built ${c} in $(( $(date +%s) - t0 ))s"
-  done
-)
+log "resolving Kubernetes ${K8S_VERSION} modules"
+k8s_wrapper_module "${k8s_src}" "${K8S_VERSION}" kube-apiserver kube-controller-manager kube-scheduler kubectl
+ldf="$(k8s_ldflags "${K8S_VERSION}")"
+for c in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  log "building ${c} ${K8S_VERSION}"
+  t0=$(date +%s)
+  (cd "${k8s_src}" && go build -p 2 -ldflags "${ldf}" -o "${BIN}/${c}" "k8s.io/kubernetes/cmd/${c}")
+  log "built ${c} in $(( $(date +%s) - t0 ))s"
+done
 
 # --- etcd: the server module's go.mod has relative replaces, so build it
 # through a wrapper module too.
