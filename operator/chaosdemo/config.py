@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+from chaosdemo.crashpoints import POINTS
 from chaosdemo.errors import PreflightFailed
 
 __all__ = ["Settings", "service_url"]
@@ -47,6 +48,19 @@ class Settings(BaseModel):
         "'*' for any). A demo may always target its own namespace. Checked again by the operator before "
         "anything is injected, so a cluster without the admission policy still refuses cross-namespace demos.",
     )
+
+    crash_at: str | None = Field(
+        default=None,
+        description="Testing only: the operator SIGKILLs itself when it reaches this crash point (one of "
+        "crashpoints.POINTS). Used by the fault matrix to kill the operator at an exact step of a demo.",
+    )
+
+    @field_validator("crash_at")
+    @classmethod
+    def _known_point(cls, v: str | None) -> str | None:
+        if v is not None and v not in POINTS:
+            raise ValueError(f"unknown crash point {v!r}; one of {', '.join(POINTS)}")
+        return v
 
     @field_validator("target_namespaces", mode="before")
     @classmethod

@@ -24,7 +24,7 @@ from typing import Protocol
 
 from chaosdemo.clients.docker import ContainerState, DockerClient
 from chaosdemo.clients.kube import KubeClient
-from chaosdemo.errors import DockerUnavailable, FaultUnavailable, NotAKindNode
+from chaosdemo.errors import DemoFailed, DockerUnavailable, FaultUnavailable, NotAKindNode
 from chaosdemo.grading import GroundTruth
 from chaosdemo.models import FaultAction, FaultClass, FaultSpec, TargetStatus
 from chaosdemo.snapshot import restart_count
@@ -116,7 +116,17 @@ class NodeKill:
                         f"it stays down {self.restore_after:g}s")
 
     async def recover(self, namespace: str, target: TargetStatus) -> str:
-        docker, state = await _kind_node(self.docker, target.node)
+        # Once the node is down, nothing here aborts: an engine that does not answer is
+        # retried (DockerUnavailable is Unavailable) until the node runs again.
+        if self.docker is None:
+            raise DemoFailed(f"kind node {target.node} is down and this operator has no Docker access to start "
+                             "it (set DOCKER_HOST or mount the Docker socket)", reason="RestoreFailed")
+        docker = self.docker
+        try:
+            state = await docker.kind_node(target.node)
+        except NotAKindNode as e:
+            raise DemoFailed(f"kind node {target.node} cannot be started again: {e.message}",
+                             reason="RestoreFailed") from e
         if state.running:
             return f"kind node {target.node} is running"
         await docker.start(target.node)

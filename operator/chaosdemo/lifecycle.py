@@ -29,8 +29,9 @@ from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.config import Settings
+from chaosdemo.crashpoints import never
 from chaosdemo.diagnosis import DiagnosisJob, collect_evidence, diagnose
-from chaosdemo.errors import AbortDemo, DemoFailed, PreflightFailed
+from chaosdemo.errors import AbortDemo, DemoFailed, PreflightFailed, Unavailable
 from chaosdemo.evidence import record_pods
 from chaosdemo.faults import Fault, FaultFactory, fault_for, ground_truth
 from chaosdemo.invariants import InvariantConfig
@@ -61,6 +62,7 @@ class Deps:
     pd_transport: httpx.AsyncBaseTransport | None = None
     faults: FaultFactory = fault_for
     clock: Callable[[], float] = time.time
+    crash: Callable[[str], None] = never  # crashpoints: testing only
 
 
 class DemoRun:
@@ -82,7 +84,7 @@ class DemoRun:
         body = await self.deps.kube.get_demo(self.namespace, self.name)
         if body is None or body.get("metadata", {}).get("deletionTimestamp"):
             return
-        self.rec = Record(self.deps.kube, body, self.deps.clock)
+        self.rec = Record(self.deps.kube, body, self.deps.clock, self.deps.crash)
         self.status, self.generation = self.rec.status, self.rec.generation
         self.holder = f"{self.namespace}/{self.name}/{body['metadata'].get('uid', '')}"
         self.spec = ChaosDemoSpec.model_validate(body.get("spec") or {})
@@ -95,7 +97,11 @@ class DemoRun:
         try:
             await self._run()
         except AbortDemo as e:
-            await self._finish(False, "Aborted", self.rec.aborted(e))
+            if self.status.injected_at is None:
+                await self._finish(False, "Aborted", self.rec.aborted(e))
+            else:  # never "nothing was injected" once something was
+                await self._ensure_restored()
+                await self._finish(False, e.reason, e.message)
         except DemoFailed as e:
             await self._ensure_restored()
             await self._finish(False, e.reason, e.message)
@@ -134,6 +140,7 @@ class DemoRun:
             self.rec.set("FaultInjected", "Unknown", "Injecting", f"{self.spec.fault.action} is being injected")
             self.status.message = f"injecting {self.spec.fault.action} into {self._target.pod}"
             await self.rec.save()
+            self.deps.crash("before-inject")
         # A fault that took effect before this operator could watch (it restarted
         # mid-demo) is detected from what it left on the target.
         resumed = self.status.injected_at is not None or await self._inject(fault)
@@ -145,6 +152,7 @@ class DemoRun:
         kube = self.deps.kube
         check_cluster_exists(await kube.get_tidbcluster(self.cluster_ns, self.cluster), self.cluster_ns, self.cluster)
         await hold_cluster(kube, self.cluster_ns, self.cluster, self.holder, dry_run=self.spec.dry_run)
+        self.deps.crash("after-lease")
         snap = await self.observer.snapshot()
         check_snapshot(snap, self.inv_cfg)
         assert self.pd is not None
@@ -171,8 +179,11 @@ class DemoRun:
         started = self.rec.now()
         self.cursor = self.deps.journal.cursor()
         done = await fault.inject(self.cluster_ns, self._target)
+        self.deps.crash("after-inject")
         self.status.injection.detail = done.detail
-        self.status.injected_at = started
+        # A fault found already in effect was injected by an operator that died before recording it:
+        # at the latest when the intent was written, which times detection from then, never flattering it.
+        self.status.injected_at = (self.status.injection.requested_at or started) if done.already else started
         self.rec.set("FaultInjected", "True", "Injected", done.detail)
         self.rec.set("FailureDetected", "Unknown", "Watching", "watching the invariants")
         self.status.message = f"{done.detail}; watching for the failure"
@@ -284,6 +295,8 @@ class DemoRun:
         if inj.restored_at is None:
             try:
                 await self._restore(fault)
+            except Unavailable:
+                raise  # Docker did not answer: the run is retried and restores then
             except Exception as e:  # reported here, and retried by the deletion handler
                 log.exception("could not undo the fault")
                 await self.rec.event("Warning", "RestoreFailed", f"{type(e).__name__}: {e}")

@@ -14,6 +14,7 @@ from typing import Any
 
 from chaosdemo import conditions as cond
 from chaosdemo.clients.kube import KubeClient
+from chaosdemo.crashpoints import never
 from chaosdemo.errors import AbortDemo, FaultUnavailable, TargetError
 from chaosdemo.models import ChaosDemoStatus, ConditionType, Diagnosis
 from chaosdemo.timeutil import iso
@@ -32,9 +33,10 @@ def verdict(d: Diagnosis | None) -> str:
 
 
 class Record:
-    def __init__(self, kube: KubeClient, body: dict[str, Any], clock: Callable[[], float]) -> None:
+    def __init__(self, kube: KubeClient, body: dict[str, Any], clock: Callable[[], float],
+                 crash: Callable[[str], None] = never) -> None:
         meta = body["metadata"]
-        self.kube, self.body, self.clock = kube, body, clock
+        self.kube, self.body, self.clock, self.crash = kube, body, clock, crash
         self.namespace, self.name = str(meta.get("namespace", "")), str(meta["name"])
         self.generation = int(meta.get("generation", 1))
         self.status = ChaosDemoStatus.model_validate(body.get("status") or {})
@@ -49,6 +51,7 @@ class Record:
             self.status.observed_generation = self.generation
             payload = self.status.model_dump(by_alias=True, exclude_none=True, mode="json")
             await self.kube.patch_demo_status(self.namespace, self.name, payload)
+        self.crash(self.status.phase)  # a crash point per phase, right after its status is written
 
     def set(self, type_: ConditionType, status: str, reason: str, message: str) -> None:
         self.status.conditions = cond.set_condition(

@@ -8,6 +8,7 @@ from chaosdemo.clients.claude import ClaudeDiagnoser
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.config import Settings
+from chaosdemo.crashpoints import crasher
 from chaosdemo.lifecycle import Deps
 
 __all__ = ["build_deps", "close_deps"]
@@ -28,7 +29,8 @@ async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
         )
     # Docker is reached lazily: pod faults never need it, and its absence only
     # aborts the Docker-level faults, with the reason.
-    return Deps(kube=kube, settings=settings, claude=claude, docker=DockerClient(settings.docker_host))
+    return Deps(kube=kube, settings=settings, claude=claude, docker=DockerClient(settings.docker_host),
+                crash=crasher(settings.crash_at))
 
 
 async def close_deps(deps: Deps) -> None:

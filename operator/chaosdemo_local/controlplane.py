@@ -76,6 +76,7 @@ class LocalCluster:
     workers: int = 3
     node_monitor_grace_seconds: int = 10
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    argv: dict[str, tuple[str, ...]] = field(default_factory=dict)  # how each was started, for restart()
     api_port: int = 0
     docker_host: str | None = None  # back each worker with a Docker container running its kwok
     node_lease_seconds: int = 4
@@ -127,13 +128,34 @@ class LocalCluster:
     # ------------------------------------------------------------ processes
 
     def _spawn(self, name: str, *args: str) -> None:
+        self.argv[name] = args
         logdir = self.workdir / "logs"
         logdir.mkdir(parents=True, exist_ok=True)
-        with open(logdir / f"{name}.log", "wb") as log:  # the child keeps its own descriptor
+        with open(logdir / f"{name}.log", "ab") as log:  # the child keeps its own descriptor
             self.processes[name] = subprocess.Popen(
                 [str(self.bin_dir / args[0]), *args[1:]], stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, env=marked_env(), preexec_fn=die_with_parent,
             )
+
+    def restart(self, name: str, down_seconds: float) -> None:
+        """Stop one control-plane process, keep it down, start it with the same flags, wait for it.
+
+        SIGTERM first, as the kubelet stops a static pod; SIGKILL after 10 s (kube-apiserver keeps
+        open watches until they end).
+        """
+        proc = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        time.sleep(down_seconds)
+        self._spawn(name, *self.argv[name])
+        if name == "kube-apiserver":
+            self._wait("kube-apiserver /readyz", lambda: self._api("/readyz").get("raw") == "ok", timeout=90)
 
     def _wait(self, what: str, check: object, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from chaosdemo_local.reaper import die_with_parent, marked_env, remove_run_dir
+from chaosdemo_local.reaper import die_with_parent, marked_env, remove_run_dir, unmount_under
 
 __all__ = ["Dockerd", "NodeContainers", "build_node_image", "docker_cli"]
 
@@ -57,6 +57,7 @@ class Dockerd:
     use_env_host: bool = True  # an engine that DOCKER_HOST names (or one of also_try) is used if it answers
     also_try: tuple[str, ...] = ()
     run_dir: Path | None = None
+    live_restore: bool = False  # containers outlive a restart of the engine (dockerd --live-restore)
 
     def start(self, timeout: float = 60) -> Dockerd:
         if self.use_env_host:
@@ -64,17 +65,23 @@ class Dockerd:
                 if host and _answers(host):
                     self.host = host
                     return self
-        dockerd = shutil.which("dockerd")
-        if dockerd is None:
+        if shutil.which("dockerd") is None:
             raise RuntimeError("dockerd is not installed (apt-get install docker.io)")
         # Unix socket paths are limited to about 100 bytes: keep them short.
         run = self.run_dir = Path(tempfile.mkdtemp(prefix="cd-dockerd-"))
         self.host = f"unix://{run}/docker.sock"
         self.workdir.mkdir(parents=True, exist_ok=True)
-        with open(self.workdir / "dockerd.log", "wb") as log:
+        self._launch(timeout)
+        return self
+
+    def _launch(self, timeout: float) -> None:
+        run = self.run_dir
+        assert run is not None
+        with open(self.workdir / "dockerd.log", "ab") as log:
             self.process = subprocess.Popen(
-                [dockerd, "--host", self.host, "--data-root", str(self.data_root or self.workdir / "data"),
-                 "--exec-root", str(run / "exec"), "--pidfile", str(run / "docker.pid"), *self.network, *self.extra],
+                ["dockerd", "--host", self.host, "--data-root", str(self.data_root or self.workdir / "data"),
+                 "--exec-root", str(run / "exec"), "--pidfile", str(run / "docker.pid"), *self.network,
+                 *(["--live-restore"] if self.live_restore else []), *self.extra],
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=marked_env(),
                 preexec_fn=die_with_parent)
         deadline = time.monotonic() + timeout
@@ -83,9 +90,19 @@ class Dockerd:
                 tail = (self.workdir / "dockerd.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"dockerd did not start:\n{tail}")
             time.sleep(0.2)
-        return self
 
-    def stop(self) -> None:
+    def restart(self, down_seconds: float) -> None:
+        """Stop this engine (SIGTERM, as a service manager does), keep it down, start it again.
+
+        With ``live_restore`` the containers run on meanwhile; a stopped one stays stopped.
+        """
+        if self.process is None:
+            raise RuntimeError("only an engine started here can be restarted")
+        self._terminate()
+        time.sleep(down_seconds)
+        self._launch(60)
+
+    def _terminate(self) -> None:
         if self.process is not None and self.process.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
@@ -94,7 +111,13 @@ class Dockerd:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=5)
+
+    def stop(self) -> None:
+        started_here = self.process is not None
+        self._terminate()
         self.process = None
+        if started_here:  # with --live-restore the engine leaves its mounts behind on purpose
+            unmount_under(self.data_root or self.workdir / "data", itself=True)
         if self.run_dir is not None:
             remove_run_dir(self.run_dir)
             self.run_dir = None

@@ -68,7 +68,7 @@ class LocalEnv:
         reap_leftovers(log=lambda msg: print(f"[local-tier] {msg}", file=sys.stderr))
         if self.docker:
             try:
-                self.dockerd = Dockerd(self.workdir / "dockerd").start()
+                self.dockerd = Dockerd(self.workdir / "dockerd", live_restore=True).start()
             except RuntimeError as e:
                 self.docker_error = str(e)
                 self.dockerd = None

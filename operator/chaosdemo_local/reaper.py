@@ -28,10 +28,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["DOCKERD_MARK", "MARK", "die_with_parent", "marked_env", "reap_leftovers", "remove_run_dir",
-           "stop_on_signals"]
+__all__ = ["DOCKERD_MARK", "LOCAL_DATA_ROOT", "MARK", "die_with_parent", "marked_env", "reap_leftovers",
+           "remove_run_dir", "stop_on_signals", "unmount_under"]
 
 DOCKERD_MARK = "/cd-dockerd-"  # in the exec root of every dockerd the tier starts, and in its shims' arguments
+LOCAL_DATA_ROOT = "/dockerd/data"  # where the local tier's dockerd keeps its data, below the tier's workdir
 MARK = "CHAOSDEMO_LOCAL_TIER"  # in the environment of every process the tier spawns
 PR_SET_PDEATHSIG = 1
 
@@ -76,14 +77,23 @@ def _dockerd_root(argv: list[str]) -> str:
     return re.sub(r"^/+", "/", m.group(0)) if m else ""
 
 
-def remove_run_dir(path: Path) -> None:
-    """Remove a dockerd's run directory, unmounting what it left there (its netns bind mount) first."""
-    prefix = str(path.resolve()) + "/"
+def unmount_under(path: Path, *, itself: bool = False) -> None:
+    """Lazily unmount every mount below ``path`` (and ``path`` itself if asked), innermost first."""
+    root = str(path.resolve())
     for line in Path("/proc/mounts").read_text().splitlines()[::-1]:
         target = line.split()[1]
-        if target.startswith(prefix):
+        if target.startswith(root + "/") or (itself and target == root):
             subprocess.run(["umount", "-l", target], capture_output=True, check=False)
+
+
+def remove_run_dir(path: Path) -> None:
+    """Remove a dockerd's run directory, unmounting what it left there (its netns bind mount) first."""
+    unmount_under(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+def _data_root(argv: list[str]) -> str:
+    return next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--data-root"), "")
 
 
 def _alive(pid: int) -> bool:
@@ -125,6 +135,14 @@ def reap_leftovers(log: Callable[[str], None] = print) -> list[int]:
         stack.extend(children.get(pid, []))
     for pid in roots:
         log(f"removing what an earlier run left: pid {pid} {' '.join(procs[pid][1])[:120]}")
+    # A dockerd stopped with --live-restore, or killed, leaves its data root bind-mounted on itself (and
+    # its containers' layers below it): a directory nobody can delete until it is unmounted.
+    live_data = {_data_root(argv) for _, argv, _ in procs.values() if argv and argv[0].endswith("dockerd")}
+    for line in Path("/proc/mounts").read_text().splitlines():
+        target = line.split()[1]
+        if target.endswith(LOCAL_DATA_ROOT) and target not in live_data:
+            log(f"unmounting what an earlier run's Docker engine left: {target}")
+            unmount_under(Path(target), itself=True)
     for run_dir in Path(tempfile.gettempdir()).glob(DOCKERD_MARK.strip("/") + "*"):
         # Not one a dockerd is just starting in: only a minute after it was made.
         if str(run_dir) not in live_roots and time.time() - run_dir.stat().st_mtime > 60:

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from chaosdemo_local.controlplane import free_port
+from chaosdemo_local.docker_nodes import docker_cli
 from chaosdemo_local.env import LocalEnv, Process
 
 TIME_SCALE = 0.1
@@ -155,6 +156,34 @@ def watch_phases(env: LocalEnv, ns: str, name: str) -> subprocess.Popen[str]:
         [str(env.cluster.bin_dir / "kubectl"), "--kubeconfig", str(env.kubeconfig), "get", "chaosdemo", name,
          "-n", ns, "-w", "-o", "jsonpath={.status.phase}{'\\n'}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def lease_exists(env: LocalEnv) -> bool:
+    return env.kubectl("get", "lease", "chaosdemo-basic", "-n", "tidb-cluster", check=False).returncode == 0
+
+
+@pytest.fixture
+def docker_host(local_env: LocalEnv) -> str:
+    if not local_env.docker_host:
+        pytest.skip(f"no Docker engine in the local tier: {local_env.docker_error}")
+    return local_env.docker_host
+
+
+def running(host: str, name: str) -> bool:
+    out = docker_cli(host, "inspect", "-f", "{{.State.Running}}", name, check=False)
+    return out.stdout.decode().strip() == "true"
+
+
+def target_away_from_pd(env: LocalEnv) -> str:
+    pd_node = env.kubectl_json("get", "pod", "basic-pd-0", "-n", "tidb-cluster")["spec"]["nodeName"]
+    return next(n for n, p in sorted(tikv_pods(env).items()) if p["spec"]["nodeName"] != pd_node)
+
+
+def node_kill(env: LocalEnv, demos: Demos, name: str, down: int, **spec: object) -> str:
+    """Apply a node-kill demo on a TiKV pod whose node does not also host PD; return that node."""
+    pod = target_away_from_pd(env)
+    demos.apply(name, fault={"action": "node-kill", "nodeDownSeconds": down}, target={"pod": pod}, **spec)
+    return str(tikv_pods(env)[pod]["spec"]["nodeName"])
 
 
 def read_phases(proc: subprocess.Popen[str], timeout: float = 60) -> list[str]:

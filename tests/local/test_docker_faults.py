@@ -24,33 +24,9 @@ from chaosdemo.models import TargetStatus
 from chaosdemo_local.docker_nodes import docker_cli
 from chaosdemo_local.env import LocalEnv
 
-from .conftest import Demos, Operator, read_phases, tikv_pods, watch_phases
+from .conftest import Demos, Operator, node_kill, read_phases, running, tikv_pods, watch_phases
 
 pytestmark = [pytest.mark.local, pytest.mark.docker]
-
-
-@pytest.fixture
-def docker_host(local_env: LocalEnv) -> str:
-    if not local_env.docker_host:
-        pytest.skip(f"no Docker engine in the local tier: {local_env.docker_error}")
-    return local_env.docker_host
-
-
-def running(host: str, name: str) -> bool:
-    out = docker_cli(host, "inspect", "-f", "{{.State.Running}}", name, check=False)
-    return out.stdout.decode().strip() == "true"
-
-
-def target_away_from_pd(env: LocalEnv) -> str:
-    pd_node = env.kubectl_json("get", "pod", "basic-pd-0", "-n", "tidb-cluster")["spec"]["nodeName"]
-    return next(n for n, p in sorted(tikv_pods(env).items()) if p["spec"]["nodeName"] != pd_node)
-
-
-def node_kill(env: LocalEnv, demos: Demos, name: str, down: int, **spec: object) -> str:
-    """Apply a node-kill demo on a TiKV pod whose node does not also host PD; return that node."""
-    pod = target_away_from_pd(env)
-    demos.apply(name, fault={"action": "node-kill", "nodeDownSeconds": down}, target={"pod": pod}, **spec)
-    return str(tikv_pods(env)[pod]["spec"]["nodeName"])
 
 
 def test_node_kill_kills_the_node_container_restarts_it_and_the_cluster_recovers(

@@ -14,13 +14,9 @@ import pytest
 
 from chaosdemo_local.env import LocalEnv
 
-from .conftest import Demos, Operator, claude_control, read_phases, tikv_pods, watch_phases
+from .conftest import Demos, Operator, claude_control, lease_exists, read_phases, tikv_pods, watch_phases
 
 pytestmark = pytest.mark.local
-
-
-def lease_exists(env: LocalEnv) -> bool:
-    return env.kubectl("get", "lease", "chaosdemo-basic", "-n", "tidb-cluster", check=False).returncode == 0
 
 
 @pytest.mark.parametrize("action", ["pod-delete", "pod-kill"])
@@ -186,11 +182,14 @@ def test_claude_diagnoses_from_evidence_without_the_answer_or_the_key(
     assert "claude" in log.lower() and "sk-ant-local-test-key" not in log, "the key is in the operator's log"
 
 
-@pytest.mark.parametrize(("mode", "reason"), [("429", "ClaudeRateLimited"), ("500", "ClaudeAPIError"),
-                                               ("timeout", "ClaudeTimeout"), ("malformed", "ClaudeMalformedOutput")])
-def test_when_claude_fails_the_rules_engine_answers_and_says_why(
-        local_env: LocalEnv, operator: Operator, demos: Demos, fake_claude: str, mode: str, reason: str) -> None:
-    claude_control(fake_claude, mode=mode, delay=5, reset=True)
+@pytest.mark.parametrize(("mode", "delay", "reason"), [
+    ("429", 0, "ClaudeRateLimited"), ("500", 0, "ClaudeAPIError"), ("timeout", 5, "ClaudeTimeout"),
+    ("timeout", 3600, "ClaudeTimeout"), ("malformed", 0, "ClaudeMalformedOutput")],
+    ids=["429", "500", "slow-5s", "hangs-an-hour", "malformed"])
+def test_when_claude_fails_the_rules_engine_answers_and_says_why(local_env: LocalEnv, operator: Operator,
+                                                                 demos: Demos, fake_claude: str, mode: str,
+                                                                 delay: float, reason: str) -> None:
+    claude_control(fake_claude, mode=mode, delay=delay, reset=True)
     operator.start(ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude,
                    CHAOSDEMO_CLAUDE_TIMEOUT_SECONDS="1", CHAOSDEMO_CLAUDE_MAX_RETRIES="1")
     demos.apply("fallback")

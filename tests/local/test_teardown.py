@@ -67,6 +67,24 @@ def run_dirs(pids: set[int]) -> set[Path]:
     return out
 
 
+def data_roots(pids: set[int]) -> set[str]:
+    """The data roots of the dockerds among ``pids``."""
+    out = set()
+    for pid in pids:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if argv[0].endswith("dockerd") and "--data-root" in argv:
+            out.add(argv[argv.index("--data-root") + 1])
+    return out
+
+
+def mounts_under(roots: set[str]) -> list[str]:
+    targets = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    return [t for t in targets for r in roots if t == r or t.startswith(r + "/")]
+
+
 def alive(pids: set[int]) -> set[int]:
     out = set()
     for pid in pids:
@@ -97,8 +115,8 @@ def start_up() -> tuple[subprocess.Popen[bytes], set[int]]:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_up_stopped_by_a_signal_stops_everything_it_started(sig: signal.Signals) -> None:
     proc, started = start_up()
-    started_dirs = run_dirs(started)
-    assert started_dirs, "the tier's own dockerd is among what it started"
+    started_dirs, roots = run_dirs(started), data_roots(started)
+    assert started_dirs and roots, "the tier's own dockerd is among what it started"
     proc.send_signal(sig)
     assert proc.wait(timeout=90) is not None
     assert proc.stdout is not None
@@ -108,10 +126,12 @@ def test_up_stopped_by_a_signal_stops_everything_it_started(sig: signal.Signals)
         time.sleep(0.5)
     assert alive(started) == set(), f"left running after {sig.name}: {sorted(alive(started))}"
     assert not [d for d in started_dirs if d.exists()], "the dockerd's run directory is gone"
+    assert mounts_under(roots) == [], "the engine's data root is unmounted (live-restore leaves it mounted)"
 
 
 def test_a_sigkilled_up_takes_its_children_along_and_the_next_start_removes_the_rest() -> None:
     proc, started = start_up()
+    roots = data_roots(started)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=10)
     assert proc.stdout is not None
@@ -124,6 +144,7 @@ def test_a_sigkilled_up_takes_its_children_along_and_the_next_start_removes_the_
                    for p in left if Path(f"/proc/{p}").exists())
     reap_leftovers(log=print)
     assert alive(started) == set(), f"left running: {sorted(alive(started))}"
+    assert roots and mounts_under(roots) == [], "nothing of the killed engine stays mounted"
 
 
 def test_the_next_start_leaves_a_tier_that_is_still_running_alone(local_env: LocalEnv) -> None:

@@ -1,0 +1,91 @@
+"""A PD that misbehaves on cue: a real HTTP server in front of the SIMULATED PD.
+
+In mode ``ok`` it passes every request through to the simulated PD; in the
+other modes it answers the way a sick PD (or whatever sits at its address)
+does. The operator is pointed at it with ``CHAOSDEMO_PD_URL_TEMPLATE``.
+
+Given several upstreams (cluster name -> simulated PD), it plays the cluster's
+DNS too: ``/c/<cluster>/pd/api/v1/...`` goes to that cluster's PD, so the
+template ``<url>/c/{name}`` reaches each cluster's own.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Literal
+
+Mode = Literal["ok", "hang", "5xx", "garbage", "wrong-shape", "slow"]
+MODES: tuple[Mode, ...] = ("hang", "5xx", "garbage", "wrong-shape", "slow")
+SLOW_SECONDS = 5.0
+
+
+class MisbehavingPD:
+    def __init__(self, upstream: str | dict[str, str], mode: Mode = "ok") -> None:
+        self.upstreams = upstream if isinstance(upstream, dict) else {"": upstream}
+        self.mode = mode
+        self.requests = 0
+        self._closing = threading.Event()
+        front = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                front.requests += 1
+                mode = front.mode
+                if mode == "hang":
+                    front._closing.wait(600)
+                    return
+                if mode == "5xx":
+                    self._send(503, b'{"error": "PD is not serving (misbehaving on purpose)"}')
+                    return
+                if mode == "garbage":
+                    self._send(200, b"<html>\x00\xff not PD at all</html>", "text/html")
+                    return
+                if mode == "wrong-shape":
+                    self._send(200, b'{"stores": "all fine", "count": "many"}' if not self.path.endswith("health")
+                               else b'{"healthy": "yes"}')
+                    return
+                if mode == "slow":
+                    time.sleep(SLOW_SECONDS)
+                try:
+                    with urllib.request.urlopen(front.route(self.path), timeout=10) as resp:
+                        self._send(resp.status, resp.read())
+                except urllib.error.HTTPError as e:
+                    with e:
+                        self._send(e.code, e.read())
+
+            def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
+                try:
+                    self.send_response(code)
+                    self.send_header("Content-Type", ctype)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except OSError:
+                    pass  # the operator gave up waiting: that is the point of some modes
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def route(self, path: str) -> str:
+        if "" in self.upstreams:
+            return self.upstreams[""].rstrip("/") + path
+        _, _, cluster, rest = path.split("/", 3)
+        return self.upstreams[cluster].rstrip("/") + "/" + rest
+
+    def __enter__(self) -> MisbehavingPD:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._closing.set()
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,0 +1,152 @@
+"""The fault matrix, part 2: what the operator depends on fails during a demo.
+
+The API server restarts, the Docker engine restarts while a killed node is
+down, PD misbehaves (hangs, 5xx, garbage, a wrong shape, 5 s answers, or
+nothing listening) from the start or from the injection on, and Claude hangs
+(in test_lifecycle). No cell may leave a demo stuck, a Lease held or a fault
+unrecovered, and nothing a server that is not PD sends reaches status or events.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from chaosdemo_local.controlplane import free_port
+from chaosdemo_local.env import LocalEnv
+
+from .conftest import Demos, Operator, lease_exists, node_kill, running, tikv_pods
+from .misbehaving_pd import MODES, MisbehavingPD
+
+pytestmark = pytest.mark.local
+
+# What the misbehaving PD sends and no status or event may repeat.
+FOREIGN = ("not PD at all", "misbehaving", "all fine", "many", "<html>")
+
+
+def until(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = check()
+        if got:
+            return got
+        time.sleep(0.1)
+    raise TimeoutError(what)
+
+
+def nothing_foreign(demos: Demos, name: str, status: dict[str, Any]) -> None:
+    told = json.dumps(status) + json.dumps([e["message"] for e in demos.events(name)])
+    assert not [w for w in FOREIGN if w in told], told
+
+
+def test_a_demo_carries_on_through_a_restart_of_the_api_server(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    assert local_env.cluster is not None
+    proc = operator.start()
+    before = tikv_pods(local_env)
+    demos.apply("apiserver", target={"pod": "basic-tikv-0"}, timeouts={"stabilitySeconds": 3, "recoverySeconds": 120})
+    demos.wait("apiserver", ("Diagnosing", "Recovering"))
+    local_env.cluster.restart("kube-apiserver", down_seconds=5)
+    st = demos.wait("apiserver", timeout=150)["status"]
+    assert st["phase"] == "Succeeded", st["message"]
+    assert proc.popen.poll() is None, "the operator rode out the outage"
+    assert tikv_pods(local_env)["basic-tikv-0"]["metadata"]["uid"] != before["basic-tikv-0"]["metadata"]["uid"]
+    assert {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items() if n != "basic-tikv-0"} == {
+        n: p["metadata"]["uid"] for n, p in before.items() if n != "basic-tikv-0"}, "one fault, on the target only"
+    assert not lease_exists(local_env)
+    local_env.wait_healthy(timeout=60)
+
+
+def test_a_node_killed_while_the_docker_engine_restarts_is_started_once_the_engine_is_back(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    dockerd = local_env.dockerd
+    if dockerd is None or dockerd.process is None:
+        pytest.skip(f"no Docker engine of the tier's own to restart: {local_env.docker_error or 'DOCKER_HOST is used'}")
+    operator.start()
+    node = node_kill(local_env, demos, "engine", 3, timeouts={"stabilitySeconds": 2, "recoverySeconds": 120})
+    demos.wait("engine", ("Diagnosing", "Recovering"))
+    assert not running(local_env.docker_host, node)
+    t0 = time.monotonic()
+    dockerd.restart(down_seconds=6)  # the node is due back 3 s after the kill: while the engine is down
+    restarted_in = time.monotonic() - t0
+    st = demos.wait("engine", timeout=150)["status"]
+    assert st["phase"] == "Succeeded", st["message"]
+    assert st["injection"]["restoredAt"] and running(local_env.docker_host, node)
+    others = [n for n in local_env.cluster.worker_names() if n != node] if local_env.cluster else []
+    assert all(running(local_env.docker_host, n) for n in others), "live-restore kept the other nodes running"
+    assert not lease_exists(local_env)
+    assert restarted_in >= 6
+    local_env.wait_healthy(timeout=60)
+
+
+@pytest.mark.parametrize("mode", ["nothing-listening", *MODES])
+def test_a_pd_sick_from_the_start_gets_nothing_injected_and_the_reason(
+        local_env: LocalEnv, operator: Operator, demos: Demos, mode: str) -> None:
+    before = {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()}
+    with MisbehavingPD(local_env.pd_url, "ok" if mode == "nothing-listening" else mode) as pd:  # type: ignore[arg-type]
+        url = f"http://127.0.0.1:{free_port()}" if mode == "nothing-listening" else pd.url
+        operator.start(CHAOSDEMO_PD_URL_TEMPLATE=url)
+        t0 = time.monotonic()
+        demos.apply("pd-sick")
+        st = demos.wait("pd-sick", timeout=60)["status"]
+        took = time.monotonic() - t0
+    assert st["phase"] == "Aborted", st["message"]
+    assert "injectedAt" not in st and "injection" not in st
+    assert {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()} == before, "nothing was injected"
+    pre = demos.condition(demos.get("pd-sick"), "PreflightPassed")
+    assert pre["status"] == "False" and "PD at" in pre["message"], pre
+    nothing_foreign(demos, "pd-sick", st)
+    assert not lease_exists(local_env)
+    assert took < 30, f"refused in {took:.1f}s, not stuck"
+
+
+def test_a_pd_that_answers_in_five_seconds_is_waited_for_when_the_timeout_allows(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    with MisbehavingPD(local_env.pd_url, "slow") as pd:
+        operator.start(CHAOSDEMO_PD_URL_TEMPLATE=pd.url, CHAOSDEMO_PD_TIMEOUT_SECONDS="8")
+        demos.apply("pd-slow", timeouts={"stabilitySeconds": 1, "recoverySeconds": 150})
+        st = demos.wait("pd-slow", timeout=180)["status"]
+    assert st["phase"] == "Succeeded", st["message"]
+    assert st["recoverySeconds"] >= 5, "every look at PD took 5 s"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_pd_sick_for_a_while_after_the_injection_still_ends_in_a_proven_recovery(
+        local_env: LocalEnv, operator: Operator, demos: Demos, mode: str) -> None:
+    with MisbehavingPD(local_env.pd_url) as pd:
+        operator.start(CHAOSDEMO_PD_URL_TEMPLATE=pd.url)
+        demos.apply("pd-flaky", timeouts={"stabilitySeconds": 2, "recoverySeconds": 120})
+        until("injected", lambda: demos.get("pd-flaky").get("status", {}).get("injectedAt"))
+        pd.mode = mode  # type: ignore[assignment]
+        time.sleep(6)
+        pd.mode = "ok"
+        st = demos.wait("pd-flaky", timeout=150)["status"]
+    assert st["phase"] == "Succeeded", st["message"]
+    assert "pd-reachable" in {v["invariant"] for v in st["violations"]}, "the sick PD is on the record"
+    assert st["recoverySeconds"] >= 6, "recovery is proven only once PD answers again"
+    nothing_foreign(demos, "pd-flaky", st)
+    assert not lease_exists(local_env)
+
+
+def test_a_pd_that_stays_sick_after_the_injection_fails_the_demo_at_its_deadline(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    with MisbehavingPD(local_env.pd_url) as pd:
+        operator.start(CHAOSDEMO_PD_URL_TEMPLATE=pd.url)
+        demos.apply("pd-gone", timeouts={"stabilitySeconds": 1, "detectionSeconds": 10, "recoverySeconds": 15})
+        until("injected", lambda: demos.get("pd-gone").get("status", {}).get("injectedAt"))
+        pd.mode = "5xx"
+        t0 = time.monotonic()
+        st = demos.wait("pd-gone", timeout=60)["status"]
+        took = time.monotonic() - t0
+    assert st["phase"] == "Failed", st["message"]
+    rec = demos.condition(demos.get("pd-gone"), "Recovered")
+    assert rec["status"] == "False", rec
+    assert "pd-reachable" in st["message"] or "PD" in st["message"], st["message"]
+    assert took < 40, f"failed {took:.0f}s after PD went away, at the 15 s deadline, not stuck"
+    nothing_foreign(demos, "pd-gone", st)
+    assert not lease_exists(local_env)
+    local_env.wait_healthy(timeout=60)
