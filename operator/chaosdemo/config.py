@@ -49,6 +49,16 @@ class Settings(BaseModel):
         "anything is injected, so a cluster without the admission policy still refuses cross-namespace demos.",
     )
 
+    leader_election: bool = Field(
+        default=True,
+        description="Replicas elect one leader through the Lease chaosdemo-operator; only it runs demos.",
+    )
+    leader_namespace: str = Field(
+        default="", description="Namespace of the leader Lease (default: POD_NAMESPACE, else 'default')."
+    )
+    leader_lease_seconds: float = Field(
+        default=15.0, ge=3, description="How long a silent leader is waited for before a replica takes over."
+    )
     crash_at: str | None = Field(
         default=None,
         description="Testing only: the operator SIGKILLs itself when it reaches this crash point (one of "
@@ -87,6 +97,8 @@ class Settings(BaseModel):
             values["anthropic_base_url"] = env["ANTHROPIC_BASE_URL"]
         if env.get("DOCKER_HOST"):
             values["docker_host"] = env["DOCKER_HOST"]
+        if not values.get("leader_namespace"):
+            values["leader_namespace"] = env.get("POD_NAMESPACE") or "default"
         return cls.model_validate(values)
 
     def pd_url(self, name: str, namespace: str, override: str = "") -> str:

@@ -9,6 +9,7 @@ follows Kubernetes in milliseconds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,15 +18,21 @@ import kopf
 from chaosdemo.conditions import TERMINAL
 from chaosdemo.config import Settings
 from chaosdemo.errors import ChaosDemoError, Unavailable
+from chaosdemo.leadership import LEASE_NAME, Leadership, LostLeadership
 from chaosdemo.lifecycle import DemoRun, Deps, cleanup
 from chaosdemo.models import API_GROUP, API_VERSION, PLURAL
 from chaosdemo.snapshot import TIKV_LABELS
-from chaosdemo.wiring import build_deps, close_deps
+from chaosdemo.wiring import build_deps, build_leadership, close_deps
 
 FINALIZER = "chaosdemo.dev/finalizer"
 
 
 Logger = logging.Logger | logging.LoggerAdapter[Any]
+
+
+def _leader(memo: kopf.Memo) -> Leadership | None:
+    leader: Leadership | None = memo.get("leader")
+    return leader
 
 
 def _deps(memo: kopf.Memo) -> Deps:
@@ -37,16 +44,24 @@ def _deps(memo: kopf.Memo) -> Deps:
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.posting.level = logging.WARNING  # the lifecycle posts its own story as events
-    settings.peering.standalone = True  # one replica, Recreate strategy
+    settings.peering.standalone = True  # replicas coordinate through the leader Lease, not kopf peering
     settings.watching.server_timeout = 120
     cfg = Settings.from_env()
-    memo["deps"] = await build_deps(cfg)
+    deps = memo["deps"] = await build_deps(cfg)
+    leader = memo["leader"] = build_leadership(cfg, deps.kube)
+    if leader is not None:
+        memo["election"] = asyncio.create_task(leader.run(), name="leader election")
     engine = f"Claude ({cfg.claude_model})" if cfg.anthropic_api_key else "rules engine (no ANTHROPIC_API_KEY)"
-    logger.info("ChaosDemo operator ready; diagnosis by %s", engine)
+    election = (f"leader election on Lease {cfg.leader_namespace}/{LEASE_NAME} as {leader.identity}"
+                if leader is not None else "no leader election (one replica only)")
+    logger.info("ChaosDemo operator ready; diagnosis by %s; %s", engine, election)
 
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("election") is not None:
+        memo["election"].cancel()
+        await memo["leader"].release()
     if "deps" in memo:
         await close_deps(_deps(memo))
 
@@ -82,14 +97,20 @@ def _unfinished(status: kopf.Status, **_: Any) -> bool:
              cancellation_timeout=1.0, backoff=5)
 async def lifecycle(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     assert namespace is not None, "ChaosDemo is namespaced"
+    run, leader = DemoRun(_deps(memo), namespace, name).run, _leader(memo)
     try:
-        await DemoRun(_deps(memo), namespace, name).run()
+        await (run() if leader is None else leader.while_leading(run))
     except Unavailable as e:
         raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=5) from e
+    except LostLeadership as e:
+        raise kopf.TemporaryError(str(e), delay=1) from e
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, PLURAL, id="cleanup", backoff=5)
 async def on_delete(body: kopf.Body, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    leader = _leader(memo)
+    if leader is not None and not leader.leading.is_set():
+        raise kopf.TemporaryError("another replica leads and cleans up; waiting", delay=5)
     try:
         done = await cleanup(_deps(memo), dict(body))
     except ChaosDemoError as e:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
+
 import anthropic
 
 from chaosdemo.clients.claude import ClaudeDiagnoser
@@ -9,9 +13,10 @@ from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.config import Settings
 from chaosdemo.crashpoints import crasher
+from chaosdemo.leadership import Leadership, Timing
 from chaosdemo.lifecycle import Deps
 
-__all__ = ["build_deps", "close_deps"]
+__all__ = ["build_deps", "build_leadership", "close_deps"]
 
 
 async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
@@ -31,6 +36,13 @@ async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
     # aborts the Docker-level faults, with the reason.
     return Deps(kube=kube, settings=settings, claude=claude, docker=DockerClient(settings.docker_host),
                 crash=crasher(settings.crash_at))
+
+
+def build_leadership(settings: Settings, kube: KubeClient) -> Leadership | None:
+    if not settings.leader_election:
+        return None
+    identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    return Leadership(kube, settings.leader_namespace, identity, Timing.for_lease(settings.leader_lease_seconds))
 
 
 async def close_deps(deps: Deps) -> None:

@@ -191,6 +191,8 @@ class LocalEnv:
             "CHAOSDEMO_POLL_SECONDS": str(max(0.2, 2.0 * s)),
             "CHAOSDEMO_HEARTBEAT_STALE_SECONDS": str(15.0 * s),
             "CHAOSDEMO_DIAGNOSIS_SETTLE_SECONDS": str(10.0 * s),
+            # A killed operator's successor waits out its leader Lease: 5 s here, 15 s by default.
+            "CHAOSDEMO_LEADER_LEASE_SECONDS": "5",
             "ANTHROPIC_API_KEY": "",
             "DOCKER_HOST": self.docker_host,
         }

@@ -2,6 +2,7 @@ import pytest
 
 from chaosdemo.config import Settings
 from chaosdemo.errors import PreflightFailed
+from chaosdemo.leadership import Timing
 
 
 def test_settings_come_from_the_environment_with_a_prefix():
@@ -54,3 +55,24 @@ def test_a_demo_may_target_its_own_namespace_and_others_only_when_the_operator_l
     assert listed.may_target("tenant", "tidb-cluster") and listed.may_target("tenant", "staging")
     assert not listed.may_target("tenant", "prod")
     assert Settings.from_env({"CHAOSDEMO_TARGET_NAMESPACES": "*"}).may_target("tenant", "prod")
+
+
+def test_the_leader_lease_lives_in_the_pods_namespace_unless_set():
+    assert Settings.from_env({}).leader_namespace == "default"
+    assert Settings.from_env({"POD_NAMESPACE": "chaosdemo-system"}).leader_namespace == "chaosdemo-system"
+    both = {"POD_NAMESPACE": "chaosdemo-system", "CHAOSDEMO_LEADER_NAMESPACE": "ops"}
+    assert Settings.from_env(both).leader_namespace == "ops"
+    assert Settings.from_env({"CHAOSDEMO_LEADER_ELECTION": "false"}).leader_election is False
+
+
+def test_leader_timings_keep_client_gos_proportions_and_refuse_a_leader_that_could_overlap():
+    t = Timing.for_lease(15)
+    assert (t.lease, t.renew_deadline, t.retry) == (15, 10, 2)
+    with pytest.raises(ValueError, match="renew deadline < lease"):
+        Timing(lease=10, renew_deadline=10, retry=2)
+
+
+def test_a_crash_point_must_be_one_the_operator_has():
+    assert Settings.from_env({"CHAOSDEMO_CRASH_AT": "after-inject"}).crash_at == "after-inject"
+    with pytest.raises(ValueError, match="unknown crash point"):
+        Settings.from_env({"CHAOSDEMO_CRASH_AT": "after-lunch"})

@@ -240,3 +240,42 @@ class KubeClient:
             if e.status in (404, 409):
                 return
             raise self._fail(f"release lease {namespace}/{name}", e) from e
+
+    # ------------------------------------------------------------ the operator's own leader Lease
+
+    async def leader_lease(self, namespace: str, name: str) -> tuple[str, str, int] | None:
+        """(holder, resourceVersion, leaseDurationSeconds) of the leader Lease, or None if there is none."""
+        try:
+            lease = await self.coord.read_namespaced_lease(name, namespace, _request_timeout=5)
+        except ApiException as e:
+            if e.status == 404:
+                return None
+            raise self._fail(f"read lease {namespace}/{name}", e) from e
+        return lease.spec.holder_identity or "", lease.metadata.resource_version, lease.spec.lease_duration_seconds or 0
+
+    async def claim_leader_lease(self, namespace: str, name: str, holder: str, seconds: int,
+                                 resource_version: str | None) -> str | None:
+        """Create (``resource_version`` None) or renew/take over the leader Lease for ``holder``.
+
+        Optimistic: a replace carries the resourceVersion last read, so of two
+        replicas racing for it one wins and the other gets None. Returns the new
+        resourceVersion.
+        """
+        now = dt.datetime.now(dt.UTC)
+        spec = client.V1LeaseSpec(holder_identity=holder, lease_duration_seconds=seconds, renew_time=now)
+        meta = client.V1ObjectMeta(name=name, resource_version=resource_version,
+                                   labels={"app.kubernetes.io/managed-by": "chaosdemo"})
+        try:
+            if resource_version is None:
+                spec.acquire_time = now
+                lease = await self.coord.create_namespaced_lease(namespace, client.V1Lease(metadata=meta, spec=spec),
+                                                                 _request_timeout=5)
+            else:
+                lease = await self.coord.replace_namespaced_lease(name, namespace, client.V1Lease(metadata=meta,
+                                                                  spec=spec), _request_timeout=5)
+        except ApiException as e:
+            if e.status in (404, 409):
+                return None
+            raise self._fail(f"claim lease {namespace}/{name}", e) from e
+        return str(lease.metadata.resource_version)
+
