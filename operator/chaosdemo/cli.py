@@ -1,4 +1,7 @@
-"""The ``chaosdemo`` command: run the operator, or print the CRD it serves."""
+"""The ``chaosdemo`` command: run the operator, print the CRD it serves, or follow demos.
+
+``chaosdemo watch|list|report`` is the kubectl plugin (``kubectl chaosdemo ...``) under this name.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,17 @@ import sys
 __all__ = ["main"]
 
 
+PLUGIN_COMMANDS = ("watch", "list", "report")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="chaosdemo", description=__doc__)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PLUGIN_COMMANDS:
+        from chaosdemo.plugin.cli import main as plugin
+
+        return plugin(argv, prog="chaosdemo")
+    parser = argparse.ArgumentParser(prog="chaosdemo", description=__doc__,
+                                     epilog="Also: chaosdemo watch NAME | list [-A] | report NAME (kubectl chaosdemo)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the operator (all namespaces unless --namespace is given)")
     run.add_argument("-n", "--namespace", action="append", default=[], help="watch only this namespace")

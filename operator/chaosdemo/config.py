@@ -59,6 +59,9 @@ class Settings(BaseModel):
     leader_lease_seconds: float = Field(
         default=15.0, ge=3, description="How long a silent leader is waited for before a replica takes over."
     )
+    metrics_port: int = Field(
+        default=8081, ge=0, le=65535, description="Port of the Prometheus metrics endpoint; 0 turns it off."
+    )
     crash_at: str | None = Field(
         default=None,
         description="Testing only: the operator SIGKILLs itself when it reaches this crash point (one of "

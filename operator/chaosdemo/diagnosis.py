@@ -19,6 +19,7 @@ from chaosdemo.clients.kube import KubeClient
 from chaosdemo.errors import ClaudeUnavailable
 from chaosdemo.evidence import ContainerEvent, Evidence, PodHistory, build_evidence
 from chaosdemo.grading import GroundTruth, grade
+from chaosdemo.metrics import Metrics
 from chaosdemo.models import Diagnosis, DiagnosisAnswer, Violation
 from chaosdemo.prompt import SYSTEM_PROMPT, build_user_prompt
 from chaosdemo.rules import diagnose_by_rules
@@ -36,6 +37,7 @@ async def diagnose(
     claude: ClaudeDiagnoser | None,
     model: str,
     truth: GroundTruth,
+    metrics: Metrics | None = None,
 ) -> Diagnosis:
     answer: DiagnosisAnswer
     engine: Literal["claude", "rules"] = "rules"
@@ -43,6 +45,8 @@ async def diagnose(
     if claude is None:
         fallback = "no Anthropic API key is configured (ANTHROPIC_API_KEY)"
         answer = diagnose_by_rules(evidence)
+        if metrics is not None:
+            metrics.fallback("NoAPIKey")
     else:
         try:
             answer = await claude.diagnose(
@@ -53,6 +57,8 @@ async def diagnose(
             log.warning("Claude diagnosis failed (%s); the rules engine answers", e.reason)
             fallback = f"{e.reason}: {e.message}"
             answer = diagnose_by_rules(evidence)
+            if metrics is not None:
+                metrics.fallback(e.reason)
     matches, grading = grade(answer, truth)
     fields = answer.model_dump()
     fields.update(

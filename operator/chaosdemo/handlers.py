@@ -48,13 +48,16 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logg
     settings.watching.server_timeout = 120
     cfg = Settings.from_env()
     deps = memo["deps"] = await build_deps(cfg)
-    leader = memo["leader"] = build_leadership(cfg, deps.kube)
+    leader = memo["leader"] = build_leadership(cfg, deps.kube, deps.metrics)
+    if cfg.metrics_port:
+        deps.metrics.serve(cfg.metrics_port)
     if leader is not None:
         memo["election"] = asyncio.create_task(leader.run(), name="leader election")
     engine = f"Claude ({cfg.claude_model})" if cfg.anthropic_api_key else "rules engine (no ANTHROPIC_API_KEY)"
     election = (f"leader election on Lease {cfg.leader_namespace}/{LEASE_NAME} as {leader.identity}"
                 if leader is not None else "no leader election (one replica only)")
-    logger.info("ChaosDemo operator ready; diagnosis by %s; %s", engine, election)
+    served = f"metrics on :{cfg.metrics_port}/metrics" if cfg.metrics_port else "no metrics endpoint"
+    logger.info("ChaosDemo operator ready; diagnosis by %s; %s; %s", engine, election, served)
 
 
 @kopf.on.cleanup()

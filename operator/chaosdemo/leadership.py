@@ -58,8 +58,10 @@ class Timing:
 
 class Leadership:
     def __init__(self, kube: KubeClient, namespace: str, identity: str, timing: Timing | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 on_change: Callable[[bool], None] = lambda leading: None) -> None:
         self.kube, self.namespace, self.identity = kube, namespace, identity
+        self.on_change = on_change
         self.timing = timing or Timing()
         self.clock = clock
         self.leading = asyncio.Event()
@@ -113,6 +115,7 @@ class Leadership:
             self._version, self._renewed = got, now
             self.following.clear()
             self.leading.set()
+            self.on_change(True)
             log.info("leading: this replica (%s) runs the demos", self.identity)
 
     def _step_down(self, why: str) -> None:
@@ -120,6 +123,7 @@ class Leadership:
         self._version = None
         self.leading.clear()
         self.following.set()
+        self.on_change(False)
 
     async def release(self) -> None:
         """On a clean shutdown: hand the Lease over now rather than after it expires."""

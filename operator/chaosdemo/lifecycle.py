@@ -36,6 +36,7 @@ from chaosdemo.evidence import record_pods
 from chaosdemo.faults import Fault, FaultFactory, fault_for, ground_truth
 from chaosdemo.invariants import InvariantConfig
 from chaosdemo.journal import WatchJournal
+from chaosdemo.metrics import Metrics
 from chaosdemo.models import ChaosDemoSpec, ChaosDemoStatus, InjectionRecord, TargetStatus
 from chaosdemo.observation import Observer
 from chaosdemo.preflight import check_blast_radius, check_cluster_exists, check_snapshot, hold_cluster, lease_name
@@ -63,6 +64,7 @@ class Deps:
     faults: FaultFactory = fault_for
     clock: Callable[[], float] = time.time
     crash: Callable[[str], None] = never  # crashpoints: testing only
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 class DemoRun:
@@ -94,6 +96,7 @@ class DemoRun:
         self.cluster_ns = self.spec.cluster.namespace or self.namespace
         self.fault: Fault | None = None
         self.pd: PDClient | None = None
+        self.deps.metrics.in_flight.inc()
         try:
             await self._run()
         except AbortDemo as e:
@@ -106,6 +109,7 @@ class DemoRun:
             await self._ensure_restored()
             await self._finish(False, e.reason, e.message)
         finally:
+            self.deps.metrics.in_flight.dec()
             if self.pd is not None:
                 await self.pd.aclose()
 
@@ -224,6 +228,9 @@ class DemoRun:
                 if result.state.message != self.state.message:
                     st.message = result.state.message
                 self.state = result.state
+                # New violations are appended; the bounded timeline drops old ones from the front.
+                for v in self.state.violations[len(st.violations) - (self.state.dropped - st.violations_dropped):]:
+                    self.deps.metrics.breach(v.invariant)
                 st.violations, st.violations_dropped = list(self.state.violations), self.state.dropped
                 decision = result.decision
                 if isinstance(decision, RestoreNow):
@@ -251,6 +258,7 @@ class DemoRun:
         self.status.detected_at = now
         self.status.detection_seconds = seconds_between(self.status.injected_at, now)
         self.status.detected_by = first.invariant
+        self.deps.metrics.detected(self.spec.fault.action, first.invariant, self.status.detection_seconds)
         self.rec.set("FailureDetected", "True", "InvariantBroken", f"{first.invariant}: {first.message}")
         self.rec.set("Recovered", "Unknown", "Waiting", "waiting for every invariant to hold")
         self.status.message = f"detected in {self.status.detection_seconds}s by {first.invariant}"
@@ -266,6 +274,7 @@ class DemoRun:
         assert st.injected_at is not None
         st.recovered_at = iso(at)
         st.recovery_seconds = seconds_between(st.injected_at, st.recovered_at)
+        self.deps.metrics.recovered(self.spec.fault.action, st.recovery_seconds)
         self.rec.set("Recovered", "True", "AllInvariantsHold",
                   f"every invariant held for {self.spec.timeouts.stability_seconds}s; recovered "
                   f"{st.recovery_seconds}s after the injection")
@@ -313,7 +322,7 @@ class DemoRun:
                 container_events=self.state.containers.events, events_limit=self.deps.settings.events_limit)
             d = await diagnose(evidence, claude=self.deps.claude,
                                model=self.spec.diagnosis.model or self.deps.settings.claude_model,
-                               truth=ground_truth(fault, self._target))
+                               truth=ground_truth(fault, self._target), metrics=self.deps.metrics)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a diagnosis must never stop the demo
@@ -333,6 +342,7 @@ class DemoRun:
         with contextlib.suppress(Exception):
             await self.deps.kube.release_lease(self.cluster_ns, lease_name(self.cluster), self.holder)
         await self.rec.finish(ok, reason, message)
+        self.deps.metrics.ended(self.spec.fault.action, self.status.phase)
 
 
 async def cleanup(deps: Deps, body: dict[str, Any]) -> str:

@@ -15,12 +15,14 @@ from chaosdemo.config import Settings
 from chaosdemo.crashpoints import crasher
 from chaosdemo.leadership import Leadership, Timing
 from chaosdemo.lifecycle import Deps
+from chaosdemo.metrics import Metrics
 
 __all__ = ["build_deps", "build_leadership", "close_deps"]
 
 
 async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
     kube = await KubeClient.connect(kubeconfig)
+    metrics = Metrics()
     claude = None
     if settings.anthropic_api_key is not None:
         claude = ClaudeDiagnoser(
@@ -31,18 +33,21 @@ async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
                 max_retries=settings.claude_max_retries,
             ),
             max_tokens=settings.claude_max_tokens,
+            metrics=metrics,
         )
     # Docker is reached lazily: pod faults never need it, and its absence only
     # aborts the Docker-level faults, with the reason.
     return Deps(kube=kube, settings=settings, claude=claude, docker=DockerClient(settings.docker_host),
-                crash=crasher(settings.crash_at))
+                crash=crasher(settings.crash_at), metrics=metrics)
 
 
-def build_leadership(settings: Settings, kube: KubeClient) -> Leadership | None:
+def build_leadership(settings: Settings, kube: KubeClient, metrics: Metrics) -> Leadership | None:
     if not settings.leader_election:
+        metrics.leader.set(1)
         return None
     identity = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-    return Leadership(kube, settings.leader_namespace, identity, Timing.for_lease(settings.leader_lease_seconds))
+    return Leadership(kube, settings.leader_namespace, identity, Timing.for_lease(settings.leader_lease_seconds),
+                      on_change=lambda leading: metrics.leader.set(1 if leading else 0))
 
 
 async def close_deps(deps: Deps) -> None:

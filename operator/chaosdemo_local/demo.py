@@ -3,24 +3,21 @@
 Starts a real control plane (built from Go modules) with SIMULATED kubelets
 (kwok), a SIMULATED TiDB cluster (tidb-operator's objects, PD and TiKV stores
 from ``pd_sim``), runs the operator, applies ``deploy/samples/chaosdemo.yaml``,
-relays ``kubectl get chaosdemos -w`` as a user would see it, shows the
-diagnosis, and tears everything down.
+follows it with ``kubectl chaosdemo watch`` as a user would (stages, the
+deadline in force, invariants, the diagnosis), and tears everything down.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
 from rich.console import Console
-from rich.markup import escape
 from rich.panel import Panel
-from rich.table import Table
 from rich.text import Text
 
 from chaosdemo_local.controlplane import REPO
@@ -30,7 +27,6 @@ from chaosdemo_local.reaper import stop_on_signals
 __all__ = ["run_demo", "run_up"]
 
 console = Console(width=None if os.isatty(1) else 140)
-TERMINAL = ("Succeeded", "Failed", "Aborted")
 SAMPLES = {"pod-delete": "chaosdemo.yaml", "pod-kill": "pod-kill.yaml", "node-kill": "node-kill.yaml"}
 
 
@@ -85,7 +81,8 @@ def run_demo(action: str = "pod-delete", time_scale: float = 0.25, keep: bool = 
         name = manifest["metadata"]["name"]
         _step(f"kubectl apply -f {sample.relative_to(REPO)}")
         console.print(env.kubectl("apply", "-f", str(sample)).stdout.strip())
-        _step("kubectl get chaosdemos -n tidb-cluster -w")
+        _step(f"kubectl chaosdemo watch {name} -n tidb-cluster   (the plugin; kubectl get chaosdemos -w shows the same"
+              " in one line)")
         code = _follow(env, name)
         _report(env, name)
         if keep:
@@ -100,50 +97,17 @@ def run_demo(action: str = "pod-delete", time_scale: float = 0.25, keep: bool = 
 
 
 def _follow(env: LocalEnv, name: str, timeout: float = 900) -> int:
-    assert env.cluster is not None
-    watch = subprocess.Popen(
-        [str(env.cluster.bin_dir / "kubectl"), "--kubeconfig", str(env.kubeconfig), "get", "chaosdemos",
-         "-n", "tidb-cluster", "-w"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    phase = ""
-    deadline = time.monotonic() + timeout
-    assert watch.stdout is not None
+    """`kubectl chaosdemo watch`: stages, the deadline in force, invariants as they break and hold, the diagnosis."""
+    from chaosdemo.plugin.cli import connect, follow
+
+    api, _ = connect(str(env.kubeconfig), None)
     try:
-        for line in watch.stdout:
-            console.print(line.rstrip(), markup=False, highlight=False, soft_wrap=True)
-            if any(f" {p} " in f" {line} " for p in TERMINAL):
-                phase = next(p for p in TERMINAL if f" {p} " in f" {line} ")
-                break
-            if time.monotonic() > deadline:
-                break
+        return follow(api, "tidb-cluster", name, console, timeout)
     finally:
-        watch.terminate()
-        watch.wait(timeout=10)
-        watch.stdout.close()
-    return 0 if phase == "Succeeded" else 1
+        api.close()
 
 
 def _report(env: LocalEnv, name: str) -> None:
-    obj = env.kubectl_json("get", "chaosdemo", name, "-n", "tidb-cluster")
-    st = obj.get("status") or {}
-    table = Table(title=f"ChaosDemo {name}: {st.get('phase')}", show_header=False)
-    for label, key in (("target", None), ("detected by", "detectedBy"), ("time to detect (s)", "detectionSeconds"),
-                       ("time to recover (s)", "recoverySeconds"), ("message", "message")):
-        value = st.get(key) if key else (st.get("target") or {}).get("pod", "")
-        table.add_row(label, Text(str(value)))
-    console.print(table)
-    d = st.get("diagnosis")
-    if d:
-        d = {k: escape(v) if isinstance(v, str) else [escape(x) for x in v] if isinstance(v, list) else v
-             for k, v in d.items()}  # text from Claude or the cluster is shown, never interpreted
-        body = (f"[bold]{d['summary']}[/]\n\nroot cause: {d['rootCause']}\nfault class: {d['faultClass']}   "
-                f"pod: {d['affectedPod']}   store: {d['affectedStore']}   node: {d['affectedNode']}   "
-                f"confidence: {d['confidence']}\n\nevidence:\n" + "\n".join(f"  - {e}" for e in d["evidence"])
-                + "\n\nrecommended:\n" + "\n".join(f"  - {a}" for a in d["recommendedActions"])
-                + f"\n\n[{'green' if d['matchesInjectedFault'] else 'red'}]matches the injected fault: "
-                  f"{d['matchesInjectedFault']}[/] ({d['grading']})")
-        engine = f"{d['engine']}" + (f" ({d['model']})" if d.get("model") else "") + \
-                 (f" - rules engine because {d['fallbackReason']}" if d.get("fallbackReason") else "")
-        console.print(Panel(body, title=f"diagnosis by {escape(engine)}", border_style="magenta"))
     events = env.kubectl("describe", "chaosdemo", name, "-n", "tidb-cluster").stdout.split("Events:")[-1]
     console.print(Panel(Text(events.strip()), title=f"kubectl describe chaosdemo {name}: events", border_style="blue"))
 

@@ -63,11 +63,30 @@ def test_the_rendered_chart_passes_a_server_side_dry_run_with_and_without_the_do
                                   capture_output=True, text=True, check=True).stdout
         kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
         assert kinds == ["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                         "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+                         "Service", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
         out = dry_run(installed, rendered)
         assert out.returncode == 0, out.stderr
         socket = "/var/run/docker.sock" in rendered
         assert socket == bool(extra), "the Docker socket is mounted only when dockerSocket.enabled is true"
+
+
+def test_the_chart_runs_replicas_with_leader_election_and_a_service_monitor_on_request(helm: str) -> None:
+    rendered = subprocess.run([helm, "template", "chaosdemo", str(CHART), "-n", "chaosdemo-system",
+                               "--kube-version", "1.36.3", "--set", "replicas=2",
+                               "--set", "metrics.serviceMonitor.enabled=true"],
+                              capture_output=True, text=True, check=True).stdout
+    docs = {d["kind"]: d for d in yaml.safe_load_all(rendered) if d}
+    deployment = docs["Deployment"]
+    assert deployment["spec"]["replicas"] == 2
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["CHAOSDEMO_METRICS_PORT"]["value"] == "8081"
+    monitor, service = docs["ServiceMonitor"], docs["Service"]
+    assert monitor["spec"]["endpoints"][0]["port"] == service["spec"]["ports"][0]["name"] == "metrics"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    off = subprocess.run([helm, "template", "chaosdemo", str(CHART), "--kube-version", "1.36.3",
+                          "--set", "metrics.port=0"], capture_output=True, text=True, check=True).stdout
+    assert "kind: Service\n" not in off and "CHAOSDEMO_METRICS_PORT" in off
 
 
 def test_helm_lint_is_clean_and_the_values_schema_refuses_bad_values(helm: str) -> None:

@@ -8,24 +8,40 @@ settings, so tests point it at a local Anthropic-compatible endpoint.
 
 from __future__ import annotations
 
+import time
+
 import anthropic
 import pydantic
 
 from chaosdemo.errors import ClaudeUnavailable
+from chaosdemo.metrics import Metrics
 from chaosdemo.models import DiagnosisAnswer
 
 __all__ = ["ClaudeDiagnoser"]
 
 
 class ClaudeDiagnoser:
-    def __init__(self, client: anthropic.AsyncAnthropic, *, max_tokens: int = 2048) -> None:
+    def __init__(self, client: anthropic.AsyncAnthropic, *, max_tokens: int = 2048,
+                 metrics: Metrics | None = None) -> None:
         self._client = client
         self._max_tokens = max_tokens
+        self._metrics = metrics or Metrics()
+
+    async def diagnose(self, *, model: str, system: str, user: str) -> DiagnosisAnswer:
+        """Claude's structured answer, or ClaudeUnavailable with the reason; every call is counted and timed."""
+        started = time.monotonic()
+        try:
+            answer, usage = await self._ask(model=model, system=system, user=user)
+        except ClaudeUnavailable as e:
+            self._metrics.claude(e.reason, time.monotonic() - started)
+            raise
+        self._metrics.claude("ok", time.monotonic() - started, usage[0], usage[1])
+        return answer
 
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def diagnose(self, *, model: str, system: str, user: str) -> DiagnosisAnswer:
+    async def _ask(self, *, model: str, system: str, user: str) -> tuple[DiagnosisAnswer, tuple[int, int]]:
         try:
             resp = await self._client.messages.parse(
                 model=model,
@@ -60,4 +76,5 @@ class ClaudeDiagnoser:
         parsed = resp.parsed_output
         if parsed is None:
             raise ClaudeUnavailable("Claude returned no structured answer", reason="ClaudeMalformedOutput")
-        return parsed
+        usage = resp.usage
+        return parsed, (int(getattr(usage, "input_tokens", 0) or 0), int(getattr(usage, "output_tokens", 0) or 0))

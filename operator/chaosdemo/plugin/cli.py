@@ -1,0 +1,297 @@
+"""`kubectl chaosdemo`: follow a demo live, list demos, write a demo's postmortem.
+
+Installed as the console script ``kubectl-chaosdemo``, so kubectl finds it as
+a plugin (``kubectl chaosdemo watch NAME``); also ``chaosdemo watch|list|report``.
+It talks to the API server with the official ``kubernetes`` client and its
+watch, with the same kubeconfig kubectl uses.
+
+Exit codes of ``watch``: 0 Succeeded; 1 Failed or Aborted; 3 not found;
+4 deleted while watched; 5 ``--timeout`` passed first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, cast
+
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from chaosdemo.models import API_GROUP, API_VERSION, PLURAL
+from chaosdemo.plugin.views import TERMINAL, Follower, Note, deadline, report, rows
+
+__all__ = ["follow", "main"]
+
+SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def connect(kubeconfig: str | None, context: str | None) -> tuple[client.ApiClient, str]:
+    """An API client and the namespace kubectl would use (the context's, else default)."""
+    try:
+        config.load_kube_config(config_file=kubeconfig, context=context)
+        contexts, active = config.list_kube_config_contexts(config_file=kubeconfig)
+        if context:
+            active = next((c for c in contexts if c["name"] == context), active)
+        return client.ApiClient(), (active.get("context") or {}).get("namespace") or "default"
+    except config.ConfigException:
+        config.load_incluster_config()
+        ns = SA_NAMESPACE.read_text().strip() if SA_NAMESPACE.exists() else "default"
+        return client.ApiClient(), ns
+
+
+def _demo(co: client.CustomObjectsApi, ns: str, name: str) -> dict[str, Any]:
+    return cast(dict[str, Any], co.get_namespaced_custom_object(API_GROUP, API_VERSION, ns, PLURAL, name))
+
+
+# ------------------------------------------------------------------ rendering
+
+PHASE_STYLE = {"Succeeded": "bold green", "Failed": "bold red", "Aborted": "bold yellow"}
+
+
+def render_note(note: Note) -> Text:
+    if note.kind == "stage":
+        return Text.assemble(("\n━━ ", "cyan"), (note.phase, PHASE_STYLE.get(note.phase, "bold cyan")),
+                             (" ━━ ", "cyan"), (note.text, "cyan"))
+    if note.kind == "broken":
+        return Text.assemble(("  ✗ broken  ", "red"), note.text)
+    if note.kind == "holds":
+        return Text.assemble(("  ✓ holds   ", "green"), note.text)
+    return Text.assemble(("  · ", "dim"), (note.text, "dim"))
+
+
+def render_live(obj: dict[str, Any], follower: Follower, now: dt.datetime) -> Text:
+    st = obj.get("status") or {}
+    parts: list[tuple[str, str] | str] = [("⏱ ", ""), (st.get("phase", "Pending"), "bold")]
+    due = deadline(obj, now)
+    if due is not None:
+        what, left = due
+        parts += [" · ", (f"{what} deadline in {left:5.1f} s" if left >= 0 else f"{what} deadline passed",
+                          "yellow" if left >= 0 else "red")]
+    if follower.open:
+        parts += [" · ", (f"{len(follower.open)} invariant(s) broken", "red")]
+    return Text.assemble(*parts)
+
+
+def render_diagnosis(d: dict[str, Any]) -> Panel:
+    """The diagnosis panel; text from Claude or the cluster is shown as text, never as markup."""
+    body = Text()
+    body.append(f"{d.get('summary', '')}\n\n", "bold")
+    body.append(f"root cause: {d.get('rootCause', '')}\n")
+    body.append(f"fault class: {d.get('faultClass', '')}   pod: {d.get('affectedPod', '')}   "
+                f"store: {d.get('affectedStore', '')}   node: {d.get('affectedNode', '')}   "
+                f"confidence: {d.get('confidence', '')}\n\nevidence:\n")
+    for e in d.get("evidence") or []:
+        body.append(f"  - {e}\n")
+    body.append("\nrecommended:\n")
+    for a in d.get("recommendedActions") or []:
+        body.append(f"  - {a}\n")
+    ok = bool(d.get("matchesInjectedFault"))
+    body.append(f"\nmatches the injected fault: {ok}", "green" if ok else "red")
+    body.append(f" ({d.get('grading', '')})")
+    engine = d.get("engine", "") + (f" ({d['model']})" if d.get("model") else "")
+    if d.get("fallbackReason"):
+        engine += f" - rules engine because {d['fallbackReason']}"
+    return Panel(body, title=Text(f"diagnosis by {engine}"), border_style="magenta")
+
+
+def render_summary(obj: dict[str, Any]) -> Table:
+    st = obj.get("status") or {}
+    table = Table(title=Text(f"ChaosDemo {obj['metadata']['name']}: {st.get('phase', '')}"), show_header=False)
+    for label, value in (("target", (st.get("target") or {}).get("pod", "")),
+                         ("detected by", st.get("detectedBy", "")),
+                         ("time to detect (s)", st.get("detectionSeconds", "")),
+                         ("time to recover (s)", st.get("recoverySeconds", "")),
+                         ("message", st.get("message", ""))):
+        table.add_row(label, Text(str(value if value is not None else "")))
+    return table
+
+
+# ------------------------------------------------------------------ watch
+
+def _pump(co: client.CustomObjectsApi, ns: str, name: str, rv: str, out: queue.Queue[tuple[str, Any]],
+          stop: threading.Event) -> None:
+    """Relay the API server's watch of one demo into ``out``, reconnecting as kubectl does."""
+    while not stop.is_set():
+        w = watch.Watch()
+        try:
+            for ev in w.stream(co.list_namespaced_custom_object, API_GROUP, API_VERSION, ns, PLURAL,
+                               field_selector=f"metadata.name={name}", resource_version=rv, timeout_seconds=30):
+                rv = ev["object"]["metadata"]["resourceVersion"]
+                out.put((ev["type"], ev["object"]))
+                if stop.is_set():
+                    w.stop()
+                    return
+        except ApiException as e:
+            if e.status == 410:  # the version is too old: start again from the object as it is now
+                try:
+                    obj = _demo(co, ns, name)
+                    rv = obj["metadata"]["resourceVersion"]
+                    out.put(("MODIFIED", obj))
+                except ApiException as e2:
+                    out.put(("ERROR", f"API server: HTTP {e2.status} {e2.reason}"))
+                continue
+            out.put(("ERROR", f"API server: HTTP {e.status} {e.reason}; retrying"))
+            time.sleep(1)
+        except Exception as e:  # noqa: BLE001 - a dropped connection: reconnect, as kubectl -w does
+            out.put(("ERROR", f"watch interrupted ({type(e).__name__}); reconnecting"))
+            time.sleep(1)
+
+
+def follow(api: client.ApiClient, ns: str, name: str, console: Console, timeout: float = 0) -> int:
+    """Follow one demo to its end, live; the exit code says how it ended."""
+    co = client.CustomObjectsApi(api)
+    try:
+        obj: dict[str, Any] = _demo(co, ns, name)
+    except ApiException as e:
+        if e.status == 404:
+            console.print(Text(f"ChaosDemo {ns}/{name} not found"), style="red")
+            return 3
+        raise
+    events: queue.Queue[tuple[str, Any]] = queue.Queue()
+    stop = threading.Event()
+    threading.Thread(target=_pump, args=(co, ns, name, obj["metadata"]["resourceVersion"], events, stop),
+                     daemon=True).start()
+    follower = Follower()
+    spec = obj.get("spec") or {}
+    console.print(Text.assemble(("ChaosDemo ", "bold"), (f"{ns}/{name}", "bold"), ": ",
+                                (spec.get("fault") or {}).get("action", ""), " on TidbCluster ",
+                                f"{(spec.get('cluster') or {}).get('name', '')}"))
+    ends = time.monotonic() + timeout if timeout else None
+    code = 5
+    try:
+        with Live(render_live(obj, follower, _now()), console=console, refresh_per_second=4, transient=True) as live:
+            kind = "ADDED"
+            while True:
+                for note in follower.update(obj):
+                    live.console.print(render_note(note))
+                if (obj.get("status") or {}).get("phase") in TERMINAL:
+                    code = 0 if obj["status"]["phase"] == "Succeeded" else 1
+                    break
+                if ends is not None and time.monotonic() > ends:
+                    live.console.print(Text(f"--timeout {timeout:g}s passed; the demo goes on"), style="yellow")
+                    break
+                live.update(render_live(obj, follower, _now()))
+                try:
+                    kind, payload = events.get(timeout=0.25)
+                except queue.Empty:
+                    continue
+                if kind == "DELETED":
+                    live.console.print(Text(f"ChaosDemo {ns}/{name} was deleted"), style="yellow")
+                    return 4
+                if kind == "ERROR":
+                    live.console.print(Text(f"  ! {payload}"), style="yellow")
+                    continue
+                obj = payload
+    finally:
+        stop.set()
+    if code in (0, 1):
+        console.print(render_summary(obj))
+        d = (obj.get("status") or {}).get("diagnosis")
+        if d:
+            console.print(render_diagnosis(d))
+    return code
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# ------------------------------------------------------------------ list, report
+
+def list_demos(api: client.ApiClient, ns: str | None, console: Console) -> int:
+    co = client.CustomObjectsApi(api)
+    items: list[dict[str, Any]]
+    if ns is None:
+        items = cast(dict[str, Any], co.list_cluster_custom_object(API_GROUP, API_VERSION, PLURAL))["items"]
+    else:
+        items = cast(dict[str, Any], co.list_namespaced_custom_object(API_GROUP, API_VERSION, ns, PLURAL))["items"]
+    if not items:
+        console.print(f"No ChaosDemos found{' in namespace ' + ns if ns else ''}.")
+        return 0
+    table = Table(box=None, header_style="bold")
+    columns = (["namespace"] if ns is None else []) + ["name", "action", "target", "phase", "detectedBy",
+                                                       "detect", "recover", "diagnosis", "age"]
+    heads = {"detectedBy": "DETECTED BY", "detect": "DETECT (s)", "recover": "RECOVER (s)"}
+    for c in columns:
+        table.add_column(heads.get(c, c.upper()), justify="right" if c in ("detect", "recover", "age") else "left")
+    for row in rows(items, _now()):
+        table.add_row(*(Text(row[c], style=PHASE_STYLE.get(row[c], "")) if c == "phase" else Text(row[c])
+                        for c in columns))
+    console.print(table)
+    return 0
+
+
+def report_demo(api: client.ApiClient, ns: str, name: str, output: str, console: Console) -> int:
+    co, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    try:
+        obj: dict[str, Any] = _demo(co, ns, name)
+    except ApiException as e:
+        if e.status == 404:
+            console.print(Text(f"ChaosDemo {ns}/{name} not found"), style="red")
+            return 3
+        raise
+    evs = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name},involvedObject.kind=ChaosDemo")
+    events: list[dict[str, Any]] = sorted((api.sanitize_for_serialization(e) for e in evs.items),
+                    key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    if output == "json":
+        sys.stdout.write(json.dumps({"apiVersion": obj["apiVersion"], "kind": obj["kind"],
+                                     "metadata": {k: obj["metadata"].get(k) for k in ("name", "namespace", "uid")},
+                                     "spec": obj.get("spec"), "status": obj.get("status"), "events": events},
+                                    indent=2) + "\n")
+    elif output == "md":
+        sys.stdout.write(report(obj, events))
+    else:
+        console.print(Markdown(report(obj, events)))
+    return 0
+
+
+def main(argv: list[str] | None = None, prog: str = "kubectl chaosdemo") -> int:
+    # The connection flags go before or after the subcommand, as with kubectl.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--kubeconfig", default=argparse.SUPPRESS,
+                        help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+    common.add_argument("--context", default=argparse.SUPPRESS)
+    common.add_argument("-n", "--namespace", default=argparse.SUPPRESS, help="default: the context's namespace")
+    parser = argparse.ArgumentParser(prog=prog, description="Follow, list and report ChaosDemos.", parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+    w = sub.add_parser("watch", parents=[common], help="follow one demo live: stages, deadlines, invariants, diagnosis")
+    w.add_argument("name")
+    w.add_argument("--timeout", type=float, default=0, help="give up after this many seconds (exit 5)")
+    ls = sub.add_parser("list", parents=[common], help="every demo with its outcome, times and diagnosis")
+    ls.add_argument("-A", "--all-namespaces", action="store_true")
+    r = sub.add_parser("report", parents=[common], help="one demo's whole story, for a postmortem")
+    r.add_argument("name")
+    r.add_argument("-o", "--output", choices=["md", "json", "pretty"], default="md",
+                   help="md: Markdown (default); json; pretty: rendered in the terminal")
+    args = parser.parse_args(argv)
+    console = Console(highlight=False)
+    api, ns = connect(getattr(args, "kubeconfig", None), getattr(args, "context", None))
+    ns = getattr(args, "namespace", None) or ns
+    try:
+        if args.command == "watch":
+            return follow(api, ns, args.name, console, args.timeout)
+        if args.command == "list":
+            return list_demos(api, None if args.all_namespaces else ns, console)
+        return report_demo(api, ns, args.name, args.output, console)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        api.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

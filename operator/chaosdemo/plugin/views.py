@@ -1,0 +1,213 @@
+"""What `kubectl chaosdemo` shows, computed from ChaosDemo objects (plain dicts); no I/O here.
+
+``Follower`` turns the successive versions of one demo, as a watch delivers
+them, into what a person following it needs: a banner when the stage changes,
+a line when an invariant breaks or holds again, and the deadline in force.
+``rows`` is the ``list`` table, ``report`` the postmortem in Markdown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["STAGES", "TERMINAL", "Follower", "Note", "deadline", "report", "rows", "seconds"]
+
+TERMINAL = ("Succeeded", "Failed", "Aborted")
+STAGES = {
+    "Pending": "waiting for the operator",
+    "Injecting": "preflight passed, target chosen: injecting the fault",
+    "Detecting": "fault injected: watching the invariants for the failure",
+    "Diagnosing": "failure detected: gathering evidence and diagnosing, while waiting for recovery",
+    "Recovering": "waiting for every invariant to hold for the stability window",
+    "Succeeded": "the cluster recovered",
+    "Failed": "the demo failed",
+    "Aborted": "nothing was injected",
+}
+
+
+def _when(ts: str | None) -> dt.datetime | None:
+    if not ts:
+        return None
+    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00"))
+
+
+def seconds(a: str | None, b: str | None) -> float | None:
+    """Seconds from timestamp ``a`` to ``b``, or None if either is missing."""
+    ta, tb = _when(a), _when(b)
+    return None if ta is None or tb is None else (tb - ta).total_seconds()
+
+
+@dataclass(frozen=True)
+class Note:
+    kind: str  # "stage", "broken", "holds", "message"
+    text: str
+    phase: str = ""
+
+
+def deadline(obj: dict[str, Any], now: dt.datetime) -> tuple[str, float] | None:
+    """The deadline in force (what, seconds left) for a demo, or None when none runs."""
+    st, spec = obj.get("status") or {}, obj.get("spec") or {}
+    timeouts = spec.get("timeouts") or {}
+    injected = _when(st.get("injectedAt"))
+    phase = st.get("phase", "")
+    if injected is None or phase in TERMINAL:
+        return None
+    if phase == "Detecting":
+        what, limit = "detection", float(timeouts.get("detectionSeconds", 120))
+    else:
+        what, limit = "recovery", float(timeouts.get("recoverySeconds", 600))
+    return what, limit - (now - injected).total_seconds()
+
+
+@dataclass
+class Follower:
+    """Feed it each version of the demo; it says what changed, in order."""
+
+    phase: str = ""
+    message: str = ""
+    open: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+
+    def update(self, obj: dict[str, Any]) -> list[Note]:
+        st = obj.get("status") or {}
+        notes: list[Note] = []
+        phase = st.get("phase") or "Pending"
+        if phase != self.phase:
+            self.phase = phase
+            notes.append(Note("stage", STAGES.get(phase, phase), phase))
+        for v in st.get("violations") or []:
+            key = (v.get("invariant", ""), v.get("subject", ""))
+            what = f"{key[0]}{f' ({key[1]})' if key[1] else ''}"
+            first = (*key, v.get("firstSeen", ""))
+            if first not in self.seen:  # a breach not shown yet: open, or already over between two looks
+                self.seen.add(first)
+                if v.get("cleared") is None:
+                    self.open[key] = v
+                    notes.append(Note("broken", f"{what}: {v.get('message', '')}"))
+                else:
+                    notes.append(Note("broken", f"{what}: {v.get('message', '')} (held again by {v['cleared']})"))
+            elif v.get("cleared") is not None and key in self.open:
+                del self.open[key]
+                notes.append(Note("holds", f"{what} holds again"))
+        message = st.get("message", "")
+        if message and message != self.message:
+            self.message = message
+            notes.append(Note("message", message))
+        return notes
+
+
+def rows(items: list[dict[str, Any]], now: dt.datetime) -> list[dict[str, str]]:
+    """One row per demo for ``list``: outcome, times and diagnosis."""
+    out = []
+    for obj in sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])):
+        meta, spec, st = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+        d = st.get("diagnosis") or {}
+        created = _when(meta.get("creationTimestamp"))
+        verdict = ""
+        if d:
+            verdict = f"{d.get('faultClass', '')} {'matches' if d.get('matchesInjectedFault') else 'MISMATCH'}"
+            verdict += f" ({d.get('engine', '')})"
+        out.append({
+            "namespace": meta.get("namespace", ""),
+            "name": meta["name"],
+            "action": (spec.get("fault") or {}).get("action", ""),
+            "target": (st.get("target") or {}).get("pod", ""),
+            "phase": st.get("phase", "Pending"),
+            "detectedBy": st.get("detectedBy", ""),
+            "detect": _num(st.get("detectionSeconds")),
+            "recover": _num(st.get("recoverySeconds")),
+            "diagnosis": verdict,
+            "age": _age(now - created) if created else "",
+        })
+    return out
+
+
+def _num(v: object) -> str:
+    return "" if v is None else f"{float(v):.2f}" if float(v) < 10 else f"{float(v):.1f}"  # type: ignore[arg-type]
+
+
+def _age(d: dt.timedelta) -> str:
+    s = int(d.total_seconds())
+    return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
+
+
+def _md(text: object) -> str:
+    """Text from the cluster or from Claude, made inert in a Markdown table cell or line."""
+    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def report(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    """The whole story of one demo as Markdown, for a postmortem."""
+    meta, spec, st = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    fault = spec.get("fault") or {}
+    target = st.get("target") or {}
+    lines = [f"# ChaosDemo {meta.get('namespace', '')}/{meta['name']}: {st.get('phase', 'Pending')}", "",
+             _md(st.get("message", "")), "", "| | |", "| --- | --- |"]
+    cluster = spec.get("cluster") or {}
+    for label, value in (
+        ("TidbCluster", f"{cluster.get('namespace') or meta.get('namespace', '')}/{cluster.get('name', '')}"),
+        ("fault", fault.get("action", "")),
+        ("target", f"{target.get('pod', '')} on node {target.get('node', '')}, PD store {target.get('storeId', '')}"
+         if target else ""),
+        ("injection", (st.get("injection") or {}).get("detail", "")),
+        ("detected by", st.get("detectedBy", "")),
+        ("time to detect", f"{st['detectionSeconds']} s" if st.get("detectionSeconds") is not None else ""),
+        ("time to recover", f"{st['recoverySeconds']} s" if st.get("recoverySeconds") is not None else ""),
+    ):
+        lines.append(f"| {label} | {_md(value)} |")
+    lines += ["", "## Timeline", "", "| when | +s | what |", "| --- | --- | --- |"]
+    start = st.get("injectedAt") or st.get("startedAt")
+    for key, what in (("startedAt", "the operator took it up"), ("injectedAt", "fault injected"),
+                      ("detectedAt", "failure detected"), ("diagnosedAt", "diagnosis ready"),
+                      ("recoveredAt", "recovered (stability window passed)"), ("finishedAt", "ended")):
+        if st.get(key):
+            off = seconds(start, st[key])
+            lines.append(f"| {st[key]} | {'' if off is None else f'{off:+.2f}'} | {what} |")
+    restored = (st.get("injection") or {}).get("restoredAt")
+    if restored:
+        off = seconds(start, restored)
+        lines.append(f"| {restored} | {'' if off is None else f'{off:+.2f}'} | fault undone (node started) |")
+    lines += ["", "## Invariants that broke", ""]
+    if st.get("violations"):
+        lines += ["| invariant | subject | first seen | held again | what was seen |",
+                  "| --- | --- | --- | --- | --- |"]
+        for v in st["violations"]:
+            lines.append(f"| {_md(v.get('invariant', ''))} | {_md(v.get('subject', ''))} | {v.get('firstSeen', '')} "
+                         f"| {v.get('cleared') or 'still broken'} | {_md(v.get('message', ''))} |")
+        if st.get("violationsDropped"):
+            lines.append(f"\n{st['violationsDropped']} more were dropped from status.")
+    else:
+        lines.append("none recorded")
+    lines += ["", "## Conditions", "", "| type | status | reason | message |", "| --- | --- | --- | --- |"]
+    for c in st.get("conditions") or []:
+        lines.append(f"| {c['type']} | {c['status']} | {c.get('reason', '')} | {_md(c.get('message', ''))} |")
+    d = st.get("diagnosis")
+    lines += ["", "## Diagnosis", ""]
+    if d:
+        engine = d.get("engine", "") + (f" ({d['model']})" if d.get("model") else "")
+        lines += [f"**{_md(d.get('summary', ''))}**", "", f"- engine: {_md(engine)}"]
+        if d.get("fallbackReason"):
+            lines.append(f"- the rules engine answered because: {_md(d['fallbackReason'])}")
+        lines += [f"- root cause: {_md(d.get('rootCause', ''))}",
+                  f"- fault class: {d.get('faultClass', '')}; pod {_md(d.get('affectedPod', ''))}, store "
+                  f"{_md(d.get('affectedStore', ''))}, node {_md(d.get('affectedNode', ''))}; confidence "
+                  f"{d.get('confidence', '')}",
+                  "- graded against what was injected: "
+                  f"{'matches' if d.get('matchesInjectedFault') else 'does NOT match'} ({_md(d.get('grading', ''))})",
+                  "", "Evidence:", ""]
+        lines += [f"- {_md(e)}" for e in d.get("evidence") or []] or ["- none given"]
+        lines += ["", "Recommended actions:", ""]
+        lines += [f"- {_md(a)}" for a in d.get("recommendedActions") or []] or ["- none given"]
+    else:
+        lines.append("no diagnosis recorded")
+    lines += ["", "## Events", ""]
+    if events:
+        lines += ["| when | type | reason | message |", "| --- | --- | --- | --- |"]
+        for e in events:
+            when = e.get("lastTimestamp") or e.get("eventTime") or ""
+            lines.append(f"| {when} | {e.get('type', '')} | {e.get('reason', '')} | {_md(e.get('message', ''))} |")
+    else:
+        lines.append("none (events expire after an hour by default)")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,83 @@
+"""What `kubectl chaosdemo` shows, from ChaosDemo objects as the API server sends them."""
+
+import datetime as dt
+
+from chaosdemo.plugin.views import Follower, deadline, report, rows
+
+T0 = "2026-11-25T08:00:00.000Z"
+
+
+def demo(phase: str, violations: list[dict] | None = None, **status: object) -> dict:
+    return {"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
+            "metadata": {"name": "d", "namespace": "ns", "creationTimestamp": T0},
+            "spec": {"cluster": {"name": "basic"}, "fault": {"action": "pod-delete"},
+                     "timeouts": {"detectionSeconds": 30, "recoverySeconds": 90}},
+            "status": {"phase": phase, "violations": violations or [], **status}}
+
+
+def at(seconds: float) -> dt.datetime:
+    return dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+
+
+def test_a_follower_announces_each_stage_once_and_each_invariant_as_it_breaks_and_holds():
+    f = Follower()
+    broken = {"invariant": "tikv-pods-ready", "subject": "basic-tikv-1", "message": "not Ready", "firstSeen": T0}
+    seen = []
+    for obj in (demo("Pending"), demo("Detecting", injectedAt=T0), demo("Detecting", injectedAt=T0),
+                demo("Diagnosing", [broken], injectedAt=T0),
+                demo("Recovering", [{**broken, "cleared": "2026-11-25T08:00:05Z"}], injectedAt=T0),
+                demo("Succeeded", [{**broken, "cleared": "2026-11-25T08:00:05Z"}], message="recovered in 5s")):
+        seen += [(n.kind, n.phase or n.text) for n in f.update(obj)]
+    assert seen == [("stage", "Pending"), ("stage", "Detecting"), ("stage", "Diagnosing"),
+                    ("broken", "tikv-pods-ready (basic-tikv-1): not Ready"), ("stage", "Recovering"),
+                    ("holds", "tikv-pods-ready (basic-tikv-1) holds again"), ("stage", "Succeeded"),
+                    ("message", "recovered in 5s")]
+
+
+def test_a_breach_that_opened_and_cleared_between_two_looks_is_still_shown():
+    blip = {"invariant": "tikv-pods-ready", "subject": "basic-tikv-2", "message": "terminating",
+            "firstSeen": T0, "cleared": "2026-11-25T08:00:01Z"}
+    f = Follower()
+    f.update(demo("Detecting", injectedAt=T0))
+    notes = f.update(demo("Recovering", [blip], injectedAt=T0))
+    assert [(n.kind, n.text) for n in notes if n.kind != "stage"] == [
+        ("broken", "tikv-pods-ready (basic-tikv-2): terminating (held again by 2026-11-25T08:00:01Z)")]
+    assert not f.open and f.update(demo("Recovering", [blip], injectedAt=T0)) == []
+
+
+def test_the_deadline_in_force_is_detection_then_recovery_counted_from_the_injection():
+    assert deadline(demo("Pending"), at(1)) is None
+    assert deadline(demo("Detecting", injectedAt=T0), at(12)) == ("detection", 18.0)
+    assert deadline(demo("Recovering", injectedAt=T0), at(12)) == ("recovery", 78.0)
+    assert deadline(demo("Recovering", injectedAt=T0), at(100)) == ("recovery", -10.0)
+    assert deadline(demo("Succeeded", injectedAt=T0), at(12)) is None
+
+
+def test_list_rows_carry_outcome_times_and_the_diagnosis_verdict():
+    obj = demo("Succeeded", detectionSeconds=0.012, recoverySeconds=18.27, detectedBy="tikv-pods-ready",
+               target={"pod": "basic-tikv-1"}, diagnosis={"faultClass": "pod-failure", "engine": "rules",
+                                                          "matchesInjectedFault": True})
+    (row,) = rows([obj], at(300))
+    assert row == {"namespace": "ns", "name": "d", "action": "pod-delete", "target": "basic-tikv-1",
+                   "phase": "Succeeded", "detectedBy": "tikv-pods-ready", "detect": "0.01", "recover": "18.3",
+                   "diagnosis": "pod-failure matches (rules)", "age": "5m"}
+
+
+def test_the_report_tells_the_whole_story_and_keeps_cluster_text_inert():
+    obj = demo("Succeeded", [{"invariant": "pd-stores-up", "subject": "store 3", "message": "a|b <script>",
+                              "firstSeen": "2026-11-25T08:00:01Z", "cleared": "2026-11-25T08:00:09Z"}],
+               startedAt="2026-11-25T07:59:59.5Z", injectedAt=T0, detectedAt="2026-11-25T08:00:00.012Z",
+               recoveredAt="2026-11-25T08:00:18Z", finishedAt="2026-11-25T08:00:18.5Z", detectionSeconds=0.012,
+               recoverySeconds=18.0, conditions=[{"type": "Succeeded", "status": "True", "reason": "Succeeded",
+                                                  "message": "ok"}],
+               diagnosis={"summary": "pod deleted", "engine": "claude", "model": "claude-x",
+                          "faultClass": "pod-failure", "matchesInjectedFault": True,
+                          "grading": "class and pod agree", "evidence": ["uid changed"], "recommendedActions": []})
+    md = report(obj, [{"lastTimestamp": T0, "type": "Warning", "reason": "FaultInjected", "message": "deleted"}])
+    assert md.startswith("# ChaosDemo ns/d: Succeeded")
+    assert "| 2026-11-25T08:00:00.012Z | +0.01 | failure detected |" in md
+    assert "| 2026-11-25T07:59:59.5Z | -0.50 | the operator took it up |" in md
+    assert "a\\|b &lt;script>" in md and "<script>" not in md
+    assert "- engine: claude (claude-x)" in md and "matches (class and pod agree)" in md
+    assert "| Warning | FaultInjected | deleted |" in md
+    assert "- none given" in md  # no recommended actions
