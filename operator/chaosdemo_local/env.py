@@ -193,6 +193,8 @@ class LocalEnv:
             "CHAOSDEMO_DIAGNOSIS_SETTLE_SECONDS": str(10.0 * s),
             # A killed operator's successor waits out its leader Lease: 5 s here, 15 s by default.
             "CHAOSDEMO_LEADER_LEASE_SECONDS": "5",
+            # Several operators share this host in the tests: metrics only where a test asks, on its own port.
+            "CHAOSDEMO_METRICS_PORT": "0",
             "ANTHROPIC_API_KEY": "",
             "DOCKER_HOST": self.docker_host,
         }

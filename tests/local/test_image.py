@@ -58,11 +58,13 @@ def test_the_image_runs_as_its_non_root_user_and_leaves_the_local_tier_out(local
 
 @pytest.fixture
 def operator_container(local_env: LocalEnv, image: str, tmp_path: Path) -> Iterator[int]:
+    """The operator image running the operator; yields the port of its Prometheus endpoint."""
     host, port, name = local_env.docker_host, free_port(), f"operator-{uuid.uuid4().hex[:6]}"
+    metrics_port = free_port()
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(local_env.kubeconfig.read_text())
     kubeconfig.chmod(0o644)
-    env = [f"-e{k}={v}" for k, v in local_env.operator_env().items()]
+    env = [f"-e{k}={v}" for k, v in local_env.operator_env(CHAOSDEMO_METRICS_PORT=str(metrics_port)).items()]
     docker_cli(host, "run", "-d", "--name", name, "--network", "host", "--read-only", "--tmpfs", "/tmp",
                "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "-v", f"{kubeconfig}:/kube/config:ro",
                "-e", "KUBECONFIG=/kube/config", *env, image, "run", "--liveness", f"http://127.0.0.1:{port}/healthz")
@@ -80,7 +82,7 @@ def operator_container(local_env: LocalEnv, image: str, tmp_path: Path) -> Itera
                 logs = docker_cli(host, "logs", name, check=False).stderr[-2000:]
                 pytest.fail(f"operator container not healthy: {logs!r}")
             time.sleep(0.5)
-        yield port
+        yield metrics_port
     finally:
         docker_cli(host, "rm", "-f", name, check=False)
 
@@ -93,3 +95,6 @@ def test_the_image_runs_a_demo_with_a_read_only_root_filesystem(local_env: Local
     st = demos.wait("from-image", timeout=90)["status"]
     assert st["phase"] == "Succeeded", st.get("message")
     assert tikv_pods(local_env)["basic-tikv-2"]["metadata"]["uid"] != before
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator_container}/metrics", timeout=5) as resp:
+        metrics = resp.read().decode()
+    assert 'chaosdemo_demos_total{action="pod-delete",outcome="Succeeded"} 1.0' in metrics, metrics[:2000]
