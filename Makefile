@@ -7,7 +7,7 @@ IMAGE ?= chaosdemo-operator:dev
 KIND_CLUSTER ?= chaosdemo
 
 .PHONY: help install control-plane demo demo-up test test-unit test-local lint typecheck crds \
-        helm image kind-tier demo-kind demo-kind-down test-kind clean
+        helm image kind-tier demo-kind demo-kind-down test-kind bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ demo-kind-down:  ## delete the kind cluster of demo-kind
 
 test-kind: install control-plane helm kind-tier  ## the kind e2e suite (pytest-kind), one test per fault action
 	$(PY) -m pytest tests/e2e -m kind -v -rs --durations=0
+
+bench: install control-plane  ## benchmark on the local tier at PD's real timing (about 40 min): bench/results.json, README table
+	$(VENV)/bin/chaosdemo-local bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -14,9 +14,14 @@ def main(argv: list[str] | None = None) -> int:
         from chaosdemo_local.pd_sim import main as pd_main
 
         return pd_main(argv[1:])
+    if argv[:1] == ["bench"]:
+        from chaosdemo_local.bench import main as bench_main
+
+        return bench_main(argv[1:])
     parser = argparse.ArgumentParser(prog="chaosdemo-local", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("pd-sim", help="run the SIMULATED PD (see chaosdemo-local pd-sim --help)")
+    sub.add_parser("bench", help="make bench: detection, apply-to-inject, fleets, a warm demo (see bench --help)")
     fc = sub.add_parser("fake-claude", help="run the local Anthropic-compatible test endpoint")
     fc.add_argument("--host", default="127.0.0.1")
     fc.add_argument("--port", type=int, required=True)

@@ -113,6 +113,33 @@ class LocalCluster:
         (pki / "tokens.csv").write_text(f'{ADMIN_TOKEN},admin,admin,"system:masters"\n')
         return pki
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log: every pod deletion, and who asked for it (user agent)."""
+        return self.workdir / "logs" / "audit.jsonl"
+
+    def _audit_policy(self) -> Path:
+        path = self.workdir / "audit-policy.yaml"
+        path.write_text(json.dumps({
+            "apiVersion": "audit.k8s.io/v1", "kind": "Policy", "omitStages": ["RequestReceived"],
+            "rules": [{"level": "Metadata", "verbs": ["delete", "deletecollection"],
+                       "resources": [{"group": "", "resources": ["pods"]}]}, {"level": "None"}]}))
+        return path
+
+    def deletions(self, namespace: str, prefix: str = "") -> list[dict[str, str]]:
+        """Pod deletions the API server carried out, from its audit log: name, user agent, time."""
+        out = []
+        if not self.audit_log.exists():
+            return out
+        for line in self.audit_log.read_text().splitlines():
+            ev = json.loads(line)
+            ref = ev.get("objectRef") or {}
+            if (ev.get("stage") == "ResponseComplete" and ref.get("namespace") == namespace
+                    and ref.get("name", "").startswith(prefix) and (ev.get("responseStatus") or {}).get("code") == 200):
+                out.append({"name": ref["name"], "userAgent": ev.get("userAgent", ""),
+                            "at": ev.get("stageTimestamp", "")})
+        return out
+
     def _write_kubeconfig(self, pki: Path) -> None:
         ca = base64.b64encode((pki / "ca.crt").read_bytes()).decode()
         cfg = {
@@ -207,7 +234,8 @@ class LocalCluster:
             "--authorization-mode=RBAC", "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={pki / 'sa.pub'}", f"--service-account-signing-key-file={pki / 'sa.key'}",
             "--service-cluster-ip-range=10.96.0.0/16", "--allow-privileged=true", "--profiling=false",
-            f"--cert-dir={pki}",
+            f"--cert-dir={pki}", f"--audit-policy-file={self._audit_policy()}",
+            f"--audit-log-path={self.audit_log}", "--audit-log-format=json",
         )
         self._wait("kube-apiserver /readyz", lambda: self._api("/readyz").get("raw") == "ok", timeout=90)
         kubeconfig = str(self.kubeconfig)

@@ -231,7 +231,7 @@ class KindEnv:
         repo, tag = OPERATOR_IMAGE.rsplit(":", 1)
         _sh(helm, "upgrade", "--install", "chaosdemo", "charts/chaosdemo-operator", "--namespace",
             "chaosdemo-system", "--create-namespace", "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
-            "--set", "dockerSocket.enabled=true", "--set", f"dockerSocket.groupId={gid}",
+            "--set", "dockerSocket.enabled=true", "--set", f"dockerSocket.groupId={gid}", "--set", "replicas=2",
             "--set", f"settings.heartbeatStaleSeconds={15 * self.time_scale:g}", "--wait", "--timeout", "5m",
             env=self.env, timeout=400)
 

@@ -100,7 +100,9 @@ def build_app(sim: PDSim, clock: Any = time.time) -> web.Application:
     """PD's HTTP API (the model's) and the simulation's own control route."""
 
     async def pd_api(req: web.Request) -> web.Response:
-        status, payload = sim.api(req.method, str(req.rel_url), await req.read(), clock())
+        # The path from PD's API root on, also when served under a cluster's prefix.
+        path = "/pd/api/v1/" + req.match_info["tail"] + (f"?{req.query_string}" if req.query_string else "")
+        status, payload = sim.api(req.method, path, await req.read(), clock())
         return web.json_response(payload, status=status)
 
     async def node_state(req: web.Request) -> web.Response:
@@ -177,17 +179,26 @@ async def follow_cluster(sim: PDSim, api: client.ApiClient, tick: float, stop: a
 
 
 async def serve(args: argparse.Namespace) -> None:
+    """One simulated PD per cluster of ``--cluster`` (comma-separated), all in this process.
+
+    Each cluster's PD API is at ``/c/<cluster>/pd/api/v1/`` (the operator's PD URL template is then
+    ``<url>/c/{name}``); with one cluster, also at ``/pd/api/v1/``.
+    """
     timing = Timing(scale=args.time_scale)
-    sim = PDSim(cluster=args.cluster, namespace=args.namespace, timing=timing)
+    names = [n.strip() for n in args.cluster.split(",") if n.strip()]
+    sims = [PDSim(cluster=name, namespace=args.namespace, timing=timing) for name in names]
     cfg = client.Configuration()
     await config.load_kube_config(config_file=args.kubeconfig, client_configuration=cfg)
     api = client.ApiClient(configuration=cfg)
-    runner = web.AppRunner(build_app(sim), access_log=None)
+    app = build_app(sims[0]) if len(sims) == 1 else web.Application()
+    for sim in sims:
+        app.add_subapp(f"/c/{sim.cluster}/", build_app(sim))
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()
-    log.info("SIMULATED PD for %s/%s on http://%s:%s (time scale %s: heartbeat %.1fs, Disconnected after %.1fs)",
-             args.namespace, args.cluster, args.host, args.port, timing.scale, timing.s("heartbeat"),
+    log.info("SIMULATED PD for %s in %s on http://%s:%s (time scale %s: heartbeat %.1fs, Disconnected after %.1fs)",
+             ", ".join(names), args.namespace, args.host, args.port, timing.scale, timing.s("heartbeat"),
              timing.s("disconnect"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -195,7 +206,8 @@ async def serve(args: argparse.Namespace) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    tick = min(0.5, timing.s("heartbeat") / 10)
+    # Many clusters share the API server: each looks at its own pods less often.
+    tick = min(0.5, timing.s("heartbeat") / 10) * max(1.0, len(sims) / 10)
     docker = None
     if args.docker_host:
         import aiodocker
@@ -203,7 +215,7 @@ async def serve(args: argparse.Namespace) -> None:
         docker = aiodocker.Docker(url=args.docker_host)
         log.info("node containers are read from Docker at %s", args.docker_host)
     try:
-        await follow_cluster(sim, api, tick, stop, docker)
+        await asyncio.gather(*(follow_cluster(sim, api, tick, stop, docker) for sim in sims))
     finally:
         await runner.cleanup()
         await api.close()
@@ -214,7 +226,7 @@ async def serve(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="chaosdemo-local pd-sim", description="SIMULATED PD for the local tier")
     p.add_argument("--kubeconfig", default=os.environ.get("KUBECONFIG"))
-    p.add_argument("--cluster", default="basic")
+    p.add_argument("--cluster", default="basic", help="a TidbCluster, or several, comma-separated")
     p.add_argument("--namespace", default="tidb-cluster")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=2379)

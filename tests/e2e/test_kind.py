@@ -67,6 +67,23 @@ def run_demo(env: KindEnv, sample: str, **spec: Any) -> dict[str, Any]:
     return obj
 
 
+def test_the_charts_two_replicas_elect_one_leader(kind_env: KindEnv) -> None:
+    pods = kind_env.kubectl_json("get", "pods", "-n", "chaosdemo-system", "-l",
+                                 "app.kubernetes.io/name=chaosdemo-operator")["items"]
+    names = sorted(p["metadata"]["name"] for p in pods if p["status"].get("phase") == "Running")
+    assert len(names) == 2, names
+    deadline = time.monotonic() + 60
+    holder = ""
+    while not any(holder.startswith(n + "-") for n in names):
+        assert time.monotonic() < deadline, f"no replica leads: holder {holder!r}"
+        time.sleep(1)
+        holder = kind_env.kubectl("get", "lease", "chaosdemo-operator", "-n", "chaosdemo-system", "-o",
+                                  "jsonpath={.spec.holderIdentity}", check=False).stdout.strip()
+    leader = next(n for n in names if holder.startswith(n + "-"))
+    logs = {n: kind_env.kubectl("logs", n, "-n", "chaosdemo-system", check=False).stdout for n in names}
+    assert "leading:" in logs[leader] and not any("leading:" in logs[n] for n in names if n != leader)
+
+
 def test_pod_delete_sends_sigterm_and_the_statefulset_recreates_the_pod(kind_env: KindEnv) -> None:
     obj = run_demo(kind_env, "chaosdemo.yaml")
     st = obj["status"]

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,11 +18,10 @@ import yaml
 
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.leadership import LEASE_NAME, Leadership, Timing
-from chaosdemo_local.controlplane import free_port
 from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.fleet import Fleet
 
 from .conftest import Demos, Operator, claude_control, lease_exists
-from .misbehaving_pd import MisbehavingPD
 
 pytestmark = pytest.mark.local
 
@@ -35,19 +32,20 @@ def leader_of(env: LocalEnv) -> str:
     return out.stdout.strip()
 
 
-def pod_deletions(env: LocalEnv) -> subprocess.Popen[str]:
+def operator_deletions(env: LocalEnv, since: str) -> list[str]:
+    """TiKV pods the operators deleted since ``since``, from the API server's audit log.
+
+    The audit log names the client of each deletion: the operator's is the Kubernetes
+    client it is built on (kubernetes_asyncio); the StatefulSet controller, kwok and
+    the rest are told apart by their own user agents.
+    """
     assert env.cluster is not None
-    return subprocess.Popen(
-        [str(env.cluster.bin_dir / "kubectl"), "--kubeconfig", str(env.kubeconfig), "get", "pods", "-n",
-         "tidb-cluster", "-l", "app.kubernetes.io/component=tikv", "-w", "--output-watch-events", "-o",
-         "jsonpath={.type} {.object.metadata.name} {.object.metadata.uid}{'\\n'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    done = [d for d in env.cluster.deletions("tidb-cluster", "basic-tikv-") if d["at"] >= since]
+    return [d["name"] for d in done if d["userAgent"].startswith("OpenAPI-Generator")]
 
 
-def deleted(watch: subprocess.Popen[str]) -> list[str]:
-    watch.terminate()
-    out, _ = watch.communicate(timeout=10)
-    return [line.split()[1] for line in out.splitlines() if line.startswith("DELETED ")]
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
 
 
 async def _election(env: LocalEnv) -> None:
@@ -95,21 +93,19 @@ def test_two_replicas_run_a_demo_once_and_the_standby_finishes_it_when_the_leade
         assert time.monotonic() < deadline, "nobody leads"
         time.sleep(0.2)
     leader, standby = (first, second) if "leading:" in first.output() else (second, first)
-    watch = pod_deletions(local_env)
-    try:
-        demos.apply("twice", target={"pod": "basic-tikv-1"}, timeouts={"stabilitySeconds": 3})
-        st = demos.wait("twice", timeout=90)["status"]
-        assert st["phase"] == "Succeeded", st["message"]
-        assert "FaultInjected" in leader.output() and "FaultInjected" not in standby.output()
-        local_env.wait_healthy(timeout=60)
-        demos.apply("handover", target={"pod": "basic-tikv-2"}, timeouts={"stabilitySeconds": 3})
-        demos.wait("handover", ("Detecting", "Diagnosing", "Recovering"))
-        leader.stop(signal.SIGKILL)
-        st = demos.wait("handover", timeout=90)["status"]
-        assert st["phase"] == "Succeeded", st["message"]
-        assert "leading:" in standby.output(), "the standby took over"
-    finally:
-        gone = deleted(watch)
+    since = now_iso()
+    demos.apply("twice", target={"pod": "basic-tikv-1"}, timeouts={"stabilitySeconds": 3})
+    st = demos.wait("twice", timeout=90)["status"]
+    assert st["phase"] == "Succeeded", st["message"]
+    assert "FaultInjected" in leader.output() and "FaultInjected" not in standby.output()
+    local_env.wait_healthy(timeout=60)
+    demos.apply("handover", target={"pod": "basic-tikv-2"}, timeouts={"stabilitySeconds": 3})
+    demos.wait("handover", ("Detecting", "Diagnosing", "Recovering"))
+    leader.stop(signal.SIGKILL)
+    st = demos.wait("handover", timeout=90)["status"]
+    assert st["phase"] == "Succeeded", st["message"]
+    assert "leading:" in standby.output(), "the standby took over"
+    gone = operator_deletions(local_env, since)
     assert gone == ["basic-tikv-1", "basic-tikv-2"], f"one fault per demo, never two: {gone}"
     assert not lease_exists(local_env)
 
@@ -119,12 +115,10 @@ def test_twenty_demos_at_once_on_one_cluster_run_one_fault(local_env: LocalEnv, 
     operator.start()
     names = [f"crowd-{i:02d}" for i in range(20)]
     docs = [demos.manifest(n, timeouts={"stabilitySeconds": 5}) for n in names]
-    watch = pod_deletions(local_env)
-    try:
-        local_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
-        ends = {n: demos.wait(n, timeout=120)["status"] for n in names}
-    finally:
-        gone = deleted(watch)
+    since = now_iso()
+    local_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    ends = {n: demos.wait(n, timeout=120)["status"] for n in names}
+    gone = operator_deletions(local_env, since)
     phases = sorted(st["phase"] for st in ends.values())
     assert phases == ["Aborted"] * 19 + ["Succeeded"], phases
     busy = {n: st["message"] for n, st in ends.items() if st["phase"] == "Aborted"}
@@ -134,68 +128,29 @@ def test_twenty_demos_at_once_on_one_cluster_run_one_fault(local_env: LocalEnv, 
     local_env.wait_healthy(timeout=60)
 
 
-FLEET_NS, FLEET = "tidb-fleet", [f"fleet-{i}" for i in range(10)]
-
-
-async def _install_fleet(env: LocalEnv) -> None:
-    from kubernetes_asyncio import client, config
-
-    from chaosdemo_local import tidb_standin
-
-    cfg = client.Configuration()
-    await config.load_kube_config(config_file=str(env.kubeconfig), client_configuration=cfg)
-    async with client.ApiClient(configuration=cfg) as api:
-        for name in FLEET:
-            await tidb_standin.install(api, FLEET_NS, name)
-
-
 @pytest.fixture
-def fleet(local_env: LocalEnv) -> Iterator[str]:
-    """Ten more SIMULATED TidbClusters, each with its own simulated PD; the PD URL template for them."""
-    asyncio.run(_install_fleet(local_env))
-    sims, ports = [], {}
-    for name in FLEET:
-        ports[name] = free_port()
-        sims.append(local_env.spawn(f"pd-sim-{name}", [
-            sys.executable, "-m", "chaosdemo_local.cli", "pd-sim", "--kubeconfig", str(local_env.kubeconfig),
-            "--port", str(ports[name]), "--cluster", name, "--namespace", FLEET_NS,
-            "--time-scale", str(local_env.time_scale), "--docker-host", local_env.docker_host]))
+def fleet(local_env: LocalEnv) -> Iterator[Fleet]:
+    """Ten more SIMULATED TidbClusters, with one simulated PD process serving each its own PD."""
+    f = Fleet(local_env, 10)
     try:
-        with MisbehavingPD({n: f"http://127.0.0.1:{p}" for n, p in ports.items()}) as router:
-            until_ready = time.monotonic() + 120
-            while not all(fleet_ready(local_env, n) for n in FLEET):
-                assert time.monotonic() < until_ready, "the fleet did not come up"
-                time.sleep(1)
-            yield f"{router.url}/c/{{name}}"
+        yield f.start()
     finally:
-        for sim in sims:
-            sim.stop()
-        local_env.kubectl("delete", "namespace", FLEET_NS, "--wait=false", check=False)
-
-
-def fleet_ready(env: LocalEnv, name: str) -> bool:
-    tc = env.kubectl_json("get", "tidbcluster", name, "-n", FLEET_NS)
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (tc.get("status") or {}).get("conditions", []))
+        f.stop()
 
 
 def test_ten_demos_on_ten_clusters_at_once_all_finish_with_one_operator(
-        local_env: LocalEnv, operator: Operator, fleet: str) -> None:
-    operator.start(CHAOSDEMO_PD_URL_TEMPLATE=fleet)
-    docs = [{"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
-             "metadata": {"name": f"demo-{name}", "namespace": FLEET_NS},
-             "spec": {"cluster": {"name": name},
-                      "timeouts": {"detectionSeconds": 60, "recoverySeconds": 120, "stabilitySeconds": 1}}}
-            for name in FLEET]
+        local_env: LocalEnv, operator: Operator, fleet: Fleet) -> None:
+    operator.start(CHAOSDEMO_PD_URL_TEMPLATE=fleet.template)
+    docs = fleet.demos(timeouts={"detectionSeconds": 60, "recoverySeconds": 120, "stabilitySeconds": 1})
     t0 = time.monotonic()
     local_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
-    demos = Demos(local_env, FLEET_NS)
+    demos = Demos(local_env, fleet.namespace)
     ends = {d["metadata"]["name"]: demos.wait(d["metadata"]["name"], timeout=240)["status"] for d in docs}
     took = time.monotonic() - t0
-    assert {n: st["phase"] for n, st in ends.items()} == {f"demo-{n}": "Succeeded" for n in FLEET}, {
+    assert {n: st["phase"] for n, st in ends.items()} == {f"demo-{n}": "Succeeded" for n in fleet.names}, {
         n: st["message"] for n, st in ends.items()}
     targets = {st["target"]["pod"].rsplit("-tikv-", 1)[0] for st in ends.values()}
-    assert targets == set(FLEET), "each demo hit its own cluster"
+    assert targets == set(fleet.names), "each demo hit its own cluster"
     recovery = sorted(st["recoverySeconds"] for st in ends.values())
     print(f"10 demos on 10 clusters, one operator: all Succeeded in {took:.0f}s; recovery "
           f"{recovery[0]:.1f}-{recovery[-1]:.1f}s")
