@@ -12,9 +12,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from chaosdemo.clients.claude import ClaudeDiagnoser
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.errors import ClaudeUnavailable
 from chaosdemo.evidence import ContainerEvent, Evidence, PodHistory, build_evidence
@@ -25,6 +24,9 @@ from chaosdemo.prompt import SYSTEM_PROMPT, build_user_prompt
 from chaosdemo.rules import diagnose_by_rules
 from chaosdemo.snapshot import Snapshot
 from chaosdemo.timeutil import parse_iso
+
+if TYPE_CHECKING:  # the SDK is imported only when a key is set (wiring)
+    from chaosdemo.clients.claude import ClaudeDiagnoser
 
 __all__ = ["DiagnosisJob", "collect_evidence", "diagnose"]
 

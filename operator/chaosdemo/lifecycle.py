@@ -19,12 +19,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from chaosdemo import conditions as cond
-from chaosdemo.clients.claude import ClaudeDiagnoser
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
@@ -45,6 +44,9 @@ from chaosdemo.snapshot import Snapshot
 from chaosdemo.targeting import select_target
 from chaosdemo.timeutil import iso, parse_iso, seconds_between
 from chaosdemo.watch import Detected, Failed, Recovered, RestoreNow, WatchPlan, WatchState, step
+
+if TYPE_CHECKING:  # the SDK is imported only when a key is set (wiring)
+    from chaosdemo.clients.claude import ClaudeDiagnoser
 
 __all__ = ["DemoRun", "Deps", "cleanup"]
 

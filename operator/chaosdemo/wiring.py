@@ -6,9 +6,6 @@ import os
 import socket
 import uuid
 
-import anthropic
-
-from chaosdemo.clients.claude import ClaudeDiagnoser
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.config import Settings
@@ -25,6 +22,11 @@ async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
     metrics = Metrics()
     claude = None
     if settings.anthropic_api_key is not None:
+        # Imported only when a key is set: the SDK is about a third of the operator's memory.
+        import anthropic
+
+        from chaosdemo.clients.claude import ClaudeDiagnoser
+
         claude = ClaudeDiagnoser(
             anthropic.AsyncAnthropic(
                 api_key=settings.anthropic_api_key.get_secret_value(),
