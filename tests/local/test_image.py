@@ -95,6 +95,11 @@ def test_the_image_runs_a_demo_with_a_read_only_root_filesystem(local_env: Local
     st = demos.wait("from-image", timeout=90)["status"]
     assert st["phase"] == "Succeeded", st.get("message")
     assert tikv_pods(local_env)["basic-tikv-2"]["metadata"]["uid"] != before
-    with urllib.request.urlopen(f"http://127.0.0.1:{operator_container}/metrics", timeout=5) as resp:
-        metrics = resp.read().decode()
-    assert 'chaosdemo_demos_total{action="pod-delete",outcome="Succeeded"} 1.0' in metrics, metrics[:2000]
+    # The counter moves right after the terminal status is written: give it a moment.
+    want = 'chaosdemo_demos_total{action="pod-delete",outcome="Succeeded"} 1.0'
+    metrics, deadline = "", time.monotonic() + 10
+    while want not in metrics and time.monotonic() < deadline:
+        with urllib.request.urlopen(f"http://127.0.0.1:{operator_container}/metrics", timeout=5) as resp:
+            metrics = resp.read().decode()
+        time.sleep(0.2)
+    assert want in metrics, metrics[:2000]
