@@ -12,7 +12,7 @@ from typing import get_args
 
 from chaosdemo.models import Condition, ConditionType, Phase
 
-__all__ = ["CONDITION_TYPES", "TERMINAL", "compute_phase", "get", "initial_conditions", "set_condition"]
+__all__ = ["CONDITION_TYPES", "TERMINAL", "compute_phase", "get", "initial_conditions", "outcome", "set_condition"]
 
 CONDITION_TYPES: tuple[ConditionType, ...] = get_args(ConditionType)
 TERMINAL: frozenset[Phase] = frozenset({"Succeeded", "Failed", "Aborted"})
@@ -65,12 +65,15 @@ def _is(conditions: Sequence[Condition], type_: ConditionType, status: str) -> b
     return c is not None and c.status == status
 
 
+def outcome(ok: bool, reason: str) -> Phase:
+    """The terminal phase of a demo that ends with this summary."""
+    return "Succeeded" if ok else "Aborted" if reason == "Aborted" else "Failed"
+
+
 def compute_phase(conditions: Sequence[Condition]) -> Phase:
     summary = get(conditions, "Succeeded")
-    if summary is not None and summary.status == "True":
-        return "Succeeded"
-    if summary is not None and summary.status == "False":
-        return "Aborted" if summary.reason == "Aborted" else "Failed"
+    if summary is not None and summary.status in ("True", "False"):
+        return outcome(summary.status == "True", summary.reason)
     injected = get(conditions, "FaultInjected")
     if injected is None or injected.status != "True":
         return "Injecting" if injected is not None and injected.reason == "Injecting" else "Pending"

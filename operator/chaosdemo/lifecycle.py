@@ -343,8 +343,9 @@ class DemoRun:
         # Release before the terminal status is written: kopf stops the daemon as soon as it sees it.
         with contextlib.suppress(Exception):
             await self.deps.kube.release_lease(self.cluster_ns, lease_name(self.cluster), self.holder)
+        # Counted before the terminal status is written: kopf may cancel the daemon as soon as it sees it.
+        self.deps.metrics.ended(self.spec.fault.action, cond.outcome(ok, reason))
         await self.rec.finish(ok, reason, message)
-        self.deps.metrics.ended(self.spec.fault.action, self.status.phase)
 
 
 async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
