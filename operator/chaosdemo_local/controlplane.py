@@ -68,6 +68,16 @@ def _openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
 
 
+def _reap(proc: subprocess.Popen[bytes], grace: float) -> None:
+    """Wait for a process group already sent SIGTERM; SIGKILL it after ``grace`` seconds."""
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 @dataclass
 class LocalCluster:
     name: str
@@ -173,12 +183,7 @@ class LocalCluster:
         proc = self.processes[name]
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        _reap(proc, grace=10)
         time.sleep(down_seconds)
         self._spawn(name, *self.argv[name])
         if name == "kube-apiserver":
@@ -308,12 +313,7 @@ class LocalCluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
         for proc in self.processes.values():
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+            _reap(proc, grace=10)
         self.processes.clear()
 
     def remove(self) -> None:

@@ -53,31 +53,28 @@ def tree(root: int) -> set[int]:
     return below
 
 
-def run_dirs(pids: set[int]) -> set[Path]:
-    """The run directories of the dockerds among ``pids``."""
-    out = set()
+def dockerd_argvs(pids: set[int]) -> list[list[str]]:
+    """The command lines of the dockerds among ``pids``."""
+    out = []
     for pid in pids:
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
         if argv[0].endswith("dockerd"):
-            out |= {Path("/tmp") / ("cd-dockerd-" + a.split(DOCKERD_MARK)[1].split("/")[0])
-                    for a in argv if DOCKERD_MARK in a}
+            out.append(argv)
     return out
+
+
+def run_dirs(pids: set[int]) -> set[Path]:
+    """The run directories of the dockerds among ``pids``."""
+    return {Path("/tmp") / ("cd-dockerd-" + a.split(DOCKERD_MARK)[1].split("/")[0])
+            for argv in dockerd_argvs(pids) for a in argv if DOCKERD_MARK in a}
 
 
 def data_roots(pids: set[int]) -> set[str]:
     """The data roots of the dockerds among ``pids``."""
-    out = set()
-    for pid in pids:
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
-            continue
-        if argv[0].endswith("dockerd") and "--data-root" in argv:
-            out.add(argv[argv.index("--data-root") + 1])
-    return out
+    return {argv[argv.index("--data-root") + 1] for argv in dockerd_argvs(pids) if "--data-root" in argv}
 
 
 def mounts_under(roots: set[str]) -> list[str]:

@@ -56,6 +56,17 @@ def _demo(co: client.CustomObjectsApi, ns: str, name: str) -> dict[str, Any]:
     return cast(dict[str, Any], co.get_namespaced_custom_object(API_GROUP, API_VERSION, ns, PLURAL, name))
 
 
+def _demo_or_say(co: client.CustomObjectsApi, ns: str, name: str, console: Console) -> dict[str, Any] | None:
+    """The demo, or None after saying it does not exist."""
+    try:
+        return _demo(co, ns, name)
+    except ApiException as e:
+        if e.status == 404:
+            console.print(Text(f"ChaosDemo {ns}/{name} not found"), style="red")
+            return None
+        raise
+
+
 # ------------------------------------------------------------------ rendering
 
 PHASE_STYLE = {"Succeeded": "bold green", "Failed": "bold red", "Aborted": "bold yellow"}
@@ -153,13 +164,9 @@ def _pump(co: client.CustomObjectsApi, ns: str, name: str, rv: str, out: queue.Q
 def follow(api: client.ApiClient, ns: str, name: str, console: Console, timeout: float = 0) -> int:
     """Follow one demo to its end, live; the exit code says how it ended."""
     co = client.CustomObjectsApi(api)
-    try:
-        obj: dict[str, Any] = _demo(co, ns, name)
-    except ApiException as e:
-        if e.status == 404:
-            console.print(Text(f"ChaosDemo {ns}/{name} not found"), style="red")
-            return 3
-        raise
+    obj = _demo_or_say(co, ns, name, console)
+    if obj is None:
+        return 3
     events: queue.Queue[tuple[str, Any]] = queue.Queue()
     stop = threading.Event()
     threading.Thread(target=_pump, args=(co, ns, name, obj["metadata"]["resourceVersion"], events, stop),
@@ -236,13 +243,9 @@ def list_demos(api: client.ApiClient, ns: str | None, console: Console) -> int:
 
 def report_demo(api: client.ApiClient, ns: str, name: str, output: str, console: Console) -> int:
     co, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
-    try:
-        obj: dict[str, Any] = _demo(co, ns, name)
-    except ApiException as e:
-        if e.status == 404:
-            console.print(Text(f"ChaosDemo {ns}/{name} not found"), style="red")
-            return 3
-        raise
+    obj = _demo_or_say(co, ns, name, console)
+    if obj is None:
+        return 3
     evs = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name},involvedObject.kind=ChaosDemo")
     events: list[dict[str, Any]] = sorted((api.sanitize_for_serialization(e) for e in evs.items),
                     key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
