@@ -55,9 +55,10 @@ helm:  ## build (or reuse) helm from its Go module
 image:  ## the operator image (needs a Docker engine that can pull python:3.11-slim)
 	docker build -t $(IMAGE) .
 
-kind-tier: control-plane helm  ## build (or reuse) kind, the node binaries and the node image's root filesystem
+kind-tier: control-plane helm  ## build (or reuse) kind, the node binaries, the node rootfs and tidb-operator v1.6.6
 	bash hack/build-kind-tier.sh
 	bash hack/build-node-rootfs.sh
+	bash hack/build-tidb-operator.sh
 
 demo-kind: install  ## the demo on a real kind cluster (online: published images; offline: images built here)
 	KIND_CLUSTER=$(KIND_CLUSTER) IMAGE=$(IMAGE) bash hack/demo-kind.sh

@@ -16,7 +16,7 @@ VERSION="${TIDB_OPERATOR_VERSION:-v1.6.6}"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE_ROOT="${CHAOSDEMO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosdemo}"
 OUT="${CACHE_ROOT}/tidb-operator-${VERSION}"
-STUB_HASH=$(cat "${REPO}"/hack/tidb-operator/pd-typeutil/* | sha256sum | cut -c1-8)
+STUB_HASH=$(cd "${REPO}/hack/tidb-operator/pd-typeutil" && find . -type f | sort | xargs cat | sha256sum | cut -c1-8)
 STAMP="${OUT}/.built-${STUB_HASH}"
 
 if [[ -f "${STAMP}" ]]; then

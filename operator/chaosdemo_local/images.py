@@ -5,8 +5,16 @@
   plus this machine's CA bundle (PyPI is reached through a TLS-intercepting proxy
   here; a user's base image has their own).
 - ``operator_image``: the real ``Dockerfile`` on that base.
-- ``standin_image``: the PD, TiKV and tidb-operator STAND-INS of the kind tier,
+- ``standin_image``: the PD, TiKV and TiDB STAND-INS of the kind tier,
   standard library only, on the same base.
+- ``component_images``: that image as tidb-operator runs it, under
+  ``local.chaosdemo.dev/standin/{pd,tikv,tidb}:v8.5.7`` (the tag is the TiDB
+  version the TidbCluster asks for): ``/pd-server``, ``/tikv-server`` and
+  ``/tidb-server`` start the stand-ins, and busybox is ``/bin/sh`` with its
+  ``nslookup`` and ``wget``, as in PD's and TiKV's own images, for the start
+  scripts tidb-operator writes.
+- ``tidb_operator_image``: tidb-operator's controller-manager and discovery,
+  built here from its Go module (``hack/build-tidb-operator.sh``), on the base.
 """
 
 from __future__ import annotations
@@ -20,12 +28,15 @@ from pathlib import Path
 
 from chaosdemo_local.docker_nodes import docker_cli
 
-__all__ = ["PYTHON_BASE", "REPO", "operator_image", "python_base", "standin_image"]
+__all__ = ["PYTHON_BASE", "REPO", "STANDIN_REPO", "component_images", "operator_image", "python_base",
+           "standin_image", "tidb_operator_image"]
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_BASE = "chaosdemo-test-base:bookworm-python3.11-standin"
 STANDIN_FILES = ("__init__.py", "pd_model.py", "standins/__init__.py", "standins/pd_server.py",
-                 "standins/tikv_server.py", "standins/tidb_operator_sync.py")
+                 "standins/tikv_server.py", "standins/tidb_server.py")
+STANDIN_REPO = "local.chaosdemo.dev/standin"
+TIDB_VERSION = "v8.5.7"
 
 
 def _exists(host: str, image: str) -> bool:
@@ -81,4 +92,54 @@ def standin_image(host: str) -> str:
             'LABEL org.opencontainers.image.description="STAND-INS for PD, TiKV and tidb-operator (not them)"\n'
             "USER 65534:65534\n")
         docker_cli(host, "build", "-t", tag, ctx)
+    return tag
+
+
+def _build(host: str, tag: str, files: dict[str, Path | str], dockerfile: str) -> None:
+    """``docker build`` of ``dockerfile`` with ``files`` (a path to copy, or a text) in its context."""
+    with tempfile.TemporaryDirectory() as ctx:
+        for name, src in files.items():
+            if isinstance(src, Path):
+                shutil.copy(src, Path(ctx) / name)
+            else:
+                (Path(ctx) / name).write_text(src)
+                (Path(ctx) / name).chmod(0o755)
+        (Path(ctx) / "Dockerfile").write_text(dockerfile)
+        docker_cli(host, "build", "-t", tag, ctx)
+
+
+def component_images(host: str, etcd: Path) -> dict[str, str]:
+    """The STAND-IN images tidb-operator runs for ``pd``, ``tikv``, ``tidb`` and its ``helper``: {role: image}.
+
+    ``etcd`` (the control plane's own build) goes in too: the PD stand-in serves it on PD's port, as PD
+    serves its embedded etcd, because tidb-operator reads TiDB's topology keys through an etcd client.
+    """
+    standins = standin_image(host)
+    images = {role: f"{STANDIN_REPO}/{role}:{TIDB_VERSION}" for role in ("pd", "tikv", "tidb")}
+    images["helper"] = f"{STANDIN_REPO}/busybox-helper:{TIDB_VERSION}"
+    etcd_digest = hashlib.sha256(etcd.read_bytes()).hexdigest()[:6]
+    built = f"{STANDIN_REPO}/components:{standins.rsplit(':', 1)[1]}-etcd{etcd_digest}"
+    if not _exists(host, built):
+        busybox = shutil.which("busybox") or "/bin/busybox"
+        entry = {f"{c}-server": f"#!/bin/sh\nexec python3 -m chaosdemo_local.standins.{c}_server \"$@\"\n"
+                 for c in ("pd", "tikv", "tidb")}
+        _build(host, built, {"busybox": Path(busybox), "etcd": etcd, **entry}, (
+            f"FROM {standins}\nUSER 0\nCOPY busybox etcd /usr/local/bin/\n"
+            "RUN for a in nslookup wget; do ln -s busybox /usr/local/bin/$a; done \\\n"
+            " && ln -sf /usr/local/bin/busybox /bin/sh\n"
+            "COPY pd-server tikv-server tidb-server /\n"
+            'LABEL org.opencontainers.image.description="STAND-INS for PD, TiKV and TiDB (not them), '
+            'started by the scripts tidb-operator writes"\n'))
+    for image in images.values():
+        docker_cli(host, "tag", built, image)
+    return images
+
+
+def tidb_operator_image(host: str, bin_dir: Path, version: str) -> str:
+    """tidb-operator ``version``'s controller-manager and discovery, built here, as one image."""
+    tag = f"local.chaosdemo.dev/tidb-operator:{version}"
+    base = python_base(host)
+    _build(host, tag, {n: bin_dir / n for n in ("tidb-controller-manager", "tidb-discovery")}, (
+        f"FROM {base}\nCOPY tidb-controller-manager tidb-discovery /usr/local/bin/\n"
+        f'LABEL org.opencontainers.image.description="tidb-operator {version}, built here from its Go module"\n'))
     return tag

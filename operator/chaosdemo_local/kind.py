@@ -12,15 +12,20 @@ registry can be reached:
    (``hack/build-kind-tier.sh``, ``hack/kind/build-node-image.sh``);
 3. ``kind create cluster`` with kind-config.yaml plus only what this host
    needs (``hack/kind/cluster-config.py`` says what and why);
-4. the TiDB STAND-INS as pods (``tidb_standin`` with ``standins/``), and the
-   operator from its real Dockerfile and Helm chart, Docker socket on.
+4. the real tidb-operator v1.6.6 (built from its Go module by
+   ``hack/build-tidb-operator.sh``), installed as its documentation says: its
+   CRDs from ``manifests/crd.yaml`` and its own Helm chart, with only the image
+   overridden;
+5. ``deploy/tidb-cluster.yaml`` as users apply it, but for its images: PD,
+   TiKV and TiDB are STAND-IN images (``images.component_images``) that
+   tidb-operator starts with the scripts and flags it writes for the real ones;
+6. the operator from its real Dockerfile and Helm chart, Docker socket on.
 
 ``stop()`` removes the cluster, its network and the dockerd, on every way out.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -32,8 +37,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from chaosdemo_local.docker_nodes import Dockerd, docker_cli
-from chaosdemo_local.images import REPO, operator_image, standin_image
+from chaosdemo_local.images import REPO, component_images, operator_image, tidb_operator_image
 from chaosdemo_local.reaper import reap_leftovers, stop_on_signals
 
 __all__ = ["KindEnv", "Unsupported", "timings_table"]
@@ -42,6 +49,8 @@ CACHE = Path(os.environ.get("CHAOSDEMO_CACHE") or Path(os.environ.get("XDG_CACHE
              / "chaosdemo")
 LOCAL_REPO = "local.chaosdemo.dev"
 OPERATOR_IMAGE = "chaosdemo-operator:kind-e2e"
+TIDB_OPERATOR_VERSION = "v1.6.6"
+TIDB_NS, TIDB_ADMIN_NS = "tidb-cluster", "tidb-admin"
 
 
 class Unsupported(RuntimeError):
@@ -81,7 +90,9 @@ class KindEnv:
     kubeconfig: Path = field(init=False)
     bins: dict[str, Path] = field(default_factory=dict)
     cluster: Any = None  # pytest_kind.KindCluster
-    standin: str = ""
+    components: dict[str, str] = field(default_factory=dict)  # role -> STAND-IN image tidb-operator runs
+    tidb_operator: Path | None = None  # the build: bin/, charts/tidb-operator, manifests/crd.yaml
+    tidb_operator_image: str = ""
 
     def __post_init__(self) -> None:
         self.kubeconfig = self.workdir / "kubeconfig"
@@ -125,11 +136,15 @@ class KindEnv:
                 "control plane binaries", lambda: _sh("bash", "hack/build-control-plane.sh")).splitlines()[-1])
             self.bins["kind-tier"] = Path(self._step(
                 "kind and node binaries", lambda: _sh("bash", "hack/build-kind-tier.sh")).splitlines()[-1])
+            self.tidb_operator = Path(self._step(f"tidb-operator {TIDB_OPERATOR_VERSION} from its module", lambda: _sh(
+                "bash", "hack/build-tidb-operator.sh",
+                env={**os.environ, "TIDB_OPERATOR_VERSION": TIDB_OPERATOR_VERSION})).splitlines()[-1])
             self.node_image = self._step("node image", lambda: _sh(
                 "bash", "hack/kind/build-node-image.sh", env=self.env)).splitlines()[-1]
             self._step("kind create cluster", self._create)
             self._step("images built and loaded", self._images)
-            self._step("TiDB stand-ins ready", self._tidb)
+            self._step("tidb-operator ready", self._install_tidb_operator)
+            self._step("TidbCluster healthy (PD, TiKV, TiDB stand-ins)", self._tidb)
             self._step("operator chart ready", self._operator)
         except BaseException:
             self.stop()
@@ -204,26 +219,37 @@ class KindEnv:
             raise
 
     def _images(self) -> None:
-        standins = standin_image(self.host)
+        assert self.tidb_operator is not None
+        self.components = component_images(self.host, self.bins["control-plane"] / "etcd")
+        self.tidb_operator_image = tidb_operator_image(self.host, self.tidb_operator / "bin", TIDB_OPERATOR_VERSION)
         seconds = operator_image(self.host, OPERATOR_IMAGE)
         self.progress(f"operator image built from the Dockerfile in {seconds:.0f}s")
-        for image in (standins, OPERATOR_IMAGE):
-            self.cluster.load_docker_image(image)
-        self.standin = standins
+        # One load: the images share their base layers, which then cross into the nodes once.
+        self.kind("load", "docker-image", "--name", self.name, OPERATOR_IMAGE, self.tidb_operator_image,
+                  *sorted(set(self.components.values())), timeout=1200)
+
+    def _install_tidb_operator(self) -> None:
+        """tidb-operator as its getting-started guide installs it: CRDs, then its chart; only the image is ours."""
+        assert self.tidb_operator is not None
+        self.kubectl("create", "-f", str(self.tidb_operator / "manifests" / "crd.yaml"))
+        self.kubectl("create", "namespace", TIDB_ADMIN_NS)
+        helm = _sh("bash", "hack/build-helm.sh").splitlines()[-1]
+        _sh(helm, "install", "tidb-operator", str(self.tidb_operator / "charts" / "tidb-operator"), "--namespace",
+            TIDB_ADMIN_NS, "--set", f"operatorImage={self.tidb_operator_image}", "--wait", "--timeout", "5m",
+            env=self.env, timeout=400)
+
+    def tidb_cluster(self) -> dict[str, Any]:
+        """deploy/tidb-cluster.yaml as users apply it, with the STAND-IN images in place of PD's, TiKV's, TiDB's."""
+        tc: dict[str, Any] = yaml.safe_load((REPO / "deploy" / "tidb-cluster.yaml").read_text())
+        for role in ("pd", "tikv", "tidb"):
+            tc["spec"][role]["baseImage"] = self.components[role].rsplit(":", 1)[0]
+        tc["spec"]["helper"]["image"] = self.components["helper"]
+        return tc
 
     def _tidb(self) -> None:
-        from kubernetes_asyncio import client, config
-
-        from chaosdemo_local import tidb_standin
-
-        async def install() -> None:
-            cfg = client.Configuration()
-            await config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)
-            async with client.ApiClient(configuration=cfg) as api:
-                await tidb_standin.install(api, standin_image=self.standin, time_scale=self.time_scale)
-
-        asyncio.run(install())
-        self.wait_healthy(timeout=300)
+        self.kubectl("create", "namespace", TIDB_NS)
+        self.kubectl("apply", "-n", TIDB_NS, "-f", "-", input=yaml.safe_dump(self.tidb_cluster()))
+        self.wait_healthy(timeout=420)
 
     def _operator(self) -> None:
         helm = _sh("bash", "hack/build-helm.sh").splitlines()[-1]
@@ -238,7 +264,7 @@ class KindEnv:
     # ------------------------------------------------------------ health
 
     def healthy(self) -> tuple[bool, str]:
-        tc = self.kubectl("get", "tidbcluster", "basic", "-n", "tidb-cluster", "-o", "json", check=False)
+        tc = self.kubectl("get", "tidbcluster", "basic", "-n", TIDB_NS, "-o", "json", check=False)
         if tc.returncode != 0:
             return False, tc.stderr.strip()
         status = json.loads(tc.stdout).get("status") or {}
@@ -255,7 +281,10 @@ class KindEnv:
                 return
             time.sleep(2)
         pods = self.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout
-        raise RuntimeError(f"the TiDB stand-ins did not become healthy in {timeout:.0f}s: {why}\n{pods}")
+        logs = self.kubectl("logs", "-n", TIDB_ADMIN_NS, "-l", "app.kubernetes.io/component=controller-manager",
+                            "--tail", "40", check=False).stdout
+        raise RuntimeError(f"the TidbCluster did not become healthy in {timeout:.0f}s: {why}\n{pods}\n"
+                           f"tidb-operator's last lines:\n{logs}")
 
     # ------------------------------------------------------------ stop
 
@@ -300,8 +329,9 @@ def run_kind_demo(action: str = "pod-delete", keep: bool = False) -> int:
     stop_on_signals()
     sample = REPO / "deploy" / "samples" / ("chaosdemo.yaml" if action == "pod-delete" else f"{action}.yaml")
     env = KindEnv(Path(tempfile.mkdtemp(prefix="chaosdemo-kind-")), name=os.environ.get("KIND_CLUSTER", "chaosdemo"))
-    print("kind tier, offline: kind, the node image, the operator image and the PD/TiKV STAND-INS are built here;\n"
-          "the cluster (kubelets, containerd, kube-proxy, CoreDNS) is real. First run: about 20 min on 2 cores.")
+    print("kind tier, offline: kind, the node image, tidb-operator v1.6.6, the operator image and the PD/TiKV/TiDB\n"
+          "STAND-INS are built here; the cluster (kubelets, containerd, kube-proxy, CoreDNS) and tidb-operator are\n"
+          "real. First run: about 30 min on 2 cores (then cached).")
     phase = ""
     try:
         env.start()

@@ -111,6 +111,9 @@ class PDModel:
     _next_id: int = 1
     max_store_down: float | None = None
     last_rebalance: float = 0.0
+    max_replicas: int = 3
+    member_name: str = ""  # PD's --name; <cluster>-pd-0 when not given
+    member_host: str = ""  # the host of PD's advertised URLs
 
     def alloc(self) -> int:
         self._next_id += 1
@@ -319,15 +322,16 @@ class PDModel:
             "client-urls": "http://0.0.0.0:2379",
             "schedule": {"max-store-down-time": go_duration(msd), "leader-schedule-limit": 4,
                          "region-schedule-limit": 2048, "replica-schedule-limit": 64},
-            "replication": {"max-replicas": 3, "location-labels": "", "strictly-match-label": "false",
+            "replication": {"max-replicas": self.max_replicas, "location-labels": "", "strictly-match-label": "false",
                             "enable-placement-rules": "true", "isolation-level": ""},
         }
 
     # ------------------------------------------------------------ PD's HTTP API
 
     def member_json(self) -> dict[str, Any]:
-        host = f"http://{self.cluster}-pd-0.{self.cluster}-pd-peer.{self.namespace}.svc"
-        return {"name": f"{self.cluster}-pd-0", "member_id": MEMBER_ID, "peer_urls": [f"{host}:2380"],
+        host = "http://" + (self.member_host or f"{self.cluster}-pd-0.{self.cluster}-pd-peer.{self.namespace}.svc")
+        return {"name": self.member_name or f"{self.cluster}-pd-0", "member_id": MEMBER_ID,
+                "peer_urls": [f"{host}:2380"],
                 "client_urls": [f"{host}:2379"], "deploy_path": "/", "binary_version": "v8.5.7",
                 "git_hash": "0b0f16a3e8d0f2c1b4a5e6d7c8b9a0f1e2d3c4b5"}
 
@@ -338,7 +342,10 @@ class PDModel:
         member = self.member_json()
         if method == "GET":
             if path == "/pd/api/v1/stores":
-                return 200, self.stores_json(now)
+                # PD filters by metapb.StoreState (0 Up, 1 Offline, 2 Tombstone); without a filter it
+                # leaves out Tombstone. These stores are never offline nor tombstones.
+                states = parse_qs(url.query).get("state", ["0", "1"])
+                return 200, self.stores_json(now) if "0" in states else {"count": 0, "stores": []}
             if path == "/pd/api/v1/stores/check":
                 return 200, self.stores_json(now, query.get("state"))
             if path.startswith("/pd/api/v1/store/"):
@@ -352,7 +359,11 @@ class PDModel:
                 return 200, {"header": {"cluster_id": CLUSTER_ID}, "members": [member], "leader": member,
                              "etcd_leader": member}
             if path == "/pd/api/v1/cluster":
-                return 200, {"id": CLUSTER_ID, "max_peer_count": 3}
+                return 200, {"id": CLUSTER_ID, "max_peer_count": self.max_replicas}
+            if path == "/pd/api/v1/leader":
+                return 200, member
+            if path == "/pd/api/v2/ready":
+                return 200, ""
             if path == "/pd/api/v1/config/replicate":
                 return 200, self.config_json()["replication"]
             if path == "/pd/api/v1/config":
@@ -362,6 +373,9 @@ class PDModel:
                 return (200, out) if out is not None else (404, "unknown check")
             if path == "/pd/api/v1/regions":
                 return 200, {"count": len(self.regions), "regions": [self.region_json(r, now) for r in self.regions]}
+        if method == "POST" and path.startswith("/pd/api/v1/store/") and path.endswith("/label"):
+            # tidb-operator sets a store's labels from its node's; these stores keep none.
+            return 200, "The store's label is updated."
         if method == "POST" and path == "/pd/api/v1/config":
             try:
                 doc = json.loads(body or b"{}")

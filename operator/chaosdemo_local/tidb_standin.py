@@ -1,15 +1,14 @@
-"""A stand-in for what tidb-operator creates: simulated, with tidb-operator's names and labels.
+"""The local tier's SIMULATED tidb-operator: the objects it would create, with its names and labels.
 
 The TidbCluster CRD (a minimal schema that keeps unknown fields), a TidbCluster
 ``basic`` with 1 PD, 3 TiKV and 1 TiDB, their StatefulSets and Services. The
 StatefulSets are real objects handled by the real StatefulSet controller. TiKV
-pods are spread one per worker, as on kind.
+pods are spread one per worker, as on kind. kwok plays the kubelets, so no
+process runs in them; ``pd_sim`` keeps the TidbCluster's status.
 
-On the local tier kwok plays the kubelets and no process runs. On the kind
-tier (``standin_image`` given) real kubelets run the STAND-IN processes of
-``standins/`` in these pods: PD, a TiKV per pod heartbeating to it over the
-pod network, and tidb-operator's status sync as a Deployment of its own.
-The real tidb-operator replaces all this on the kind tier once it runs here.
+This imitation lives only here, where tidb-operator cannot run (no kubelets to
+run its pods). The kind tier runs the real tidb-operator v1.6.6 instead
+(``kind.KindEnv``).
 """
 
 from __future__ import annotations
@@ -72,23 +71,7 @@ def tidbcluster(name: str, tikv: int = 3) -> dict[str, Any]:
     }
 
 
-def standin_container(cluster: str, namespace: str, component: str, image: str, time_scale: float) -> dict[str, Any]:
-    """What runs in a pod of ``component`` on the kind tier: its STAND-IN process."""
-    env = [{"name": "TIME_SCALE", "value": str(time_scale)}, {"name": "NAMESPACE", "value": namespace},
-           {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]
-    module, port = {"pd": ("pd_server", 2379), "tikv": ("tikv_server", 20160), "tidb": ("", 4000)}[component]
-    if component == "tikv":
-        env += [{"name": "PD_URL", "value": f"http://{cluster}-pd.{namespace}.svc:2379"},
-                {"name": "ADVERTISE_ADDR", "value": f"$(POD_NAME).{cluster}-tikv-peer.{namespace}.svc:20160"}]
-    command = ["python3", "-m", f"chaosdemo_local.standins.{module}"] if module else [
-        "python3", "-m", "http.server", "4000"]  # TiDB is not exercised: a port that answers stands in for it
-    return {"image": image, "imagePullPolicy": "IfNotPresent", "command": command, "env": env,
-            "readinessProbe": {"tcpSocket": {"port": port}, "periodSeconds": 1, "failureThreshold": 1},
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "allowPrivilegeEscalation": False}}
-
-
-def statefulset(cluster: str, component: str, replicas: int, port: int, owner: dict[str, Any],
-                standin: dict[str, Any] | None = None) -> dict[str, Any]:
+def statefulset(cluster: str, component: str, replicas: int, port: int, owner: dict[str, Any]) -> dict[str, Any]:
     lab = labels(cluster, component)
     pod_spec: dict[str, Any] = {
         "containers": [{
@@ -96,13 +79,10 @@ def statefulset(cluster: str, component: str, replicas: int, port: int, owner: d
             "image": f"pingcap/{component}:{VERSION}",
             "ports": [{"name": "server" if component == "tikv" else "client", "containerPort": port}],
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-            **(standin or {}),
         }],
         "terminationGracePeriodSeconds": 30,
         "automountServiceAccountToken": False,
     }
-    if standin is not None:
-        pod_spec["containers"][0]["resources"] = {"requests": {"cpu": "10m", "memory": "32Mi"}}
     if component == "tikv":
         pod_spec["affinity"] = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
             "labelSelector": {"matchLabels": lab}, "topologyKey": "kubernetes.io/hostname"}]}}
@@ -147,41 +127,8 @@ async def _create(fn: Any, *args: Any) -> Any:
         return None
 
 
-def status_sync(cluster: str, namespace: str, image: str) -> list[dict[str, Any]]:
-    """tidb-operator's status sync STAND-IN (kind tier): its ServiceAccount, Role, binding and Deployment."""
-    name = f"{cluster}-tidb-operator-standin"
-    meta = {"name": name, "namespace": namespace}
-    lab = {"app.kubernetes.io/name": "tidb-operator-standin", "app.kubernetes.io/instance": cluster}
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
-         "rules": [{"apiGroups": ["pingcap.com"], "resources": ["tidbclusters"], "resourceNames": [cluster],
-                    "verbs": ["get"]},
-                   {"apiGroups": ["pingcap.com"], "resources": ["tidbclusters/status"], "resourceNames": [cluster],
-                    "verbs": ["patch"]}]},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-         "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}]},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {**meta, "labels": lab},
-         "spec": {"replicas": 1, "selector": {"matchLabels": lab}, "template": {
-             "metadata": {"labels": lab},
-             "spec": {"serviceAccountName": name, "containers": [{
-                 "name": "status-sync", "image": image, "imagePullPolicy": "IfNotPresent",
-                 "command": ["python3", "-m", "chaosdemo_local.standins.tidb_operator_sync", "--cluster", cluster,
-                             "--namespace", namespace],
-                 "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}},
-                 "securityContext": {"runAsNonRoot": True, "runAsUser": 65534,
-                                     "allowPrivilegeEscalation": False}}]}}}},
-    ]
-
-
-async def install(api: client.ApiClient, namespace: str = "tidb-cluster", name: str = "basic", tikv: int = 3,
-                  standin_image: str = "", time_scale: float = 1.0) -> None:
-    """Create the CRD, namespace, TidbCluster, Services and StatefulSets (idempotent).
-
-    With ``standin_image`` (the kind tier) the pods run the STAND-IN processes, and the
-    status sync runs beside them.
-    """
+async def install(api: client.ApiClient, namespace: str = "tidb-cluster", name: str = "basic", tikv: int = 3) -> None:
+    """Create the CRD, namespace, TidbCluster, Services and StatefulSets (idempotent)."""
     ext = client.ApiextensionsV1Api(api)
     core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
     await _create(ext.create_custom_resource_definition, TIDB_CRD)
@@ -205,13 +152,4 @@ async def install(api: client.ApiClient, namespace: str = "tidb-cluster", name: 
     ):
         await _create(core.create_namespaced_service, namespace, svc)
     for component, replicas, port in (("pd", 1, 2379), ("tikv", tikv, 20160), ("tidb", 1, 4000)):
-        standin = standin_container(name, namespace, component, standin_image, time_scale) if standin_image else None
-        await _create(apps.create_namespaced_stateful_set, namespace,
-                      statefulset(name, component, replicas, port, tc, standin))
-    if standin_image:
-        sa, role, binding, deploy = status_sync(name, namespace, standin_image)
-        rbac = client.RbacAuthorizationV1Api(api)
-        await _create(core.create_namespaced_service_account, namespace, sa)
-        await _create(rbac.create_namespaced_role, namespace, role)
-        await _create(rbac.create_namespaced_role_binding, namespace, binding)
-        await _create(apps.create_namespaced_deployment, namespace, deploy)
+        await _create(apps.create_namespaced_stateful_set, namespace, statefulset(name, component, replicas, port, tc))

@@ -2,6 +2,9 @@
 
     python -m chaosdemo_local.standins.tikv_server --pd http://basic-pd:2379 \
         --address $(POD).basic-tikv-peer.tidb-cluster.svc:20160
+    /tikv-server --pd=http://basic-pd:2379 --advertise-addr=basic-tikv-0.basic-tikv-peer.tidb-cluster.svc:20160 ...
+
+The second form is how tidb-operator's start script runs it, with TiKV's own flags.
 
 A new process is a new TiKV: it takes a start-up delay before its first
 heartbeat, as TiKV does. On SIGTERM it stops heartbeating, tells PD it is
@@ -66,13 +69,21 @@ def status_server(port: int, info: dict[str, Any]) -> ThreadingHTTPServer:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="tikv-standin", description="TiKV STAND-IN for the kind tier")
     p.add_argument("--pd", default=os.environ.get("PD_URL", "http://basic-pd:2379"))
-    p.add_argument("--address", default=os.environ.get("ADVERTISE_ADDR", ""))
-    p.add_argument("--pod", default=os.environ.get("POD_NAME", socket.gethostname()))
+    p.add_argument("--address", "--advertise-addr", default=os.environ.get("ADVERTISE_ADDR", ""))
+    p.add_argument("--pod", default=os.environ.get("POD_NAME", ""))
     p.add_argument("--time-scale", type=float, default=float(os.environ.get("TIME_SCALE", "1")))
     p.add_argument("--startup-seconds", type=float, default=5.0)
     p.add_argument("--shutdown-seconds", type=float, default=3.0)
-    a = p.parse_args(argv)
+    # The rest of the flags tidb-operator's start script passes to /tikv-server: read, and unused.
+    for flag in ("--addr", "--status-addr", "--advertise-status-addr", "--data-dir", "--capacity", "--config",
+                 "--labels"):
+        p.add_argument(flag, default="")
+    a, unknown = p.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s tikv-standin %(message)s")
+    if unknown:
+        log.info("TiKV flags this stand-in does not use: %s", " ".join(unknown))
+    # The store is its pod's: the first label of the advertised address, as tidb-operator maps them.
+    a.pod = a.pod or (a.address.split(".")[0] if a.address else socket.gethostname())
     process = f"{socket.gethostname()}/{os.getpid()}/{time.time():.3f}"
     address = a.address or f"{a.pod}:20160"
     stop, going = threading.Event(), threading.Event()

@@ -1,0 +1,104 @@
+"""The kind tier's PD, TiKV and TiDB STAND-INS take the flags tidb-operator's start scripts pass.
+
+These start real processes' servers on loopback (no Kubernetes): the PD
+stand-in's client port tells HTTP/1.1 (PD's API) from HTTP/2 (its etcd) as
+PD's does, and answers what tidb-operator's PD client asks.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaosdemo_local.pd_model import PDModel
+from chaosdemo_local.standins import pd_server
+
+ADVERTISED = "http://basic-pd-0.basic-pd-peer.tidb-cluster.svc:2379"
+
+
+def flags(tmp_path: Path, *extra: str) -> list[str]:
+    """What tidb-operator v1.6.6's PD start script runs /pd-server with, for the first start."""
+    return [f"--data-dir={tmp_path / 'pd'}", "--name=basic-pd-0", "--peer-urls=http://0.0.0.0:2380",
+            "--advertise-peer-urls=http://basic-pd-0.basic-pd-peer.tidb-cluster.svc:2380",
+            "--client-urls=http://0.0.0.0:2379", f"--advertise-client-urls={ADVERTISED}",
+            f"--config={tmp_path / 'pd.toml'}", *extra]
+
+
+def parsed(argv: list[str]) -> PDModel:
+    import argparse
+
+    p = argparse.ArgumentParser()
+    p.add_argument("--cluster", default="unset")
+    p.add_argument("--namespace", default="unset")
+    p.add_argument("--time-scale", type=float, default=1.0)
+    pd_server.pd_flags(p)
+    return pd_server.model_from(p.parse_known_args(argv)[0])
+
+
+def test_the_pd_standin_learns_its_cluster_and_member_from_pds_own_flags(tmp_path: Path) -> None:
+    (tmp_path / "pd.toml").write_text('[schedule]\nmax-store-down-time = "5m"\n[replication]\nmax-replicas = 3\n')
+    m = parsed(flags(tmp_path, "--initial-cluster=basic-pd-0=http://basic-pd-0.basic-pd-peer.tidb-cluster.svc:2380"))
+    assert (m.cluster, m.namespace) == ("basic", "tidb-cluster")
+    member = m.member_json()
+    assert member["name"] == "basic-pd-0" and member["client_urls"] == [ADVERTISED]
+    assert m.config_json()["schedule"]["max-store-down-time"] == "5m0s", "read from --config, as PD reads pd.toml"
+
+
+def test_without_a_config_file_pd_keeps_its_defaults(tmp_path: Path) -> None:
+    m = parsed(flags(tmp_path))
+    assert m.config_json()["schedule"]["max-store-down-time"] == "30m0s"
+    assert m.config_json()["replication"]["max-replicas"] == 3
+
+
+def test_tombstone_stores_are_asked_for_by_state_and_there_are_none() -> None:
+    m = PDModel(cluster="basic", namespace="tidb-cluster")
+    m.heartbeat("basic-tikv-0", "basic-tikv-0.basic-tikv-peer.tidb-cluster.svc:20160", "p1", 100.0)
+    assert m.api("GET", "/pd/api/v1/stores", b"", 101.0)[1]["count"] == 1
+    assert m.api("GET", "/pd/api/v1/stores?state=2", b"", 101.0)[1] == {"count": 0, "stores": []}
+    assert m.api("GET", "/pd/api/v1/leader", b"", 101.0)[1]["name"] == "basic-pd-0"
+    assert m.api("POST", "/pd/api/v1/store/1/label", b'{"zone":"a"}', 101.0)[0] == 200
+
+
+@pytest.fixture
+def pd_port() -> Iterator[tuple[int, list[bytes]]]:
+    """The PD stand-in's port with a loopback TCP server standing where etcd goes; what that server got."""
+    got: list[bytes] = []
+    backend = socket.create_server(("127.0.0.1", 0))
+
+    def serve_one() -> None:
+        conn, _ = backend.accept()
+        with conn:
+            data = conn.recv(4096)
+            got.append(data)
+            conn.sendall(b"from-etcd")
+
+    threading.Thread(target=serve_one, daemon=True).start()
+    model = PDModel(cluster="basic", namespace="tidb-cluster")
+    server = pd_server.PDPort(("127.0.0.1", 0), pd_server.handler_for(pd_server.Standin(model)))
+    server.etcd_port = backend.getsockname()[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1], got
+    finally:
+        server.shutdown()
+        server.server_close()
+        backend.close()
+
+
+def test_one_port_serves_pds_http_api_and_hands_http2_to_etcd(pd_port: tuple[int, list[bytes]]) -> None:
+    port, got = pd_port
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/pd/api/v1/members", timeout=5) as r:
+        assert json.load(r)["members"][0]["name"] == "basic-pd-0"
+    assert got == [], "an HTTP/1.1 request never reaches etcd"
+    preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(preface[:5])  # a client that sends its preface in pieces
+        c.sendall(preface[5:])
+        assert c.recv(100) == b"from-etcd"
+    assert got == [preface], "the whole preface is spliced through, unread"
