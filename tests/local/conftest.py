@@ -204,3 +204,19 @@ def read_phases(proc: subprocess.Popen[str], timeout: float = 60) -> list[str]:
 
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def operator_deletions(env: LocalEnv, since: str) -> list[str]:
+    """TiKV pods the operators deleted since ``since``, from the API server's audit log.
+
+    The audit log names the client of each deletion: the operator's is the Kubernetes
+    client it is built on (kubernetes_asyncio); the StatefulSet controller, kwok and
+    the rest are told apart by their own user agents.
+    """
+    assert env.cluster is not None
+    done = [d for d in env.cluster.deletions("tidb-cluster", "basic-tikv-") if d["at"] >= since]
+    return [d["name"] for d in done if d["userAgent"].startswith("OpenAPI-Generator")]
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())

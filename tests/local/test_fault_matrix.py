@@ -5,9 +5,10 @@ sends itself SIGKILL at one crash point (``chaosdemo.crashpoints.POINTS``: the
 Lease held, the intent written, the fault call returned, and the first status
 write of Detecting, Diagnosing and Recovering). A fresh operator then takes
 over. Every cell checks, from outside the operator: the demo ends Succeeded,
-the fault happened exactly once (the API server's watch of the target pod, or
-the Docker engine's own event log of the node container), the node runs
-again, the Lease is released and the cluster is healthy.
+the fault happened exactly once (the API server's audit log of the pod
+deletions the operator asked for, and its watch of the target pod; or the
+Docker engine's own event log of the node container), the node runs again,
+the Lease is released and the cluster is healthy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from chaosdemo.crashpoints import POINTS
 from chaosdemo_local.docker_nodes import docker_cli
 from chaosdemo_local.env import LocalEnv
 
-from .conftest import Demos, Operator, lease_exists, running, target_away_from_pd, tikv_pods
+from .conftest import (
+    Demos,
+    Operator,
+    lease_exists,
+    now_iso,
+    operator_deletions,
+    running,
+    target_away_from_pd,
+    tikv_pods,
+)
 
 pytestmark = pytest.mark.local
 
@@ -61,7 +71,7 @@ def test_an_operator_sigkilled_at_each_step_is_succeeded_by_one_that_finishes_th
     pod = target_away_from_pd(local_env)
     node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
     first_uid = tikv_pods(local_env)[pod]["metadata"]["uid"]
-    since = f"{time.time():.3f}"
+    since, since_iso = f"{time.time():.3f}", now_iso()
     watch = pod_watch(local_env, pod)
     try:
         doomed = operator.start(CHAOSDEMO_CRASH_AT=point)
@@ -76,13 +86,17 @@ def test_an_operator_sigkilled_at_each_step_is_succeeded_by_one_that_finishes_th
         gone = deleted_uids(watch)
     assert st["phase"] == "Succeeded", f"killed in {died_in}: {st['message']}"
     assert not lease_exists(local_env), "the Lease was released"
+    assert local_env.cluster is not None
+    everyone = [d for d in local_env.cluster.deletions("tidb-cluster", "basic-tikv-") if d["at"] >= since_iso]
     if action == "pod-delete":
-        assert gone == {first_uid}, f"exactly the target pod was deleted, once (killed in {died_in}): {gone}"
+        assert first_uid in gone, f"the target pod went (killed in {died_in})"
+        assert operator_deletions(local_env, since_iso) == [pod], \
+            f"the operator deleted the target once (killed in {died_in}); all deletions: {everyone}"
     else:
         assert host is not None
         assert node_deaths(host, node, since) == ["die"], f"the node was killed exactly once (killed in {died_in})"
         assert running(host, node), "the node runs again"
         assert st["injection"]["restoredAt"]
-        assert not gone, "node-kill deletes no pod"
+        assert not operator_deletions(local_env, since_iso), f"node-kill deletes no pod: {everyone}"
     assert st["detectionSeconds"] >= 0 and st["recoverySeconds"] > st["detectionSeconds"]
     local_env.wait_healthy(timeout=60)

@@ -21,7 +21,7 @@ from chaosdemo.leadership import LEASE_NAME, Leadership, Timing
 from chaosdemo_local.env import LocalEnv
 from chaosdemo_local.fleet import Fleet
 
-from .conftest import Demos, Operator, claude_control, lease_exists
+from .conftest import Demos, Operator, claude_control, lease_exists, now_iso, operator_deletions
 
 pytestmark = pytest.mark.local
 
@@ -30,22 +30,6 @@ def leader_of(env: LocalEnv) -> str:
     out = env.kubectl("get", "lease", LEASE_NAME, "-n", "default", "-o", "jsonpath={.spec.holderIdentity}",
                       check=False)
     return out.stdout.strip()
-
-
-def operator_deletions(env: LocalEnv, since: str) -> list[str]:
-    """TiKV pods the operators deleted since ``since``, from the API server's audit log.
-
-    The audit log names the client of each deletion: the operator's is the Kubernetes
-    client it is built on (kubernetes_asyncio); the StatefulSet controller, kwok and
-    the rest are told apart by their own user agents.
-    """
-    assert env.cluster is not None
-    done = [d for d in env.cluster.deletions("tidb-cluster", "basic-tikv-") if d["at"] >= since]
-    return [d["name"] for d in done if d["userAgent"].startswith("OpenAPI-Generator")]
-
-
-def now_iso() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
 
 
 async def _election(env: LocalEnv) -> None:
