@@ -10,9 +10,9 @@
 - ``component_images``: that image as tidb-operator runs it, under
   ``local.chaosdemo.dev/standin/{pd,tikv,tidb}:v8.5.7`` (the tag is the TiDB
   version the TidbCluster asks for): ``/pd-server``, ``/tikv-server`` and
-  ``/tidb-server`` start the stand-ins, and busybox is ``/bin/sh`` with its
-  ``nslookup`` and ``wget``, as in PD's and TiKV's own images, for the start
-  scripts tidb-operator writes.
+  ``/tidb-server`` start the stand-ins; for the start scripts tidb-operator
+  writes, bash is ``/bin/sh``, and ``nslookup`` and ``wget`` are small ones
+  of ours that resolve names with the pod's search domains.
 - ``tidb_operator_image``: tidb-operator's controller-manager and discovery,
   built here from its Go module (``hack/build-tidb-operator.sh``), on the base.
 """
@@ -34,7 +34,8 @@ __all__ = ["PYTHON_BASE", "REPO", "STANDIN_REPO", "component_images", "operator_
 REPO = Path(__file__).resolve().parents[2]
 PYTHON_BASE = "chaosdemo-test-base:bookworm-python3.11-standin"
 STANDIN_FILES = ("__init__.py", "pd_model.py", "standins/__init__.py", "standins/pd_server.py",
-                 "standins/tikv_server.py", "standins/tidb_server.py")
+                 "standins/tikv_server.py", "standins/tidb_server.py", "standins/nslookup.py",
+                 "standins/wget.py")
 STANDIN_REPO = "local.chaosdemo.dev/standin"
 TIDB_VERSION = "v8.5.7"
 
@@ -116,20 +117,24 @@ def component_images(host: str, etcd: Path) -> dict[str, str]:
     """
     standins = standin_image(host)
     images = {role: f"{STANDIN_REPO}/{role}:{TIDB_VERSION}" for role in ("pd", "tikv", "tidb")}
-    images["helper"] = f"{STANDIN_REPO}/busybox-helper:{TIDB_VERSION}"
-    etcd_digest = hashlib.sha256(etcd.read_bytes()).hexdigest()[:6]
-    built = f"{STANDIN_REPO}/components:{standins.rsplit(':', 1)[1]}-etcd{etcd_digest}"
+    images["helper"] = f"{STANDIN_REPO}/helper:{TIDB_VERSION}"  # spec.helper: the TiDB slow-log tailer
+    entry = {f"{c}-server": f"#!/bin/sh\nexec python3 -m chaosdemo_local.standins.{c}_server \"$@\"\n"
+             for c in ("pd", "tikv", "tidb")}
+    for tool in ("nslookup", "wget"):
+        entry[tool] = f"#!/bin/sh\nexec python3 -m chaosdemo_local.standins.{tool} \"$@\"\n"
+    dockerfile = (
+        # Not /usr/local/bin: tidb-operator mounts its start scripts there, over whatever the image has.
+        # The scripts need [[ ]], source and pipefail: bash is /bin/sh, as a shell that has them is in PD's
+        # image. nslookup and wget are ours (standins/): busybox's nslookup applies no search domain, and
+        # its static wget crashed resolving a name here.
+        f"FROM {standins}\nUSER 0\nCOPY etcd nslookup wget /usr/bin/\nRUN ln -sf bash /usr/bin/sh\n"
+        "COPY pd-server tikv-server tidb-server /\n"
+        'LABEL org.opencontainers.image.description="STAND-INS for PD, TiKV and TiDB (not them), '
+        'started by the scripts tidb-operator writes"\n')
+    digest = hashlib.sha256(etcd.read_bytes() + dockerfile.encode() + "".join(entry.values()).encode()).hexdigest()
+    built = f"{STANDIN_REPO}/components:{digest[:10]}"
     if not _exists(host, built):
-        busybox = shutil.which("busybox") or "/bin/busybox"
-        entry = {f"{c}-server": f"#!/bin/sh\nexec python3 -m chaosdemo_local.standins.{c}_server \"$@\"\n"
-                 for c in ("pd", "tikv", "tidb")}
-        _build(host, built, {"busybox": Path(busybox), "etcd": etcd, **entry}, (
-            f"FROM {standins}\nUSER 0\nCOPY busybox etcd /usr/local/bin/\n"
-            "RUN for a in nslookup wget; do ln -s busybox /usr/local/bin/$a; done \\\n"
-            " && ln -sf /usr/local/bin/busybox /bin/sh\n"
-            "COPY pd-server tikv-server tidb-server /\n"
-            'LABEL org.opencontainers.image.description="STAND-INS for PD, TiKV and TiDB (not them), '
-            'started by the scripts tidb-operator writes"\n'))
+        _build(host, built, {"etcd": etcd, **entry}, dockerfile)
     for image in images.values():
         docker_cli(host, "tag", built, image)
     return images
