@@ -82,6 +82,7 @@ def pd_port() -> Iterator[tuple[int, list[bytes]]]:
     model = PDModel(cluster="basic", namespace="tidb-cluster")
     server = pd_server.PDPort(("127.0.0.1", 0), pd_server.handler_for(pd_server.Standin(model)))
     server.etcd_port = backend.getsockname()[1]
+    server.on_etcd = lambda peer: got.append(b"connected from " + peer[0].encode())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server.server_address[1], got
@@ -101,4 +102,4 @@ def test_one_port_serves_pds_http_api_and_hands_http2_to_etcd(pd_port: tuple[int
         c.sendall(preface[:5])  # a client that sends its preface in pieces
         c.sendall(preface[5:])
         assert c.recv(100) == b"from-etcd"
-    assert got == [preface], "the whole preface is spliced through, unread"
+    assert got == [b"connected from 127.0.0.1", preface], "noted, and the whole preface spliced through, unread"

@@ -123,9 +123,12 @@ class PDPort(ThreadingHTTPServer):
 
     daemon_threads = True
     etcd_port = 0
+    on_etcd: Any = None  # called with the client's address for each etcd connection
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.etcd_port and _peek(request, len(H2_PREFACE)) == H2_PREFACE:
+            if self.on_etcd is not None:
+                self.on_etcd(client_address)
             _splice(request, socket.create_connection(("127.0.0.1", self.etcd_port), timeout=5))
             return
         super().finish_request(request, client_address)
@@ -245,6 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     etcd = start_etcd(a.data_dir, a.port + 10000)
     server = PDPort(("0.0.0.0", a.port), handler_for(s))
     server.etcd_port = a.port + 10000 if etcd else 0
+    member, seen = s.model.member_json()["name"], set()
+
+    def on_etcd(peer: Any) -> None:  # the first connection of each client host, so TiKV's events are not crowded out
+        if peer[0] not in seen:
+            seen.add(peer[0])
+            s.note(member, "etcd-connection", f"first from {peer[0]}", time.time())
+
+    server.on_etcd = on_etcd
     start = (f"--initial-cluster={a.initial_cluster}" if a.initial_cluster else f"--join={a.join}" if a.join
              else "no discovery arguments")
     log.info("PD STAND-IN (not PD) %s for %s/%s on :%d, time scale %g, max-store-down-time %s, %s: stores come "
