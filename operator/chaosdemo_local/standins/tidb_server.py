@@ -12,38 +12,14 @@ reads for a TiDB member's health.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-from chaosdemo_local.standins.tikv_server import listen
+from chaosdemo_local.standins.tikv_server import listen, status_server
 
 log = logging.getLogger("tidb-standin")
 VERSION = "8.0.11-TiDB-v8.5.7-STAND-IN"
-
-
-def status_server(port: int, path: str) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.split("?")[0] != "/status":
-                self.send_error(404)
-                return
-            data = json.dumps({"connections": 0, "version": VERSION, "git_hash": "stand-in", "pd": path}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, fmt: str, *args: Any) -> None:
-            return
-
-    srv = ThreadingHTTPServer(("0.0.0.0", port), Handler)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
     threading.Thread(target=listen, args=(4000, stop), daemon=True).start()
-    status_server(10080, a.path)
+    status_server(10080, {"connections": 0, "version": VERSION, "git_hash": "stand-in", "pd": a.path}, only="/status")
     log.info("TiDB STAND-IN (not TiDB) at %s, PD %s; not used: %s", a.advertise_address, a.path,
              " ".join(unknown) or "-")
     stop.wait()

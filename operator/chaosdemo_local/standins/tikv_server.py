@@ -49,12 +49,18 @@ def listen(port: int, stop: threading.Event) -> None:
             continue
 
 
-def status_server(port: int, info: dict[str, Any]) -> ThreadingHTTPServer:
+def status_server(port: int, info: dict[str, Any], only: str = "") -> ThreadingHTTPServer:
+    """A status port answering ``info`` as JSON: on every path, or ``only`` on that one (404 elsewhere)."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if only and self.path.split("?")[0] != only:
+                self.send_error(404)
+                return
             data = json.dumps(info).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
