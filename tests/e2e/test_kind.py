@@ -71,8 +71,8 @@ class OperatorView:
         while not self.stop.wait(1):
             try:
                 row = self.row()
-            except (subprocess.SubprocessError, ValueError, KeyError) as e:  # briefly unreadable: the next read tells
-                row = (f"unread: {str(e)[:60]}", "", "", 0, 3)
+            except (subprocess.SubprocessError, ValueError, KeyError, TypeError) as e:  # the next read tells
+                row = (f"unread: {type(e).__name__}: {str(e)[:60]}", "", "", 0, 3)
             if not self.rows or self.rows[-1][1:] != row:
                 self.rows.append((round(time.monotonic() - self.t0, 1), *row))
 
@@ -89,7 +89,8 @@ class OperatorView:
                          for t, ready, stores, phase, fs, n in self.rows)
 
 
-def run_demo(env: KindEnv, sample: str, **spec: Any) -> dict[str, Any]:
+def run_demo(env: KindEnv, sample: str, **spec: Any) -> tuple[dict[str, Any], OperatorView]:
+    """The demo of ``sample`` (with ``spec`` merged in), Succeeded, and what tidb-operator showed meanwhile."""
     env.wait_healthy(timeout=300)
     with OperatorView(env) as view:
         obj = _run(env, sample, **spec)
@@ -97,7 +98,7 @@ def run_demo(env: KindEnv, sample: str, **spec: Any) -> dict[str, Any]:
     # maxFailoverCount is 0 in deploy/tidb-cluster.yaml: tidb-operator must not add a TiKV under the demo.
     assert all(fs == 0 and n == 3 for _, _, _, _, fs, n in view.rows), view.story()
     assert view.rows[-1][1] == "Ready=True/Ready", "and healthy again at the end"
-    return obj
+    return obj, view
 
 
 def _run(env: KindEnv, sample: str, **spec: Any) -> dict[str, Any]:
@@ -172,7 +173,7 @@ def test_the_charts_two_replicas_elect_one_leader(kind_env: KindEnv) -> None:
 
 
 def test_pod_delete_sends_sigterm_and_the_statefulset_recreates_the_pod(kind_env: KindEnv) -> None:
-    obj = run_demo(kind_env, "chaosdemo.yaml")
+    obj, _ = run_demo(kind_env, "chaosdemo.yaml")
     st = obj["status"]
     target, injected = st["target"], parse_iso(st["injectedAt"])
     assert tikv_pods(kind_env)[target["pod"]]["metadata"]["uid"] != target["podUid"], "a new pod"
@@ -182,7 +183,7 @@ def test_pod_delete_sends_sigterm_and_the_statefulset_recreates_the_pod(kind_env
 
 
 def test_pod_kill_takes_the_pod_away_at_once(kind_env: KindEnv) -> None:
-    obj = run_demo(kind_env, "pod-kill.yaml")
+    obj, _ = run_demo(kind_env, "pod-kill.yaml")
     st = obj["status"]
     target = st["target"]
     new = tikv_pods(kind_env)[target["pod"]]
@@ -192,7 +193,7 @@ def test_pod_kill_takes_the_pod_away_at_once(kind_env: KindEnv) -> None:
 
 
 def test_container_kill_restarts_the_container_in_the_same_pod(kind_env: KindEnv) -> None:
-    obj = run_demo(kind_env, "container-kill.yaml")
+    obj, _ = run_demo(kind_env, "container-kill.yaml")
     st = obj["status"]
     target, injected = st["target"], parse_iso(st["injectedAt"])
     pod = tikv_pods(kind_env)[target["pod"]]
@@ -204,9 +205,20 @@ def test_container_kill_restarts_the_container_in_the_same_pod(kind_env: KindEnv
     assert [e["event"] for e in heard] == ["process-started"], "no goodbye: killed; then a new TiKV process"
 
 
+def node_of(env: KindEnv, namespace: str, selector: str) -> str:
+    return str(env.kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"][0]["spec"]["nodeName"])
+
+
 def test_node_kill_stops_the_kind_node_and_the_operator_starts_it_again(kind_env: KindEnv) -> None:
+    # A TiKV whose node hosts neither PD nor tidb-operator, so that what tidb-operator shows of the lost
+    # store can be read while the node is down (a node-kill of tidb-operator's own node freezes its status).
+    busy = {node_of(kind_env, NS, "app.kubernetes.io/component=pd"),
+            node_of(kind_env, "tidb-admin", "app.kubernetes.io/component=controller-manager")}
+    pod = next(name for name, p in sorted(tikv_pods(kind_env).items()) if p["spec"]["nodeName"] not in busy)
     # Long enough for the node lifecycle controller to call the Node NotReady (its grace period is 50 s).
-    obj = run_demo(kind_env, "node-kill.yaml", fault={"nodeDownSeconds": 70})
+    obj, view = run_demo(kind_env, "node-kill.yaml", fault={"nodeDownSeconds": 70}, target={"pod": pod})
+    assert any(f"{pod}=Disconnected" in r[2] and "TiKVStoreNotUp" in r[1] for r in view.rows), \
+        f"tidb-operator copied PD's Disconnected store and called the cluster not Ready:\n{view.story()}"
     st = obj["status"]
     target, injected = st["target"], parse_iso(st["injectedAt"])
     assert st["injection"]["restoredAt"]
