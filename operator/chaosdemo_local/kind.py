@@ -135,6 +135,8 @@ class KindEnv:
                 "control plane binaries", lambda: _sh("bash", "hack/build-control-plane.sh")).splitlines()[-1])
             self.bins["kind-tier"] = Path(self._step(
                 "kind and node binaries", lambda: _sh("bash", "hack/build-kind-tier.sh")).splitlines()[-1])
+            self.bins["helm"] = Path(self._step(  # the binary itself, not its folder
+                "helm", lambda: _sh("bash", "hack/build-helm.sh")).splitlines()[-1])
             self.tidb_operator = Path(self._step(f"tidb-operator {TIDB_OPERATOR_VERSION} from its module", lambda: _sh(
                 "bash", "hack/build-tidb-operator.sh",
                 env={**os.environ, "TIDB_OPERATOR_VERSION": TIDB_OPERATOR_VERSION})).splitlines()[-1])
@@ -232,9 +234,9 @@ class KindEnv:
         assert self.tidb_operator is not None
         self.kubectl("create", "-f", str(self.tidb_operator / "manifests" / "crd.yaml"))
         self.kubectl("create", "namespace", TIDB_ADMIN_NS)
-        helm = _sh("bash", "hack/build-helm.sh").splitlines()[-1]
-        _sh(helm, "install", "tidb-operator", str(self.tidb_operator / "charts" / "tidb-operator"), "--namespace",
-            TIDB_ADMIN_NS, "--set", f"operatorImage={self.tidb_operator_image}", "--wait", "--timeout", "5m",
+        chart = self.tidb_operator / "charts" / "tidb-operator"
+        _sh(str(self.bins["helm"]), "install", "tidb-operator", str(chart), "--namespace", TIDB_ADMIN_NS,
+            "--set", f"operatorImage={self.tidb_operator_image}", "--wait", "--timeout", "5m",
             env=self.env, timeout=400)
 
     def tidb_cluster(self) -> dict[str, Any]:
@@ -251,10 +253,9 @@ class KindEnv:
         self.wait_healthy(timeout=420)
 
     def _operator(self) -> None:
-        helm = _sh("bash", "hack/build-helm.sh").splitlines()[-1]
         gid = os.stat(self.host.removeprefix("unix://")).st_gid
         repo, tag = OPERATOR_IMAGE.rsplit(":", 1)
-        _sh(helm, "upgrade", "--install", "chaosdemo", "charts/chaosdemo-operator", "--namespace",
+        _sh(str(self.bins["helm"]), "upgrade", "--install", "chaosdemo", "charts/chaosdemo-operator", "--namespace",
             "chaosdemo-system", "--create-namespace", "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
             "--set", "dockerSocket.enabled=true", "--set", f"dockerSocket.groupId={gid}", "--set", "replicas=2",
             # tidb-operator starts the stand-ins at PD's real timing: a heartbeat every 10 s.

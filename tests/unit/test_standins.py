@@ -31,14 +31,7 @@ def flags(tmp_path: Path, *extra: str) -> list[str]:
 
 
 def parsed(argv: list[str]) -> PDModel:
-    import argparse
-
-    p = argparse.ArgumentParser()
-    p.add_argument("--cluster", default="unset")
-    p.add_argument("--namespace", default="unset")
-    p.add_argument("--time-scale", type=float, default=1.0)
-    pd_server.pd_flags(p)
-    return pd_server.model_from(p.parse_known_args(argv)[0])
+    return pd_server.model_from(pd_server.parser().parse_known_args(argv)[0])
 
 
 def test_the_pd_standin_learns_its_cluster_and_member_from_pds_own_flags(tmp_path: Path) -> None:

@@ -228,14 +228,19 @@ def model_from(a: argparse.Namespace) -> PDModel:
     return m
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The stand-in's own flags and PD's (``pd_flags``)."""
     p = argparse.ArgumentParser(prog="pd-standin", description="PD STAND-IN for the kind tier")
     p.add_argument("--cluster", default=os.environ.get("CLUSTER_NAME", "basic"))
     p.add_argument("--namespace", default=os.environ.get("NAMESPACE", "tidb-cluster"))
     p.add_argument("--port", type=int, default=2379)
     p.add_argument("--time-scale", type=float, default=float(os.environ.get("TIME_SCALE", "1")))
     pd_flags(p)
-    a, unknown = p.parse_known_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a, unknown = parser().parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s pd-standin %(message)s")
     if unknown:
         log.info("PD flags this stand-in does not use: %s", " ".join(unknown))
