@@ -3,8 +3,8 @@
 A daemon per ChaosDemo runs its lifecycle (plain async code in
 ``lifecycle.py``); kopf resumes it after an operator restart and stops it when
 the demo is deleted, after which the deletion handler cleans up. Watch events
-on TiKV pods, StatefulSets and nodes wake the running demos, so detection
-follows Kubernetes in milliseconds.
+on TiKV pods, StatefulSets and nodes wake the demos they are about, so
+detection follows Kubernetes in milliseconds.
 """
 
 from __future__ import annotations
@@ -81,15 +81,15 @@ def tikv_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any)
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels=TIKV_LABELS)
-def tikv_statefulset_event(memo: kopf.Memo, **_: Any) -> None:
+def tikv_statefulset_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
-        _deps(memo).journal.notify()
+        _deps(memo).journal.statefulset_event(type or "ADDED", dict(body))
 
 
 @kopf.on.event("v1", "nodes")
-def node_event(memo: kopf.Memo, **_: Any) -> None:
+def node_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
-        _deps(memo).journal.notify()
+        _deps(memo).journal.node_event(type or "ADDED", dict(body))
 
 
 def _unfinished(status: kopf.Status, **_: Any) -> bool:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-import httpx
+import aiohttp
 
 from chaosdemo import conditions as cond
 from chaosdemo.clients.docker import DockerClient
@@ -34,7 +34,7 @@ from chaosdemo.errors import AbortDemo, DemoFailed, PreflightFailed, Unavailable
 from chaosdemo.evidence import record_pods
 from chaosdemo.faults import Fault, FaultFactory, fault_for, ground_truth
 from chaosdemo.invariants import InvariantConfig
-from chaosdemo.journal import WatchJournal
+from chaosdemo.journal import Subject, WatchJournal, cluster_subject, node_subject
 from chaosdemo.metrics import Metrics
 from chaosdemo.models import ChaosDemoSpec, ChaosDemoStatus, InjectionRecord, TargetStatus
 from chaosdemo.observation import Observer
@@ -62,7 +62,7 @@ class Deps:
     journal: WatchJournal = field(default_factory=WatchJournal)
     claude: ClaudeDiagnoser | None = None
     docker: DockerClient | None = None
-    pd_transport: httpx.AsyncBaseTransport | None = None
+    pd_session: aiohttp.ClientSession | None = None  # shared by every demo's PDClient; None: one per demo
     faults: FaultFactory = fault_for
     clock: Callable[[], float] = time.time
     crash: Callable[[str], None] = never  # crashpoints: testing only
@@ -132,8 +132,9 @@ class DemoRun:
                 f"{self.cluster}: the operator allows other namespaces only when listed in its "
                 "CHAOSDEMO_TARGET_NAMESPACES (chart value allowedTargetNamespaces)", reason="NamespaceNotAllowed")
         pd_url = s.pd_url(self.cluster, self.cluster_ns, self.spec.cluster.pd_url)
-        self.pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, transport=self.deps.pd_transport)
-        self.observer = Observer(self.deps.kube, self.pd, self.cluster, self.cluster_ns, clock=self.deps.clock)
+        self.pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, session=self.deps.pd_session)
+        self.observer = Observer(self.deps.kube, self.pd, self.cluster, self.cluster_ns, clock=self.deps.clock,
+                                 journal=self.deps.journal)
         fault = self.fault = self.deps.faults(self.spec.fault, self.deps.kube, self.deps.docker)
         if fresh:
             await self._preflight(fault)
@@ -149,8 +150,9 @@ class DemoRun:
             self.deps.crash("before-inject")
         # A fault that took effect before this operator could watch (it restarted
         # mid-demo) is detected from what it left on the target.
-        resumed = self.status.injected_at is not None or await self._inject(fault)
-        await self._watch(fault, resumed=resumed)
+        with self.deps.journal.following(self.cluster_ns, self.cluster):
+            resumed = self.status.injected_at is not None or await self._inject(fault)
+            await self._watch(fault, resumed=resumed)
 
     # ------------------------------------------------------------ stages
 
@@ -252,7 +254,12 @@ class DemoRun:
                         diagnosis.start()
                 if result.changed:
                     await self.rec.save()
-                await journal.wait(s.poll_seconds)
+                await journal.wait(s.poll_seconds, self._subjects())
+
+    def _subjects(self) -> list[Subject]:
+        """What wakes this demo's watch: its cluster's pods and StatefulSet, the nodes it watches."""
+        nodes = self.observer.watched_nodes | self.observer.node_containers
+        return [cluster_subject(self.cluster_ns, self.cluster), *(node_subject(n) for n in sorted(nodes))]
 
     async def _detected(self, d: Detected) -> None:
         assert self.status.injected_at is not None

@@ -1,5 +1,9 @@
 """Observation: one look at the cluster, from Kubernetes and PD at once, as a Snapshot.
 
+Nodes and the StatefulSet are read through the watch journal when one is
+given: as the last watch event showed them, read again after ``max_age``
+seconds without one. The TiKV pods are always listed: they are the proof.
+
 PD not answering is itself an observation (``pd_error``), judged by the
 ``pd-reachable`` invariant, rather than an exception that stops the watch.
 """
@@ -7,14 +11,16 @@ PD not answering is itself an observation (``pd_error``), judged by the
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.errors import NotAKindNode, PDUnavailable, Unavailable
+from chaosdemo.journal import Subject, WatchJournal, node_subject, statefulset_subject
 from chaosdemo.snapshot import (
     REGION_CHECKS,
     NodeContainer,
@@ -38,8 +44,11 @@ class Observer:
         namespace: str,
         *,
         clock: Callable[[], float] = time.time,
+        journal: WatchJournal | None = None,
+        max_age: float = 30.0,
     ) -> None:
         self.kube, self.pd = kube, pd
+        self.journal, self.max_age = journal, max_age
         self.cluster, self.namespace = cluster, namespace
         self.clock = clock
         self.watched_nodes: set[str] = set()
@@ -78,17 +87,23 @@ class Observer:
         counts = {c: int(r.get("count", 0)) for c, r in zip(REGION_CHECKS, checks, strict=True)}
         return stores, health, counts, ""
 
+    async def _read(self, subject: Subject, get: Callable[[], Awaitable[dict[str, Any] | None]]
+                    ) -> dict[str, Any] | None:
+        return await (get() if self.journal is None else self.journal.read(subject, self.max_age, get))
+
     async def snapshot(self) -> Snapshot:
         taken_at = self.clock()
         pods_raw, sts_raw, (stores, health, checks, pd_error), containers = await asyncio.gather(
             self.kube.list_tikv_pods(self.namespace, self.cluster),
-            self.kube.get_statefulset(self.namespace, f"{self.cluster}-tikv"),
+            self._read(statefulset_subject(self.namespace, f"{self.cluster}-tikv"),
+                       lambda: self.kube.get_statefulset(self.namespace, f"{self.cluster}-tikv")),
             self._pd(),
             self._containers(),
         )
         pods = tuple(sorted((pod_from_api(p) for p in pods_raw), key=lambda p: p.name))
         self.watch_nodes(p.node for p in pods)
-        node_objs = await asyncio.gather(*(self.kube.get_node(n) for n in sorted(self.watched_nodes)))
+        node_objs = await asyncio.gather(*(self._read(node_subject(n), functools.partial(self.kube.get_node, n))
+                                           for n in sorted(self.watched_nodes)))
         nodes = tuple(
             node_from_api(n) if n is not None else NodeState(name=name, ready="Unknown", reason="NodeMissing")
             for name, n in zip(sorted(self.watched_nodes), node_objs, strict=True)

@@ -8,6 +8,7 @@ import uuid
 
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
+from chaosdemo.clients.pd import pd_session
 from chaosdemo.config import Settings
 from chaosdemo.crashpoints import crasher
 from chaosdemo.leadership import Leadership, Timing
@@ -40,7 +41,7 @@ async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
     # Docker is reached lazily: pod faults never need it, and its absence only
     # aborts the Docker-level faults, with the reason.
     return Deps(kube=kube, settings=settings, claude=claude, docker=DockerClient(settings.docker_host),
-                crash=crasher(settings.crash_at), metrics=metrics)
+                pd_session=pd_session(), crash=crasher(settings.crash_at), metrics=metrics)
 
 
 def build_leadership(settings: Settings, kube: KubeClient, metrics: Metrics) -> Leadership | None:
@@ -57,4 +58,6 @@ async def close_deps(deps: Deps) -> None:
         await deps.claude.aclose()
     if deps.docker is not None:
         await deps.docker.aclose()
+    if deps.pd_session is not None:
+        await deps.pd_session.close()
     await deps.kube.aclose()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import time
@@ -27,7 +28,7 @@ from aiohttp import web
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from chaosdemo.snapshot import restart_count, tikv_selector
+from chaosdemo.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, restart_count
 from chaosdemo_local.pd_model import PDModel, Timing, go_duration, parse_go_duration, tc_status
 
 __all__ = ["PDSim", "Timing", "build_app", "go_duration", "main", "parse_go_duration"]
@@ -139,37 +140,64 @@ async def _node_containers(docker: Any, nodes: set[str]) -> dict[str, tuple[bool
     return out
 
 
-async def follow_cluster(sim: PDSim, api: client.ApiClient, tick: float, stop: asyncio.Event,
-                         docker: Any = None) -> None:
-    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    selector = tikv_selector(sim.cluster)
-    last_status = 0.0
+def _instance(pod: dict[str, Any]) -> tuple[str, str]:
+    labels = pod.get("metadata", {}).get("labels") or {}
+    return labels.get(INSTANCE_LABEL, ""), labels.get(COMPONENT_LABEL, "")
+
+
+async def _list_pods(api: client.ApiClient, namespace: str) -> list[dict[str, Any]]:
+    """Every PD and TiKV pod of the namespace, as the API server's JSON (no model objects)."""
+    resp = await client.CoreV1Api(api).list_namespaced_pod(
+        namespace, label_selector=f"{COMPONENT_LABEL} in (pd,tikv)", _preload_content=False)
+    async with resp:
+        if resp.status != 200:
+            raise ApiException(status=resp.status, reason=resp.reason)
+        items: list[dict[str, Any]] = json.loads(await resp.read()).get("items") or []
+    return items
+
+
+async def follow_clusters(sims: list[PDSim], api: client.ApiClient, tick: float, stop: asyncio.Event,
+                          docker: Any = None) -> None:
+    """Advance every simulated cluster from one look at the API server (and Docker) per tick.
+
+    One list of the namespace's PD and TiKV pods and one look at each node
+    container serve all the clusters: a look per cluster made the simulation,
+    not the operator, the API server's heaviest client with many clusters.
+    """
+    custom = client.CustomObjectsApi(api)
+    last_status: dict[str, float] = {}
+    # tidb-operator's status of each cluster: many clusters refresh theirs less often.
+    status_every = max(1.0, tick * 4) * max(1.0, len(sims) / 10)
+    namespace = sims[0].namespace
     while not stop.is_set():
         try:
-            pods = api.sanitize_for_serialization(
-                await core.list_namespaced_pod(sim.namespace, label_selector=selector))["items"]
+            pods = await _list_pods(api, namespace)
+            by_cluster: dict[str, dict[str, list[dict[str, Any]]]] = {}
+            for p in pods:
+                instance, component = _instance(p)
+                by_cluster.setdefault(instance, {}).setdefault(component, []).append(p)
             if docker is not None:
                 # TiKV runs inside its node: a node container that is not running
                 # stops its stores at once; one that started again restarts them.
-                pd_selector = f"app.kubernetes.io/component=pd,app.kubernetes.io/instance={sim.cluster}"
-                pd_pods = api.sanitize_for_serialization(
-                    await core.list_namespaced_pod(sim.namespace, label_selector=pd_selector))["items"]
-                sim.pd_node = next((p.get("spec", {}).get("nodeName") or "" for p in pd_pods), "")
                 nodes = {p.get("spec", {}).get("nodeName") or "" for p in pods} - {""}
-                nodes.add(sim.pd_node)
-                states = await _node_containers(docker, nodes | set(sim.node_boots))
-                sim.down_nodes = {n for n, (running, _) in states.items() if not running} | sim.forced_down
-                sim.node_boots.update({n: started for n, (running, started) in states.items() if running})
+                states = await _node_containers(docker, nodes.union(*(sim.node_boots for sim in sims)))
             now = time.time()
-            sim.observe_pods(pods, now)
-            if now - last_status >= max(1.0, tick * 4):
-                last_status = now
-                tc = await custom.get_namespaced_custom_object(
-                    "pingcap.com", "v1alpha1", sim.namespace, "tidbclusters", sim.cluster)
-                await custom.patch_namespaced_custom_object_status(
-                    "pingcap.com", "v1alpha1", sim.namespace, "tidbclusters", sim.cluster,
-                    {"status": tc_status(sim.stores_json(now), tc.get("status") or {}, now)},
-                    _content_type="application/merge-patch+json")
+            for sim in sims:
+                mine = by_cluster.get(sim.cluster, {})
+                if docker is not None:
+                    sim.pd_node = next((p.get("spec", {}).get("nodeName") or "" for p in mine.get("pd", [])), "")
+                    sim.down_nodes = {n for n, (running, _) in states.items() if not running} | sim.forced_down
+                    sim.node_boots.update({n: started for n, (running, started) in states.items() if running})
+                sim.observe_pods(mine.get("tikv", []), now)
+            for sim in sims:
+                if now - last_status.get(sim.cluster, 0.0) >= status_every:
+                    last_status[sim.cluster] = now
+                    tc = await custom.get_namespaced_custom_object(
+                        "pingcap.com", "v1alpha1", sim.namespace, "tidbclusters", sim.cluster)
+                    await custom.patch_namespaced_custom_object_status(
+                        "pingcap.com", "v1alpha1", sim.namespace, "tidbclusters", sim.cluster,
+                        {"status": tc_status(sim.stores_json(now), tc.get("status") or {}, now)},
+                        _content_type="application/merge-patch+json")
         except ApiException as e:
             log.warning("API server: %s %s", e.status, e.reason)
         except Exception:
@@ -206,8 +234,7 @@ async def serve(args: argparse.Namespace) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    # Many clusters share the API server: each looks at its own pods less often.
-    tick = min(0.5, timing.s("heartbeat") / 10) * max(1.0, len(sims) / 10)
+    tick = min(0.5, timing.s("heartbeat") / 10)
     docker = None
     if args.docker_host:
         import aiodocker
@@ -215,7 +242,7 @@ async def serve(args: argparse.Namespace) -> None:
         docker = aiodocker.Docker(url=args.docker_host)
         log.info("node containers are read from Docker at %s", args.docker_host)
     try:
-        await asyncio.gather(*(follow_cluster(sim, api, tick, stop, docker) for sim in sims))
+        await follow_clusters(sims, api, tick, stop, docker)
     finally:
         await runner.cleanup()
         await api.close()

@@ -1,21 +1,42 @@
-"""PD's HTTP API, read through an injected httpx client.
+"""PD's HTTP API, read through an injected aiohttp session.
 
 Only what the invariants and the evidence need. Every failure to get a JSON
 answer becomes ``PDUnavailable`` with the URL and the cause: the status code
-and its reason phrase, never the body of an answer that is not PD's (it could
-be anything, and it would reach status, events and the prompt). Redirects
-are not followed.
+and its standard reason phrase, never the body of an answer that is not PD's
+(it could be anything, and it would reach status, events and the prompt).
+Redirects are not followed.
+
+Every demo's PDClient shares the operator's one session (``pd_session``):
+its connection pool is keyed by host, so 30 demos on 30 PDs cost one lookup
+per request. aiohttp, not httpx: a look at the cluster is six PD requests,
+and each took 0.9 ms of CPU in httpx against about 0.1 ms here, on the one
+event loop every demo shares; an httpx client also took 45 ms and 0.9 MiB to
+create (its TLS context), which was 1.4 s of blocked loop with 30 demos.
 """
 
 from __future__ import annotations
 
+import http
+import json
 from typing import Any
 
-import httpx
+import aiohttp
 
 from chaosdemo.errors import PDUnavailable
 
-__all__ = ["PDClient"]
+__all__ = ["PDClient", "pd_session"]
+
+
+def pd_session() -> aiohttp.ClientSession:
+    """The session every PDClient of the operator shares (call inside the event loop)."""
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, limit_per_host=8))
+
+
+def _phrase(code: int) -> str:
+    try:
+        return http.HTTPStatus(code).phrase
+    except ValueError:
+        return ""
 
 
 class PDClient:
@@ -24,27 +45,32 @@ class PDClient:
         base_url: str,
         *,
         timeout: float = 3.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        session: aiohttp.ClientSession | None = None,
     ) -> None:
+        """``session``: shared with other PDClients and not closed here; None: one of its own."""
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport,
-                                       follow_redirects=False)
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session = session
+        self._owned = session is None
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._owned and self._session is not None:
+            await self._session.close()
 
     async def _get(self, path: str, shape: type[dict[str, Any]] | type[list[Any]]) -> Any:
+        if self._session is None:
+            self._session = pd_session()
         try:
-            resp = await self._http.get(path)
-        except httpx.HTTPError as e:
+            async with self._session.get(self.base_url + path, timeout=self._timeout,
+                                         allow_redirects=False) as resp:
+                status = resp.status
+                body = await resp.read() if status == 200 else b""
+        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {e!r}") from e
-        if resp.status_code != 200:
-            raise PDUnavailable(
-                f"PD at {self.base_url} answered {path} with HTTP {resp.status_code} "
-                f"{httpx.codes.get_reason_phrase(resp.status_code)}"
-            )
+        if status != 200:
+            raise PDUnavailable(f"PD at {self.base_url} answered {path} with HTTP {status} {_phrase(status)}".rstrip())
         try:
-            result = resp.json()
+            result = json.loads(body)
         except ValueError as e:
             raise PDUnavailable(f"PD at {self.base_url} sent non-JSON for {path}") from e
         if not isinstance(result, shape):
