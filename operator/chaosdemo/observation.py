@@ -92,11 +92,11 @@ class Observer:
         return await (get() if self.journal is None else self.journal.read(subject, self.max_age, get))
 
     async def snapshot(self) -> Snapshot:
-        taken_at = self.clock()
+        taken_at, sts = self.clock(), f"{self.cluster}-tikv"
         pods_raw, sts_raw, (stores, health, checks, pd_error), containers = await asyncio.gather(
             self.kube.list_tikv_pods(self.namespace, self.cluster),
-            self._read(statefulset_subject(self.namespace, f"{self.cluster}-tikv"),
-                       lambda: self.kube.get_statefulset(self.namespace, f"{self.cluster}-tikv")),
+            self._read(statefulset_subject(self.namespace, sts),
+                       functools.partial(self.kube.get_statefulset, self.namespace, sts)),
             self._pd(),
             self._containers(),
         )

@@ -55,9 +55,6 @@ class KubeClient:
     async def aclose(self) -> None:
         await self.api.close()
 
-    def _plain(self, obj: Any) -> Any:
-        return self.api.sanitize_for_serialization(obj)
-
     @staticmethod
     def _fail(what: str, e: ApiException) -> Unavailable:
         return Unavailable(f"Kubernetes API failed to {what}: HTTP {e.status} {e.reason}", reason="KubeAPIError")
