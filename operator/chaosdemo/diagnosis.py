@@ -89,12 +89,9 @@ async def collect_evidence(
     events_limit: int,
 ) -> Evidence:
     """The evidence of one demo: what the watch saw, plus the cluster's recent events and tidb-operator's view."""
-    events = await kube.list_events(snapshot.namespace)
-    t0 = parse_iso(started_at) - 1
-    recent = [e for e in events if e.get("time") and parse_iso(str(e["time"])) >= t0]
+    recent = await kube.list_events(snapshot.namespace, since=parse_iso(started_at) - 1, keep=events_limit)
     tidbcluster = await kube.get_tidbcluster(snapshot.namespace, snapshot.cluster)
-    return build_evidence(snapshot, started_at, violations, history, recent[-events_limit:], container_events,
-                          tidbcluster)
+    return build_evidence(snapshot, started_at, violations, history, recent, container_events, tidbcluster)
 
 
 class DiagnosisJob:

@@ -9,8 +9,9 @@ looks like a credential before it leaves the operator.
 
 from __future__ import annotations
 
+import heapq
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -28,6 +29,7 @@ __all__ = [
     "ContainerLog",
     "Evidence",
     "KubeEvent",
+    "NewestEvents",
     "NodeEvidence",
     "OperatorStore",
     "PodHistory",
@@ -236,6 +238,40 @@ class Evidence(_Data):
     kubernetes_events: list[KubeEvent] = Field(default_factory=list)
     node_container_events: list[ContainerEvent] = Field(default_factory=list)
     tidb_operator_view: TidbOperatorView = Field(default_factory=TidbOperatorView)
+
+
+class NewestEvents:
+    """The newest ``keep`` Kubernetes Events at or after ``since``, summarized, fed one page of the
+    API server's list at a time: a namespace's long history of Events is never held at once."""
+
+    def __init__(self, since: float, keep: int) -> None:
+        self.since, self.keep = since, max(0, keep)
+        self._heap: list[tuple[float, int, dict[str, Any]]] = []  # the oldest kept first
+        self._seen = 0
+
+    def add(self, items: Iterable[dict[str, Any]]) -> None:
+        for ev in items:
+            obj, meta = ev.get("involvedObject") or {}, ev.get("metadata") or {}
+            when = (ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp")
+                    or meta.get("creationTimestamp") or "")
+            try:
+                at = parse_iso(str(when))
+            except ValueError:
+                continue
+            if at < self.since or not self.keep:
+                continue
+            self._seen += 1
+            entry = (at, self._seen, {"time": when, "type": ev.get("type", ""), "reason": ev.get("reason", ""),
+                                      "object": f"{obj.get('kind', '')}/{obj.get('name', '')}",
+                                      "message": ev.get("message", ""), "count": ev.get("count", 1)})
+            if len(self._heap) < self.keep:
+                heapq.heappush(self._heap, entry)
+            else:
+                heapq.heappushpop(self._heap, entry)
+
+    def result(self) -> list[dict[str, Any]]:
+        """The events kept, oldest first."""
+        return [e[2] for e in sorted(self._heap)]
 
 
 def build_evidence(

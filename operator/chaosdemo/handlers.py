@@ -74,20 +74,23 @@ def ready(memo: kopf.Memo, **_: Any) -> bool:
     return "deps" in memo
 
 
+# The three watch handlers are async on purpose: kopf runs a plain function in a thread, which would
+# touch the journal from outside the event loop (its asyncio.Events are not thread-safe) and time
+# each event after a hop through the thread pool.
 @kopf.on.event("v1", "pods", labels=TIKV_LABELS)
-def tikv_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def tikv_pod_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
         _deps(memo).journal.pod_event(type or "ADDED", dict(body))
 
 
 @kopf.on.event("apps", "v1", "statefulsets", labels=TIKV_LABELS)
-def tikv_statefulset_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def tikv_statefulset_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
         _deps(memo).journal.statefulset_event(type or "ADDED", dict(body))
 
 
 @kopf.on.event("v1", "nodes")
-def node_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def node_event(type: str | None, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if "deps" in memo:
         _deps(memo).journal.node_event(type or "ADDED", dict(body))
 

@@ -201,6 +201,8 @@ class LocalEnv:
         env.update(extra)
         return env
 
-    def start_operator(self, name: str = "operator", args: tuple[str, ...] = (), **extra: str) -> Process:
-        return self.spawn(name, [sys.executable, "-m", "chaosdemo", "run", "--verbose", *args],
+    def start_operator(self, name: str = "operator", args: tuple[str, ...] = (), verbose: bool = True,
+                       **extra: str) -> Process:
+        """The operator from the work tree; ``verbose=False`` logs as the chart runs it (INFO, not kopf's debug)."""
+        return self.spawn(name, [sys.executable, "-m", "chaosdemo", "run", *(["--verbose"] if verbose else []), *args],
                           env=self.operator_env(**extra))

@@ -10,13 +10,16 @@ and the diagnosis's list of Events take the API server's JSON as it is
 (``_preload_content=False``) instead of building the client's model objects
 (every timestamp through dateutil) and turning them back into dicts: for a
 list of 3 pods that was 8.7 ms of CPU against 2.5 ms, on the one event loop
-every demo shares, and a namespace's Events cost far more.
+every demo shares, and a namespace's Events cost far more. The writes whose
+answer nothing reads (status patches, Events, the pod DELETE) leave it
+undecoded: a status patch answers with the whole ChaosDemo.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Awaitable
 from typing import Any
 
@@ -25,6 +28,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from chaosdemo.errors import Unavailable
+from chaosdemo.evidence import NewestEvents
 from chaosdemo.models import API_GROUP, API_VERSION, KIND, PLURAL
 from chaosdemo.snapshot import tikv_selector
 
@@ -32,6 +36,24 @@ __all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "KubeClient"]
 
 TIDB_GROUP, TIDB_VERSION, TIDB_PLURAL = "pingcap.com", "v1alpha1", "tidbclusters"
 MERGE = "application/merge-patch+json"
+EVENTS_PAGE = 500
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def _no_netrc_lookup(api: client.ApiClient) -> None:
+    """Skip aiohttp's ~/.netrc lookup on every request unless a proxy is set in the environment.
+
+    kubernetes_asyncio opens its session with ``trust_env=True``, for the proxy variables. With it,
+    aiohttp also looks up basic-auth credentials in ~/.netrc for every request, through the thread
+    pool: a hop out of the event loop and back on each call to the API server, which the API
+    server's credentials (token or client certificate, from the kubeconfig or the ServiceAccount)
+    never need. Without proxy variables there is nothing else that ``trust_env`` brings.
+    """
+    if any(os.environ.get(v) for v in PROXY_VARIABLES):
+        return
+    session = getattr(api.rest_client, "pool_manager", None)
+    if isinstance(session, aiohttp.ClientSession) and hasattr(session, "_trust_env"):
+        session._trust_env = False
 
 
 class KubeClient:
@@ -50,7 +72,9 @@ class KubeClient:
             config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         except config.ConfigException:
             await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-        return cls(client.ApiClient(configuration=cfg))
+        api = client.ApiClient(configuration=cfg)
+        _no_netrc_lookup(api)
+        return cls(api)
 
     async def aclose(self) -> None:
         await self.api.close()
@@ -105,6 +129,25 @@ class KubeClient:
             raise Unavailable(f"Kubernetes API sent no JSON object for {what}", reason="KubeAPIError")
         return obj
 
+    async def _send(self, what: str, call: Awaitable[Any]) -> tuple[int, str]:
+        """(HTTP status, reason) of a ``_preload_content=False`` write whose answer is not needed.
+
+        The body is read (so the connection goes back to the pool) but never decoded: a status
+        patch answers with the whole ChaosDemo, a pod DELETE with the whole pod.
+        """
+        try:
+            resp = await call
+        except ApiException as e:
+            raise self._fail(what, e) from e
+        except aiohttp.ClientError as e:
+            raise Unavailable(f"Kubernetes API failed to {what}: {e!r}", reason="KubeAPIError") from e
+        async with resp:
+            await resp.read()
+            return resp.status, str(resp.reason or "")
+
+    def _refused(self, what: str, status: int, reason: str) -> Unavailable:
+        return Unavailable(f"Kubernetes API failed to {what}: HTTP {status} {reason}", reason="KubeAPIError")
+
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._read(f"pod {namespace}/{name}",
                                 self.core.read_namespaced_pod(name, namespace, _preload_content=False))
@@ -122,35 +165,35 @@ class KubeClient:
         The uid precondition makes the call safe to repeat: it can never hit
         the replacement pod the StatefulSet creates under the same name.
         """
-        body = client.V1DeleteOptions(
-            grace_period_seconds=grace, preconditions=client.V1Preconditions(uid=uid)
-        )
-        try:
-            await self.core.delete_namespaced_pod(name, namespace, body=body)
-            return "deleted"
-        except ApiException as e:
-            if e.status in (404, 409):
-                return "gone"
-            raise self._fail(f"delete pod {namespace}/{name}", e) from e
+        body = client.V1DeleteOptions(grace_period_seconds=grace, preconditions=client.V1Preconditions(uid=uid))
+        what = f"delete pod {namespace}/{name}"
+        status, reason = await self._send(what, self.core.delete_namespaced_pod(
+            name, namespace, body=body, _preload_content=False))
+        if status in (404, 409):
+            return "gone"
+        if not 200 <= status <= 299:
+            raise self._refused(what, status, reason)
+        return "deleted"
 
-    async def list_events(self, namespace: str) -> list[dict[str, Any]]:
-        events = await self._read(f"events in {namespace}",
-                                  self.core.list_namespaced_event(namespace, _preload_content=False)) or {}
-        out = []
-        for ev in events.get("items") or []:
-            obj = ev.get("involvedObject", {})
-            out.append(
-                {
-                    "time": ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp")
-                    or ev.get("metadata", {}).get("creationTimestamp", ""),
-                    "type": ev.get("type", ""),
-                    "reason": ev.get("reason", ""),
-                    "object": f"{obj.get('kind', '')}/{obj.get('name', '')}",
-                    "message": ev.get("message", ""),
-                    "count": ev.get("count", 1),
-                }
-            )
-        return out
+    async def list_events(self, namespace: str, *, since: float, keep: int,
+                          page: int = EVENTS_PAGE) -> list[dict[str, Any]]:
+        """The newest ``keep`` Events of the namespace at or after ``since`` (epoch seconds), oldest first.
+
+        Read ``page`` at a time: a namespace keeps an hour of Events, thousands after a busy hour,
+        and every demo's diagnosis reads them at about the same moment. Measured on 2,460 Events
+        (3 MB of JSON, nine rounds of 30 demos): one list peaked at 15.6 MiB of Python objects,
+        pages of 500 at 5.5 MiB, for the same CPU (about 0.2 s).
+        """
+        newest, token = NewestEvents(since, keep), None
+        while True:
+            kwargs: dict[str, Any] = {"limit": page, "_preload_content": False}
+            if token:
+                kwargs["_continue"] = token
+            found = await self._read(f"events in {namespace}", self.core.list_namespaced_event(namespace, **kwargs))
+            newest.add((found or {}).get("items") or [])
+            token = ((found or {}).get("metadata") or {}).get("continue")
+            if not token:
+                return newest.result()
 
     # ------------------------------------------------------------ ChaosDemos
 
@@ -158,14 +201,12 @@ class KubeClient:
         return await self._get_custom(API_GROUP, API_VERSION, PLURAL, namespace, name)
 
     async def patch_demo_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        try:
-            await self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-                API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE
-            )
-        except ApiException as e:
-            if e.status == 404:
-                return
-            raise self._fail(f"update status of ChaosDemo {namespace}/{name}", e) from e
+        what = f"update status of ChaosDemo {namespace}/{name}"
+        code, reason = await self._send(what, self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+            API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE,
+            _preload_content=False))
+        if code != 404 and not 200 <= code <= 299:
+            raise self._refused(what, code, reason)
 
     async def post_event(
         self, demo: dict[str, Any], type_: str, reason: str, message: str
@@ -175,27 +216,16 @@ class KubeClient:
         ev = client.CoreV1Event(
             metadata=client.V1ObjectMeta(generate_name=f"{meta.get('name', 'chaosdemo')}."),
             involved_object=client.V1ObjectReference(
-                api_version=f"{API_GROUP}/{API_VERSION}",
-                kind=KIND,
-                name=meta.get("name"),
-                namespace=meta.get("namespace"),
-                uid=meta.get("uid"),
+                api_version=f"{API_GROUP}/{API_VERSION}", kind=KIND, name=meta.get("name"),
+                namespace=meta.get("namespace"), uid=meta.get("uid"),
             ),
-            type=type_,
-            reason=reason,
-            message=message[:1024],
-            first_timestamp=now,
-            last_timestamp=now,
-            count=1,
+            type=type_, reason=reason, message=message[:1024], first_timestamp=now, last_timestamp=now, count=1,
             source=client.V1EventSource(component="chaosdemo-operator"),
-            reporting_component="chaosdemo.dev/operator",
-            reporting_instance="chaosdemo-operator",
+            reporting_component="chaosdemo.dev/operator", reporting_instance="chaosdemo-operator",
         )
-        try:
-            await self.core.create_namespaced_event(meta.get("namespace"), ev)
-        except ApiException:
-            # Events are best effort: the status is the record.
-            return
+        # Events are best effort: the status is the record. A refused one is dropped.
+        await self._send(f"post an event on ChaosDemo {meta.get('namespace')}/{meta.get('name')}",
+                         self.core.create_namespaced_event(meta.get("namespace"), ev, _preload_content=False))
 
     # ------------------------------------------------------------ one demo per cluster
 
