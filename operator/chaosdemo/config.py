@@ -39,6 +39,18 @@ class Settings(BaseModel):
     poll_seconds: float = Field(
         default=2.0, gt=0, description="Longest wait between two looks at the cluster."
     )
+    look_interval_seconds: float = Field(
+        default=0.25, ge=0,
+        description="Once the failure is detected, at most one look per this many seconds: a burst of pod "
+        "events (a pod deleted, recreated, scheduled, started) costs a few looks, not one each. Every event "
+        "is still read, from the watch journal, at the next look.",
+    )
+    save_interval_seconds: float = Field(
+        default=1.0, ge=0,
+        description="Once the failure is detected, the watch's progress (message, violations opening and "
+        "closing) is written to status at most once per this many seconds; detection, each restore and the "
+        "end are written at once.",
+    )
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0)
     docker_host: str | None = Field(default=None, description="From DOCKER_HOST.")
     events_limit: int = Field(default=40, ge=0)

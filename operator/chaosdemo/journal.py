@@ -21,8 +21,13 @@ nodes cost nothing.
 A wake-up goes only to the demos the event is about: a TiKV pod or
 StatefulSet event to the demos on its cluster, a node event to the demos
 watching that node. With one demo per cluster on many clusters, an event
-costs one look, not one look per running demo. ``wait()`` returns at the next
-event on one of its subjects or at the poll interval, whichever comes first.
+costs one look, not one look per running demo. A demo's watch holds one
+``wakeup()`` for its whole run, so an event that arrives while the demo is
+looking still wakes it for the next look (a wait begun after the look would
+have missed it and slept to the poll interval). Its ``wait()`` returns at the
+next event on one of its subjects or at the poll interval, whichever comes
+first, and no sooner than ``not_before``: a demo that paces its looks still
+reads every event at its next one, from the journal.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from typing import Any
 
 from chaosdemo.snapshot import INSTANCE_LABEL, PodState, pod_from_api
 
-__all__ = ["PodEvent", "Subject", "WatchJournal", "cluster_subject", "node_subject", "statefulset_subject"]
+__all__ = ["PodEvent", "Subject", "Wakeup", "WatchJournal", "cluster_subject", "node_subject", "statefulset_subject"]
 
 Subject = tuple[str, str, str]
 
@@ -154,18 +159,53 @@ class WatchJournal:
 
     async def wait(self, timeout: float, subjects: Iterable[Subject]) -> bool:  # noqa: ASYNC109 - a poll interval
         """True if woken by an event on one of ``subjects``, False if the timeout passed."""
-        event, keys = asyncio.Event(), set(subjects)
-        for key in keys:
-            self._waiters.setdefault(key, set()).add(event)
+        with self.wakeup(subjects) as wake:
+            return await wake.wait(timeout)
+
+    @contextlib.contextmanager
+    def wakeup(self, subjects: Iterable[Subject]) -> Iterator[Wakeup]:
+        """One waiter on ``subjects`` for as long as the block lasts."""
+        wake = Wakeup(self._waiters, subjects)
         try:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), timeout)
-                return True
-            return False
+            yield wake
         finally:
-            for key in keys:
-                waiting = self._waiters.get(key)
-                if waiting is not None:
-                    waiting.discard(event)
-                    if not waiting:
-                        del self._waiters[key]
+            wake.watch(())
+
+
+class Wakeup:
+    """Set by any event on its subjects from the moment it is made, until ``clear()``."""
+
+    def __init__(self, waiters: dict[Subject, set[asyncio.Event]], subjects: Iterable[Subject]) -> None:
+        self._waiters, self._event, self._subjects = waiters, asyncio.Event(), frozenset[Subject]()
+        self.watch(subjects)
+
+    def watch(self, subjects: Iterable[Subject]) -> None:
+        """Wake for exactly these subjects from now on."""
+        new = frozenset(subjects)
+        for key in self._subjects - new:
+            waiting = self._waiters.get(key)
+            if waiting is not None:
+                waiting.discard(self._event)
+                if not waiting:
+                    del self._waiters[key]
+        for key in new - self._subjects:
+            self._waiters.setdefault(key, set()).add(self._event)
+        self._subjects = new
+
+    def clear(self) -> None:
+        """Forget the events so far: call it before a look, which reads them."""
+        self._event.clear()
+
+    async def wait(self, timeout: float, not_before: float = 0.0) -> bool:  # noqa: ASYNC109 - a poll interval
+        """True if an event came since ``clear()`` (returning no sooner than ``not_before`` seconds),
+        False if ``timeout`` passed without one."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if not_before > 0:
+            await asyncio.sleep(min(not_before, timeout))
+        if self._event.is_set():
+            return True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), max(0.0, deadline - loop.time()))
+            return True
+        return False

@@ -34,7 +34,7 @@ from chaosdemo.errors import AbortDemo, DemoFailed, PreflightFailed, Unavailable
 from chaosdemo.evidence import record_pods
 from chaosdemo.faults import Fault, FaultFactory, fault_for, ground_truth
 from chaosdemo.invariants import InvariantConfig
-from chaosdemo.journal import Subject, WatchJournal, cluster_subject, node_subject
+from chaosdemo.journal import Subject, Wakeup, WatchJournal, cluster_subject, node_subject
 from chaosdemo.metrics import Metrics
 from chaosdemo.models import ChaosDemoSpec, ChaosDemoStatus, InjectionRecord, TargetStatus
 from chaosdemo.observation import Observer
@@ -224,37 +224,59 @@ class DemoRun:
         if self.cursor is None:
             self.cursor = journal.cursor()
         async with diagnosis:  # cancelled on every way out that does not await it
-            while True:
-                events, self.cursor = journal.pod_events_since(self.cursor, self.cluster_ns, self.cluster)
-                snap = await self.observer.snapshot()
-                self.last_snapshot = snap
-                result = step(self.state, plan, events, snap)
-                if result.state.message != self.state.message:
-                    st.message = result.state.message
-                self.state = result.state
-                # New violations are appended; the bounded timeline drops old ones from the front.
-                for v in self.state.violations[len(st.violations) - (self.state.dropped - st.violations_dropped):]:
-                    self.deps.metrics.breach(v.invariant)
-                st.violations, st.violations_dropped = list(self.state.violations), self.state.dropped
-                decision = result.decision
-                if isinstance(decision, RestoreNow):
-                    await self._restore(fault)
-                    continue
-                if isinstance(decision, Failed):
-                    self.rec.set("Recovered" if decision.detected else "FailureDetected", "False", decision.reason,
-                              "deadline passed")
-                    await diagnosis.finish()
-                    raise DemoFailed(decision.message, reason=decision.reason)
-                if isinstance(decision, Recovered):
-                    await self._recovered(decision.at, fault, diagnosis)
-                    return
-                if isinstance(decision, Detected):
-                    await self._detected(decision)
-                    if self.spec.diagnosis.enabled:
-                        diagnosis.start()
-                if result.changed:
-                    await self.rec.save()
-                await journal.wait(s.poll_seconds, self._subjects())
+            with journal.wakeup(self._subjects()) as wake:
+                await self._follow(fault, plan, diagnosis, wake)
+
+    async def _follow(self, fault: Fault, plan: WatchPlan, diagnosis: DiagnosisJob, wake: Wakeup) -> None:
+        """Look, decide, act, until the demo ends.
+
+        Paced once the failure is detected (its time comes from the watch event, not from a look): a
+        look at most every ``look_interval_seconds``, progress written at most every
+        ``save_interval_seconds``; detection, a restore and the end are written at once.
+        """
+        st, s, journal = self.status, self.deps.settings, self.deps.journal
+        look_gap, save_gap = min(s.look_interval_seconds, s.poll_seconds), s.save_interval_seconds
+        saved_at, unsaved = time.monotonic(), False
+        while True:
+            wake.clear()  # an event from here on wakes the next look, even one during this look
+            assert self.cursor is not None
+            events, self.cursor = journal.pod_events_since(self.cursor, self.cluster_ns, self.cluster)
+            snap = await self.observer.snapshot()
+            self.last_snapshot = snap
+            result = step(self.state, plan, events, snap)
+            if result.state.message != self.state.message:
+                st.message = result.state.message
+            self.state = result.state
+            # New violations are appended; the bounded timeline drops old ones from the front.
+            for v in self.state.violations[len(st.violations) - (self.state.dropped - st.violations_dropped):]:
+                self.deps.metrics.breach(v.invariant)
+            st.violations, st.violations_dropped = list(self.state.violations), self.state.dropped
+            decision = result.decision
+            if isinstance(decision, RestoreNow):
+                await self._restore(fault)  # writes the whole status
+                saved_at, unsaved = time.monotonic(), False
+                continue
+            if isinstance(decision, Failed):
+                self.rec.set("Recovered" if decision.detected else "FailureDetected", "False", decision.reason,
+                             "deadline passed")
+                await diagnosis.finish()
+                raise DemoFailed(decision.message, reason=decision.reason)
+            if isinstance(decision, Recovered):
+                await self._recovered(decision.at, fault, diagnosis)
+                return
+            milestone = isinstance(decision, Detected)
+            if isinstance(decision, Detected):
+                await self._detected(decision)
+                if self.spec.diagnosis.enabled:
+                    diagnosis.start()
+            unsaved = unsaved or result.changed
+            now = time.monotonic()
+            if unsaved and (milestone or not self.state.detected or now - saved_at >= save_gap):
+                await self.rec.save()
+                saved_at, unsaved = time.monotonic(), False
+            wake.watch(self._subjects())
+            timeout = s.poll_seconds if not unsaved else max(0.0, min(s.poll_seconds, saved_at + save_gap - now))
+            await wake.wait(timeout, not_before=min(look_gap, timeout) if self.state.detected else 0.0)
 
     def _subjects(self) -> list[Subject]:
         """What wakes this demo's watch: its cluster's pods and StatefulSet, the nodes it watches."""

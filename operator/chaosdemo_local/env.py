@@ -190,6 +190,8 @@ class LocalEnv:
             "CHAOSDEMO_TARGET_NAMESPACES": self.tidb_namespace,
             "CHAOSDEMO_POLL_SECONDS": str(max(0.2, 2.0 * s)),
             "CHAOSDEMO_HEARTBEAT_STALE_SECONDS": str(15.0 * s),
+            "CHAOSDEMO_LOOK_INTERVAL_SECONDS": str(0.25 * s),
+            "CHAOSDEMO_SAVE_INTERVAL_SECONDS": str(1.0 * s),
             "CHAOSDEMO_DIAGNOSIS_SETTLE_SECONDS": str(10.0 * s),
             # A killed operator's successor waits out its leader Lease: 5 s here, 15 s by default.
             "CHAOSDEMO_LEADER_LEASE_SECONDS": "5",

@@ -86,3 +86,39 @@ async def test_a_look_reads_a_node_once_then_follows_its_watch_events() -> None:
     assert (await j.read(subject, 30, get))["status"] == {"n": 2}
     j.node_event("DELETED", {"metadata": {"name": "node-1"}})
     assert await j.read(subject, 30, get) is None and len(gets) == 2  # known to be gone
+
+
+async def test_an_event_during_a_look_wakes_the_next_wait() -> None:
+    j = WatchJournal()
+    with j.following("tidb", "a"), j.wakeup([cluster_subject("tidb", "a")]) as wake:
+        wake.clear()
+        j.pod_event("DELETED", pod("a-tikv-0", "a"))  # arrives while the demo is still looking
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        assert await wake.wait(5)
+        assert loop.time() - t < 0.1
+        wake.clear()  # the next look has read it
+        assert not await wake.wait(0.05)
+
+
+async def test_a_paced_wait_returns_no_sooner_than_asked_and_still_reports_the_event() -> None:
+    j = WatchJournal()
+    with j.wakeup([node_subject("node-1")]) as wake:
+        wake.clear()
+        j.node_event("MODIFIED", {"metadata": {"name": "node-1"}})
+        loop = asyncio.get_running_loop()
+        t = loop.time()
+        assert await wake.wait(5, not_before=0.2)
+        assert 0.19 <= loop.time() - t < 1
+
+
+async def test_a_wakeup_follows_its_subjects_and_is_forgotten_at_the_end() -> None:
+    j = WatchJournal()
+    with j.wakeup([node_subject("node-1")]) as wake:
+        wake.watch([node_subject("node-2")])
+        wake.clear()
+        j.node_event("MODIFIED", {"metadata": {"name": "node-1"}})
+        assert not await wake.wait(0.05)
+        j.node_event("MODIFIED", {"metadata": {"name": "node-2"}})
+        assert await wake.wait(0.05)
+    assert j._waiters == {}
