@@ -172,15 +172,28 @@ class LocalEnv:
         return ok, (f"{len(ready)}/3 TiKV pods Ready, {len(up)}/{len(stores)} stores Up, "
                     f"{regions} regions, {pending} pending, TidbCluster Ready={tc_ready}")
 
-    def wait_healthy(self, timeout: float = 60) -> str:
+    def wait_healthy(self, timeout: float = 60, steady: float | None = None) -> str:
+        """Wait until the cluster is healthy and has stayed so for ``steady`` seconds.
+
+        One healthy look is not enough after a fault: a node that has just
+        started again can still be read as a new TiKV process a moment later
+        (its pod's Ready flips as kwok comes back), and its store then catches
+        up with pending peers, which a demo's preflight rightly refuses.
+        """
+        steady = max(2.0, 5.0 * self.time_scale) if steady is None else steady
         deadline = time.monotonic() + timeout
-        why = ""
+        why, since = "", None
         while time.monotonic() < deadline:
             ok, why = self.healthy()
-            if ok:
+            if not ok:
+                since = None
+            elif since is None:
+                since = time.monotonic()
+            elif time.monotonic() - since >= steady:
                 return why
             time.sleep(0.3)
-        raise TimeoutError(f"local TiDB stand-in not healthy after {timeout}s: {why}")
+        state = f"healthy for {time.monotonic() - since:.1f}s of {steady}s" if since else "not healthy"
+        raise TimeoutError(f"local TiDB stand-in {state} after {timeout}s: {why}")
 
     def operator_env(self, **extra: str) -> dict[str, str]:
         s = self.time_scale
