@@ -137,7 +137,8 @@ class LocalCluster:
         return path
 
     def deletions(self, namespace: str, prefix: str = "") -> list[dict[str, str]]:
-        """Pod deletions the API server carried out, from its audit log: name, user agent, time."""
+        """Pod deletions the API server carried out, from its audit log: name, user agent, when the
+        request reached it (``received``) and when it was done (``at``), to the microsecond."""
         out = []
         if not self.audit_log.exists():
             return out
@@ -147,7 +148,7 @@ class LocalCluster:
             if (ev.get("stage") == "ResponseComplete" and ref.get("namespace") == namespace
                     and ref.get("name", "").startswith(prefix) and (ev.get("responseStatus") or {}).get("code") == 200):
                 out.append({"name": ref["name"], "userAgent": ev.get("userAgent", ""),
-                            "at": ev.get("stageTimestamp", "")})
+                            "received": ev.get("requestReceivedTimestamp", ""), "at": ev.get("stageTimestamp", "")})
         return out
 
     def _write_kubeconfig(self, pki: Path) -> None:
