@@ -336,8 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     stop_on_signals()
     actions = [a for a in args.actions.split(",") if a]
     sizes = [int(n) for n in args.fleet.split(",") if n]
-    minutes = (args.runs * sum({"node-kill": 1.6}.get(a, 0.6) for a in actions) + 2.5 * len(sizes)
-               + (0 if args.no_demo else 1.5))
+    # Measured on 2 cores (2026-12-02): a pod fault 0.5 min a run, node-kill 1 min, a fleet about 1.2 min.
+    minutes = (args.runs * sum({"node-kill": 1.0}.get(a, 0.5) for a in actions) + 1.2 * len(sizes)
+               + (0 if args.no_demo else 1.0))
     say(f"this takes about {minutes:.0f} minutes on 2 cores: {args.runs} demos per action at PD's real timing, "
         f"fleets of {sizes}{'' if args.no_demo else ', a warm make demo'}")
     env = LocalEnv(Path(tempfile.mkdtemp(prefix="chaosdemo-bench-")), time_scale=1.0)

@@ -175,12 +175,13 @@ class LocalEnv:
     def wait_healthy(self, timeout: float = 60, steady: float | None = None) -> str:
         """Wait until the cluster is healthy and has stayed so for ``steady`` seconds.
 
-        One healthy look is not enough after a fault: a node that has just
-        started again can still be read as a new TiKV process a moment later
-        (its pod's Ready flips as kwok comes back), and its store then catches
-        up with pending peers, which a demo's preflight rightly refuses.
+        One healthy look is not enough right after a fault: CI once saw a
+        demo's preflight, started just after such a look that followed a node
+        restart, refuse the cluster for 32 regions with pending peers (a store
+        catching up again). A window that outlasts the simulated catch-up
+        (8 s of PD's time) gives the stand-in time to settle.
         """
-        steady = max(2.0, 5.0 * self.time_scale) if steady is None else steady
+        steady = max(2.0, 10.0 * self.time_scale) if steady is None else steady
         deadline = time.monotonic() + timeout
         why, since = "", None
         while time.monotonic() < deadline:
