@@ -210,7 +210,7 @@ def fleet(env: LocalEnv, sizes: list[int]) -> dict[str, Any]:
             took = time.monotonic() - t0
             _, peak = peak_memory(proc.popen.pid)
             assert env.cluster is not None
-            split = detection_split(ends, env.cluster.deletions(f.namespace))
+            split = detection_split(ends, env.cluster.operator_deletions(f.namespace))
         finally:
             f.stop()  # the operator still runs: its deletion handler lets the demos (and their namespace) go
             proc.stop()
@@ -224,14 +224,15 @@ def fleet(env: LocalEnv, sizes: list[int]) -> dict[str, Any]:
 
 
 def detection_split(ends: dict[str, dict[str, Any]], deletions: list[dict[str, str]]) -> dict[str, Any]:
-    """Where a fleet's detection time goes, from the API server's audit log of the operator's DELETEs.
+    """Where a fleet's detection time goes, from the API server's audit log of the operator's DELETEs
+    (``deletions``, as ``LocalCluster.operator_deletions`` gives them).
 
     Detection runs from the moment the operator starts the injection to the watch event that shows the
     pod going. With many demos at once it splits into: until the DELETE reaches the API server (the
     operator's own queue), inside the API server, and from the API server's answer to the detection (the
     watch event's way back, through kopf, to the demo). Each part's median and p95 over the demos.
     """
-    mine = {d["name"]: d for d in deletions if d["userAgent"].startswith("OpenAPI-Generator") and d["received"]}
+    mine = {d["name"]: d for d in deletions if d["received"]}
     parts: dict[str, list[float]] = {"toApiServer": [], "inApiServer": [], "answerToDetection": []}
     for st in ends.values():
         d = mine.get((st.get("target") or {}).get("pod", ""))

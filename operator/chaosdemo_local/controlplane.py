@@ -151,6 +151,12 @@ class LocalCluster:
                             "received": ev.get("requestReceivedTimestamp", ""), "at": ev.get("stageTimestamp", "")})
         return out
 
+    def operator_deletions(self, namespace: str, prefix: str = "") -> list[dict[str, str]]:
+        """The deletions the operator asked for: the audit log names each client by its user agent, and
+        the operator's is the Kubernetes client it is built on (kubernetes_asyncio); the StatefulSet
+        controller, kwok and the rest have their own."""
+        return [d for d in self.deletions(namespace, prefix) if d["userAgent"].startswith("OpenAPI-Generator")]
+
     def _write_kubeconfig(self, pki: Path) -> None:
         ca = base64.b64encode((pki / "ca.crt").read_bytes()).decode()
         cfg = {

@@ -207,15 +207,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def operator_deletions(env: LocalEnv, since: str) -> list[str]:
-    """TiKV pods the operators deleted since ``since``, from the API server's audit log.
-
-    The audit log names the client of each deletion: the operator's is the Kubernetes
-    client it is built on (kubernetes_asyncio); the StatefulSet controller, kwok and
-    the rest are told apart by their own user agents.
-    """
+    """TiKV pods the operators deleted since ``since``, from the API server's audit log."""
     assert env.cluster is not None
-    done = [d for d in env.cluster.deletions("tidb-cluster", "basic-tikv-") if d["at"] >= since]
-    return [d["name"] for d in done if d["userAgent"].startswith("OpenAPI-Generator")]
+    return [d["name"] for d in env.cluster.operator_deletions("tidb-cluster", "basic-tikv-") if d["at"] >= since]
 
 
 def now_iso() -> str:
