@@ -5,10 +5,14 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
+# The dependencies first, in a layer of their own: a change to the code alone reuses it.
 COPY pyproject.toml README.md ./
-COPY operator ./operator
 RUN python -m venv /opt/chaosdemo \
- && /opt/chaosdemo/bin/pip install . \
+ && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+    > requirements.txt \
+ && /opt/chaosdemo/bin/pip install -r requirements.txt
+COPY operator ./operator
+RUN /opt/chaosdemo/bin/pip install --no-deps . \
  # The local proving ground (control plane launcher, simulators) is for tests, not for clusters.
  && rm -rf /opt/chaosdemo/lib/python3.11/site-packages/chaosdemo_local
 

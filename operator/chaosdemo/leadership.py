@@ -76,15 +76,19 @@ class Leadership:
 
     async def run(self) -> None:
         while True:
-            try:
-                await self._round()
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - the API server is away; the deadline below decides
-                log.debug("leader election: %s", e)
-            if self.leading.is_set() and self.clock() - self._renewed > self.timing.renew_deadline:
-                self._step_down(f"could not renew the Lease for {self.timing.renew_deadline:g}s")
+            await self.step()
             await asyncio.sleep(self.timing.retry)
+
+    async def step(self) -> None:
+        """One round of the election, at ``clock()``: renew, or look and maybe claim; step down past the deadline."""
+        try:
+            await self._round()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the API server is away; the deadline below decides
+            log.debug("leader election: %s", e)
+        if self.leading.is_set() and self.clock() - self._renewed > self.timing.renew_deadline:
+            self._step_down(f"could not renew the Lease for {self.timing.renew_deadline:g}s")
 
     async def _round(self) -> None:
         now = self.clock()

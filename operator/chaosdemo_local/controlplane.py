@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
 import os
 import shutil
@@ -153,9 +154,9 @@ class LocalCluster:
 
     def operator_deletions(self, namespace: str, prefix: str = "") -> list[dict[str, str]]:
         """The deletions the operator asked for: the audit log names each client by its user agent, and
-        the operator's is the Kubernetes client it is built on (kubernetes_asyncio); the StatefulSet
-        controller, kwok and the rest have their own."""
-        return [d for d in self.deletions(namespace, prefix) if d["userAgent"].startswith("OpenAPI-Generator")]
+        the operator names itself (``chaosdemo-operator/<version>``); the StatefulSet controller, kwok,
+        kubectl and any other program on the operator's client library have their own."""
+        return [d for d in self.deletions(namespace, prefix) if d["userAgent"].startswith("chaosdemo-operator/")]
 
     def _write_kubeconfig(self, pki: Path) -> None:
         ca = base64.b64encode((pki / "ca.crt").read_bytes()).decode()
@@ -194,7 +195,7 @@ class LocalCluster:
         time.sleep(down_seconds)
         self._spawn(name, *self.argv[name])
         if name == "kube-apiserver":
-            self._wait("kube-apiserver /readyz", lambda: self._api("/readyz").get("raw") == "ok", timeout=90)
+            self._wait("kube-apiserver /readyz", lambda: self.api("/readyz").get("raw") == "ok", timeout=90)
 
     def _wait(self, what: str, check: object, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -212,18 +213,38 @@ class LocalCluster:
             time.sleep(0.2)
         raise ControlPlaneError(f"timed out after {timeout}s waiting for {what}: {last!r}")
 
-    def _api(self, path: str, method: str = "GET", body: object | None = None) -> dict:  # type: ignore[type-arg]
+    def open(self, path: str, method: str = "GET", body: object | None = None,
+             timeout: float = 5) -> http.client.HTTPResponse:
+        """A request to the API server as its admin, over HTTPS, without a kubectl process.
+
+        The caller reads and closes the answer; a watch (``?watch=1``) is read line by line.
+        """
         ctx = ssl.create_default_context(cafile=str(self.workdir / "pki" / "ca.crt"))
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.server + path, data=data, method=method, headers={
             "Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, context=ctx, timeout=5) as resp:
-                text = resp.read().decode()
-        except urllib.error.HTTPError as e:
-            with e:  # an HTTPError holds the connection open until closed
-                raise ControlPlaneError(f"{method} {path}: HTTP {e.code} {e.read()[:300]!r}") from None
-        return json.loads(text) if text.startswith("{") else {"raw": text}
+        return urllib.request.urlopen(req, context=ctx, timeout=timeout)  # type: ignore[no-any-return]
+
+    def api(self, path: str, method: str = "GET", body: object | None = None,
+            retry_for: float = 30) -> dict:  # type: ignore[type-arg]
+        """One request to the API server: its JSON answer, or ``{"raw": text}``.
+
+        A 429 (the API server's "try again in a second", as for a new CRD's storage) is retried after the
+        delay it asks for, as kubectl does, for up to ``retry_for`` seconds; any other error is raised.
+        """
+        deadline = time.monotonic() + retry_for
+        while True:
+            try:
+                with self.open(path, method, body) as resp:
+                    text = resp.read().decode()
+                return json.loads(text) if text.startswith("{") else {"raw": text}
+            except urllib.error.HTTPError as e:
+                with e:  # an HTTPError holds the connection open until closed
+                    detail = e.read()[:300]
+                    wait = float(e.headers.get("Retry-After") or 1)
+                if e.code != 429 or time.monotonic() + wait > deadline:
+                    raise ControlPlaneError(f"{method} {path}: HTTP {e.code} {detail!r}") from None
+                time.sleep(wait)
 
     def start(self) -> LocalCluster:
         t0 = time.monotonic()
@@ -249,7 +270,7 @@ class LocalCluster:
             f"--cert-dir={pki}", f"--audit-policy-file={self._audit_policy()}",
             f"--audit-log-path={self.audit_log}", "--audit-log-format=json",
         )
-        self._wait("kube-apiserver /readyz", lambda: self._api("/readyz").get("raw") == "ok", timeout=90)
+        self._wait("kube-apiserver /readyz", lambda: self.api("/readyz").get("raw") == "ok", timeout=90)
         kubeconfig = str(self.kubeconfig)
         self._spawn("kube-controller-manager", "kube-controller-manager", f"--kubeconfig={kubeconfig}",
                     "--leader-elect=false", "--secure-port=0", "--controllers=*",
@@ -274,7 +295,7 @@ class LocalCluster:
             self.node_containers.start(workers, self.node_lease_seconds, {w: free_port() for w in workers})
         self._create_nodes()
         self._wait("nodes Ready", self._nodes_ready, timeout=60)
-        self._wait("ServiceAccount default/default", lambda: bool(self._api(
+        self._wait("ServiceAccount default/default", lambda: bool(self.api(
             "/api/v1/namespaces/default/serviceaccounts/default").get("metadata")), timeout=60)
         self.started_in = time.monotonic() - t0
         return self
@@ -301,10 +322,10 @@ class LocalCluster:
                 "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
                            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
             }
-            self._api("/api/v1/nodes", "POST", body)
+            self.api("/api/v1/nodes", "POST", body)
 
     def _nodes_ready(self) -> bool:
-        items = self._api("/api/v1/nodes").get("items", [])
+        items = self.api("/api/v1/nodes").get("items", [])
         ready = [
             n for n in items
             if any(c["type"] == "Ready" and c["status"] == "True" for c in n.get("status", {}).get("conditions", []))

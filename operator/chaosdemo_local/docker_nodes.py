@@ -25,10 +25,33 @@ from pathlib import Path
 
 from chaosdemo_local.reaper import die_with_parent, marked_env, remove_run_dir, unmount_under
 
-__all__ = ["Dockerd", "NodeContainers", "build_node_image", "docker_cli"]
+__all__ = ["CACHE", "Dockerd", "NodeContainers", "build_node_image", "cached_data_root", "docker_cli"]
 
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 KIND_ROLE_LABEL = "io.x-k8s.kind.role"
+# What the tiers keep across runs, outside the work tree: the tiers' Docker engines' data (their images).
+CACHE = Path(os.environ.get("CHAOSDEMO_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+             / "chaosdemo")
+
+
+def cached_data_root(name: str) -> tuple[Path, int] | None:
+    """A data root under CACHE for one Docker engine at a time, and the lock held on it (an open fd).
+
+    Its images (the node image, the Python base, the operator's build layers)
+    then outlive the run. None when another run holds it: that run's engine
+    owns it, and the caller keeps a data root of its own.
+    """
+    import fcntl
+
+    root = CACHE / name / "dockerd" / "data"  # ends like LOCAL_DATA_ROOT: a killed engine's mount is found
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(CACHE / name / "dockerd.lock", os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return root, fd
 
 
 def docker_cli(host: str, *args: str, check: bool = True,

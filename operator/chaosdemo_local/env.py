@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +22,7 @@ from kubernetes_asyncio import client, config
 
 from chaosdemo_local import tidb_standin
 from chaosdemo_local.controlplane import REPO, LocalCluster, find_binaries, free_port
-from chaosdemo_local.docker_nodes import Dockerd
+from chaosdemo_local.docker_nodes import Dockerd, cached_data_root, docker_cli
 from chaosdemo_local.reaper import die_with_parent, marked_env, reap_leftovers
 
 __all__ = ["LocalEnv", "Process"]
@@ -60,6 +61,7 @@ class LocalEnv:
     docker: bool = True  # back the workers with Docker containers when a Docker engine can run
     dockerd: Dockerd | None = None
     docker_error: str = ""
+    _data_root_lock: int | None = None  # the fd holding the cached data root's lock
 
     # ------------------------------------------------------------ lifecycle
 
@@ -67,11 +69,7 @@ class LocalEnv:
         self.workdir.mkdir(parents=True, exist_ok=True)
         reap_leftovers(log=lambda msg: print(f"[local-tier] {msg}", file=sys.stderr))
         if self.docker:
-            try:
-                self.dockerd = Dockerd(self.workdir / "dockerd", live_restore=True).start()
-            except RuntimeError as e:
-                self.docker_error = str(e)
-                self.dockerd = None
+            self._start_docker()
         self.cluster = LocalCluster(self.name, self.workdir / "cluster", find_binaries(),
                                     node_monitor_grace_seconds=max(5, round(40 * self.time_scale)),
                                     docker_host=self.docker_host or None).start()
@@ -85,6 +83,27 @@ class LocalEnv:
         self.kubectl("wait", "--for=condition=Established", "crd/chaosdemos.chaosdemo.dev", "--timeout=30s")
         self.wait_healthy(timeout=60)
         return self
+
+    def _start_docker(self) -> None:
+        """Our Docker engine, on the cached data root when no other run holds it (images then outlive the run)."""
+        cached = cached_data_root("local-tier")
+        if cached is None:
+            print("[local-tier] another run holds the cached Docker data root: this one keeps its own (its images "
+                  "are built again)", file=sys.stderr)
+        else:
+            self._data_root_lock = cached[1]
+        try:
+            self.dockerd = Dockerd(self.workdir / "dockerd", live_restore=True,
+                                   data_root=cached[0] if cached else None).start()
+        except RuntimeError as e:
+            self.docker_error = str(e)
+            self.dockerd = None
+            return
+        if cached is not None and self.dockerd.process is not None:
+            # Ours alone (the lock): containers a killed run left in it go; its images stay.
+            left = docker_cli(self.dockerd.host, "ps", "-aq").stdout.decode().split()
+            if left:
+                docker_cli(self.dockerd.host, "rm", "-f", *left, check=False)
 
     async def _install_tidb(self) -> None:
         cfg = client.Configuration()
@@ -100,6 +119,9 @@ class LocalEnv:
             self.cluster.stop()
         if self.dockerd is not None:
             self.dockerd.stop()
+        if self._data_root_lock is not None:
+            os.close(self._data_root_lock)  # releases the lock
+            self._data_root_lock = None
 
     def __enter__(self) -> LocalEnv:
         return self.start()
@@ -154,47 +176,52 @@ class LocalEnv:
                 raise OSError(f"PD simulator {method} {path}: HTTP {e.code}") from None
 
     def healthy(self) -> tuple[bool, str]:
-        pods = self.kubectl_json("get", "pods", "-n", self.tidb_namespace, "-l",
-                                 f"app.kubernetes.io/component=tikv,app.kubernetes.io/instance={self.tidb_name}")["items"]
+        """Whether the cluster is as a demo's preflight needs it, by Kubernetes, PD and the simulation.
+
+        PD's answers alone are not enough right after a fault: a store whose pod
+        or node came back still shows Up, with nothing pending, until its new
+        TiKV process first heartbeats and starts to catch up (CI saw a preflight
+        refuse 32 pending regions right after such a look). So every Ready pod
+        must also be the one the simulation's store serves (same uid), and
+        every store settled, by the simulation's own word.
+        """
+        assert self.cluster is not None
+        ns, name = self.tidb_namespace, self.tidb_name
+        selector = urllib.parse.quote(f"app.kubernetes.io/component=tikv,app.kubernetes.io/instance={name}")
+        pods = self.cluster.api(f"/api/v1/namespaces/{ns}/pods?labelSelector={selector}")["items"]
         ready = [p for p in pods if not p["metadata"].get("deletionTimestamp") and any(
             c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
         try:
             stores = self.pd("/pd/api/v1/stores")["stores"]
             regions = self.pd("/pd/api/v1/regions")["count"]
             pending = self.pd("/pd/api/v1/regions/check/pending-peer")["count"]
+            sim = self.pd("/_sim/state")["stores"]
         except OSError as e:
             return False, f"PD simulator not answering: {e}"
         up = [s for s in stores if s["store"]["state_name"] == "Up"]
-        tc = self.kubectl_json("get", "tidbcluster", self.tidb_name, "-n", self.tidb_namespace)
+        unsettled = sorted(f"{name} {s['why']}" for name, s in sim.items() if s["why"])
+        unseen = sorted(p["metadata"]["name"] for p in ready
+                        if (sim.get(p["metadata"]["name"]) or {}).get("uid") != p["metadata"]["uid"])
+        tc = self.cluster.api(f"/apis/pingcap.com/v1alpha1/namespaces/{ns}/tidbclusters/{name}")
         tc_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
                        for c in (tc.get("status") or {}).get("conditions", []))
-        ok = len(ready) == 3 and len(up) == 3 and regions > 0 and pending == 0 and tc_ready
+        ok = len(ready) == 3 and len(up) == 3 and regions > 0 and pending == 0 and tc_ready and not (
+            unsettled or unseen)
         return ok, (f"{len(ready)}/3 TiKV pods Ready, {len(up)}/{len(stores)} stores Up, "
-                    f"{regions} regions, {pending} pending, TidbCluster Ready={tc_ready}")
+                    f"{regions} regions, {pending} pending, TidbCluster Ready={tc_ready}"
+                    + (f", stores not settled: {', '.join(unsettled)}" if unsettled else "")
+                    + (f", pods the simulation has not seen yet: {', '.join(unseen)}" if unseen else ""))
 
-    def wait_healthy(self, timeout: float = 60, steady: float | None = None) -> str:
-        """Wait until the cluster is healthy and has stayed so for ``steady`` seconds.
-
-        One healthy look is not enough right after a fault: CI once saw a
-        demo's preflight, started just after such a look that followed a node
-        restart, refuse the cluster for 32 regions with pending peers (a store
-        catching up again). A window that outlasts the simulated catch-up
-        (8 s of PD's time) gives the stand-in time to settle.
-        """
-        steady = max(2.0, 10.0 * self.time_scale) if steady is None else steady
+    def wait_healthy(self, timeout: float = 60) -> str:
+        """Wait until the cluster is healthy (``healthy``), with a deadline."""
         deadline = time.monotonic() + timeout
-        why, since = "", None
+        why = ""
         while time.monotonic() < deadline:
             ok, why = self.healthy()
-            if not ok:
-                since = None
-            elif since is None:
-                since = time.monotonic()
-            elif time.monotonic() - since >= steady:
+            if ok:
                 return why
-            time.sleep(0.3)
-        state = f"healthy for {time.monotonic() - since:.1f}s of {steady}s" if since else "not healthy"
-        raise TimeoutError(f"local TiDB stand-in {state} after {timeout}s: {why}")
+            time.sleep(0.2)
+        raise TimeoutError(f"local TiDB stand-in not healthy after {timeout}s: {why}")
 
     def operator_env(self, **extra: str) -> dict[str, str]:
         s = self.time_scale

@@ -6,7 +6,8 @@ it refuses requests the real API would refuse (no key, no model, a schema
 object without ``additionalProperties: false``). Tests steer it through
 ``POST /_control``: which answer to give, or which failure to act out
 (``timeout``, ``429``, ``500``, ``malformed``); ``GET /_requests`` shows what it
-was sent, so a test can check the prompt.
+was sent, so a test can check the prompt, and each request's outcome (``answered``,
+``dropped by the caller`` when the caller hung up while it was slow).
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ def build_app() -> web.Application:
         body = await req.json()
         # The SDK sends the key as x-api-key or, from 2.x, as a bearer token.
         has_key = bool(req.headers.get("x-api-key")) or req.headers.get("authorization", "").startswith("Bearer ")
-        state["requests"].append({
+        record = {
             "body": body,
             "hasApiKey": has_key,
             "anthropicVersion": req.headers.get("anthropic-version", ""),
-        })
+            "outcome": "pending",
+        }
+        state["requests"].append(record)
         if not has_key:
             return _error(401, "authentication_error", "an API key is required")
         if not body.get("model") or not body.get("max_tokens") or not body.get("messages"):
@@ -80,7 +83,15 @@ def build_app() -> web.Application:
         if mode == "500":
             return _error(500, "api_error", "Internal server error")
         if mode == "timeout":
-            await asyncio.sleep(float(state["delay"] or 30))
+            # Slow, but watching the connection: a caller that gives up (cancels, closes) is recorded as
+            # such at once, so a test can wait for that instead of for the delay.
+            until = asyncio.get_running_loop().time() + float(state["delay"] or 30)
+            while asyncio.get_running_loop().time() < until:
+                if req.transport is None or req.transport.is_closing():
+                    record["outcome"] = "dropped by the caller"
+                    return web.Response(status=499)
+                await asyncio.sleep(0.05)
+        record["outcome"] = "answered"
         text = "{\"summary\": \"truncated" if mode == "malformed" else json.dumps(state["answer"] or {})
         return web.json_response({
             "id": f"msg_local{len(state['requests']):06d}",

@@ -39,14 +39,12 @@ from typing import Any
 
 import yaml
 
-from chaosdemo_local.docker_nodes import Dockerd, docker_cli
+from chaosdemo_local.docker_nodes import CACHE, Dockerd, docker_cli
 from chaosdemo_local.images import REPO, component_images, operator_image, tidb_operator_image
 from chaosdemo_local.reaper import reap_leftovers, stop_on_signals
 
 __all__ = ["KindEnv", "Unsupported", "timings_table"]
 
-CACHE = Path(os.environ.get("CHAOSDEMO_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-             / "chaosdemo")
 LOCAL_REPO = "local.chaosdemo.dev"
 OPERATOR_IMAGE = "chaosdemo-operator:kind-e2e"
 TIDB_OPERATOR_VERSION = "v1.6.6"

@@ -84,17 +84,44 @@ class PDSim(PDModel):
                 st.serving_since = None
                 st.silent_since = now
                 log.info("store %s (%s) stopped heartbeating", st.id, name)
-            if st.serving_since is not None and now >= st.next_heartbeat:
-                if st.booting:
-                    # The first heartbeat of a new TiKV process; a store that was
-                    # here before must first catch up on the Raft log it missed.
-                    st.booting = False
-                    st.start_ts = now
-                    if st.last_heartbeat:
-                        st.caught_up_at = now + t.s("catch_up")
-                st.last_heartbeat = now
-                st.next_heartbeat = now + t.s("heartbeat")
+        self.beat(now)
+
+    def beat(self, now: float) -> None:
+        """Every serving store's heartbeats up to ``now``, on its own schedule.
+
+        A TiKV process heartbeats whether or not anyone looks: the simulation
+        plays them at every answer of PD's API, not only at its ticks, so a
+        tick held up by a busy API server never makes a running store look
+        Disconnected. What the ticks bring is news of the pods and nodes.
+        """
+        interval = self.timing.s("heartbeat")
+        for st in self.stores.values():
+            if st.serving_since is None or now < st.next_heartbeat:
+                continue
+            at = st.next_heartbeat + interval * ((now - st.next_heartbeat) // interval)
+            if st.booting:
+                # The first heartbeat of a new TiKV process; a store that was
+                # here before must first catch up on the Raft log it missed.
+                st.booting = False
+                at = st.next_heartbeat
+                st.start_ts = at
+                if st.last_heartbeat:
+                    st.caught_up_at = at + self.timing.s("catch_up")
+                at += interval * ((now - at) // interval)
+            st.last_heartbeat = at
+            st.next_heartbeat = at + interval
         self.advance(now)
+
+    def settled(self, now: float) -> dict[str, Any]:
+        """The simulation's own word on each store: which pod (uid) its TiKV process is, and whether it is
+        settled (serving, past its first heartbeat and caught up). Tests wait for this level instead of a
+        quiet spell: PD's answers alone look healthy while a restarted store has not yet heartbeated."""
+        out = {}
+        for name, st in self.stores.items():
+            why = ("not serving" if st.serving_since is None else "starting" if st.booting
+                   else "catching up" if now < st.caught_up_at else "")
+            out[name] = {"id": st.id, "uid": st.incarnation.split("/", 1)[0], "why": why}
+        return {"stores": out, "regions": len(self.regions)}
 
 
 def build_app(sim: PDSim, clock: Any = time.time) -> web.Application:
@@ -103,8 +130,16 @@ def build_app(sim: PDSim, clock: Any = time.time) -> web.Application:
     async def pd_api(req: web.Request) -> web.Response:
         # The path from PD's API root on, also when served under a cluster's prefix.
         path = "/pd/api/v1/" + req.match_info["tail"] + (f"?{req.query_string}" if req.query_string else "")
-        status, payload = sim.api(req.method, path, await req.read(), clock())
+        now = clock()
+        sim.beat(now)
+        status, payload = sim.api(req.method, path, await req.read(), now)
         return web.json_response(payload, status=status)
+
+    async def state(req: web.Request) -> web.Response:
+        """Simulation control: each store's pod and whether it has settled (see PDSim.settled)."""
+        now = clock()
+        sim.beat(now)
+        return web.json_response(sim.settled(now))
 
     async def node_state(req: web.Request) -> web.Response:
         """Simulation control: a node's machine went down or came back (used by the node agent)."""
@@ -121,6 +156,7 @@ def build_app(sim: PDSim, clock: Any = time.time) -> web.Application:
 
     app = web.Application(middlewares=[pd_down])
     app.router.add_post("/_sim/nodes/{node}/{state}", node_state)
+    app.router.add_get("/_sim/state", state)
     app.router.add_route("*", "/pd/api/v1/{tail:.*}", pd_api)
     return app
 

@@ -27,7 +27,8 @@ from chaosdemo_local.kind import KindEnv
 
 from .conftest import REPO
 
-pytestmark = pytest.mark.kind
+# The session fixture builds and starts the whole kind tier inside the first test: minutes, not seconds.
+pytestmark = [pytest.mark.kind, pytest.mark.timeout(1800)]
 TERMINAL = ("Succeeded", "Failed", "Aborted")
 NS = "tidb-cluster"
 
@@ -52,7 +53,7 @@ class OperatorView:
     """What tidb-operator shows of the TidbCluster while a demo runs: a row per change, read every second."""
 
     def __init__(self, env: KindEnv) -> None:
-        self.env, self.stop = env, threading.Event()
+        self.env, self.stop, self.lock = env, threading.Event(), threading.Lock()
         self.rows: list[tuple[float, str, str, str, int, int]] = []
         self.t0 = time.monotonic()
         self.thread = threading.Thread(target=self._poll, daemon=True)
@@ -69,10 +70,14 @@ class OperatorView:
 
     def _poll(self) -> None:
         while not self.stop.wait(1):
-            try:
-                row = self.row()
-            except (subprocess.SubprocessError, ValueError, KeyError, TypeError) as e:  # the next read tells
-                row = (f"unread: {type(e).__name__}: {str(e)[:60]}", "", "", 0, 3)
+            self.look()
+
+    def look(self) -> None:
+        try:
+            row = self.row()
+        except (subprocess.SubprocessError, ValueError, KeyError, TypeError) as e:  # the next read tells
+            row = (f"unread: {type(e).__name__}: {str(e)[:60]}", "", "", 0, 3)
+        with self.lock:
             if not self.rows or self.rows[-1][1:] != row:
                 self.rows.append((round(time.monotonic() - self.t0, 1), *row))
 
@@ -94,6 +99,10 @@ def run_demo(env: KindEnv, sample: str, **spec: Any) -> tuple[dict[str, Any], Op
     env.wait_healthy(timeout=300)
     with OperatorView(env) as view:
         obj = _run(env, sample, **spec)
+        # tidb-operator copies PD's store states on its own sync period, so it may still call the cluster not
+        # Ready when the demo ends (seen: a store still Disconnected after a node-kill). Wait for it to agree.
+        env.wait_healthy(timeout=180)
+        view.look()
     print(f"what tidb-operator showed during {sample}:\n{view.story()}")
     # maxFailoverCount is 0 in deploy/tidb-cluster.yaml: tidb-operator must not add a TiKV under the demo.
     assert all(fs == 0 and n == 3 for _, _, _, _, fs, n in view.rows), view.story()
@@ -114,14 +123,12 @@ def _run(env: KindEnv, sample: str, **spec: Any) -> dict[str, Any]:
         if st.get("phase") in TERMINAL:
             break
         assert time.monotonic() < deadline, f"{name} still {st.get('phase')}: {st.get('message')}"
-        time.sleep(2)
+        time.sleep(0.5)
     assert st["phase"] == "Succeeded", st.get("message")
     assert 0 <= st["detectionSeconds"] < st["recoverySeconds"]
     assert st["diagnosis"]["matchesInjectedFault"] is True, st["diagnosis"]["grading"]
     events = env.kubectl_json("get", "events", "-n", NS, "--field-selector", f"involvedObject.name={name}")["items"]
     assert {"FaultInjected", "FailureDetected", "Recovered", "Succeeded"} <= {e["reason"] for e in events}
-    ok, why = env.healthy()
-    assert ok, why
     print(f"{sample}: {st['message']}")  # detected in ... by ..., recovered in ...; the diagnosis
     return obj
 

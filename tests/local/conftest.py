@@ -5,6 +5,8 @@ the operator as a real process."""
 from __future__ import annotations
 
 import json
+import os
+import select
 import subprocess
 import sys
 import time
@@ -17,9 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from chaosdemo_local.controlplane import free_port
+from chaosdemo_local.controlplane import ControlPlaneError, free_port
 from chaosdemo_local.docker_nodes import docker_cli
 from chaosdemo_local.env import LocalEnv, Process
+
+from .misbehaving_pd import MisbehavingPD
 
 TIME_SCALE = 0.1
 TERMINAL = ("Succeeded", "Failed", "Aborted")
@@ -62,22 +66,101 @@ def claude_control(url: str, **body: Any) -> list[dict[str, Any]]:
         return json.loads(resp.read())  # type: ignore[no-any-return]
 
 
-class Operator:
-    """Starts the operator as a process, as `chaosdemo run` runs it."""
+# For an operator the test SIGKILLs while it leads: without leader election it never holds the leader
+# Lease, so its successor takes over at once instead of waiting the Lease out (test_replicas proves the
+# takeover itself, with two replicas).
+NO_LEADER_ELECTION = {"CHAOSDEMO_LEADER_ELECTION": "false"}
 
-    def __init__(self, env: LocalEnv) -> None:
-        self.env = env
+
+def launch_operator(env: LocalEnv, name: str, args: tuple[str, ...] = (), verbose: bool = False,
+                    **settings: str) -> Process:
+    """``chaosdemo run`` as a process, once it says it is ready (at most 30 s)."""
+    proc = env.start_operator(name=name, args=args, verbose=verbose, **settings)
+    deadline = time.monotonic() + 30
+    while "ChaosDemo operator ready" not in proc.output():
+        if proc.popen.poll() is not None or time.monotonic() > deadline:
+            proc.stop()
+            raise RuntimeError(f"operator did not start:\n{proc.output()[-3000:]}")
+        time.sleep(0.05)
+    return proc
+
+
+class SharedOperator:
+    """The session's operator with the tests' default settings: started when a test first asks for it and
+    kept across tests, as a deployed operator outlives the demos it runs (each test's demos are in a
+    namespace of their own). Stopped whenever a test needs an operator of its own, so that only one
+    ever acts; started again by the next test that asks.
+
+    It reaches the SIMULATED PD through ``front``, a pass-through that a test can make misbehave.
+    """
+
+    def __init__(self, env: LocalEnv, front: MisbehavingPD) -> None:
+        self.env, self.front, self.proc, self.starts = env, front, None, 0
+
+    def get(self) -> Process:
+        if self.proc is None or self.proc.popen.poll() is not None:
+            self.starts += 1
+            self.proc = launch_operator(self.env, f"operator-shared-{self.starts}",
+                                        CHAOSDEMO_PD_URL_TEMPLATE=self.front.url)
+        return self.proc
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+            self.proc = None
+
+
+@pytest.fixture(scope="session")
+def pd_front(local_env: LocalEnv) -> Iterator[MisbehavingPD]:
+    """The shared operator's way to PD: passes everything through, unless a test sets its ``mode``."""
+    with MisbehavingPD(local_env.pd_url) as front:
+        yield front
+
+
+_SHARED: list[SharedOperator] = []  # the session's, once made: for tests that must run without it
+
+
+@pytest.fixture(scope="session")
+def shared_operator(local_env: LocalEnv, pd_front: MisbehavingPD) -> Iterator[SharedOperator]:
+    shared = SharedOperator(local_env, pd_front)
+    _SHARED.append(shared)
+    yield shared
+    shared.stop()
+    _SHARED.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_operator_unless_asked(request: pytest.FixtureRequest) -> None:
+    """A test that does not ask for an operator runs without one: a ChaosDemo it creates is not acted on."""
+    if "operator" not in request.fixturenames:
+        for shared in _SHARED:
+            shared.stop()
+
+
+class Operator:
+    """The operator of one test, a real process as `chaosdemo run` runs it.
+
+    ``start()`` with nothing to set gives the session's shared operator;
+    with settings, arguments or ``own=True``, a process of this test's own,
+    after the shared one has stopped. Its log is at INFO, as the chart runs
+    it, unless ``verbose``.
+    """
+
+    def __init__(self, env: LocalEnv, shared: SharedOperator) -> None:
+        self.env, self.shared = env, shared
         self.processes: list[Process] = []
 
-    def start(self, args: tuple[str, ...] = (), **settings: str) -> Process:
-        proc = self.env.start_operator(name=f"operator-{uuid.uuid4().hex[:6]}", args=args, **settings)
+    def start(self, args: tuple[str, ...] = (), own: bool = False, verbose: bool = False, **settings: str) -> Process:
+        if not (args or own or verbose or settings):
+            return self.shared.get()
+        self.shared.stop()
+        proc = launch_operator(self.env, f"operator-{uuid.uuid4().hex[:6]}", args, verbose, **settings)
         self.processes.append(proc)
-        deadline = time.monotonic() + 30
-        while "ChaosDemo operator ready" not in proc.output():
-            if proc.popen.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"operator did not start:\n{proc.output()[-3000:]}")
-            time.sleep(0.1)
         return proc
+
+    def stop_shared(self) -> None:
+        """No operator runs until this test's next ``start()`` (the shared one may be up from an earlier test)."""
+        self.shared.stop()
 
     def stop_all(self) -> None:
         for p in self.processes:
@@ -85,11 +168,13 @@ class Operator:
 
 
 @pytest.fixture
-def operator(local_env: LocalEnv) -> Iterator[Operator]:
+def operator(local_env: LocalEnv, shared_operator: SharedOperator) -> Iterator[Operator]:
+    shared_operator.front.mode = "ok"
     local_env.wait_healthy(timeout=60)
-    op = Operator(local_env)
+    op = Operator(local_env, shared_operator)
     yield op
     op.stop_all()
+    shared_operator.front.mode = "ok"
 
 
 class Demos:
@@ -113,7 +198,7 @@ class Demos:
         return self.env.kubectl("apply", "-f", "-", input=yaml.safe_dump(self.manifest(name, **spec)))
 
     def get(self, name: str) -> dict[str, Any]:
-        return self.env.kubectl_json("get", "chaosdemo", name, "-n", self.ns)  # type: ignore[no-any-return]
+        return api(self.env, f"/apis/chaosdemo.dev/v1alpha1/namespaces/{self.ns}/chaosdemos/{name}")
 
     def wait(self, name: str, phases: tuple[str, ...] = TERMINAL, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -126,9 +211,8 @@ class Demos:
         raise TimeoutError(f"{name} not in {phases} after {timeout}s: {json.dumps(obj.get('status'), indent=1)}")
 
     def events(self, name: str) -> list[dict[str, Any]]:
-        items = self.env.kubectl_json("get", "events", "-n", self.ns,
-                                      "--field-selector", f"involvedObject.name={name}")["items"]
-        return sorted(items, key=lambda e: e.get("lastTimestamp") or "")
+        items = api(self.env, f"/api/v1/namespaces/{self.ns}/events?fieldSelector=involvedObject.name%3D{name}")
+        return sorted(items["items"], key=lambda e: e.get("lastTimestamp") or "")
 
     def condition(self, obj: dict[str, Any], type_: str) -> dict[str, Any]:
         return next(c for c in obj["status"]["conditions"] if c["type"] == type_)
@@ -144,22 +228,77 @@ def demos(local_env: LocalEnv, request: pytest.FixtureRequest) -> Iterator[Demos
     local_env.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
-def tikv_pods(env: LocalEnv) -> dict[str, dict[str, Any]]:
-    items = env.kubectl_json("get", "pods", "-n", "tidb-cluster", "-l", "app.kubernetes.io/component=tikv")["items"]
-    return {p["metadata"]["name"]: p for p in items}
-
-
-def watch_phases(env: LocalEnv, ns: str, name: str) -> subprocess.Popen[str]:
-    """`kubectl get chaosdemo -w`, printing the phase of every change the API server sends."""
+def api(env: LocalEnv, path: str) -> dict[str, Any]:
+    """A read from the API server without a kubectl process: the tests poll, and each kubectl costs a
+    process start on the same 2 cores as the system under test."""
     assert env.cluster is not None
-    return subprocess.Popen(
-        [str(env.cluster.bin_dir / "kubectl"), "--kubeconfig", str(env.kubeconfig), "get", "chaosdemo", name,
-         "-n", ns, "-w", "-o", "jsonpath={.status.phase}{'\\n'}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return env.cluster.api(path)
+
+
+def tikv_pods(env: LocalEnv) -> dict[str, dict[str, Any]]:
+    items = api(env, "/api/v1/namespaces/tidb-cluster/pods?labelSelector=app.kubernetes.io%2Fcomponent%3Dtikv")
+    return {p["metadata"]["name"]: p for p in items["items"]}
+
+
+class PhaseWatch:
+    """The phases of one ChaosDemo, every change as the API server sends it, from before it exists.
+
+    The watch (``kubectl get --raw`` of the watch URL) starts at the
+    resourceVersion of a list taken when this is made, so make it before the
+    ``kubectl apply``: no change after that list can be missed, however late
+    the watch's connection opens.
+    """
+
+    def __init__(self, env: LocalEnv, ns: str, name: str, timeout: float = 120) -> None:
+        assert env.cluster is not None
+        path = f"/apis/chaosdemo.dev/v1alpha1/namespaces/{ns}/chaosdemos?fieldSelector=metadata.name%3D{name}"
+        rv = api(env, path)["metadata"]["resourceVersion"]
+        self.name = name
+        self.proc = subprocess.Popen(
+            [str(env.cluster.bin_dir / "kubectl"), "--kubeconfig", str(env.kubeconfig), "get", "--raw",
+             f"{path}&watch=1&resourceVersion={rv}&timeoutSeconds={int(timeout)}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+
+    def phases(self, timeout: float = 60) -> list[str]:
+        """The phases seen, with repeats folded, up to the first terminal one; TimeoutError at the deadline."""
+        seen: list[str] = []
+        deadline, buffered = time.monotonic() + timeout, b""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        try:
+            while not seen or seen[-1] not in TERMINAL:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([fd], [], [], left)[0]:
+                    raise TimeoutError(f"{self.name}: no terminal phase after {timeout}s; seen {seen}")
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise RuntimeError(f"{self.name}: the watch ended before a terminal phase; seen {seen}")
+                buffered += chunk
+                *lines, buffered = buffered.split(b"\n")
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    event = json.loads(line)
+                    phase = ((event.get("object") or {}).get("status") or {}).get("phase") or "(none)"
+                    if not seen or seen[-1] != phase:
+                        seen.append(phase)
+                    if phase in TERMINAL:
+                        break
+        finally:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+            self.proc.stdout.close()
+        return seen
 
 
 def lease_exists(env: LocalEnv) -> bool:
-    return env.kubectl("get", "lease", "chaosdemo-basic", "-n", "tidb-cluster", check=False).returncode == 0
+    try:
+        api(env, "/apis/coordination.k8s.io/v1/namespaces/tidb-cluster/leases/chaosdemo-basic")
+    except ControlPlaneError as e:
+        if "HTTP 404" in str(e):
+            return False
+        raise
+    return True
 
 
 @pytest.fixture
@@ -184,23 +323,6 @@ def node_kill(env: LocalEnv, demos: Demos, name: str, down: int, **spec: object)
     pod = target_away_from_pd(env)
     demos.apply(name, fault={"action": "node-kill", "nodeDownSeconds": down}, target={"pod": pod}, **spec)
     return str(tikv_pods(env)[pod]["spec"]["nodeName"])
-
-
-def read_phases(proc: subprocess.Popen[str], timeout: float = 60) -> list[str]:
-    """The phases seen, with repeats folded, up to the first terminal one."""
-    seen: list[str] = []
-    deadline = time.monotonic() + timeout
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        phase = line.strip() or "(none)"
-        if not seen or seen[-1] != phase:
-            seen.append(phase)
-        if phase in TERMINAL or time.monotonic() > deadline:
-            break
-    proc.terminate()
-    proc.wait(timeout=10)
-    proc.stdout.close()
-    return seen
 
 
 REPO = Path(__file__).resolve().parents[2]

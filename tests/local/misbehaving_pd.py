@@ -28,6 +28,7 @@ class MisbehavingPD:
         self.upstreams = upstream if isinstance(upstream, dict) else {"": upstream}
         self.mode = mode
         self.requests = 0
+        self.last_sick_at = 0.0  # when the last request that got a sick answer (or none) came in
         self._closing = threading.Event()
         front = self
 
@@ -35,8 +36,12 @@ class MisbehavingPD:
             def do_GET(self) -> None:
                 front.requests += 1
                 mode = front.mode
+                if mode != "ok":
+                    front.last_sick_at = time.time()
                 if mode == "hang":
-                    front._closing.wait(600)
+                    # No answer while the mode lasts; then the connection is dropped unanswered.
+                    while front.mode == "hang" and not front._closing.wait(0.1):
+                        pass
                     return
                 if mode == "5xx":
                     self._send(503, b'{"error": "PD is not serving (misbehaving on purpose)"}')

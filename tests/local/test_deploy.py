@@ -107,7 +107,8 @@ def test_the_operator_runs_a_demo_under_its_own_service_account(installed: Local
     kubeconfig.write_text(json.dumps(cfg))
     assert base64.b64decode(token.split(".")[1] + "==").decode().count("chaosdemo-operator") >= 1
     port = free_port()
-    proc = operator.start(args=("--liveness", f"http://127.0.0.1:{port}/healthz"), KUBECONFIG=str(kubeconfig))
+    proc = operator.start(args=("--liveness", f"http://127.0.0.1:{port}/healthz"), verbose=True,
+                          KUBECONFIG=str(kubeconfig))
     deadline = time.monotonic() + 15  # kopf opens its probe server just after the startup handlers
     while True:
         try:

@@ -24,6 +24,7 @@ from chaosdemo_local.docker_nodes import docker_cli
 from chaosdemo_local.env import LocalEnv
 
 from .conftest import (
+    NO_LEADER_ELECTION,
     Demos,
     Operator,
     lease_exists,
@@ -74,7 +75,7 @@ def test_an_operator_sigkilled_at_each_step_is_succeeded_by_one_that_finishes_th
     since, since_iso = f"{time.time():.3f}", now_iso()
     watch = pod_watch(local_env, pod)
     try:
-        doomed = operator.start(CHAOSDEMO_CRASH_AT=point)
+        doomed = operator.start(CHAOSDEMO_CRASH_AT=point, **NO_LEADER_ELECTION)
         fault = {"action": action, "nodeDownSeconds": 2} if action == "node-kill" else {"action": action}
         demos.apply("crash", fault=fault, target={"pod": pod},
                     timeouts={"stabilitySeconds": 1, "detectionSeconds": 30, "recoverySeconds": 90})

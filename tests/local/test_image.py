@@ -25,7 +25,8 @@ from chaosdemo_local.images import operator_image
 
 from .conftest import Demos, tikv_pods
 
-pytestmark = [pytest.mark.local, pytest.mark.docker]
+# The first test builds the image (on a new machine, the Python base from Debian's packages too): minutes.
+pytestmark = [pytest.mark.local, pytest.mark.docker, pytest.mark.timeout(1200)]
 IMAGE = "chaosdemo-operator:local-test"
 
 

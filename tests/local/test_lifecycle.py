@@ -14,7 +14,15 @@ import pytest
 
 from chaosdemo_local.env import LocalEnv
 
-from .conftest import Demos, Operator, claude_control, lease_exists, read_phases, tikv_pods, watch_phases
+from .conftest import (
+    NO_LEADER_ELECTION,
+    Demos,
+    Operator,
+    PhaseWatch,
+    claude_control,
+    lease_exists,
+    tikv_pods,
+)
 
 pytestmark = pytest.mark.local
 
@@ -24,8 +32,9 @@ def test_a_pod_fault_runs_every_phase_and_ends_recovered_with_timings_and_a_diag
         local_env: LocalEnv, operator: Operator, demos: Demos, action: str) -> None:
     operator.start()
     before = tikv_pods(local_env)
+    watch = PhaseWatch(local_env, demos.ns, "first")
     demos.apply("first", fault={"action": action}, timeouts={"stabilitySeconds": 2})
-    phases = read_phases(watch_phases(local_env, demos.ns, "first"))
+    phases = watch.phases()
     assert phases[phases.index("Pending"):] == ["Pending", "Injecting", "Detecting", "Diagnosing", "Recovering",
                                                 "Succeeded"]
     st = demos.get("first")["status"]
@@ -162,7 +171,7 @@ def test_claude_diagnoses_from_evidence_without_the_answer_or_the_key(
               "recommended_actions": ["check the audit log"]}
     claude_control(fake_claude, mode="answer", answer=answer, reset=True)
     # Debug logging everywhere (kopf --verbose, the SDK's own debug log): the key must still not show.
-    proc = operator.start(ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude,
+    proc = operator.start(verbose=True, ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude,
                           CHAOSDEMO_CLAUDE_MODEL="claude-haiku-5-5", ANTHROPIC_LOG="debug")
     demos.apply("claude", target={"pod": "basic-tikv-1"})
     st = demos.wait("claude")["status"]
@@ -213,7 +222,7 @@ def test_deleting_a_demo_mid_run_lets_go_and_leaves_the_cluster_healthy(
 
 def test_an_operator_killed_mid_run_resumes_and_never_injects_twice(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
-    first = operator.start()
+    first = operator.start(**NO_LEADER_ELECTION)
     demos.apply("crash", target={"pod": "basic-tikv-1"}, timeouts={"stabilitySeconds": 2})
     demos.wait("crash", ("Detecting", "Diagnosing", "Recovering"))
     first.stop(signal.SIGKILL)
@@ -238,6 +247,7 @@ def test_an_injection_recorded_but_not_done_is_done_exactly_once_on_resume(
     If the pod was replaced meanwhile (something else deleted it), the uid
     precondition keeps the resumed operator off the replacement.
     """
+    operator.stop_shared()  # the intent is written before any operator sees the demo
     pods = tikv_pods(local_env)
     target = pods["basic-tikv-2"]
     if pod_replaced_since:
@@ -283,8 +293,9 @@ def test_the_spec_cannot_change_once_the_demo_has_started(local_env: LocalEnv, o
 def test_a_demo_without_diagnosis_goes_straight_from_detecting_to_recovering(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
     operator.start()
+    watch = PhaseWatch(local_env, demos.ns, "nodiag")
     demos.apply("nodiag", diagnosis={"enabled": False})
-    phases = read_phases(watch_phases(local_env, demos.ns, "nodiag"))
+    phases = watch.phases()
     assert "Diagnosing" not in phases and phases[-2:] == ["Recovering", "Succeeded"], phases
     obj = demos.get("nodiag")
     assert "diagnosis" not in obj["status"]
@@ -327,6 +338,7 @@ def test_a_pd_url_outside_the_cluster_is_never_fetched_and_no_foreign_answer_rea
 def test_a_demo_in_another_namespace_may_not_target_the_cluster_unless_the_operator_allows_it(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
     """The issue's reproduction: a ChaosDemo in namespace tenant aimed at tidb-cluster/basic."""
+    operator.stop_shared()  # only the operator at its default allow-list may see this demo
     local_env.kubectl("create", "namespace", "tenant", check=False)
     local_env.kubectl("create", "-f", "-", input=crd_sample("tenant", "from-tenant", "tidb-cluster"))
     operator.start(CHAOSDEMO_TARGET_NAMESPACES="")  # the operator's default: a demo targets its own namespace

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from chaosdemo.timeutil import parse_iso
 from chaosdemo_local.controlplane import free_port
 from chaosdemo_local.env import LocalEnv
 
@@ -85,15 +86,18 @@ def test_a_node_killed_while_the_docker_engine_restarts_is_started_once_the_engi
 
 @pytest.mark.parametrize("mode", ["nothing-listening", *MODES])
 def test_a_pd_sick_from_the_start_gets_nothing_injected_and_the_reason(
-        local_env: LocalEnv, operator: Operator, demos: Demos, mode: str) -> None:
+        local_env: LocalEnv, operator: Operator, demos: Demos, pd_front: MisbehavingPD, mode: str) -> None:
     before = {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()}
-    with MisbehavingPD(local_env.pd_url, "ok" if mode == "nothing-listening" else mode) as pd:  # type: ignore[arg-type]
-        url = f"http://127.0.0.1:{free_port()}" if mode == "nothing-listening" else pd.url
-        operator.start(CHAOSDEMO_PD_URL_TEMPLATE=url)
-        t0 = time.monotonic()
-        demos.apply("pd-sick")
-        st = demos.wait("pd-sick", timeout=60)["status"]
-        took = time.monotonic() - t0
+    if mode == "nothing-listening":
+        operator.start(CHAOSDEMO_PD_URL_TEMPLATE=f"http://127.0.0.1:{free_port()}")
+    else:
+        operator.start()  # the shared operator, through the session's front of PD
+        pd_front.mode = mode  # type: ignore[assignment]
+    t0 = time.monotonic()
+    demos.apply("pd-sick")
+    st = demos.wait("pd-sick", timeout=60)["status"]
+    took = time.monotonic() - t0
+    pd_front.mode = "ok"
     assert st["phase"] == "Aborted", st["message"]
     assert "injectedAt" not in st and "injection" not in st
     assert {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()} == before, "nothing was injected"
@@ -116,32 +120,37 @@ def test_a_pd_that_answers_in_five_seconds_is_waited_for_when_the_timeout_allows
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_pd_sick_for_a_while_after_the_injection_still_ends_in_a_proven_recovery(
-        local_env: LocalEnv, operator: Operator, demos: Demos, mode: str) -> None:
-    with MisbehavingPD(local_env.pd_url) as pd:
-        operator.start(CHAOSDEMO_PD_URL_TEMPLATE=pd.url)
-        demos.apply("pd-flaky", timeouts={"stabilitySeconds": 2, "recoverySeconds": 120})
-        until("injected", lambda: demos.get("pd-flaky").get("status", {}).get("injectedAt"))
-        pd.mode = mode  # type: ignore[assignment]
-        time.sleep(6)
-        pd.mode = "ok"
-        st = demos.wait("pd-flaky", timeout=150)["status"]
+        local_env: LocalEnv, operator: Operator, demos: Demos, pd_front: MisbehavingPD, mode: str) -> None:
+    operator.start()
+    demos.apply("pd-flaky", timeouts={"stabilitySeconds": 2, "recoverySeconds": 120})
+    until("injected", lambda: demos.get("pd-flaky").get("status", {}).get("injectedAt"))
+    pd_front.mode = mode  # type: ignore[assignment]
+    until("the sick PD on the record", lambda: "pd-reachable" in {
+        v["invariant"] for v in demos.get("pd-flaky").get("status", {}).get("violations") or []})
+    pd_front.mode = "ok"
+    st = demos.wait("pd-flaky", timeout=150)["status"]
     assert st["phase"] == "Succeeded", st["message"]
-    assert "pd-reachable" in {v["invariant"] for v in st["violations"]}, "the sick PD is on the record"
-    assert st["recoverySeconds"] >= 6, "recovery is proven only once PD answers again"
+    sick = [v for v in st["violations"] if v["invariant"] == "pd-reachable"]
+    assert sick, "the sick PD is on the record"
+    # Recovery is proven only once PD answers again: PD's breach clears at a look that began after the look
+    # that got PD's last sick answer, and recovery is dated no earlier than that.
+    cleared = max(parse_iso(v["cleared"]) for v in sick)
+    assert cleared >= pd_front.last_sick_at - 0.001, (cleared, pd_front.last_sick_at)
+    assert parse_iso(st["recoveredAt"]) >= cleared
     nothing_foreign(demos, "pd-flaky", st)
     assert not lease_exists(local_env)
 
 
 def test_a_pd_that_stays_sick_after_the_injection_fails_the_demo_at_its_deadline(
-        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
-    with MisbehavingPD(local_env.pd_url) as pd:
-        operator.start(CHAOSDEMO_PD_URL_TEMPLATE=pd.url)
-        demos.apply("pd-gone", timeouts={"stabilitySeconds": 1, "detectionSeconds": 10, "recoverySeconds": 15})
-        until("injected", lambda: demos.get("pd-gone").get("status", {}).get("injectedAt"))
-        pd.mode = "5xx"
-        t0 = time.monotonic()
-        st = demos.wait("pd-gone", timeout=60)["status"]
-        took = time.monotonic() - t0
+        local_env: LocalEnv, operator: Operator, demos: Demos, pd_front: MisbehavingPD) -> None:
+    operator.start()
+    demos.apply("pd-gone", timeouts={"stabilitySeconds": 1, "detectionSeconds": 10, "recoverySeconds": 15})
+    until("injected", lambda: demos.get("pd-gone").get("status", {}).get("injectedAt"))
+    pd_front.mode = "5xx"
+    t0 = time.monotonic()
+    st = demos.wait("pd-gone", timeout=60)["status"]
+    took = time.monotonic() - t0
+    pd_front.mode = "ok"
     assert st["phase"] == "Failed", st["message"]
     rec = demos.condition(demos.get("pd-gone"), "Recovered")
     assert rec["status"] == "False", rec

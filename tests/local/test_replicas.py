@@ -33,31 +33,43 @@ def leader_of(env: LocalEnv) -> str:
 
 
 async def _election(env: LocalEnv) -> None:
+    """Two replicas' rounds against the real API server, on one clock the test moves: the rules are checked
+    at the exact moments they speak of, whatever the load of the machine."""
     kube_a, kube_b = await KubeClient.connect(str(env.kubeconfig)), await KubeClient.connect(str(env.kubeconfig))
     ns = f"election-{uuid.uuid4().hex[:6]}"
     env.kubectl("create", "namespace", ns)
-    timing = Timing.for_lease(3.0)
-    a, b = Leadership(kube_a, ns, "replica-a", timing), Leadership(kube_b, ns, "replica-b", timing)
+    now = [0.0]
+    timing = Timing.for_lease(3.0)  # renew deadline 2 s, a round every 0.4 s
+
+    def clock() -> float:
+        return now[0]
+
+    async def rounds(seconds: float, *replicas: Leadership) -> None:
+        """``seconds`` of the replicas' rounds, one every ``retry``."""
+        end = now[0] + seconds
+        while now[0] < end - 1e-9:
+            now[0] += timing.retry
+            for r in replicas:
+                await r.step()
+
+    a, b = Leadership(kube_a, ns, "replica-a", timing, clock), Leadership(kube_b, ns, "replica-b", timing, clock)
     try:
-        run_a = asyncio.create_task(a.run())
-        await asyncio.wait_for(a.leading.wait(), 5)
-        run_b = asyncio.create_task(b.run())
-        await asyncio.sleep(timing.lease * 1.5)
+        await a.step()
+        assert a.leading.is_set(), "the first replica takes the free Lease"
+        await rounds(timing.lease * 1.5, a, b)
         assert a.leading.is_set() and not b.leading.is_set(), "a renewing leader keeps the Lease"
-        run_a.cancel()  # a freezes: no renewals, no release
-        frozen = time.monotonic()
-        await asyncio.wait_for(b.leading.wait(), timing.lease * 3)
-        waited = time.monotonic() - frozen
-        assert waited >= timing.lease - timing.retry, f"taken over after {waited:.1f}s, before the lease ran out"
-        run_a = asyncio.create_task(a.run())  # a thaws, still believing it leads: its first renewal fails
-        await asyncio.sleep(timing.lease * 1.5)
+        frozen = now[0]  # a freezes: no renewals, no release
+        while not b.leading.is_set():
+            await rounds(timing.retry, b)
+            assert now[0] - frozen <= timing.lease + timing.retry, "b never took over the lapsed Lease"
+        waited = now[0] - frozen
+        assert timing.lease - timing.retry <= waited, f"taken over after {waited:.1f}s, before the lease ran out"
+        await a.step()  # a thaws, still believing it leads: its renewal fails, or its deadline has passed
+        await rounds(timing.lease * 1.5, a, b)
         assert b.leading.is_set() and not a.leading.is_set(), "the old leader stepped down, not took it back"
         await b.release()
-        run_b.cancel()
-        released = time.monotonic()
-        await asyncio.wait_for(a.leading.wait(), timing.lease)
-        assert time.monotonic() - released < timing.lease - timing.retry, "a clean release hands over at once"
-        run_a.cancel()
+        await rounds(timing.retry, a)
+        assert a.leading.is_set(), "a clean release hands over at the next round"
     finally:
         await kube_a.aclose()
         await kube_b.aclose()
@@ -71,7 +83,7 @@ def test_a_leader_lease_is_kept_by_renewals_taken_over_only_when_it_lapses_and_h
 
 def test_two_replicas_run_a_demo_once_and_the_standby_finishes_it_when_the_leader_is_killed(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
-    first, second = operator.start(), operator.start()
+    first, second = operator.start(own=True), operator.start(own=True)
     deadline = time.monotonic() + 20
     while "leading:" not in first.output() + second.output():
         assert time.monotonic() < deadline, "nobody leads"
@@ -166,7 +178,12 @@ def test_a_leader_that_steps_down_mid_diagnosis_leaves_no_diagnosis_running_behi
     while "no longer leading" not in proc.output():
         assert time.monotonic() < deadline, "the replica did not step down"
         time.sleep(0.1)
-    time.sleep(8)  # longer than Claude takes: an orphaned diagnosis would have written by now
+    # The stopped run hangs up on Claude: the stand-in sees the caller drop its request before it answers
+    # (it answers after 6 s), so no answer can come back to an orphaned diagnosis.
+    while (outcome := claude_control(fake_claude)[0]["outcome"]) == "pending":
+        assert time.monotonic() < deadline, "the stopped run's request to Claude is still open"
+        time.sleep(0.1)
+    assert outcome == "dropped by the caller", outcome
     assert "diagnosis" not in demos.get("orphan")["status"]
     assert "Diagnosed" not in [e["reason"] for e in demos.events("orphan")]
     local_env.kubectl("patch", "lease", LEASE_NAME, "-n", "default", "--type=merge",

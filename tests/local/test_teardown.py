@@ -103,14 +103,54 @@ def start_up() -> tuple[subprocess.Popen[bytes], set[int]]:
         assert proc.poll() is None and time.monotonic() < deadline, seen.decode(errors="replace")[-3000:]
         if select.select([proc.stdout], [], [], 1)[0]:
             seen += os.read(proc.stdout.fileno(), 65536)
-    time.sleep(2)  # the operator is up by now; its process is in the tree
-    started = tree(proc.pid)
+    while True:  # the banner comes right after the operator's start: wait until it is in the tree
+        started = tree(proc.pid)
+        if any(" -m chaosdemo run" in cmdline(p) for p in started):
+            break
+        assert time.monotonic() < deadline, f"no operator under {proc.pid}"
+        time.sleep(0.1)
     assert len(started) >= 8, f"expected the whole tier under {proc.pid}, found {len(started)} processes"
     return proc, started
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# The three signals a user or a CI runner ends a command with take one code path into the teardown:
+# the next test shows it for each of them, the one after runs that teardown for a whole tier.
+WATCHER = """
+import sys, time
+from chaosdemo_local.reaper import stop_on_signals
+stop_on_signals()
+try:
+    print("ready", flush=True)
+    time.sleep(60)
+except KeyboardInterrupt as e:
+    print("teardown after", repr(e), flush=True)
+    sys.exit(0)
+print("not interrupted", flush=True)
+"""
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_up_stopped_by_a_signal_stops_everything_it_started(sig: signal.Signals) -> None:
+def test_sigterm_sighup_and_sigint_each_end_a_command_through_its_teardown(sig: signal.Signals) -> None:
+    # SIGINT ignored, as a shell leaves it for a command it starts in the background.
+    proc = subprocess.Popen([sys.executable, "-c", WATCHER], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "operator")},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out.startswith("teardown after KeyboardInterrupt"), out
+
+
+def test_up_stopped_by_sigterm_stops_everything_it_started() -> None:
+    sig = signal.SIGTERM
     proc, started = start_up()
     started_dirs, roots = run_dirs(started), data_roots(started)
     assert started_dirs and roots, "the tier's own dockerd is among what it started"
@@ -133,12 +173,12 @@ def test_a_sigkilled_up_takes_its_children_along_and_the_next_start_removes_the_
     proc.wait(timeout=10)
     assert proc.stdout is not None
     proc.stdout.close()
-    time.sleep(2)
-    left = alive(started)
-    # Its own children died with it (PR_SET_PDEATHSIG); what is not its child (container shims and
+    # Its own children die with it (PR_SET_PDEATHSIG); what is not its child (container shims and
     # the node containers' processes) is what the next start finds and removes.
-    assert not any("kube-apiserver" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
-                   for p in left if Path(f"/proc/{p}").exists())
+    deadline = time.monotonic() + 30
+    while any("kube-apiserver" in cmdline(p) for p in alive(started)):
+        assert time.monotonic() < deadline, "the control plane outlived the SIGKILLed command"
+        time.sleep(0.1)
     reap_leftovers(log=print)
     assert alive(started) == set(), f"left running: {sorted(alive(started))}"
     assert roots and mounts_under(roots) == [], "nothing of the killed engine stays mounted"

@@ -122,3 +122,27 @@ def test_a_node_marked_down_stops_its_stores_heartbeats():
     sim.down_nodes.add("w0")
     sim.observe_pods(PODS, T0 + 6)
     assert sim.stores["basic-tikv-0"].serving_since is None
+
+
+def test_serving_stores_heartbeat_on_their_own_schedule_when_no_tick_comes():
+    """A tick held up by a busy API server must not make a running store look Disconnected."""
+    sim = booted(scale=0.1)
+    sim.beat(T0 + 0.5 + 3.05)  # 3 s of PD's scaled time with no look at the pods: three heartbeats
+    assert {state(sim, p, T0 + 0.5 + 3.05) for p in sim.stores} == {"Up"}
+    assert all(abs(s.last_heartbeat - (T0 + 0.5 + 3.0)) < 1e-6 for s in sim.stores.values()), \
+        "heartbeats keep their schedule (every 1 s here), not the time of the answer"
+
+
+def test_a_restarted_store_is_settled_only_after_its_first_heartbeat_and_its_catch_up():
+    sim = booted()
+    assert {s["why"] for s in sim.settled(T0 + 6)["stores"].values()} == {""}
+    new = [k8s_pod("basic-tikv-1", uid="u1-new", node="w1") if p["metadata"]["name"] == "basic-tikv-1" else p
+           for p in PODS]
+    sim.observe_pods(new, T0 + 6)
+    store = sim.settled(T0 + 6)["stores"]["basic-tikv-1"]
+    assert (store["uid"], store["why"]) == ("u1-new", "starting"), "PD still says Up, but no new process heartbeated"
+    assert state(sim, "basic-tikv-1", T0 + 6) == "Up"
+    sim.beat(T0 + 6 + 5)  # the TiKV start-up: the first heartbeat of the new process
+    assert sim.settled(T0 + 6 + 5)["stores"]["basic-tikv-1"]["why"] == "catching up"
+    sim.beat(T0 + 6 + 5 + 8)
+    assert sim.settled(T0 + 6 + 5 + 8)["stores"]["basic-tikv-1"]["why"] == ""

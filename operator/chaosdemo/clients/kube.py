@@ -27,16 +27,18 @@ import aiohttp
 from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
+from chaosdemo import __version__
 from chaosdemo.errors import Unavailable
 from chaosdemo.evidence import NewestEvents
 from chaosdemo.models import API_GROUP, API_VERSION, KIND, PLURAL
 from chaosdemo.snapshot import tikv_selector
 
-__all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "KubeClient"]
+__all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "USER_AGENT", "KubeClient"]
 
 TIDB_GROUP, TIDB_VERSION, TIDB_PLURAL = "pingcap.com", "v1alpha1", "tidbclusters"
 MERGE = "application/merge-patch+json"
 EVENTS_PAGE = 500
+USER_AGENT = f"chaosdemo-operator/{__version__}"
 PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
@@ -73,6 +75,9 @@ class KubeClient:
         except config.ConfigException:
             await config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
         api = client.ApiClient(configuration=cfg)
+        # The API server's audit log names each client by its user agent: ours says who acted, where the
+        # client library's default (OpenAPI-Generator/...) is shared by every program built on it.
+        api.user_agent = USER_AGENT
         _no_netrc_lookup(api)
         return cls(api)
 
