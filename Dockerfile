@@ -10,9 +10,9 @@ COPY pyproject.toml README.md ./
 RUN python -m venv /opt/chaosdemo \
  && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
     > requirements.txt \
- && /opt/chaosdemo/bin/pip install -r requirements.txt
+ && /opt/chaosdemo/bin/pip install -r requirements.txt "setuptools>=77"
 COPY operator ./operator
-RUN /opt/chaosdemo/bin/pip install --no-deps . \
+RUN /opt/chaosdemo/bin/pip install --no-deps --no-build-isolation . \
  # The local proving ground (control plane launcher, simulators) is for tests, not for clusters.
  && rm -rf /opt/chaosdemo/lib/python3.11/site-packages/chaosdemo_local
 

@@ -335,13 +335,18 @@ class LocalCluster:
     def stop(self) -> None:
         if self.node_containers is not None:
             self.node_containers.remove()
-        for pname in reversed(list(self.processes)):
-            proc = self.processes[pname]
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for proc in self.processes.values():
-            _reap(proc, grace=10)
+        # Clients first, then the API server, then etcd: an API server whose etcd is gone hangs in its
+        # graceful shutdown until SIGKILLed (measured: over 30 s, against about 1 s in this order).
+        last = ("kube-apiserver", "etcd")
+        for stage in ([n for n in self.processes if n not in last], *([n] for n in last)):
+            for pname in stage:
+                proc = self.processes.get(pname)
+                if proc is not None and proc.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGTERM)
+            for pname in stage:
+                if pname in self.processes:
+                    _reap(self.processes[pname], grace=10)
         self.processes.clear()
 
     def remove(self) -> None:

@@ -35,13 +35,20 @@ class Process:
     log: Path
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        self.signal(sig)
+        return self.reap(timeout)
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(timeout=5)
+
+    def reap(self, timeout: float = 15) -> int:
+        """Wait for the process to end, SIGKILLing it after ``timeout`` seconds."""
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=5)
         return int(self.popen.returncode)
 
     def output(self) -> str:
@@ -112,8 +119,10 @@ class LocalEnv:
             await tidb_standin.install(api, self.tidb_namespace, self.tidb_name)
 
     def stop(self) -> None:
-        for p in reversed(self.processes):
-            p.stop()
+        for p in self.processes:  # all at once: each may take a while to wind down
+            p.signal()
+        for p in self.processes:
+            p.reap()
         self.processes.clear()
         if self.cluster is not None:
             self.cluster.stop()

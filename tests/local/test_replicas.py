@@ -166,7 +166,9 @@ def test_a_leader_that_steps_down_mid_diagnosis_leaves_no_diagnosis_running_behi
     claude_control(fake_claude, mode="timeout", delay=6, answer=answer, reset=True)  # answers after 6 s
     proc = operator.start(ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude,
                           CHAOSDEMO_CLAUDE_TIMEOUT_SECONDS="30", CHAOSDEMO_CLAUDE_MAX_RETRIES="0")
-    demos.apply("orphan", target={"pod": "basic-tikv-2"}, timeouts={"stabilitySeconds": 20, "recoverySeconds": 120})
+    # The run cannot end before Claude answers (it waits for its diagnosis), so a short stability window
+    # still leaves the step-down below in the middle of the run.
+    demos.apply("orphan", target={"pod": "basic-tikv-2"}, timeouts={"stabilitySeconds": 3, "recoverySeconds": 120})
     demos.wait("orphan", ("Diagnosing",))
     deadline = time.monotonic() + 20
     while not claude_control(fake_claude):
