@@ -5,12 +5,13 @@ ARG BASE_IMAGE=python:3.11-slim
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-# The dependencies first, in a layer of their own: a change to the code alone reuses it.
-COPY pyproject.toml README.md ./
+# The dependencies first, in a layer of their own: a change to the code (or the README) alone reuses it.
+COPY pyproject.toml ./
 RUN python -m venv /opt/chaosdemo \
  && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
     > requirements.txt \
  && /opt/chaosdemo/bin/pip install -r requirements.txt "setuptools>=77"
+COPY README.md ./
 COPY operator ./operator
 RUN /opt/chaosdemo/bin/pip install --no-deps --no-build-isolation . \
  # The local proving ground (control plane launcher, simulators) is for tests, not for clusters.

@@ -223,9 +223,16 @@ class KindEnv:
         self.tidb_operator_image = tidb_operator_image(self.host, self.tidb_operator / "bin", TIDB_OPERATOR_VERSION)
         seconds = operator_image(self.host, OPERATOR_IMAGE)
         self.progress(f"operator image built from the Dockerfile in {seconds:.0f}s")
-        # One load: the images share their base layers, which then cross into the nodes once.
-        self.kind("load", "docker-image", "--name", self.name, OPERATOR_IMAGE, self.tidb_operator_image,
-                  *sorted(set(self.components.values())), timeout=1200)
+        # Each image only where it runs: the operator's pods are pinned to the control-plane node (the Docker
+        # socket is mounted there), and the control plane's taint keeps tidb-operator and the TidbCluster's
+        # pods on the workers. One load per group: its images share their base layers, which cross once.
+        nodes = self.kind("get", "nodes", "--name", self.name).split()
+        control_plane = [n for n in nodes if n.endswith("-control-plane")]
+        workers = [n for n in nodes if n not in control_plane]
+        self.kind("load", "docker-image", "--name", self.name, "--nodes", ",".join(control_plane), OPERATOR_IMAGE,
+                  timeout=1200)
+        self.kind("load", "docker-image", "--name", self.name, "--nodes", ",".join(workers),
+                  self.tidb_operator_image, *sorted(set(self.components.values())), timeout=1200)
 
     def _install_tidb_operator(self) -> None:
         """tidb-operator as its getting-started guide installs it: CRDs, then its chart; only the image is ours."""
