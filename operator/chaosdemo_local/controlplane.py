@@ -213,12 +213,9 @@ class LocalCluster:
             time.sleep(0.2)
         raise ControlPlaneError(f"timed out after {timeout}s waiting for {what}: {last!r}")
 
-    def open(self, path: str, method: str = "GET", body: object | None = None,
-             timeout: float = 5) -> http.client.HTTPResponse:
-        """A request to the API server as its admin, over HTTPS, without a kubectl process.
-
-        The caller reads and closes the answer; a watch (``?watch=1``) is read line by line.
-        """
+    def _open(self, path: str, method: str = "GET", body: object | None = None,
+              timeout: float = 5) -> http.client.HTTPResponse:
+        """A request to the API server as its admin, over HTTPS, without a kubectl process."""
         ctx = ssl.create_default_context(cafile=str(self.workdir / "pki" / "ca.crt"))
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(self.server + path, data=data, method=method, headers={
@@ -235,7 +232,7 @@ class LocalCluster:
         deadline = time.monotonic() + retry_for
         while True:
             try:
-                with self.open(path, method, body) as resp:
+                with self._open(path, method, body) as resp:
                     text = resp.read().decode()
                 return json.loads(text) if text.startswith("{") else {"raw": text}
             except urllib.error.HTTPError as e:

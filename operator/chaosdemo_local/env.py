@@ -208,7 +208,7 @@ class LocalEnv:
         except OSError as e:
             return False, f"PD simulator not answering: {e}"
         up = [s for s in stores if s["store"]["state_name"] == "Up"]
-        unsettled = sorted(f"{name} {s['why']}" for name, s in sim.items() if s["why"])
+        unsettled = sorted(f"{pod} {s['why']}" for pod, s in sim.items() if s["why"])
         unseen = sorted(p["metadata"]["name"] for p in ready
                         if (sim.get(p["metadata"]["name"]) or {}).get("uid") != p["metadata"]["uid"])
         tc = self.cluster.api(f"/apis/pingcap.com/v1alpha1/namespaces/{ns}/tidbclusters/{name}")

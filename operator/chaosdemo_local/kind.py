@@ -317,15 +317,10 @@ class KindEnv:
     def stop(self) -> None:
         """Remove the cluster, its network and our dockerd; each step's time goes in the timings table."""
         if self.host:
-            self._timed_stop("cluster removed", self._remove_cluster)
+            self._step("cluster removed", self._remove_cluster)
         if self.dockerd is not None:
-            self._timed_stop("Docker engine stopped", self.dockerd.stop)
+            self._step("Docker engine stopped", self.dockerd.stop)
             self.dockerd = None
-
-    def _timed_stop(self, name: str, fn: Callable[[], Any]) -> None:
-        t0 = time.monotonic()
-        fn()
-        self.timings.append((name, time.monotonic() - t0))
 
     def __enter__(self) -> KindEnv:
         return self.start()

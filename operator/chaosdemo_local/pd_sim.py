@@ -98,16 +98,14 @@ class PDSim(PDModel):
         for st in self.stores.values():
             if st.serving_since is None or now < st.next_heartbeat:
                 continue
-            at = st.next_heartbeat + interval * ((now - st.next_heartbeat) // interval)
             if st.booting:
                 # The first heartbeat of a new TiKV process; a store that was
                 # here before must first catch up on the Raft log it missed.
                 st.booting = False
-                at = st.next_heartbeat
-                st.start_ts = at
+                st.start_ts = st.next_heartbeat
                 if st.last_heartbeat:
-                    st.caught_up_at = at + self.timing.s("catch_up")
-                at += interval * ((now - at) // interval)
+                    st.caught_up_at = st.next_heartbeat + self.timing.s("catch_up")
+            at = st.next_heartbeat + interval * ((now - st.next_heartbeat) // interval)
             st.last_heartbeat = at
             st.next_heartbeat = at + interval
         self.advance(now)
