@@ -69,7 +69,7 @@ demo-kind-down:  ## delete the kind cluster of demo-kind
 test-kind: install control-plane helm kind-tier  ## the kind e2e suite (pytest-kind), one test per fault action
 	$(PY) -m pytest tests/e2e -m kind -v -rsP --durations=0
 
-bench: install control-plane  ## benchmark on the local tier at PD's real timing (about 25 min): bench/results.json, README table
+bench: install control-plane  ## benchmark on the local tier at PD's real timing (about 25 min): bench/results.json, docs/benchmark.md
 	$(VENV)/bin/chaosdemo-local bench
 
 clean:

@@ -1,3 +1,3 @@
-from chaosdemo.cli import main
+from chaosdemo.edge.cli import main
 
 raise SystemExit(main())

@@ -11,11 +11,11 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["pd-sim"]:
-        from chaosdemo_local.pd_sim import main as pd_main
+        from chaosdemo_local.simulation.pd_sim import main as pd_main
 
         return pd_main(argv[1:])
     if argv[:1] == ["bench"]:
-        from chaosdemo_local.bench import main as bench_main
+        from chaosdemo_local.bench.benchmark import main as bench_main
 
         return bench_main(argv[1:])
     parser = argparse.ArgumentParser(prog="chaosdemo-local", description=__doc__)
@@ -37,12 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--time-scale", type=float, default=1.0)
     args = parser.parse_args(argv)
     if args.command == "fake-claude":
-        from chaosdemo_local.fake_claude import main as fc_main
+        from chaosdemo_local.simulation.fake_claude import main as fc_main
 
         fc_main(args.host, args.port)
         return 0
     if args.command == "kind-demo":
-        from chaosdemo_local.kind import run_kind_demo
+        from chaosdemo_local.kind.env import run_kind_demo
 
         return run_kind_demo(action=args.action, keep=args.keep)
     from chaosdemo_local.demo import run_demo, run_up

@@ -20,8 +20,8 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from chaosdemo_local.controlplane import REPO
-from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.cluster.control_plane import REPO
+from chaosdemo_local.cluster.env import LocalEnv
 from chaosdemo_local.reaper import stop_on_signals
 
 __all__ = ["run_demo", "run_up"]

@@ -1,6 +1,6 @@
 """The kind tier: a real kind cluster from kind-config.yaml, driven by pytest-kind.
 
-Here (no registry) everything is built locally by ``chaosdemo_local.kind.KindEnv``:
+Here (no registry) everything is built locally by ``chaosdemo_local.kind.env.KindEnv``:
 kind, the node image, the TiDB STAND-IN pods, the operator's image and chart.
 A machine that cannot run kind (no Docker engine, no privileged containers)
 skips the suite with the reason printed, never a hang. The timing table of the
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosdemo_local.kind import KindEnv, Unsupported, timings_table
+from chaosdemo_local.kind.env import KindEnv, Unsupported, timings_table
 
 REPO = Path(__file__).resolve().parents[2]
 _TIMINGS: list[tuple[str, float]] = []

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from chaosdemo.timeutil import parse_iso
-from chaosdemo_local.kind import KindEnv
+from chaosdemo.api.timestamps import parse_iso
+from chaosdemo_local.kind.env import KindEnv
 
 from .conftest import REPO
 

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from chaosdemo_local.controlplane import ControlPlaneError, free_port
-from chaosdemo_local.docker_nodes import docker_cli
-from chaosdemo_local.env import LocalEnv, Process
+from chaosdemo_local.cluster.control_plane import ControlPlaneError, free_port
+from chaosdemo_local.cluster.docker_nodes import docker_cli
+from chaosdemo_local.cluster.env import LocalEnv, Process
 
 from .misbehaving_pd import MisbehavingPD
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.cluster.env import LocalEnv
 
 from .conftest import REPO
 

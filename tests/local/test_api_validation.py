@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.cluster.env import LocalEnv
 
 pytestmark = pytest.mark.local
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chaosdemo_local.controlplane import free_port
-from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.cluster.control_plane import free_port
+from chaosdemo_local.cluster.env import LocalEnv
 
 from .conftest import REPO, Demos, Operator
 

@@ -17,13 +17,13 @@ import uuid
 
 import pytest
 
+from chaosdemo.api.errors import FaultUnavailable, NotAKindNode
+from chaosdemo.api.models import TargetStatus
+from chaosdemo.api.timestamps import parse_iso
 from chaosdemo.clients.docker import DockerClient
-from chaosdemo.errors import FaultUnavailable, NotAKindNode
-from chaosdemo.faults import NodeKill
-from chaosdemo.models import TargetStatus
-from chaosdemo.timeutil import parse_iso
-from chaosdemo_local.docker_nodes import docker_cli
-from chaosdemo_local.env import LocalEnv
+from chaosdemo.run.faults import NodeKill
+from chaosdemo_local.cluster.docker_nodes import docker_cli
+from chaosdemo_local.cluster.env import LocalEnv
 
 from .conftest import NO_LEADER_ELECTION, Demos, Operator, PhaseWatch, node_kill, running, tikv_pods
 

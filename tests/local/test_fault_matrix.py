@@ -1,7 +1,7 @@
 """The fault matrix, part 1: the operator SIGKILLed at every step of a demo.
 
 For pod-delete and node-kill, an operator started with ``CHAOSDEMO_CRASH_AT``
-sends itself SIGKILL at one crash point (``chaosdemo.crashpoints.POINTS``: the
+sends itself SIGKILL at one crash point (``chaosdemo.run.crashpoints.POINTS``: the
 Lease held, the intent written, the fault call returned, and the first status
 write of Detecting, Diagnosing and Recovering). A fresh operator then takes
 over. Every cell checks, from outside the operator: the demo ends Succeeded,
@@ -19,9 +19,9 @@ import time
 
 import pytest
 
-from chaosdemo.crashpoints import POINTS
-from chaosdemo_local.docker_nodes import docker_cli
-from chaosdemo_local.env import LocalEnv
+from chaosdemo.run.crashpoints import POINTS
+from chaosdemo_local.cluster.docker_nodes import docker_cli
+from chaosdemo_local.cluster.env import LocalEnv
 
 from .conftest import (
     NO_LEADER_ELECTION,

@@ -5,13 +5,13 @@ import anthropic
 import pytest
 from aiohttp import web
 
+from chaosdemo.api.errors import ClaudeUnavailable, PDUnavailable
+from chaosdemo.api.models import DiagnosisAnswer
 from chaosdemo.clients.claude import ClaudeDiagnoser
 from chaosdemo.clients.pd import PDClient
-from chaosdemo.errors import ClaudeUnavailable, PDUnavailable
-from chaosdemo.models import DiagnosisAnswer
-from chaosdemo_local import fake_claude
-from chaosdemo_local.controlplane import free_port
-from chaosdemo_local.pd_sim import PDSim, Timing, build_app
+from chaosdemo_local.cluster.control_plane import free_port
+from chaosdemo_local.simulation import fake_claude
+from chaosdemo_local.simulation.pd_sim import PDSim, Timing, build_app
 
 from ..unit.test_pd_sim import PODS, T0
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from chaosdemo_local.controlplane import free_port
-from chaosdemo_local.docker_nodes import docker_cli
-from chaosdemo_local.env import LocalEnv
-from chaosdemo_local.images import operator_image
+from chaosdemo_local.cluster.control_plane import free_port
+from chaosdemo_local.cluster.docker_nodes import docker_cli
+from chaosdemo_local.cluster.env import LocalEnv
+from chaosdemo_local.kind.images import operator_image
 
 from .conftest import Demos, tikv_pods
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.cluster.env import LocalEnv
 
 from .conftest import (
     NO_LEADER_ELECTION,

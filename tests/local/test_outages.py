@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from chaosdemo.timeutil import parse_iso
-from chaosdemo_local.controlplane import free_port
-from chaosdemo_local.env import LocalEnv
+from chaosdemo.api.timestamps import parse_iso
+from chaosdemo_local.cluster.control_plane import free_port
+from chaosdemo_local.cluster.env import LocalEnv
 
 from .conftest import Demos, Operator, lease_exists, node_kill, running, tikv_pods
 from .misbehaving_pd import MODES, SLOW_SECONDS, MisbehavingPD

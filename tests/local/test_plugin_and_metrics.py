@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from chaosdemo_local.controlplane import free_port
-from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.cluster.control_plane import free_port
+from chaosdemo_local.cluster.env import LocalEnv
 
 from .conftest import Demos, Operator, claude_control
 

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from chaosdemo.clients.kube import KubeClient
-from chaosdemo.leadership import LEASE_NAME, Leadership, Timing
-from chaosdemo_local.env import LocalEnv
-from chaosdemo_local.fleet import Fleet
+from chaosdemo.run.leadership import LEASE_NAME, Leadership, Timing
+from chaosdemo_local.bench.fleet import Fleet
+from chaosdemo_local.cluster.env import LocalEnv
 
 from .conftest import Demos, Operator, claude_control, lease_exists, now_iso, operator_deletions
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosdemo_local.env import LocalEnv
+from chaosdemo_local.cluster.env import LocalEnv
 from chaosdemo_local.reaper import DOCKERD_MARK, reap_leftovers
 
 from .conftest import REPO

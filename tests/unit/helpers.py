@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chaosdemo.snapshot import NodeState, PodState, Snapshot, StatefulSetState, StoreState
+from chaosdemo.core.snapshot import NodeState, PodState, Snapshot, StatefulSetState, StoreState
 
 NOW = 1_795_520_100.0
 

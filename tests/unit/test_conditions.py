@@ -1,6 +1,6 @@
 import pytest
 
-from chaosdemo.conditions import CONDITION_TYPES, compute_phase, initial_conditions, set_condition
+from chaosdemo.api.conditions import CONDITION_TYPES, compute_phase, initial_conditions, set_condition
 
 T0, T1 = "2026-11-24T10:00:00.000Z", "2026-11-24T10:00:05.000Z"
 

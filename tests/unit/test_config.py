@@ -1,8 +1,8 @@
 import pytest
 
-from chaosdemo.config import Settings
-from chaosdemo.errors import PreflightFailed
-from chaosdemo.leadership import Timing
+from chaosdemo.api.errors import PreflightFailed
+from chaosdemo.run.leadership import Timing
+from chaosdemo.run.settings import Settings
 
 
 def test_settings_come_from_the_environment_with_a_prefix():

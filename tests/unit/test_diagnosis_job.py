@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from chaosdemo.diagnosis import DiagnosisJob
+from chaosdemo.run.diagnosis import DiagnosisJob
 
 
 class Work:

@@ -2,14 +2,14 @@
 
 import json
 
-from chaosdemo.evidence import ContainerEvent, build_evidence, record_pod, record_pods, scrub
-from chaosdemo.faults import fault_for, ground_truth
-from chaosdemo.grading import GroundTruth, grade
-from chaosdemo.models import DiagnosisAnswer, FaultSpec, TargetStatus, Violation
-from chaosdemo.prompt import SYSTEM_PROMPT, build_user_prompt
-from chaosdemo.rules import diagnose_by_rules
-from chaosdemo.snapshot import NodeState
-from chaosdemo.timeutil import iso
+from chaosdemo.api.models import DiagnosisAnswer, FaultSpec, TargetStatus, Violation
+from chaosdemo.api.timestamps import iso
+from chaosdemo.core.evidence import ContainerEvent, build_evidence, record_pod, record_pods, scrub
+from chaosdemo.core.grading import GroundTruth, grade
+from chaosdemo.core.prompt import SYSTEM_PROMPT, build_user_prompt
+from chaosdemo.core.rules import diagnose_by_rules
+from chaosdemo.core.snapshot import NodeState
+from chaosdemo.run.faults import fault_for, ground_truth
 
 from .helpers import NOW, healthy, pod
 

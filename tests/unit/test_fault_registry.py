@@ -4,9 +4,9 @@ from typing import get_args
 
 import pytest
 
-from chaosdemo.errors import FaultUnavailable
-from chaosdemo.faults import FAULTS, fault_for
-from chaosdemo.models import FaultAction, FaultSpec
+from chaosdemo.api.errors import FaultUnavailable
+from chaosdemo.api.models import FaultAction, FaultSpec
+from chaosdemo.run.faults import FAULTS, fault_for
 
 
 def make(action: str, **spec: object):

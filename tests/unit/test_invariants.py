@@ -2,8 +2,8 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from chaosdemo.invariants import INVARIANTS, InvariantConfig, evaluate, pod_event_breaches
-from chaosdemo.snapshot import NodeState, StatefulSetState, stores_from_pd
+from chaosdemo.core.invariants import INVARIANTS, InvariantConfig, evaluate, pod_event_breaches
+from chaosdemo.core.snapshot import NodeState, StatefulSetState, stores_from_pd
 
 from .helpers import healthy, pod, store
 
@@ -98,7 +98,7 @@ def test_watch_events_are_judged_as_they_arrive():
 
 
 def test_a_fault_that_happened_while_the_operator_was_down_is_seen_on_its_target():
-    from chaosdemo.invariants import target_changed
+    from chaosdemo.core.invariants import target_changed
 
     s = healthy()
     assert target_changed(s, "basic-tikv-1", "uid-basic-tikv-1", 0) == []

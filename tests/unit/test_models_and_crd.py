@@ -1,11 +1,12 @@
 """The CRD is generated from the models; this keeps the committed files and the models in step."""
 
+import re
 from pathlib import Path
 
 import yaml
 
-from chaosdemo.crd import build_crd, render_crd
-from chaosdemo.models import ChaosDemoSpec, FaultSpec
+from chaosdemo.api.crd import build_crd, render_crd
+from chaosdemo.api.models import ChaosDemoSpec, FaultSpec
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,3 +64,11 @@ def test_a_spec_as_kubectl_returns_it_parses_into_the_model():
 def test_pod_kill_always_uses_grace_period_zero():
     assert FaultSpec(action="pod-kill").effective_grace_period() == 0
     assert FaultSpec(action="pod-delete", grace_period_seconds=5).effective_grace_period() == 5
+
+
+def test_the_readme_example_is_a_valid_spec() -> None:
+    example = re.search(r"```yaml\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    assert example, "README.md shows a ChaosDemo in a yaml block"
+    doc = yaml.safe_load(example.group(1))
+    assert doc["apiVersion"] == "chaosdemo.dev/v1alpha1" and doc["kind"] == "ChaosDemo"
+    ChaosDemoSpec.model_validate(doc["spec"])

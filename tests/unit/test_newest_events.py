@@ -5,8 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from chaosdemo.evidence import NewestEvents
-from chaosdemo.timeutil import iso, parse_iso
+from chaosdemo.api.timestamps import iso, parse_iso
+from chaosdemo.core.evidence import NewestEvents
 
 T0 = parse_iso("2026-12-02T07:00:00.000Z")
 
@@ -49,7 +49,7 @@ def test_keep_zero_keeps_nothing() -> None:
 def test_the_watch_handlers_run_on_the_event_loop() -> None:
     # kopf runs a plain function in a thread pool: the journal would be touched from outside the loop
     # (its asyncio.Events are not thread-safe) and every event timed after a hop through the pool.
-    from chaosdemo import handlers
+    from chaosdemo.edge import handlers
 
     for fn in (handlers.tikv_pod_event, handlers.tikv_statefulset_event, handlers.node_event):
         assert inspect.iscoroutinefunction(fn), fn.__name__

@@ -1,6 +1,6 @@
 """The SIMULATED PD keeps PD's JSON and PD's timing (scaled by one knob)."""
 
-from chaosdemo_local.pd_sim import PDSim, Timing, go_duration, parse_go_duration
+from chaosdemo_local.simulation.pd_sim import PDSim, Timing, go_duration, parse_go_duration
 
 T0 = 1_795_520_000.0
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from chaosdemo.preflight import quorum_after_losing_one
+from chaosdemo.run.preflight import quorum_after_losing_one
 
 
 @pytest.mark.parametrize(("replicas", "up"), [(3, 3), (3, 4), (5, 5), (5, 7)])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from chaosdemo_local.pd_model import PDModel
+from chaosdemo_local.simulation.pd_model import PDModel
 from chaosdemo_local.standins import pd_server
 
 ADVERTISED = "http://basic-pd-0.basic-pd-peer.tidb-cluster.svc:2379"

@@ -2,9 +2,9 @@ import random
 
 import pytest
 
-from chaosdemo.errors import TargetError
-from chaosdemo.models import TargetSpec
-from chaosdemo.targeting import select_target
+from chaosdemo.api.errors import TargetError
+from chaosdemo.api.models import TargetSpec
+from chaosdemo.core.targeting import select_target
 
 from .helpers import healthy
 

@@ -1,5 +1,5 @@
-from chaosdemo.invariants import Breach
-from chaosdemo.timeline import open_violations, update_timeline
+from chaosdemo.core.invariants import Breach
+from chaosdemo.core.timeline import open_violations, update_timeline
 
 B = Breach("pd-stores-up", "store-1", "store 1 is Disconnected")
 

@@ -1,1 +1,3 @@
-"""Clients of the outside systems: Kubernetes, PD, Docker and Claude. Created at the edge, injected."""
+"""Clients of the outside systems: Kubernetes, PD, Docker, Claude, and the Prometheus metrics. Created
+at the edge, injected.
+"""

@@ -13,9 +13,9 @@ import time
 import anthropic
 import pydantic
 
-from chaosdemo.errors import ClaudeUnavailable
-from chaosdemo.metrics import Metrics
-from chaosdemo.models import DiagnosisAnswer
+from chaosdemo.api.errors import ClaudeUnavailable
+from chaosdemo.api.models import DiagnosisAnswer
+from chaosdemo.clients.metrics import Metrics
 
 __all__ = ["ClaudeDiagnoser"]
 

@@ -16,7 +16,7 @@ from typing import Any
 import aiodocker
 import aiohttp
 
-from chaosdemo.errors import DockerUnavailable, NotAKindNode
+from chaosdemo.api.errors import DockerUnavailable, NotAKindNode
 
 __all__ = ["KIND_CLUSTER_LABEL", "ContainerState", "DockerClient"]
 

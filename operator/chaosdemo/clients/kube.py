@@ -28,10 +28,10 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from chaosdemo import __version__
-from chaosdemo.errors import Unavailable
-from chaosdemo.evidence import NewestEvents
-from chaosdemo.models import API_GROUP, API_VERSION, KIND, PLURAL
-from chaosdemo.snapshot import tikv_selector
+from chaosdemo.api.errors import Unavailable
+from chaosdemo.api.models import API_GROUP, API_VERSION, KIND, PLURAL
+from chaosdemo.core.evidence import NewestEvents
+from chaosdemo.core.snapshot import tikv_selector
 
 __all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "USER_AGENT", "KubeClient"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from chaosdemo.errors import PDUnavailable
+from chaosdemo.api.errors import PDUnavailable
 
 __all__ = ["PDClient", "pd_session"]
 

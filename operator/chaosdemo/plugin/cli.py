@@ -30,7 +30,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from chaosdemo.models import API_GROUP, API_VERSION, PLURAL
+from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
 from chaosdemo.plugin.views import TERMINAL, Follower, Note, deadline, report, rows
 
 __all__ = ["follow", "main"]

@@ -32,7 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from chaosdemo_local.pd_model import PDModel, Timing, parse_go_duration, rfc3339
+from chaosdemo_local.simulation.pd_model import PDModel, Timing, parse_go_duration, rfc3339
 
 log = logging.getLogger("pd-standin")
 

@@ -1,0 +1,219 @@
+"""Named invariants of a healthy TidbCluster: pure functions over a snapshot.
+
+Each invariant returns the breaches it sees (empty when it holds). They are
+listed in ``INVARIANTS`` from the fastest signal to the slowest, so that when
+several break in the same snapshot the fastest honest one is credited with
+the detection: Kubernetes readiness changes within milliseconds of a pod's
+deletion, PD only calls a store Disconnected 20 s after its last heartbeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from chaosdemo.core.snapshot import REGION_CHECKS, PodState, Snapshot
+
+__all__ = [
+    "INVARIANTS",
+    "Breach",
+    "Invariant",
+    "InvariantConfig",
+    "evaluate",
+    "kind_node_containers_running",
+    "kube_nodes_ready",
+    "pd_members_healthy",
+    "pd_reachable",
+    "pd_regions_healthy",
+    "pd_store_heartbeats_fresh",
+    "pd_stores_up",
+    "pod_event_breaches",
+    "target_changed",
+    "tikv_pods_ready",
+    "tikv_statefulset_ready",
+]
+
+
+@dataclass(frozen=True)
+class Breach:
+    invariant: str
+    subject: str
+    message: str
+
+
+@dataclass(frozen=True)
+class InvariantConfig:
+    # TiKV heartbeats every 10 s; a heartbeat older than this is a missed one.
+    heartbeat_stale_seconds: float = 15.0
+
+
+Check = Callable[[Snapshot, InvariantConfig], list[Breach]]
+
+
+@dataclass(frozen=True)
+class Invariant:
+    name: str
+    description: str
+    check: Check
+
+
+def kind_node_containers_running(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    """Docker's own state of the kind nodes: the fastest signal that a machine died."""
+    name = "kind-node-containers-running"
+    return [
+        Breach(name, c.name, f"kind node container {c.name} is not running (exit code {c.exit_code})")
+        for c in s.node_containers
+        if not c.running
+    ]
+
+
+def _pod_unready(pod: PodState) -> list[Breach]:
+    """``tikv-pods-ready`` on one pod: terminating or not Ready."""
+    if pod.deleting:
+        return [Breach("tikv-pods-ready", pod.name, f"pod {pod.name} is terminating")]
+    if not pod.ready:
+        return [Breach("tikv-pods-ready", pod.name, f"pod {pod.name} is not Ready (phase {pod.phase})")]
+    return []
+
+
+def tikv_pods_ready(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    name = "tikv-pods-ready"
+    out = [b for p in s.pods for b in _pod_unready(p)]
+    if s.statefulset is not None:
+        have = {p.name for p in s.pods}
+        for i in range(s.statefulset.replicas):
+            want = f"{s.statefulset.name}-{i}"
+            if want not in have:
+                out.append(Breach(name, want, f"pod {want} does not exist"))
+    return out
+
+
+def pod_event_breaches(event_type: str, pod: PodState) -> list[Breach]:
+    """``tikv-pods-ready`` judged on one watch event, as it arrives."""
+    if event_type == "DELETED":
+        return [Breach("tikv-pods-ready", pod.name, f"pod {pod.name} was deleted")]
+    return _pod_unready(pod)
+
+
+def target_changed(s: Snapshot, pod: str, uid: str, restarts: int) -> list[Breach]:
+    """What a fault left behind on its target, for an operator that was down when it happened."""
+    now = s.pod(pod)
+    if now is None:
+        return [Breach("tikv-pod-replaced", pod, f"pod {pod} (uid {uid}) is gone")]
+    if now.uid != uid:
+        return [Breach("tikv-pod-replaced", pod, f"pod {pod} was replaced: uid {uid} became {now.uid}")]
+    if now.restart_count > restarts:
+        return [Breach("tikv-container-restarted", pod,
+                       f"pod {pod} restarted its containers ({restarts} -> {now.restart_count} restarts)")]
+    return []
+
+
+def tikv_statefulset_ready(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    name = "tikv-statefulset-ready"
+    sts = s.statefulset
+    if sts is None:
+        return [Breach(name, f"{s.cluster}-tikv", "the TiKV StatefulSet does not exist")]
+    if sts.ready_replicas < sts.replicas:
+        return [
+            Breach(
+                name,
+                sts.name,
+                f"StatefulSet {sts.name} has {sts.ready_replicas}/{sts.replicas} ready replicas",
+            )
+        ]
+    return []
+
+
+def kube_nodes_ready(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    name = "kube-nodes-ready"
+    hosting = {p.node for p in s.pods if p.node}
+    return [
+        Breach(name, n.name, f"node {n.name} is not Ready ({n.ready}: {n.reason or 'no reason'})")
+        for n in s.nodes
+        if n.name in hosting and n.ready != "True"
+    ]
+
+
+def pd_reachable(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    if s.pd_error:
+        return [Breach("pd-reachable", "pd", f"PD did not answer: {s.pd_error}")]
+    return []
+
+
+def pd_store_heartbeats_fresh(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    name = "pd-store-heartbeats-fresh"
+    if s.pd_error:
+        return []
+    out = []
+    for st in s.stores:
+        if st.state_name in ("Offline", "Tombstone"):
+            continue
+        age = s.taken_at - st.last_heartbeat_ns / 1e9
+        if age > cfg.heartbeat_stale_seconds:
+            out.append(
+                Breach(name, f"store-{st.id}", f"store {st.id} last heartbeat {age:.1f}s ago")
+            )
+    return out
+
+
+def pd_stores_up(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    name = "pd-stores-up"
+    if s.pd_error:
+        return []
+    out = [
+        Breach(name, f"store-{st.id}", f"store {st.id} ({st.address}) is {st.state_name}")
+        for st in s.stores
+        if st.state_name != "Up"
+    ]
+    desired = s.statefulset.replicas if s.statefulset else None
+    if desired is not None and len(s.stores) < desired:
+        out.append(Breach(name, "stores", f"PD knows {len(s.stores)} TiKV stores, {desired} desired"))
+    return out
+
+
+def pd_regions_healthy(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    name = "pd-regions-healthy"
+    if s.pd_error:
+        return []
+    return [
+        Breach(name, check, f"{count} region(s) in PD's {check} check")
+        for check in REGION_CHECKS
+        if (count := s.region_checks.get(check, 0)) > 0
+    ]
+
+
+def pd_members_healthy(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    name = "pd-members-healthy"
+    if s.pd_error:
+        return []
+    if not s.pd_members:
+        return [Breach(name, "pd", "PD reports no members")]
+    return [
+        Breach(name, member, f"PD member {member} is unhealthy")
+        for member, healthy in s.pd_members
+        if not healthy
+    ]
+
+
+INVARIANTS: tuple[Invariant, ...] = (
+    Invariant("kind-node-containers-running", "every watched kind node container is running",
+              kind_node_containers_running),
+    Invariant("tikv-pods-ready", "every TiKV pod exists, is Ready and is not terminating", tikv_pods_ready),
+    Invariant("tikv-statefulset-ready", "the TiKV StatefulSet has all replicas ready", tikv_statefulset_ready),
+    Invariant("kube-nodes-ready", "every node hosting a TiKV pod is Ready", kube_nodes_ready),
+    Invariant("pd-reachable", "PD's HTTP API answers", pd_reachable),
+    Invariant("pd-store-heartbeats-fresh", "every store heartbeated recently", pd_store_heartbeats_fresh),
+    Invariant("pd-stores-up", "every TiKV store is Up in PD", pd_stores_up),
+    Invariant("pd-regions-healthy", "no down, pending, missing or offline peers", pd_regions_healthy),
+    Invariant("pd-members-healthy", "every PD member is healthy", pd_members_healthy),
+)
+
+
+def evaluate(
+    snapshot: Snapshot, cfg: InvariantConfig, invariants: Sequence[Invariant] = INVARIANTS
+) -> list[Breach]:
+    """All breaches in the snapshot, fastest invariant first."""
+    out: list[Breach] = []
+    for inv in invariants:
+        out.extend(inv.check(snapshot, cfg))
+    return out

@@ -1,0 +1,204 @@
+"""The decision core: detection and recovery as one pure step.
+
+After the injection the lifecycle loops: it fetches the new watch-journal
+entries and a snapshot, calls ``step`` and acts on the decision. Everything
+that is decided (detected or not, by which invariant and when; recovered or
+not; failed and why; whether the fault's undo is due) is decided here, from
+plain data and the snapshot's own clock, so every path is a unit test:
+
+    KeepWaiting   nothing to do but look again
+    RestoreNow    the fault's undo is due (node-kill: start the node)
+    Detected      the first breach, and when it happened
+    Recovered     every invariant held for the stability window
+    Failed        a deadline passed (NotDetected, RecoveryTimeout)
+
+Detection reads the journal before the snapshot: a pod deleted and recreated
+between two looks only shows in its watch events, timed by their arrival.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from chaosdemo.api.models import TargetStatus, Violation
+from chaosdemo.api.timestamps import iso, parse_iso
+from chaosdemo.core.evidence import ContainerLog, PodHistory, record_containers, record_pod, record_pods
+from chaosdemo.core.inbox import PodEvent
+from chaosdemo.core.invariants import Breach, InvariantConfig, evaluate, pod_event_breaches, target_changed
+from chaosdemo.core.snapshot import Snapshot
+from chaosdemo.core.timeline import open_violations, update_timeline
+
+__all__ = [
+    "Decision",
+    "Detected",
+    "Failed",
+    "KeepWaiting",
+    "Recovered",
+    "RestoreNow",
+    "Step",
+    "WatchPlan",
+    "WatchState",
+    "step",
+    "summarize",
+]
+
+
+@dataclass(frozen=True)
+class WatchPlan:
+    """What a demo's watch is held to; fixed once the fault is injected."""
+
+    injected_at: float
+    detection_seconds: float
+    recovery_seconds: float
+    stability_seconds: float
+    target: TargetStatus
+    restore_after: float | None = None  # seconds after injection the fault's undo is due; None: nothing to undo
+    cfg: InvariantConfig = field(default_factory=InvariantConfig)
+
+    @property
+    def detection_deadline(self) -> float:
+        return self.injected_at + self.detection_seconds
+
+    @property
+    def recovery_deadline(self) -> float:
+        return self.injected_at + self.recovery_seconds
+
+
+@dataclass(frozen=True)
+class WatchState:
+    """Everything the watch remembers between two steps (and rebuilds from status on resume)."""
+
+    detected: bool = False
+    restored: bool = False
+    # The operator restarted after the injection: the target's own evidence is read once.
+    resumed: bool = False
+    stable_since: float | None = None
+    violations: tuple[Violation, ...] = ()
+    dropped: int = 0
+    message: str = ""
+    history: PodHistory = field(default_factory=dict)
+    containers: ContainerLog = field(default_factory=ContainerLog)
+
+
+@dataclass(frozen=True)
+class KeepWaiting:
+    pass
+
+
+@dataclass(frozen=True)
+class RestoreNow:
+    pass
+
+
+@dataclass(frozen=True)
+class Detected:
+    breaches: tuple[Breach, ...]  # the first is credited with the detection
+    at: float
+
+
+@dataclass(frozen=True)
+class Recovered:
+    at: float  # when every invariant started to hold (the stability window's start)
+
+
+@dataclass(frozen=True)
+class Failed:
+    reason: str  # NotDetected or RecoveryTimeout
+    message: str
+    detected: bool
+
+
+Decision = KeepWaiting | RestoreNow | Detected | Recovered | Failed
+
+
+@dataclass(frozen=True)
+class Step:
+    state: WatchState
+    decision: Decision
+    changed: bool  # the status has news worth saving
+
+
+def summarize(breaches: Sequence[Breach], n: int = 3) -> str:
+    text = "; ".join(b.message for b in breaches[:n])
+    return text + (f" (+{len(breaches) - n} more)" if len(breaches) > n else "")
+
+
+def _read_journal(
+    state: WatchState, events: Sequence[PodEvent]
+) -> tuple[PodHistory, list[Violation], tuple[float, list[Breach]] | None]:
+    """The pod events since the last step: history, opened violations, and the first breach seen."""
+    history, violations = state.history, list(state.violations)
+    first: tuple[float, list[Breach]] | None = None
+    for ev in events:
+        at = iso(ev.received_at)
+        history = record_pod(history, ev.pod, at, deleted=ev.type == "DELETED")
+        breaches = pod_event_breaches(ev.type, ev.pod)
+        if breaches:
+            violations = open_violations(violations, breaches, at)
+            if first is None:
+                first = (ev.received_at, breaches)
+    return history, violations, first
+
+
+def _missed(plan: WatchPlan, snap: Snapshot) -> tuple[float, list[Breach]] | None:
+    """A fault that took effect while the operator was down, timed by what it left on the target."""
+    t = plan.target
+    breaches = target_changed(snap, t.pod, t.pod_uid, t.restart_count)
+    if not breaches:
+        return None
+    pod = snap.pod(t.pod)
+    at = parse_iso(pod.created) if pod is not None and pod.created else snap.taken_at
+    noted = [Breach(b.invariant, b.subject, f"{b.message} (seen after an operator restart)") for b in breaches]
+    return max(at, plan.injected_at), noted
+
+
+def step(state: WatchState, plan: WatchPlan, events: Sequence[PodEvent], snap: Snapshot) -> Step:
+    """One look: the journal's new entries and a snapshot in, the next state and a decision out."""
+    history, violations, first = _read_journal(state, events)
+    history = record_pods(history, snap)
+    containers = record_containers(state.containers, snap)
+    journal_news = first is not None
+    state = replace(state, history=history, containers=containers, violations=tuple(violations))
+
+    if (plan.restore_after is not None and not state.restored
+            and snap.taken_at >= plan.injected_at + plan.restore_after):
+        return Step(state, RestoreNow(), changed=True)
+
+    breaches = evaluate(snap, plan.cfg)
+    now = iso(snap.taken_at)
+    timeline, dropped = update_timeline(violations, breaches, now)
+    changed = timeline != violations or journal_news
+    if not state.detected and state.resumed and first is None:
+        first = _missed(plan, snap)
+        if first is not None:
+            timeline = open_violations(timeline, first[1], iso(first[0]))
+    state = replace(state, violations=tuple(timeline), dropped=state.dropped + dropped, resumed=False)
+
+    if not state.detected:
+        if first is not None:
+            return Step(replace(state, detected=True), Detected((*first[1], *breaches), first[0]), True)
+        if breaches:
+            return Step(replace(state, detected=True), Detected(tuple(breaches), snap.taken_at), True)
+        if snap.taken_at > plan.detection_deadline:
+            return Step(state, Failed("NotDetected", f"no invariant broke within {plan.detection_seconds:g}s "
+                                      "of the injection: the fault went unnoticed", detected=False), True)
+        return Step(state, KeepWaiting(), changed)
+
+    if breaches:
+        changed = changed or state.stable_since is not None
+        state = replace(state, stable_since=None)
+        if snap.taken_at > plan.recovery_deadline:
+            return Step(state, Failed("RecoveryTimeout", f"the cluster was not healthy {plan.recovery_seconds:g}s "
+                                      f"after the injection: {summarize(breaches)}", detected=True), True)
+        message = f"recovering: {summarize(breaches, 2)}"
+    else:
+        if state.stable_since is None:
+            state, changed = replace(state, stable_since=snap.taken_at), True
+        assert state.stable_since is not None
+        if snap.taken_at - state.stable_since >= plan.stability_seconds:
+            return Step(state, Recovered(state.stable_since), True)
+        message = f"all invariants hold; confirming for {plan.stability_seconds:g}s"
+    if message != state.message:
+        state, changed = replace(state, message=message), True
+    return Step(state, KeepWaiting(), changed)

@@ -1,0 +1,209 @@
+"""Fault injection: one small implementation per action, each safe to repeat.
+
+Everything that depends on the action lives with its fault, so the
+lifecycle never asks which action it runs: the fault class a correct
+diagnosis names, whether Docker's view of the node containers is watched,
+and whether (and when) the fault must be undone.
+
+``check`` runs before anything is recorded and refuses what cannot be done
+(no Docker, not a kind node). ``inject`` is called only after the intent is
+in the status; when the operator restarts between the record and the call it
+is called again and must not hurt the cluster twice. ``recover`` undoes what
+needs undoing and may be called any number of times; ``restore_after`` says
+when the lifecycle must call it (node-kill: after nodeDownSeconds).
+
+``FAULTS`` maps each action to the fault that does it. Adding an action
+touches its fault here, ``FaultAction`` in the models, and a sample.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from chaosdemo.api.errors import DemoFailed, DockerUnavailable, FaultUnavailable, NotAKindNode
+from chaosdemo.api.models import FaultAction, FaultClass, FaultSpec, TargetStatus
+from chaosdemo.clients.docker import ContainerState, DockerClient
+from chaosdemo.clients.kube import KubeClient
+from chaosdemo.core.grading import GroundTruth
+from chaosdemo.core.snapshot import restart_count
+
+__all__ = ["FAULTS", "ContainerKill", "Fault", "Injected", "NodeKill", "PodDelete", "fault_for", "ground_truth"]
+
+
+@dataclass(frozen=True)
+class Injected:
+    detail: str  # what was done, in a sentence
+    already: bool = False  # the fault had already taken effect (an operator restarted mid-injection)
+
+
+class Fault(Protocol):
+    action: FaultAction
+    expected_class: FaultClass  # what a correct diagnosis calls it
+    node_level: bool  # it takes the whole node: a diagnosis naming the node names the fault
+    watches_node_container: bool  # it goes through the kind node container, whose state Docker shows
+    restore_after: float | None  # seconds after injection when ``recover`` is due; None: nothing to undo
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        """Refuse (FaultUnavailable) what cannot be injected here."""
+
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
+        """Do it, unless it is already done; say what was done."""
+
+    async def recover(self, namespace: str, target: TargetStatus) -> str:
+        """Undo what must be undone; return what was done."""
+
+
+@dataclass
+class PodDelete:
+    """pod-delete and pod-kill: delete the pod through the API (grace 0 for pod-kill)."""
+
+    kube: KubeClient
+    action: FaultAction
+    grace: int
+    expected_class: FaultClass = "pod-failure"
+    node_level: bool = False
+    watches_node_container: bool = False
+    restore_after: float | None = None
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        return None
+
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
+        outcome = await self.kube.delete_pod(namespace, target.pod, grace=self.grace, uid=target.pod_uid)
+        if outcome == "gone":
+            return Injected(f"pod {target.pod} (uid {target.pod_uid}) was already gone; nothing deleted again", True)
+        return Injected(f"deleted pod {target.pod} (uid {target.pod_uid}) with grace period {self.grace}s")
+
+    async def recover(self, namespace: str, target: TargetStatus) -> str:
+        return "nothing to undo: the StatefulSet recreates the pod"
+
+
+async def _kind_node(docker: DockerClient | None, node: str) -> tuple[DockerClient, ContainerState]:
+    """Docker, and the state of the kind node container ``node``; FaultUnavailable if either is missing."""
+    if docker is None:
+        raise FaultUnavailable("this operator has no Docker access (set DOCKER_HOST or mount the Docker socket)",
+                               reason="DockerUnavailable")
+    try:
+        return docker, await docker.kind_node(node)
+    except (DockerUnavailable, NotAKindNode) as e:
+        raise FaultUnavailable(e.message, reason=e.reason) from e
+
+
+@dataclass
+class NodeKill:
+    """node-kill: SIGKILL the kind node container, start it again after ``restore_after`` seconds."""
+
+    docker: DockerClient | None
+    restore_after: float | None
+    action: FaultAction = "node-kill"
+    expected_class: FaultClass = "node-failure"
+    node_level: bool = True
+    watches_node_container: bool = True
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        _, state = await _kind_node(self.docker, target.node)
+        if not state.running:
+            raise FaultUnavailable(f"kind node {target.node} is already down", reason="NodeAlreadyDown")
+
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
+        docker, state = await _kind_node(self.docker, target.node)
+        if not state.running:
+            return Injected(f"kind node {target.node} was already down; not killed again", True)
+        await docker.kill(target.node, "SIGKILL")
+        return Injected(f"killed kind node {target.node} (docker kill -s SIGKILL) hosting {target.pod}; "
+                        f"it stays down {self.restore_after:g}s")
+
+    async def recover(self, namespace: str, target: TargetStatus) -> str:
+        # Once the node is down, nothing here aborts: an engine that does not answer is
+        # retried (DockerUnavailable is Unavailable) until the node runs again.
+        if self.docker is None:
+            raise DemoFailed(f"kind node {target.node} is down and this operator has no Docker access to start "
+                             "it (set DOCKER_HOST or mount the Docker socket)", reason="RestoreFailed")
+        docker = self.docker
+        try:
+            state = await docker.kind_node(target.node)
+        except NotAKindNode as e:
+            raise DemoFailed(f"kind node {target.node} cannot be started again: {e.message}",
+                             reason="RestoreFailed") from e
+        if state.running:
+            return f"kind node {target.node} is running"
+        await docker.start(target.node)
+        return f"started kind node {target.node} again (docker start)"
+
+
+@dataclass
+class ContainerKill:
+    """container-kill: SIGKILL the tikv container inside its kind node with the node's crictl."""
+
+    docker: DockerClient | None
+    kube: KubeClient
+    restore_after: float | None = None
+    action: FaultAction = "container-kill"
+    expected_class: FaultClass = "container-crash"
+    node_level: bool = False
+    watches_node_container: bool = True
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        docker, _ = await _kind_node(self.docker, target.node)
+        code, out = await docker.exec(target.node, ["crictl", "--version"])
+        if code != 0:
+            raise FaultUnavailable(
+                f"crictl does not run in node container {target.node} (exit {code}: {out.strip()[:120]}); "
+                "container-kill needs a kind node, whose image ships crictl",
+                reason="NoContainerRuntimeCLI",
+            )
+
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
+        docker, _ = await _kind_node(self.docker, target.node)
+        now = await self.kube.get_pod(namespace, target.pod)
+        if (now is None or now["metadata"].get("uid") != target.pod_uid
+                or restart_count(now) > target.restart_count):
+            return Injected(f"the tikv container of {target.pod} already restarted since it was chosen; "
+                            "not killed again", True)
+        code, out = await docker.exec(target.node, [
+            "crictl", "ps", "--quiet", "--state", "running", "--name", "^tikv$",
+            "--label", f"io.kubernetes.pod.name={target.pod}",
+            "--label", f"io.kubernetes.pod.namespace={namespace}",
+            "--label", f"io.kubernetes.pod.uid={target.pod_uid}",
+        ])
+        ids = out.split()
+        if code != 0:
+            raise FaultUnavailable(f"crictl ps failed in {target.node}: {out.strip()[:200]}", reason="CrictlFailed")
+        if not ids:
+            return Injected(f"no running tikv container of pod {target.pod} in {target.node}; nothing killed again",
+                            True)
+        # A stop with timeout 0 sends SIGKILL at once: no graceful shutdown.
+        code, out = await docker.exec(target.node, ["crictl", "stop", "--timeout", "0", ids[0]])
+        if code != 0:
+            raise FaultUnavailable(f"crictl stop failed in {target.node}: {out.strip()[:200]}", reason="CrictlFailed")
+        return Injected(f"killed container tikv ({ids[0][:13]}) of pod {target.pod} in kind node {target.node} "
+                        "(SIGKILL)")
+
+    async def recover(self, namespace: str, target: TargetStatus) -> str:
+        return "nothing to undo: the kubelet restarts the container"
+
+
+FaultFactory = Callable[[FaultSpec, KubeClient, DockerClient | None], Fault]
+
+FAULTS: dict[str, FaultFactory] = {
+    "pod-delete": lambda spec, kube, docker: PodDelete(kube, "pod-delete", spec.effective_grace_period()),
+    "pod-kill": lambda spec, kube, docker: PodDelete(kube, "pod-kill", spec.effective_grace_period()),
+    "container-kill": lambda spec, kube, docker: ContainerKill(docker, kube),
+    "node-kill": lambda spec, kube, docker: NodeKill(docker, float(spec.effective_node_down_seconds())),
+}
+
+
+def fault_for(spec: FaultSpec, kube: KubeClient, docker: DockerClient | None) -> Fault:
+    """The fault that does ``spec.action``; an action nobody implements is refused, never guessed."""
+    make = FAULTS.get(spec.action)
+    if make is None:
+        raise FaultUnavailable(f"no fault implements action {spec.action!r} (known: {', '.join(FAULTS)})",
+                               reason="UnknownAction")
+    return make(spec, kube, docker)
+
+
+def ground_truth(fault: Fault, target: TargetStatus) -> GroundTruth:
+    """What a diagnosis of this fault is graded against."""
+    return GroundTruth(fault.action, fault.expected_class, target, node_level=fault.node_level)

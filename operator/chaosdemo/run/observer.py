@@ -1,0 +1,123 @@
+"""Observation: one look at the cluster, from Kubernetes and PD at once, as a Snapshot.
+
+Nodes and the StatefulSet are read through the watch journal when one is
+given: as the last watch event showed them, read again after ``max_age``
+seconds without one. The TiKV pods are always listed: they are the proof.
+
+PD not answering is itself an observation (``pd_error``), judged by the
+``pd-reachable`` invariant, rather than an exception that stops the watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from chaosdemo.api.errors import NotAKindNode, PDUnavailable, Unavailable
+from chaosdemo.clients.docker import DockerClient
+from chaosdemo.clients.kube import KubeClient
+from chaosdemo.clients.pd import PDClient
+from chaosdemo.core.inbox import Subject, WatchJournal, node_subject, statefulset_subject
+from chaosdemo.core.snapshot import (
+    REGION_CHECKS,
+    NodeContainer,
+    NodeState,
+    Snapshot,
+    node_from_api,
+    pod_from_api,
+    statefulset_from_api,
+    stores_from_pd,
+)
+
+__all__ = ["Observer"]
+
+
+class Observer:
+    def __init__(
+        self,
+        kube: KubeClient,
+        pd: PDClient,
+        cluster: str,
+        namespace: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        journal: WatchJournal | None = None,
+        max_age: float = 30.0,
+    ) -> None:
+        self.kube, self.pd = kube, pd
+        self.journal, self.max_age = journal, max_age
+        self.cluster, self.namespace = cluster, namespace
+        self.clock = clock
+        self.watched_nodes: set[str] = set()
+        self.docker: DockerClient | None = None
+        self.node_containers: set[str] = set()
+
+    def watch_node_containers(self, docker: DockerClient | None, names: Iterable[str]) -> None:
+        """Also read Docker's state of these kind node containers (the Docker-level faults)."""
+        self.docker = docker
+        self.node_containers.update(n for n in names if n)
+
+    async def _containers(self) -> tuple[NodeContainer, ...]:
+        if self.docker is None:
+            return ()
+        out = []
+        for name in sorted(self.node_containers):
+            try:
+                st = await self.docker.kind_node(name)
+            except (Unavailable, NotAKindNode):
+                continue  # no verdict from Docker is no observation, not a dead node
+            out.append(NodeContainer(name, st.running, st.started_at, st.finished_at, st.exit_code))
+        return tuple(out)
+
+    def watch_nodes(self, names: Iterable[str]) -> None:
+        self.watched_nodes.update(n for n in names if n)
+
+    async def _pd(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], str]:
+        try:
+            stores, health, *checks = await asyncio.gather(
+                self.pd.stores(),
+                self.pd.health(),
+                *(self.pd.region_check(c) for c in REGION_CHECKS),
+            )
+        except PDUnavailable as e:
+            return {}, [], {}, e.message
+        counts = {c: int(r.get("count", 0)) for c, r in zip(REGION_CHECKS, checks, strict=True)}
+        return stores, health, counts, ""
+
+    async def _read(self, subject: Subject, get: Callable[[], Awaitable[dict[str, Any] | None]]
+                    ) -> dict[str, Any] | None:
+        return await (get() if self.journal is None else self.journal.read(subject, self.max_age, get))
+
+    async def snapshot(self) -> Snapshot:
+        taken_at, sts = self.clock(), f"{self.cluster}-tikv"
+        pods_raw, sts_raw, (stores, health, checks, pd_error), containers = await asyncio.gather(
+            self.kube.list_tikv_pods(self.namespace, self.cluster),
+            self._read(statefulset_subject(self.namespace, sts),
+                       functools.partial(self.kube.get_statefulset, self.namespace, sts)),
+            self._pd(),
+            self._containers(),
+        )
+        pods = tuple(sorted((pod_from_api(p) for p in pods_raw), key=lambda p: p.name))
+        self.watch_nodes(p.node for p in pods)
+        node_objs = await asyncio.gather(*(self._read(node_subject(n), functools.partial(self.kube.get_node, n))
+                                           for n in sorted(self.watched_nodes)))
+        nodes = tuple(
+            node_from_api(n) if n is not None else NodeState(name=name, ready="Unknown", reason="NodeMissing")
+            for name, n in zip(sorted(self.watched_nodes), node_objs, strict=True)
+        )
+        return Snapshot(
+            taken_at=taken_at,
+            cluster=self.cluster,
+            namespace=self.namespace,
+            pods=pods,
+            statefulset=statefulset_from_api(sts_raw) if sts_raw else None,
+            stores=stores_from_pd(stores, self.cluster, self.namespace) if stores else (),
+            region_checks=checks,
+            pd_members=tuple((str(m.get("name", "")), bool(m.get("health"))) for m in health),
+            pd_error=pd_error,
+            nodes=nodes,
+            node_containers=containers,
+        )

@@ -1,0 +1,104 @@
+"""Preflight: never inject into a cluster that is already hurt.
+
+The TidbCluster must exist, PD must answer, and every invariant must hold.
+Any failure raises ``PreflightFailed`` with the reason, and the demo ends
+Aborted with nothing injected. No other demo may be active on the cluster:
+each demo holds the cluster's Lease (``chaosdemo-<cluster>``) from its
+preflight to its end.
+"""
+
+from __future__ import annotations
+
+from chaosdemo.api.conditions import TERMINAL
+from chaosdemo.api.errors import PreflightFailed
+from chaosdemo.clients.kube import KubeClient
+from chaosdemo.clients.pd import PDClient
+from chaosdemo.core.invariants import InvariantConfig, evaluate
+from chaosdemo.core.snapshot import Snapshot
+
+__all__ = ["check_blast_radius", "check_cluster_exists", "check_snapshot", "hold_cluster", "lease_name",
+           "quorum_after_losing_one"]
+
+
+def lease_name(cluster: str) -> str:
+    return f"chaosdemo-{cluster}"
+
+
+async def hold_cluster(kube: KubeClient, namespace: str, cluster: str, holder: str, *, dry_run: bool) -> None:
+    """Take the cluster's Lease for ``holder`` (``ns/name/uid`` of the demo), or refuse: ClusterBusy.
+
+    A Lease left by a demo that has ended or no longer exists is taken over.
+    A dry run injects nothing, so it only checks that no demo holds the cluster.
+    """
+    name = lease_name(cluster)
+    if dry_run:
+        other = await kube.lease_holder(namespace, name)
+    else:
+        other = await kube.acquire_lease(namespace, name, holder)
+    if other is None:
+        return
+    ons, oname, ouid = [*other.split("/"), "", "", ""][:3]
+    obody = await kube.get_demo(ons, oname)
+    still_active = (
+        obody is not None
+        and obody.get("metadata", {}).get("uid") == ouid
+        and (obody.get("status") or {}).get("phase") not in TERMINAL
+    )
+    if not still_active and dry_run:
+        return
+    if still_active or not await kube.take_over_lease(namespace, name, other, holder):
+        raise PreflightFailed(
+            f"ChaosDemo {ons}/{oname} is already running against TidbCluster {namespace}/{cluster}; "
+            "one fault at a time",
+            reason="ClusterBusy",
+        )
+
+
+def check_cluster_exists(tidbcluster: dict[str, object] | None, namespace: str, name: str) -> None:
+    if tidbcluster is None:
+        raise PreflightFailed(
+            f"TidbCluster {namespace}/{name} does not exist", reason="ClusterNotFound"
+        )
+
+
+def check_snapshot(snapshot: Snapshot, cfg: InvariantConfig) -> None:
+    if snapshot.pd_error:
+        raise PreflightFailed(f"PD is not reachable: {snapshot.pd_error}", reason="PDUnreachable")
+    if not snapshot.pods:
+        raise PreflightFailed(
+            f"TidbCluster {snapshot.namespace}/{snapshot.cluster} has no TiKV pods",
+            reason="NoTiKVPods",
+        )
+    breaches = evaluate(snapshot, cfg)
+    if breaches:
+        shown = "; ".join(b.message for b in breaches[:5])
+        more = f" (and {len(breaches) - 5} more)" if len(breaches) > 5 else ""
+        raise PreflightFailed(
+            f"cluster is already unhealthy, refusing to inject: {shown}{more}",
+            reason="ClusterUnhealthy",
+        )
+
+
+def quorum_after_losing_one(max_replicas: int, stores_up: int) -> str:
+    """Why losing one more TiKV store would take a region below quorum, or '' if it would not (pure).
+
+    A Raft region of ``max_replicas`` peers needs a majority; with one store gone
+    each region that had a peer on it keeps ``max_replicas - 1``. Fewer Up stores
+    than replicas means regions are already missing peers.
+    """
+    if stores_up < max_replicas:
+        return (f"only {stores_up} TiKV stores are Up for {max_replicas} replicas: regions are already missing "
+                "peers, and one more store down could take them below quorum")
+    if max_replicas - 1 < max_replicas // 2 + 1:
+        return (f"PD keeps {max_replicas} replica(s) of each region: losing the target's store leaves "
+                f"{max_replicas - 1}, below the quorum of {max_replicas // 2 + 1}; the data would be unavailable")
+    return ""
+
+
+async def check_blast_radius(pd: PDClient, snapshot: Snapshot) -> None:
+    """Refuse a fault that would take any region below quorum (PD's max-replicas against the Up stores)."""
+    replicas = int((await pd.replication()).get("max-replicas", 3))
+    up = sum(1 for s in snapshot.stores if s.state_name == "Up")
+    why = quorum_after_losing_one(replicas, up)
+    if why:
+        raise PreflightFailed(f"refusing to inject: {why}", reason="BelowQuorum")

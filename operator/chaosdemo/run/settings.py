@@ -1,0 +1,155 @@
+"""Operator configuration, typed and read from the environment (prefix CHAOSDEMO_).
+
+The Anthropic API key is read from ANTHROPIC_API_KEY (set from a Secret in the
+Deployment) and kept as a SecretStr so it never reaches status, events or logs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from chaosdemo.api.errors import PreflightFailed
+from chaosdemo.run.crashpoints import POINTS
+
+__all__ = ["Settings", "service_url"]
+
+_PREFIX = "CHAOSDEMO_"
+
+
+class Settings(BaseModel):
+    claude_model: str = Field(default="claude-sonnet-5-5", description="Default Claude model.")
+    anthropic_api_key: SecretStr | None = Field(default=None, description="From ANTHROPIC_API_KEY.")
+    anthropic_base_url: str | None = Field(default=None, description="From ANTHROPIC_BASE_URL.")
+    claude_timeout_seconds: float = Field(default=60.0, gt=0)
+    claude_max_retries: int = Field(default=2, ge=0)
+    claude_max_tokens: int = Field(default=2048, ge=256)
+    diagnosis_settle_seconds: float = Field(
+        default=10.0, ge=0, description="Evidence gathered after detection before diagnosing."
+    )
+    pd_url_template: str = Field(
+        default="http://{name}-pd.{namespace}.svc:2379",
+        description="PD URL when spec.cluster.pdURL is empty; {name} and {namespace} are filled in.",
+    )
+    pd_timeout_seconds: float = Field(default=3.0, gt=0)
+    poll_seconds: float = Field(
+        default=2.0, gt=0, description="Longest wait between two looks at the cluster."
+    )
+    look_interval_seconds: float = Field(
+        default=0.25, ge=0,
+        description="Once the failure is detected, at most one look per this many seconds: a burst of pod "
+        "events (a pod deleted, recreated, scheduled, started) costs a few looks, not one each. Every event "
+        "is still read, from the watch journal, at the next look.",
+    )
+    save_interval_seconds: float = Field(
+        default=1.0, ge=0,
+        description="Once the failure is detected, the watch's progress (message, violations opening and "
+        "closing) is written to status at most once per this many seconds; detection, each restore and the "
+        "end are written at once.",
+    )
+    heartbeat_stale_seconds: float = Field(default=15.0, gt=0)
+    docker_host: str | None = Field(default=None, description="From DOCKER_HOST.")
+    events_limit: int = Field(default=40, ge=0)
+    target_namespaces: frozenset[str] = Field(
+        default=frozenset(),
+        description="Namespaces whose TidbClusters a ChaosDemo of another namespace may target (comma-separated; "
+        "'*' for any). A demo may always target its own namespace. Checked again by the operator before "
+        "anything is injected, so a cluster without the admission policy still refuses cross-namespace demos.",
+    )
+
+    leader_election: bool = Field(
+        default=True,
+        description="Replicas elect one leader through the Lease chaosdemo-operator; only it runs demos.",
+    )
+    leader_namespace: str = Field(
+        default="", description="Namespace of the leader Lease (default: POD_NAMESPACE, else 'default')."
+    )
+    leader_lease_seconds: float = Field(
+        default=15.0, ge=3, description="How long a silent leader is waited for before a replica takes over."
+    )
+    metrics_port: int = Field(
+        default=8081, ge=0, le=65535, description="Port of the Prometheus metrics endpoint; 0 turns it off."
+    )
+    crash_at: str | None = Field(
+        default=None,
+        description="Testing only: the operator SIGKILLs itself when it reaches this crash point (one of "
+        "crashpoints.POINTS). Used by the fault matrix to kill the operator at an exact step of a demo.",
+    )
+
+    @field_validator("crash_at")
+    @classmethod
+    def _known_point(cls, v: str | None) -> str | None:
+        if v is not None and v not in POINTS:
+            raise ValueError(f"unknown crash point {v!r}; one of {', '.join(POINTS)}")
+        return v
+
+    @field_validator("target_namespaces", mode="before")
+    @classmethod
+    def _comma_list(cls, v: object) -> object:
+        if isinstance(v, str):
+            return frozenset(n.strip() for n in v.split(",") if n.strip())
+        return v
+
+    def may_target(self, demo_namespace: str, cluster_namespace: str) -> bool:
+        return (cluster_namespace == demo_namespace or "*" in self.target_namespaces
+                or cluster_namespace in self.target_namespaces)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            key = _PREFIX + name.upper()
+            if key in env and env[key] != "":
+                values[name] = env[key]
+        if env.get("ANTHROPIC_API_KEY"):
+            values["anthropic_api_key"] = env["ANTHROPIC_API_KEY"]
+        if env.get("ANTHROPIC_BASE_URL"):
+            values["anthropic_base_url"] = env["ANTHROPIC_BASE_URL"]
+        if env.get("DOCKER_HOST"):
+            values["docker_host"] = env["DOCKER_HOST"]
+        if not values.get("leader_namespace"):
+            values["leader_namespace"] = env.get("POD_NAMESPACE") or "default"
+        return cls.model_validate(values)
+
+    def pd_url(self, name: str, namespace: str, override: str = "") -> str:
+        """PD's base URL: the operator's template, or the spec's override, which must name a Service of
+        the target namespace (``service_url``)."""
+        if override:
+            return service_url(override, namespace)
+        return self.pd_url_template.format(name=name, namespace=namespace).rstrip("/")
+
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def service_url(url: str, namespace: str) -> str:
+    """``url`` as the fully qualified URL of a Service of ``namespace``, or PreflightFailed (PDURLRefused).
+
+    A user's pdURL may only name a Service of the cluster's own namespace:
+    ``http(s)://<service>[.<namespace>[.svc[.cluster.local]]][:<port>]``. A bare
+    name is resolved in that namespace, never in the operator's, and nothing
+    else (no IP address, no other host, no path, no credentials) is fetched.
+    """
+    refuse = PreflightFailed(
+        f"spec.cluster.pdURL {url!r} must name a Service of namespace {namespace}, as "
+        f"http://<service>[.{namespace}[.svc]]:<port>; the operator fetches nothing else", reason="PDURLRefused")
+    try:
+        u = urlsplit(url.strip())
+        port = u.port
+    except ValueError as e:
+        raise refuse from e
+    if u.scheme not in ("http", "https") or u.username or u.password or u.query or u.fragment:
+        raise refuse
+    if u.path not in ("", "/") or not u.hostname:
+        raise refuse
+    labels = u.hostname.split(".")
+    service, rest = labels[0], labels[1:]
+    if not _LABEL.match(service) or rest not in ([], [namespace], [namespace, "svc"],
+                                                  [namespace, "svc", "cluster", "local"]):
+        raise refuse
+    return f"{u.scheme}://{service}.{namespace}.svc" + (f":{port}" if port else "")

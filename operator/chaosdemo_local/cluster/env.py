@@ -1,0 +1,260 @@
+"""The local tier as one object: a real control plane, the tidb-operator stand-in, the
+SIMULATED PD, and the operator as a real process. Used by ``make demo`` and the tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes_asyncio import client, config
+
+from chaosdemo_local.cluster import tidb_operator
+from chaosdemo_local.cluster.control_plane import REPO, LocalCluster, find_binaries, free_port
+from chaosdemo_local.cluster.docker_nodes import Dockerd, cached_data_root, docker_cli
+from chaosdemo_local.reaper import die_with_parent, marked_env, reap_leftovers
+
+__all__ = ["LocalEnv", "Process"]
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        self.signal(sig)
+        return self.reap(timeout)
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+
+    def reap(self, timeout: float = 15) -> int:
+        """Wait for the process to end, SIGKILLing it after ``timeout`` seconds."""
+        try:
+            self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait(timeout=5)
+        return int(self.popen.returncode)
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+@dataclass
+class LocalEnv:
+    workdir: Path
+    time_scale: float = 0.1
+    name: str = "chaosdemo"
+    tidb_namespace: str = "tidb-cluster"
+    tidb_name: str = "basic"
+    cluster: LocalCluster | None = None
+    pd_port: int = 0
+    processes: list[Process] = field(default_factory=list)
+    docker: bool = True  # back the workers with Docker containers when a Docker engine can run
+    dockerd: Dockerd | None = None
+    docker_error: str = ""
+    _data_root_lock: int | None = None  # the fd holding the cached data root's lock
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> LocalEnv:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        reap_leftovers(log=lambda msg: print(f"[local-tier] {msg}", file=sys.stderr))
+        if self.docker:
+            self._start_docker()
+        self.cluster = LocalCluster(self.name, self.workdir / "cluster", find_binaries(),
+                                    node_monitor_grace_seconds=max(5, round(40 * self.time_scale)),
+                                    docker_host=self.docker_host or None).start()
+        self.kubectl("apply", "-f", str(REPO / "crds" / "chaosdemo.yaml"))
+        asyncio.run(self._install_tidb())
+        self.pd_port = free_port()
+        self.spawn("pd-sim", [sys.executable, "-m", "chaosdemo_local.cli", "pd-sim",
+                              "--kubeconfig", str(self.kubeconfig), "--port", str(self.pd_port),
+                              "--cluster", self.tidb_name, "--namespace", self.tidb_namespace,
+                              "--time-scale", str(self.time_scale), "--docker-host", self.docker_host])
+        self.kubectl("wait", "--for=condition=Established", "crd/chaosdemos.chaosdemo.dev", "--timeout=30s")
+        self.wait_healthy(timeout=60)
+        return self
+
+    def _start_docker(self) -> None:
+        """Our Docker engine, on the cached data root when no other run holds it (images then outlive the run)."""
+        cached = cached_data_root("local-tier")
+        if cached is None:
+            print("[local-tier] another run holds the cached Docker data root: this one keeps its own (its images "
+                  "are built again)", file=sys.stderr)
+        else:
+            self._data_root_lock = cached[1]
+        try:
+            self.dockerd = Dockerd(self.workdir / "dockerd", live_restore=True,
+                                   data_root=cached[0] if cached else None).start()
+        except RuntimeError as e:
+            self.docker_error = str(e)
+            self.dockerd = None
+            return
+        if cached is not None and self.dockerd.process is not None:
+            # Ours alone (the lock): containers a killed run left in it go; its images stay.
+            left = docker_cli(self.dockerd.host, "ps", "-aq").stdout.decode().split()
+            if left:
+                docker_cli(self.dockerd.host, "rm", "-f", *left, check=False)
+
+    async def _install_tidb(self) -> None:
+        cfg = client.Configuration()
+        await config.load_kube_config(config_file=str(self.kubeconfig), client_configuration=cfg)
+        async with client.ApiClient(configuration=cfg) as api:
+            await tidb_operator.install(api, self.tidb_namespace, self.tidb_name)
+
+    def stop(self) -> None:
+        for p in self.processes:  # all at once: each may take a while to wind down
+            p.signal()
+        for p in self.processes:
+            p.reap()
+        self.processes.clear()
+        if self.cluster is not None:
+            self.cluster.stop()
+        if self.dockerd is not None:
+            self.dockerd.stop()
+        if self._data_root_lock is not None:
+            os.close(self._data_root_lock)  # releases the lock
+            self._data_root_lock = None
+
+    def __enter__(self) -> LocalEnv:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ helpers
+
+    @property
+    def kubeconfig(self) -> Path:
+        assert self.cluster is not None
+        return self.cluster.kubeconfig
+
+    @property
+    def docker_host(self) -> str:
+        return self.dockerd.host if self.dockerd is not None else ""
+
+    @property
+    def pd_url(self) -> str:
+        return f"http://127.0.0.1:{self.pd_port}"
+
+    def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        assert self.cluster is not None
+        return subprocess.run([str(self.cluster.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                              check=check, capture_output=True, text=True, input=input)
+
+    def kubectl_json(self, *args: str) -> Any:
+        return json.loads(self.kubectl(*args, "-o", "json").stdout)
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        logdir = self.workdir / "logs"
+        logdir.mkdir(parents=True, exist_ok=True)
+        log = logdir / f"{name}.log"
+        with open(log, "ab") as fh:
+            popen = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, cwd=REPO,
+                                     env=marked_env({**os.environ, "KUBECONFIG": str(self.kubeconfig), **(env or {})}),
+                                     preexec_fn=die_with_parent)
+        proc = Process(name, popen, log)
+        self.processes.append(proc)
+        return proc
+
+    def pd(self, path: str, method: str = "GET", body: Any = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.pd_url + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as e:
+            with e:
+                raise OSError(f"PD simulator {method} {path}: HTTP {e.code}") from None
+
+    def healthy(self) -> tuple[bool, str]:
+        """Whether the cluster is as a demo's preflight needs it, by Kubernetes, PD and the simulation.
+
+        PD's answers alone are not enough right after a fault: a store whose pod
+        or node came back still shows Up, with nothing pending, until its new
+        TiKV process first heartbeats and starts to catch up (CI saw a preflight
+        refuse 32 pending regions right after such a look). So every Ready pod
+        must also be the one the simulation's store serves (same uid), and
+        every store settled, by the simulation's own word.
+        """
+        assert self.cluster is not None
+        ns, name = self.tidb_namespace, self.tidb_name
+        selector = urllib.parse.quote(f"app.kubernetes.io/component=tikv,app.kubernetes.io/instance={name}")
+        pods = self.cluster.api(f"/api/v1/namespaces/{ns}/pods?labelSelector={selector}")["items"]
+        ready = [p for p in pods if not p["metadata"].get("deletionTimestamp") and any(
+            c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
+        try:
+            stores = self.pd("/pd/api/v1/stores")["stores"]
+            regions = self.pd("/pd/api/v1/regions")["count"]
+            pending = self.pd("/pd/api/v1/regions/check/pending-peer")["count"]
+            sim = self.pd("/_sim/state")["stores"]
+        except OSError as e:
+            return False, f"PD simulator not answering: {e}"
+        up = [s for s in stores if s["store"]["state_name"] == "Up"]
+        unsettled = sorted(f"{pod} {s['why']}" for pod, s in sim.items() if s["why"])
+        unseen = sorted(p["metadata"]["name"] for p in ready
+                        if (sim.get(p["metadata"]["name"]) or {}).get("uid") != p["metadata"]["uid"])
+        tc = self.cluster.api(f"/apis/pingcap.com/v1alpha1/namespaces/{ns}/tidbclusters/{name}")
+        tc_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                       for c in (tc.get("status") or {}).get("conditions", []))
+        ok = len(ready) == 3 and len(up) == 3 and regions > 0 and pending == 0 and tc_ready and not (
+            unsettled or unseen)
+        return ok, (f"{len(ready)}/3 TiKV pods Ready, {len(up)}/{len(stores)} stores Up, "
+                    f"{regions} regions, {pending} pending, TidbCluster Ready={tc_ready}"
+                    + (f", stores not settled: {', '.join(unsettled)}" if unsettled else "")
+                    + (f", pods the simulation has not seen yet: {', '.join(unseen)}" if unseen else ""))
+
+    def wait_healthy(self, timeout: float = 60) -> str:
+        """Wait until the cluster is healthy (``healthy``), with a deadline."""
+        deadline = time.monotonic() + timeout
+        why = ""
+        while time.monotonic() < deadline:
+            ok, why = self.healthy()
+            if ok:
+                return why
+            time.sleep(0.2)
+        raise TimeoutError(f"local TiDB stand-in not healthy after {timeout}s: {why}")
+
+    def operator_env(self, **extra: str) -> dict[str, str]:
+        s = self.time_scale
+        env = {
+            "CHAOSDEMO_PD_URL_TEMPLATE": self.pd_url,
+            # The tests' demos live in namespaces of their own and target tidb-cluster: allowed on purpose.
+            "CHAOSDEMO_TARGET_NAMESPACES": self.tidb_namespace,
+            "CHAOSDEMO_POLL_SECONDS": str(max(0.2, 2.0 * s)),
+            "CHAOSDEMO_HEARTBEAT_STALE_SECONDS": str(15.0 * s),
+            "CHAOSDEMO_LOOK_INTERVAL_SECONDS": str(0.25 * s),
+            "CHAOSDEMO_SAVE_INTERVAL_SECONDS": str(1.0 * s),
+            "CHAOSDEMO_DIAGNOSIS_SETTLE_SECONDS": str(10.0 * s),
+            # A killed operator's successor waits out its leader Lease: 5 s here, 15 s by default.
+            "CHAOSDEMO_LEADER_LEASE_SECONDS": "5",
+            # Several operators share this host in the tests: metrics only where a test asks, on its own port.
+            "CHAOSDEMO_METRICS_PORT": "0",
+            "ANTHROPIC_API_KEY": "",
+            "DOCKER_HOST": self.docker_host,
+        }
+        env.update(extra)
+        return env
+
+    def start_operator(self, name: str = "operator", args: tuple[str, ...] = (), verbose: bool = True,
+                       **extra: str) -> Process:
+        """The operator from the work tree; ``verbose=False`` logs as the chart runs it (INFO, not kopf's debug)."""
+        return self.spawn(name, [sys.executable, "-m", "chaosdemo", "run", *(["--verbose"] if verbose else []), *args],
+                          env=self.operator_env(**extra))

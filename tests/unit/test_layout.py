@@ -1,0 +1,65 @@
+"""docs/architecture.md describes the tree as it is: every module and package named, nothing named that is gone."""
+
+import configparser
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+OPERATOR = REPO / "operator"
+DOC = REPO / "docs" / "architecture.md"
+
+
+def modules_in_tree() -> set[str]:
+    return {str(p.relative_to(OPERATOR)) for root in ("chaosdemo", "chaosdemo_local")
+            for p in (OPERATOR / root).rglob("*.py") if p.name != "__init__.py"}
+
+
+def packages_in_tree() -> set[str]:
+    return {str(p.parent.relative_to(OPERATOR)) for root in ("chaosdemo", "chaosdemo_local")
+            for p in (OPERATOR / root).rglob("__init__.py") if p.parent.name != root}
+
+
+def section(text: str, title: str) -> str:
+    return text.split(f"\n## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_module_tables_name_every_module_in_the_tree_and_nothing_else() -> None:
+    named = set(re.findall(r"^\| `(chaosdemo(?:_local)?/[\w/]+\.py)` \|", section(DOC.read_text(), "Modules"), re.M))
+    tree = modules_in_tree()
+    assert not tree - named, f"modules missing from docs/architecture.md: {sorted(tree - named)}"
+    assert not named - tree, f"docs/architecture.md names modules that do not exist: {sorted(named - tree)}"
+
+
+def test_each_module_sits_under_the_heading_of_its_own_package() -> None:
+    heading = ""
+    for line in section(DOC.read_text(), "Modules").splitlines():
+        if m := re.match(r"^### `([\w/]+)/`$", line):
+            heading = m.group(1)
+        elif m := re.match(r"^\| `([\w/]+\.py)` \|", line):
+            assert str(Path(m.group(1)).parent) == heading, f"{m.group(1)} is listed under {heading}/"
+
+
+def test_the_layer_table_names_every_package_and_the_contracts_cover_them() -> None:
+    layers = section(DOC.read_text(), "The layers")
+    packages = packages_in_tree()
+    for pkg in packages:
+        short = pkg.split("/", 1)[1]
+        assert f"`{pkg}`" in layers or f"`{short}`" in layers, f"{pkg} is not in the layer table"
+    contracts = configparser.ConfigParser()
+    contracts.read(REPO / ".importlinter")
+    layered = " ".join(contracts[s].get("layers", "") for s in contracts.sections())
+    for pkg in packages:
+        if pkg.startswith("chaosdemo/plugin"):
+            continue  # the plugin has its own forbidden contract, checked below
+        assert pkg.replace("/", ".") in layered, f"{pkg} is in no layers contract of .importlinter"
+    assert "chaosdemo.plugin" in contracts["importlinter:contract:plugin-is-a-client"]["source_modules"]
+
+
+def test_every_contract_the_page_lists_is_in_importlinter_and_every_contract_is_listed() -> None:
+    bullets = [line.split(":", 1)[0] for line in section(DOC.read_text(), "The layers").splitlines()
+               if line.startswith("- `")]
+    listed = {name for head in bullets for name in re.findall(r"`([\w-]+)`", head)}
+    contracts = configparser.ConfigParser()
+    contracts.read(REPO / ".importlinter")
+    declared = {s.split(":", 2)[2] for s in contracts.sections() if s.startswith("importlinter:contract:")}
+    assert listed == declared
