@@ -31,7 +31,7 @@ fi
 echo "image source: online: kind's published node image, tidb-operator ${TIDB_OPERATOR_VERSION} and TiDB's images"
 
 for tool in docker kind kubectl helm; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: see README.md, 'Run it on kind'" >&2; exit 1; }
+  command -v "$tool" >/dev/null || { echo "missing $tool: see docs/kind-tier.md" >&2; exit 1; }
 done
 
 if ! kind get clusters | grep -qx "$CLUSTER"; then

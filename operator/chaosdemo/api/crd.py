@@ -110,7 +110,7 @@ def _printer_columns() -> list[dict[str, Any]]:
     ]
 
 
-def build_crd() -> dict[str, Any]:
+def _spec_schema() -> dict[str, Any]:
     spec_schema = openapi_schema(ChaosDemoSpec, keep_defaults=True)
     # A section's default carries its fields' defaults: the API server checks
     # a default against the CEL rules without applying the inner defaults.
@@ -120,6 +120,11 @@ def build_crd() -> dict[str, Any]:
             spec_schema["properties"][info.alias or name]["default"] = value.model_dump(
                 by_alias=True, exclude_none=True, mode="json"
             )
+    return spec_schema
+
+
+def build_crd() -> dict[str, Any]:
+    spec_schema = _spec_schema()
     status_schema = openapi_schema(ChaosDemoStatus, keep_defaults=False)
     status_schema["properties"]["violations"]["maxItems"] = 50
     root: dict[str, Any] = {

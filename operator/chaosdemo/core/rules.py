@@ -8,6 +8,8 @@ more restarts means the container died), then at nodes, then at PD.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chaosdemo.api.models import DiagnosisAnswer
 from chaosdemo.core.evidence import Evidence, PodObservation
 
@@ -43,97 +45,109 @@ def _first_subject_pod(ev: Evidence) -> str:
     return next((v.subject for v in ev.violation_timeline if v.subject in ev.tikv_pod_history), "")
 
 
-def diagnose_by_rules(ev: Evidence) -> DiagnosisAnswer:
+def _node_down(ev: Evidence) -> DiagnosisAnswer | None:
+    """A node that died (Docker) or went NotReady, hosting a TiKV pod."""
     down_nodes = [n.name for n in ev.nodes if n.ready != "True"]
     died_nodes = [e.node for e in ev.node_container_events if e.action == "die"]
     for node in [*died_nodes, *down_nodes]:
         pods = sorted(p for p, h in ev.tikv_pod_history.items() if _node_of(h) == node)
-        if pods:
-            pod = pods[0]
-            facts = [f"node {node} hosting {', '.join(pods)} became unavailable"]
-            if node in died_nodes:
-                facts.append(f"the container of node {node} died")
-            if node in down_nodes:
-                facts.append(f"node {node} Ready condition is not True")
-            return DiagnosisAnswer(
-                summary=f"Node {node} went down, taking TiKV pod {pod} with it.",
-                root_cause=f"The node {node} that hosts {pod} stopped; its kubelet and TiKV stopped with it.",
-                fault_class="node-failure",
-                affected_pod=pod,
-                affected_store=_store_of(ev, pod),
-                affected_node=node,
-                confidence=0.9 if node in died_nodes else 0.75,
-                evidence=facts,
-                recommended_actions=[
-                    f"Bring node {node} back, or cordon it and move the TiKV pod with its volume.",
-                    "Watch the store in PD return to Up and pending peers drain.",
-                ],
-            )
+        if not pods:
+            continue
+        pod = pods[0]
+        facts = [f"node {node} hosting {', '.join(pods)} became unavailable"]
+        if node in died_nodes:
+            facts.append(f"the container of node {node} died")
+        if node in down_nodes:
+            facts.append(f"node {node} Ready condition is not True")
+        return DiagnosisAnswer(
+            summary=f"Node {node} went down, taking TiKV pod {pod} with it.",
+            root_cause=f"The node {node} that hosts {pod} stopped; its kubelet and TiKV stopped with it.",
+            fault_class="node-failure", affected_pod=pod, affected_store=_store_of(ev, pod), affected_node=node,
+            confidence=0.9 if node in died_nodes else 0.75, evidence=facts,
+            recommended_actions=[
+                f"Bring node {node} back, or cordon it and move the TiKV pod with its volume.",
+                "Watch the store in PD return to Up and pending peers drain.",
+            ],
+        )
+    return None
+
+
+def _pod_replaced(ev: Evidence) -> DiagnosisAnswer | None:
+    """A TiKV pod that came back under a new uid: deleted, and recreated by its StatefulSet."""
     replaced = sorted(p for p, h in ev.tikv_pod_history.items() if _replaced(h))
-    restarted = sorted(p for p, h in ev.tikv_pod_history.items() if _restarted(h) and p not in replaced)
+    if not replaced:
+        return None
     first = _first_subject_pod(ev)
-    if replaced:
-        pod = first if first in replaced else replaced[0]
-        h = ev.tikv_pod_history[pod]
-        uids = [o.uid for o in h if o.uid]
-        return DiagnosisAnswer(
-            summary=f"TiKV pod {pod} was deleted and replaced by its StatefulSet.",
-            root_cause=(
-                f"Pod {pod} terminated and was recreated with a new uid; its store stopped "
-                "serving while the new pod started."
-            ),
-            fault_class="pod-failure",
-            affected_pod=pod,
-            affected_store=_store_of(ev, pod),
-            affected_node=_node_of(h),
-            confidence=0.9 if len(replaced) == 1 else 0.6,
-            evidence=[
-                f"pod {pod} uids seen: {', '.join(dict.fromkeys(uids))}",
-                *[f"{v.invariant} broke on {v.subject} at {v.first_seen}" for v in ev.violation_timeline[:3]],
-            ],
-            recommended_actions=[
-                f"Check who or what deleted {pod} (audit log, PodDisruptionBudgets, evictions).",
-                "Confirm the store is Up in PD and no regions have pending or down peers.",
-            ],
-        )
-    if restarted:
-        pod = first if first in restarted else restarted[0]
-        h = ev.tikv_pod_history[pod]
-        return DiagnosisAnswer(
-            summary=f"The tikv container of pod {pod} crashed and was restarted in place.",
-            root_cause=f"The TiKV process in {pod} died; the kubelet restarted the container in the same pod.",
-            fault_class="container-crash",
-            affected_pod=pod,
-            affected_store=_store_of(ev, pod),
-            affected_node=_node_of(h),
-            confidence=0.85,
-            evidence=[f"pod {pod} kept uid {h[0].uid} while its restart count rose to {h[-1].restarts}"],
-            recommended_actions=[
-                f"Read the previous container's logs: kubectl logs {pod} -c tikv --previous.",
-                "Check for OOM kills and disk errors on the node.",
-            ],
-        )
+    pod = first if first in replaced else replaced[0]
+    h = ev.tikv_pod_history[pod]
+    uids = [o.uid for o in h if o.uid]
+    return DiagnosisAnswer(
+        summary=f"TiKV pod {pod} was deleted and replaced by its StatefulSet.",
+        root_cause=(f"Pod {pod} terminated and was recreated with a new uid; its store stopped "
+                    "serving while the new pod started."),
+        fault_class="pod-failure", affected_pod=pod, affected_store=_store_of(ev, pod), affected_node=_node_of(h),
+        confidence=0.9 if len(replaced) == 1 else 0.6,
+        evidence=[
+            f"pod {pod} uids seen: {', '.join(dict.fromkeys(uids))}",
+            *[f"{v.invariant} broke on {v.subject} at {v.first_seen}" for v in ev.violation_timeline[:3]],
+        ],
+        recommended_actions=[
+            f"Check who or what deleted {pod} (audit log, PodDisruptionBudgets, evictions).",
+            "Confirm the store is Up in PD and no regions have pending or down peers.",
+        ],
+    )
+
+
+def _container_restarted(ev: Evidence) -> DiagnosisAnswer | None:
+    """A TiKV pod that kept its uid while its restart count rose: the container died in place."""
+    restarted = sorted(p for p, h in ev.tikv_pod_history.items() if _restarted(h) and not _replaced(h))
+    if not restarted:
+        return None
+    first = _first_subject_pod(ev)
+    pod = first if first in restarted else restarted[0]
+    h = ev.tikv_pod_history[pod]
+    return DiagnosisAnswer(
+        summary=f"The tikv container of pod {pod} crashed and was restarted in place.",
+        root_cause=f"The TiKV process in {pod} died; the kubelet restarted the container in the same pod.",
+        fault_class="container-crash", affected_pod=pod, affected_store=_store_of(ev, pod), affected_node=_node_of(h),
+        confidence=0.85,
+        evidence=[f"pod {pod} kept uid {h[0].uid} while its restart count rose to {h[-1].restarts}"],
+        recommended_actions=[
+            f"Read the previous container's logs: kubectl logs {pod} -c tikv --previous.",
+            "Check for OOM kills and disk errors on the node.",
+        ],
+    )
+
+
+def _store_not_up(ev: Evidence) -> DiagnosisAnswer | None:
+    """A store PD does not call Up, with nothing changed in Kubernetes."""
     bad = [s for s in ev.pd_stores if s.state_name != "Up"]
-    if bad:
-        s = bad[0]
-        return DiagnosisAnswer(
-            summary=f"TiKV store {s.id} is {s.state_name} in PD.",
-            root_cause="PD stopped receiving heartbeats from the store; Kubernetes shows no pod or node change.",
-            fault_class="unknown",
-            affected_pod=s.pod,
-            affected_store=s.id,
-            affected_node="",
-            confidence=0.4,
-            evidence=[f"store {s.id} state {s.state_name}, {s.seconds_since_heartbeat}s since heartbeat"],
-            recommended_actions=["Check network connectivity between the TiKV pod and PD."],
-        )
+    if not bad:
+        return None
+    s = bad[0]
+    return DiagnosisAnswer(
+        summary=f"TiKV store {s.id} is {s.state_name} in PD.",
+        root_cause="PD stopped receiving heartbeats from the store; Kubernetes shows no pod or node change.",
+        fault_class="unknown", affected_pod=s.pod, affected_store=s.id, affected_node="", confidence=0.4,
+        evidence=[f"store {s.id} state {s.state_name}, {s.seconds_since_heartbeat}s since heartbeat"],
+        recommended_actions=["Check network connectivity between the TiKV pod and PD."],
+    )
+
+
+RULES: tuple[Callable[[Evidence], DiagnosisAnswer | None], ...] = (
+    _node_down, _pod_replaced, _container_restarted, _store_not_up)
+"""Tried in order, the strongest signal first; the first that recognises the evidence answers."""
+
+
+def diagnose_by_rules(ev: Evidence) -> DiagnosisAnswer:
+    for rule in RULES:
+        answer = rule(ev)
+        if answer is not None:
+            return answer
     return DiagnosisAnswer(
         summary="No cause could be determined from the evidence.",
         root_cause="The evidence shows broken invariants but no pod, node or store change.",
-        fault_class="unknown",
-        affected_pod=first,
-        affected_store="",
-        affected_node="",
+        fault_class="unknown", affected_pod=_first_subject_pod(ev), affected_store="", affected_node="",
         confidence=0.1,
         evidence=[f"{v.invariant} broke on {v.subject}" for v in ev.violation_timeline[:3]],
         recommended_actions=["Inspect the TiKV logs and PD's store and region views."],

@@ -11,8 +11,8 @@ from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.metrics import Metrics
 from chaosdemo.clients.pd import pd_session
 from chaosdemo.run.crashpoints import crasher
+from chaosdemo.run.deps import Deps
 from chaosdemo.run.leadership import Leadership, Timing
-from chaosdemo.run.lifecycle import Deps
 from chaosdemo.run.settings import Settings
 
 __all__ = ["build_deps", "build_leadership", "close_deps"]

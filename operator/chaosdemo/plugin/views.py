@@ -138,14 +138,10 @@ def _md(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
-def report(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
-    """The whole story of one demo as Markdown, for a postmortem."""
-    meta, spec, st = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
-    fault = spec.get("fault") or {}
-    target = st.get("target") or {}
+def _summary(meta: dict[str, Any], spec: dict[str, Any], st: dict[str, Any]) -> list[str]:
+    fault, target, cluster = spec.get("fault") or {}, st.get("target") or {}, spec.get("cluster") or {}
     lines = [f"# ChaosDemo {meta.get('namespace', '')}/{meta['name']}: {st.get('phase', 'Pending')}", "",
              _md(st.get("message", "")), "", "| | |", "| --- | --- |"]
-    cluster = spec.get("cluster") or {}
     for label, value in (
         ("TidbCluster", f"{cluster.get('namespace') or meta.get('namespace', '')}/{cluster.get('name', '')}"),
         ("fault", fault.get("action", "")),
@@ -157,19 +153,26 @@ def report(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
         ("time to recover", f"{st['recoverySeconds']} s" if st.get("recoverySeconds") is not None else ""),
     ):
         lines.append(f"| {label} | {_md(value)} |")
-    lines += ["", "## Timeline", "", "| when | +s | what |", "| --- | --- | --- |"]
+    return lines
+
+
+def _timeline(st: dict[str, Any]) -> list[str]:
+    lines = ["", "## Timeline", "", "| when | +s | what |", "| --- | --- | --- |"]
     start = st.get("injectedAt") or st.get("startedAt")
-    for key, what in (("startedAt", "the operator took it up"), ("injectedAt", "fault injected"),
-                      ("detectedAt", "failure detected"), ("diagnosedAt", "diagnosis ready"),
-                      ("recoveredAt", "recovered (stability window passed)"), ("finishedAt", "ended")):
-        if st.get(key):
-            off = seconds(start, st[key])
-            lines.append(f"| {st[key]} | {'' if off is None else f'{off:+.2f}'} | {what} |")
-    restored = (st.get("injection") or {}).get("restoredAt")
-    if restored:
-        off = seconds(start, restored)
-        lines.append(f"| {restored} | {'' if off is None else f'{off:+.2f}'} | fault undone (node started) |")
-    lines += ["", "## Invariants that broke", ""]
+    moments = [(st.get(key), what) for key, what in (
+        ("startedAt", "the operator took it up"), ("injectedAt", "fault injected"),
+        ("detectedAt", "failure detected"), ("diagnosedAt", "diagnosis ready"),
+        ("recoveredAt", "recovered (stability window passed)"), ("finishedAt", "ended"))]
+    moments.append(((st.get("injection") or {}).get("restoredAt"), "fault undone (node started)"))
+    for when, what in moments:
+        if when:
+            off = seconds(start, when)
+            lines.append(f"| {when} | {'' if off is None else f'{off:+.2f}'} | {what} |")
+    return lines
+
+
+def _violations_and_conditions(st: dict[str, Any]) -> list[str]:
+    lines = ["", "## Invariants that broke", ""]
     if st.get("violations"):
         lines += ["| invariant | subject | first seen | held again | what was seen |",
                   "| --- | --- | --- | --- | --- |"]
@@ -183,31 +186,44 @@ def report(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
     lines += ["", "## Conditions", "", "| type | status | reason | message |", "| --- | --- | --- | --- |"]
     for c in st.get("conditions") or []:
         lines.append(f"| {c['type']} | {c['status']} | {c.get('reason', '')} | {_md(c.get('message', ''))} |")
-    d = st.get("diagnosis")
-    lines += ["", "## Diagnosis", ""]
-    if d:
-        engine = d.get("engine", "") + (f" ({d['model']})" if d.get("model") else "")
-        lines += [f"**{_md(d.get('summary', ''))}**", "", f"- engine: {_md(engine)}"]
-        if d.get("fallbackReason"):
-            lines.append(f"- the rules engine answered because: {_md(d['fallbackReason'])}")
-        lines += [f"- root cause: {_md(d.get('rootCause', ''))}",
-                  f"- fault class: {d.get('faultClass', '')}; pod {_md(d.get('affectedPod', ''))}, store "
-                  f"{_md(d.get('affectedStore', ''))}, node {_md(d.get('affectedNode', ''))}; confidence "
-                  f"{d.get('confidence', '')}",
-                  "- graded against what was injected: "
-                  f"{'matches' if d.get('matchesInjectedFault') else 'does NOT match'} ({_md(d.get('grading', ''))})",
-                  "", "Evidence:", ""]
-        lines += [f"- {_md(e)}" for e in d.get("evidence") or []] or ["- none given"]
-        lines += ["", "Recommended actions:", ""]
-        lines += [f"- {_md(a)}" for a in d.get("recommendedActions") or []] or ["- none given"]
-    else:
-        lines.append("no diagnosis recorded")
-    lines += ["", "## Events", ""]
-    if events:
-        lines += ["| when | type | reason | message |", "| --- | --- | --- | --- |"]
-        for e in events:
-            when = e.get("lastTimestamp") or e.get("eventTime") or ""
-            lines.append(f"| {when} | {e.get('type', '')} | {e.get('reason', '')} | {_md(e.get('message', ''))} |")
-    else:
-        lines.append("none (events expire after an hour by default)")
+    return lines
+
+
+def _diagnosis(d: dict[str, Any] | None) -> list[str]:
+    lines = ["", "## Diagnosis", ""]
+    if not d:
+        return [*lines, "no diagnosis recorded"]
+    engine = d.get("engine", "") + (f" ({d['model']})" if d.get("model") else "")
+    lines += [f"**{_md(d.get('summary', ''))}**", "", f"- engine: {_md(engine)}"]
+    if d.get("fallbackReason"):
+        lines.append(f"- the rules engine answered because: {_md(d['fallbackReason'])}")
+    lines += [f"- root cause: {_md(d.get('rootCause', ''))}",
+              f"- fault class: {d.get('faultClass', '')}; pod {_md(d.get('affectedPod', ''))}, store "
+              f"{_md(d.get('affectedStore', ''))}, node {_md(d.get('affectedNode', ''))}; confidence "
+              f"{d.get('confidence', '')}",
+              "- graded against what was injected: "
+              f"{'matches' if d.get('matchesInjectedFault') else 'does NOT match'} ({_md(d.get('grading', ''))})",
+              "", "Evidence:", ""]
+    lines += [f"- {_md(e)}" for e in d.get("evidence") or []] or ["- none given"]
+    lines += ["", "Recommended actions:", ""]
+    lines += [f"- {_md(a)}" for a in d.get("recommendedActions") or []] or ["- none given"]
+    return lines
+
+
+def _events(events: list[dict[str, Any]]) -> list[str]:
+    lines = ["", "## Events", ""]
+    if not events:
+        return [*lines, "none (events expire after an hour by default)"]
+    lines += ["| when | type | reason | message |", "| --- | --- | --- | --- |"]
+    for e in events:
+        when = e.get("lastTimestamp") or e.get("eventTime") or ""
+        lines.append(f"| {when} | {e.get('type', '')} | {e.get('reason', '')} | {_md(e.get('message', ''))} |")
+    return lines
+
+
+def report(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    """The whole story of one demo as Markdown, for a postmortem."""
+    meta, spec, st = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
+    lines = [*_summary(meta, spec, st), *_timeline(st), *_violations_and_conditions(st),
+             *_diagnosis(st.get("diagnosis")), *_events(events)]
     return "\n".join(lines) + "\n"

@@ -71,7 +71,7 @@ class PodDelete:
         return None
 
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
-        outcome = await self.kube.delete_pod(namespace, target.pod, grace=self.grace, uid=target.pod_uid)
+        outcome = await self.kube.cluster.delete_pod(namespace, target.pod, grace=self.grace, uid=target.pod_uid)
         if outcome == "gone":
             return Injected(f"pod {target.pod} (uid {target.pod_uid}) was already gone; nothing deleted again", True)
         return Injected(f"deleted pod {target.pod} (uid {target.pod_uid}) with grace period {self.grace}s")
@@ -157,7 +157,7 @@ class ContainerKill:
 
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
         docker, _ = await _kind_node(self.docker, target.node)
-        now = await self.kube.get_pod(namespace, target.pod)
+        now = await self.kube.cluster.get_pod(namespace, target.pod)
         if (now is None or now["metadata"].get("uid") != target.pod_uid
                 or restart_count(now) > target.restart_count):
             return Injected(f"the tikv container of {target.pod} already restarted since it was chosen; "

@@ -93,14 +93,14 @@ class Leadership:
     async def _round(self) -> None:
         now = self.clock()
         if self.leading.is_set():
-            version = await self.kube.claim_leader_lease(self.namespace, LEASE_NAME, self.identity,
+            version = await self.kube.leases.claim_leader(self.namespace, LEASE_NAME, self.identity,
                                                          round(self.timing.lease), self._version)
             if version is None:
                 self._step_down("another replica holds the Lease")
             else:
                 self._version, self._renewed = version, now
             return
-        current = await self.kube.leader_lease(self.namespace, LEASE_NAME)
+        current = await self.kube.leases.leader(self.namespace, LEASE_NAME)
         if current is None:
             await self._claim(None, now)
             return
@@ -113,7 +113,7 @@ class Leadership:
             await self._claim(version, now)
 
     async def _claim(self, version: str | None, now: float) -> None:
-        got = await self.kube.claim_leader_lease(self.namespace, LEASE_NAME, self.identity,
+        got = await self.kube.leases.claim_leader(self.namespace, LEASE_NAME, self.identity,
                                                  round(self.timing.lease), version)
         if got is not None:
             self._version, self._renewed = got, now
@@ -133,7 +133,7 @@ class Leadership:
         """On a clean shutdown: hand the Lease over now rather than after it expires."""
         if self.leading.is_set() and self._version is not None:
             with contextlib.suppress(Exception):
-                await self.kube.claim_leader_lease(self.namespace, LEASE_NAME, "", 1, self._version)
+                await self.kube.leases.claim_leader(self.namespace, LEASE_NAME, "", 1, self._version)
         self.leading.clear()
 
     # ------------------------------------------------------------ what runs only while leading

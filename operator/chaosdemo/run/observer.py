@@ -94,15 +94,15 @@ class Observer:
     async def snapshot(self) -> Snapshot:
         taken_at, sts = self.clock(), f"{self.cluster}-tikv"
         pods_raw, sts_raw, (stores, health, checks, pd_error), containers = await asyncio.gather(
-            self.kube.list_tikv_pods(self.namespace, self.cluster),
+            self.kube.cluster.list_tikv_pods(self.namespace, self.cluster),
             self._read(statefulset_subject(self.namespace, sts),
-                       functools.partial(self.kube.get_statefulset, self.namespace, sts)),
+                       functools.partial(self.kube.cluster.get_statefulset, self.namespace, sts)),
             self._pd(),
             self._containers(),
         )
         pods = tuple(sorted((pod_from_api(p) for p in pods_raw), key=lambda p: p.name))
         self.watch_nodes(p.node for p in pods)
-        node_objs = await asyncio.gather(*(self._read(node_subject(n), functools.partial(self.kube.get_node, n))
+        node_objs = await asyncio.gather(*(self._read(node_subject(n), functools.partial(self.kube.cluster.get_node, n))
                                            for n in sorted(self.watched_nodes)))
         nodes = tuple(
             node_from_api(n) if n is not None else NodeState(name=name, ready="Unknown", reason="NodeMissing")

@@ -32,13 +32,13 @@ async def hold_cluster(kube: KubeClient, namespace: str, cluster: str, holder: s
     """
     name = lease_name(cluster)
     if dry_run:
-        other = await kube.lease_holder(namespace, name)
+        other = await kube.leases.holder(namespace, name)
     else:
-        other = await kube.acquire_lease(namespace, name, holder)
+        other = await kube.leases.acquire(namespace, name, holder)
     if other is None:
         return
     ons, oname, ouid = [*other.split("/"), "", "", ""][:3]
-    obody = await kube.get_demo(ons, oname)
+    obody = await kube.demos.get(ons, oname)
     still_active = (
         obody is not None
         and obody.get("metadata", {}).get("uid") == ouid
@@ -46,7 +46,7 @@ async def hold_cluster(kube: KubeClient, namespace: str, cluster: str, holder: s
     )
     if not still_active and dry_run:
         return
-    if still_active or not await kube.take_over_lease(namespace, name, other, holder):
+    if still_active or not await kube.leases.take_over(namespace, name, other, holder):
         raise PreflightFailed(
             f"ChaosDemo {ons}/{oname} is already running against TidbCluster {namespace}/{cluster}; "
             "one fault at a time",

@@ -50,7 +50,7 @@ class Record:
             self.status.phase = cond.compute_phase(self.status.conditions)
             self.status.observed_generation = self.generation
             payload = self.status.model_dump(by_alias=True, exclude_none=True, mode="json")
-            await self.kube.patch_demo_status(self.namespace, self.name, payload)
+            await self.kube.demos.patch_status(self.namespace, self.name, payload)
         self.crash(self.status.phase)  # a crash point per phase, right after its status is written
 
     def set(self, type_: ConditionType, status: str, reason: str, message: str) -> None:
@@ -60,7 +60,7 @@ class Record:
 
     async def event(self, type_: str, reason: str, message: str) -> None:
         log.info("%s/%s %s: %s", self.namespace, self.name, reason, message)
-        await self.kube.post_event(self.body, type_, reason, message)
+        await self.kube.events.post(self.body, type_, reason, message)
 
     async def diagnosed(self, d: Diagnosis) -> None:
         self.status.diagnosis = d
