@@ -12,7 +12,7 @@ source hack/lib-k8s-module.sh
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.8.0}"
-CACHE_ROOT="${CHAOSDEMO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosdemo}"
+source hack/lib.sh  # CACHE_ROOT
 KEY="k8s-${K8S_VERSION}_etcd-${ETCD_VERSION}_kwok-${KWOK_VERSION}"
 OUT="${CACHE_ROOT}/controlplane/${KEY}"
 BIN="${OUT}/bin"

@@ -3,7 +3,7 @@
 # outside the work tree by version. Prints the binary's path on the last line.
 set -euo pipefail
 HELM_VERSION="${HELM_VERSION:-v3.22.0}"
-CACHE_ROOT="${CHAOSDEMO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosdemo}"
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"  # CACHE_ROOT
 BIN="${CACHE_ROOT}/helm-${HELM_VERSION}"
 if [[ ! -x "${BIN}/helm" ]]; then
   echo "[helm] building helm ${HELM_VERSION} from the Go module proxy (about 1 min, once)" >&2

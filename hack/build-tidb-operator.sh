@@ -14,7 +14,7 @@
 set -euo pipefail
 VERSION="${TIDB_OPERATOR_VERSION:-v1.6.6}"
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
-CACHE_ROOT="${CHAOSDEMO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/chaosdemo}"
+source "${REPO}/hack/lib.sh"  # CACHE_ROOT
 OUT="${CACHE_ROOT}/tidb-operator-${VERSION}"
 STUB_HASH=$(cd "${REPO}/hack/tidb-operator/pd-typeutil" && find . -type f | sort | xargs cat | sha256sum | cut -c1-8)
 STAMP="${OUT}/.built-${STUB_HASH}"

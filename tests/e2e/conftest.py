@@ -10,13 +10,13 @@ setup is printed at the end of the run.
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from chaosdemo_local.kind.env import KindEnv, Unsupported, timings_table
+from chaosdemo_local.reaper import stop_on_signals
 
 REPO = Path(__file__).resolve().parents[2]
 _TIMINGS: list[tuple[str, float]] = []
@@ -24,12 +24,7 @@ _TIMINGS: list[tuple[str, float]] = []
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """SIGTERM and SIGHUP end the run like Ctrl-C does, so the cluster and our dockerd are torn down."""
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGHUP, interrupt)
+    stop_on_signals()
 
 
 @pytest.fixture(scope="session")

@@ -22,20 +22,16 @@ from typing import Any
 import pytest
 import yaml
 
+from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.timestamps import parse_iso
+from chaosdemo_local.cluster.tikv import node_of, pod_away_from, tikv_pods
 from chaosdemo_local.kind.env import KindEnv
 
 from .conftest import REPO
 
 # The session fixture builds and starts the whole kind tier inside the first test: minutes, not seconds.
 pytestmark = [pytest.mark.kind, pytest.mark.timeout(1800)]
-TERMINAL = ("Succeeded", "Failed", "Aborted")
 NS = "tidb-cluster"
-
-
-def tikv_pods(env: KindEnv) -> dict[str, dict[str, Any]]:
-    items = env.kubectl_json("get", "pods", "-n", NS, "-l", "app.kubernetes.io/component=tikv")["items"]
-    return {p["metadata"]["name"]: p for p in items}
 
 
 def restarts(pod: dict[str, Any]) -> int:
@@ -211,16 +207,12 @@ def test_container_kill_restarts_the_container_in_the_same_pod(kind_env: KindEnv
     assert [e["event"] for e in heard] == ["process-started"], "no goodbye: killed; then a new TiKV process"
 
 
-def node_of(env: KindEnv, namespace: str, selector: str) -> str:
-    return str(env.kubectl_json("get", "pods", "-n", namespace, "-l", selector)["items"][0]["spec"]["nodeName"])
-
-
 def test_node_kill_stops_the_kind_node_and_the_operator_starts_it_again(kind_env: KindEnv) -> None:
     # A TiKV whose node hosts neither PD nor tidb-operator, so that what tidb-operator shows of the lost
     # store can be read while the node is down (a node-kill of tidb-operator's own node freezes its status).
     busy = {node_of(kind_env, NS, "app.kubernetes.io/component=pd"),
             node_of(kind_env, "tidb-admin", "app.kubernetes.io/component=controller-manager")}
-    pod = next(name for name, p in sorted(tikv_pods(kind_env).items()) if p["spec"]["nodeName"] not in busy)
+    pod = pod_away_from(kind_env, NS, busy)
     # Long enough for the node lifecycle controller to call the Node NotReady (its grace period is 50 s).
     obj, view = run_demo(kind_env, "node-kill.yaml", fault={"nodeDownSeconds": 70}, target={"pod": pod})
     assert any(f"{pod}=Disconnected" in r[2] and "TiKVStoreNotUp" in r[1] for r in view.rows), \

@@ -12,21 +12,22 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from chaosdemo.api.conditions import TERMINAL
 from chaosdemo_local.cluster.control_plane import ControlPlaneError, free_port
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv, Process
+from chaosdemo_local.cluster.tikv import pod_away_from_pd, tikv_pods
 
 from .misbehaving_pd import MisbehavingPD
 
 TIME_SCALE = 0.1
-TERMINAL = ("Succeeded", "Failed", "Aborted")
 
 
 @pytest.fixture(scope="session")
@@ -200,7 +201,7 @@ class Demos:
     def get(self, name: str) -> dict[str, Any]:
         return api(self.env, f"/apis/chaosdemo.dev/v1alpha1/namespaces/{self.ns}/chaosdemos/{name}")
 
-    def wait(self, name: str, phases: tuple[str, ...] = TERMINAL, timeout: float = 60) -> dict[str, Any]:
+    def wait(self, name: str, phases: Collection[str] = TERMINAL, timeout: float = 60) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         obj: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -233,11 +234,6 @@ def api(env: LocalEnv, path: str) -> dict[str, Any]:
     process start on the same 2 cores as the system under test."""
     assert env.cluster is not None
     return env.cluster.api(path)
-
-
-def tikv_pods(env: LocalEnv) -> dict[str, dict[str, Any]]:
-    items = api(env, "/api/v1/namespaces/tidb-cluster/pods?labelSelector=app.kubernetes.io%2Fcomponent%3Dtikv")
-    return {p["metadata"]["name"]: p for p in items["items"]}
 
 
 class PhaseWatch:
@@ -313,14 +309,9 @@ def running(host: str, name: str) -> bool:
     return out.stdout.decode().strip() == "true"
 
 
-def target_away_from_pd(env: LocalEnv) -> str:
-    pd_node = env.kubectl_json("get", "pod", "basic-pd-0", "-n", "tidb-cluster")["spec"]["nodeName"]
-    return next(n for n, p in sorted(tikv_pods(env).items()) if p["spec"]["nodeName"] != pd_node)
-
-
 def node_kill(env: LocalEnv, demos: Demos, name: str, down: int, **spec: object) -> str:
     """Apply a node-kill demo on a TiKV pod whose node does not also host PD; return that node."""
-    pod = target_away_from_pd(env)
+    pod = pod_away_from_pd(env)
     demos.apply(name, fault={"action": "node-kill", "nodeDownSeconds": down}, target={"pod": pod}, **spec)
     return str(tikv_pods(env)[pod]["spec"]["nodeName"])
 

@@ -22,6 +22,7 @@ import pytest
 from chaosdemo.run.crashpoints import POINTS
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv
+from chaosdemo_local.cluster.tikv import pod_away_from_pd
 
 from .conftest import (
     NO_LEADER_ELECTION,
@@ -31,7 +32,6 @@ from .conftest import (
     now_iso,
     operator_deletions,
     running,
-    target_away_from_pd,
     tikv_pods,
 )
 
@@ -69,7 +69,7 @@ def test_an_operator_sigkilled_at_each_step_is_succeeded_by_one_that_finishes_th
     host = local_env.docker_host
     if action == "node-kill" and not host:
         pytest.skip(f"no Docker engine in the local tier: {local_env.docker_error}")
-    pod = target_away_from_pd(local_env)
+    pod = pod_away_from_pd(local_env)
     node = tikv_pods(local_env)[pod]["spec"]["nodeName"]
     first_uid = tikv_pods(local_env)[pod]["metadata"]["uid"]
     since, since_iso = f"{time.time():.3f}", now_iso()

@@ -30,8 +30,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
-from chaosdemo.plugin.views import TERMINAL, Follower, Note, deadline, report, rows
+from chaosdemo.plugin.views import Follower, Note, deadline, report, rows
 
 __all__ = ["follow", "main"]
 

@@ -12,9 +12,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STAGES", "TERMINAL", "Follower", "Note", "deadline", "report", "rows", "seconds"]
+from chaosdemo.api.conditions import TERMINAL
 
-TERMINAL = ("Succeeded", "Failed", "Aborted")
+__all__ = ["STAGES", "Follower", "Note", "deadline", "report", "rows", "seconds"]
+
 STAGES = {
     "Pending": "waiting for the operator",
     "Injecting": "preflight passed, target chosen: injecting the fault",

@@ -37,14 +37,15 @@ from typing import Any
 
 import yaml
 
+from chaosdemo.api.conditions import TERMINAL
 from chaosdemo_local.bench.fleet import Fleet
 from chaosdemo_local.cluster.control_plane import REPO
 from chaosdemo_local.cluster.env import LocalEnv, Process
+from chaosdemo_local.cluster.tikv import pod_away_from_pd
 from chaosdemo_local.reaper import stop_on_signals
 
 __all__ = ["main"]
 
-TERMINAL = ("Succeeded", "Failed", "Aborted")
 SEED_POLL = 2.0
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
@@ -118,13 +119,6 @@ def run_demo(env: LocalEnv, name: str, fault: dict[str, Any], target: str | None
     raise TimeoutError(f"{name} did not end in {timeout}s")
 
 
-def away_from_pd(env: LocalEnv) -> str:
-    pd_node = env.kubectl_json("get", "pod", f"{env.tidb_name}-pd-0", "-n", env.tidb_namespace)["spec"]["nodeName"]
-    pods = env.kubectl_json("get", "pods", "-n", env.tidb_namespace, "-l",
-                            "app.kubernetes.io/component=tikv")["items"]
-    return random.choice([p["metadata"]["name"] for p in pods if p["spec"]["nodeName"] != pd_node])
-
-
 # ------------------------------------------------------------------ the sections
 
 def detection(env: LocalEnv, runs: int, actions: list[str]) -> dict[str, Any]:
@@ -134,7 +128,7 @@ def detection(env: LocalEnv, runs: int, actions: list[str]) -> dict[str, Any]:
         for i in range(runs):
             env.wait_healthy(timeout=300)
             fault = {"action": action, **({"nodeDownSeconds": 30} if action == "node-kill" else {})}
-            target = away_from_pd(env) if action == "node-kill" else None
+            target = pod_away_from_pd(env, env.tidb_namespace, random.choice) if action == "node-kill" else None
             with SeedWatcher(env.pd_url) as seed:
                 got = run_demo(env, f"{action}-{i}", fault, target)
             st = got["object"]["status"]

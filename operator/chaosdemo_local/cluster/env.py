@@ -161,6 +161,11 @@ class LocalEnv:
     def kubectl_json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
+    def api(self, path: str) -> Any:
+        """A GET of an API server path, over HTTP: no kubectl process on the cores the tier shares."""
+        assert self.cluster is not None
+        return self.cluster.api(path)
+
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
         logdir = self.workdir / "logs"
         logdir.mkdir(parents=True, exist_ok=True)

@@ -120,6 +120,10 @@ class KindEnv:
     def kubectl_json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
+    def api(self, path: str) -> Any:
+        """A GET of an API server path (``kubectl get --raw``)."""
+        return json.loads(self.kubectl("get", "--raw", path).stdout)
+
     def docker(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
         return docker_cli(self.host, *args, check=check)
 
