@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import heapq
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,10 +47,18 @@ __all__ = [
 MAX_EVENTS = 40
 MAX_TEXT = 300
 MAX_OBSERVATIONS_PER_POD = 8
+MAX_STORES = 50
+MAX_PD_MEMBERS = 10
 
 _SECRET_PATTERNS = [
+    # a PEM private key, whole (or to the end of a truncated text)
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
     re.compile(r"sk-ant-[A-Za-z0-9_\-]+"),
-    re.compile(r"(?i)(api[_-]?key|token|password|secret)\s*[=:]\s*\S+"),
+    re.compile(r"(?i)\bauthorization\s*[=:]\s*(?:bearer|basic|token|digest)?\s*\S+"),
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
+    re.compile(r"(?i)[\w-]*(api[_-]?key|token|passw(or)?d|pwd|secret|credentials?|access[_-]?key|private[_-]?key)"
+               r"\s*[=:]\s*\S+"),
+    re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b"),  # AWS access key ids
     re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+"),
 ]
 
@@ -240,12 +248,25 @@ class Evidence(_Data):
     tidb_operator_view: TidbOperatorView = Field(default_factory=TidbOperatorView)
 
 
+def about_cluster(cluster: str) -> Callable[[dict[str, Any]], bool]:
+    """Whether an Event's involvedObject is one of the TidbCluster's own: its TiKV, PD and TiDB pods and
+    StatefulSets, the TidbCluster, or a node. Any other Event of the namespace (another team's app,
+    another cluster) is not the evidence, and is not sent."""
+    member = re.compile(rf"{re.escape(cluster)}-(tikv|pd|tidb)(-\d+)?")
+
+    def about(obj: dict[str, Any]) -> bool:
+        kind, name = str(obj.get("kind", "")), str(obj.get("name", ""))
+        return (kind == "Node" or (kind == "TidbCluster" and name == cluster)
+                or (kind in ("Pod", "StatefulSet") and member.fullmatch(name) is not None))
+    return about
+
+
 class NewestEvents:
     """The newest ``keep`` Kubernetes Events at or after ``since``, summarized, fed one page of the
     API server's list at a time: a namespace's long history of Events is never held at once."""
 
-    def __init__(self, since: float, keep: int) -> None:
-        self.since, self.keep = since, max(0, keep)
+    def __init__(self, since: float, keep: int, cluster: str) -> None:
+        self.since, self.keep, self.about = since, max(0, keep), about_cluster(cluster)
         self._heap: list[tuple[float, int, dict[str, Any]]] = []  # the oldest kept first
         self._seen = 0
 
@@ -258,7 +279,7 @@ class NewestEvents:
                 at = parse_iso(str(when))
             except ValueError:
                 continue
-            if at < self.since or not self.keep:
+            if at < self.since or not self.keep or not self.about(obj):
                 continue
             self._seen += 1
             entry = (at, self._seen, {"time": when, "type": ev.get("type", ""), "reason": ev.get("reason", ""),
@@ -299,15 +320,15 @@ def build_evidence(
         tikv_pod_history=history,
         nodes=[NodeEvidence(name=n.name, ready=n.ready, reason=scrub(n.reason)) for n in snapshot.nodes],
         pd_stores=[
-            StoreEvidence(id=st.id, address=st.address,
+            StoreEvidence(id=scrub(st.id, 20), address=scrub(st.address, 200),
                           pod=pod_name_of_store(st.address, snapshot.cluster, snapshot.namespace) or "",
-                          state_name=st.state_name,
+                          state_name=scrub(st.state_name, 40),
                           seconds_since_heartbeat=round(snapshot.taken_at - st.last_heartbeat_ns / 1e9, 1),
                           leader_count=st.leader_count, region_count=st.region_count)
-            for st in snapshot.stores
+            for st in snapshot.stores[:MAX_STORES]
         ],
         pd_region_checks=dict(snapshot.region_checks),
-        pd_members=[PDMember(name=m, health=h) for m, h in snapshot.pd_members],
+        pd_members=[PDMember(name=scrub(m, 120), health=h) for m, h in snapshot.pd_members[:MAX_PD_MEMBERS]],
         pd_error=scrub(snapshot.pd_error),
         kubernetes_events=[
             KubeEvent(time=str(e.get("time", "")), type=str(e.get("type", "")),

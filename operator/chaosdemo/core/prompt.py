@@ -52,7 +52,12 @@ def evidence_json(evidence: Evidence, limit: int = MAX_EVIDENCE_CHARS) -> str:
         text = ev.model_dump_json(by_alias=True, indent=1)
     if len(text) > limit:
         text = json.dumps({"truncated": True, "evidence": text[: limit - 100]})
-    return text
+    return as_block_data(text)
+
+
+def as_block_data(text: str) -> str:
+    """JSON whose every <, > and & is a \\u escape: the same data, and no text inside can close the block."""
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def build_user_prompt(evidence: Evidence, limit: int = MAX_EVIDENCE_CHARS) -> str:

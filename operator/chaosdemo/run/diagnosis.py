@@ -89,7 +89,8 @@ async def collect_evidence(
     events_limit: int,
 ) -> Evidence:
     """The evidence of one demo: what the watch saw, plus the cluster's recent events and tidb-operator's view."""
-    recent = await kube.events.newest(snapshot.namespace, since=parse_iso(started_at) - 1, keep=events_limit)
+    recent = await kube.events.newest(snapshot.namespace, snapshot.cluster, since=parse_iso(started_at) - 1,
+                                      keep=events_limit)
     tidbcluster = await kube.cluster.get_tidbcluster(snapshot.namespace, snapshot.cluster)
     return build_evidence(snapshot, started_at, violations, history, recent, container_events, tidbcluster)
 

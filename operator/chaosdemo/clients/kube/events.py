@@ -37,15 +37,17 @@ class Events:
         await self.t.send(f"post an event on ChaosDemo {meta.get('namespace')}/{meta.get('name')}",
                           self.t.core.create_namespaced_event(meta.get("namespace"), ev, _preload_content=False))
 
-    async def newest(self, namespace: str, *, since: float, keep: int, page: int = EVENTS_PAGE) -> list[dict[str, Any]]:
-        """The newest ``keep`` Events of the namespace at or after ``since`` (epoch seconds), oldest first.
+    async def newest(self, namespace: str, cluster: str, *, since: float, keep: int,
+                     page: int = EVENTS_PAGE) -> list[dict[str, Any]]:
+        """The newest ``keep`` Events about the TidbCluster's own objects in the namespace at or after
+        ``since`` (epoch seconds), oldest first.
 
         Read ``page`` at a time: a namespace keeps an hour of Events, thousands after a busy hour,
         and every demo's diagnosis reads them at about the same moment. Measured on 2,460 Events
         (3 MB of JSON, nine rounds of 30 demos): one list peaked at 15.6 MiB of Python objects,
         pages of 500 at 5.5 MiB, for the same CPU (about 0.2 s).
         """
-        newest, token = NewestEvents(since, keep), None
+        newest, token = NewestEvents(since, keep, cluster), None
         while True:
             kwargs: dict[str, Any] = {"limit": page, "_preload_content": False}
             if token:
