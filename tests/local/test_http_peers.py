@@ -108,3 +108,57 @@ async def test_a_slow_claude_times_out_into_claude_unavailable(serve):
         await claude.diagnose(model="claude-sonnet-5-5", system="s", user="u")
     assert e.value.reason == "ClaudeTimeout"
     await claude.aclose()
+
+
+def endless(chunk: bytes, total: int, length: bool):
+    """A handler that answers 200 with ``total`` bytes of ``chunk``, with or without a Content-Length."""
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        if length:
+            resp.content_length = total
+        await resp.prepare(request)
+        sent = 0
+        try:
+            while sent < total:
+                await resp.write(chunk)
+                sent += len(chunk)
+        except (ConnectionResetError, RuntimeError):
+            pass  # the client stopped reading: what a bounded client does
+        return resp
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    return app
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "chunked"])
+async def test_an_endless_pd_answer_is_cut_at_the_limit_and_named(serve, length):
+    """Issue 20, finding 3: a Service of the target namespace that streams gigabytes must not take the
+    operator's memory. 256 MiB offered, 1 MiB allowed: PDUnavailable names the limit, and the client
+    never holds much more than the limit (seen to fail before: the whole body was read)."""
+    import tracemalloc
+
+    url = await serve(endless(b"[" + b" " * 65535, 256 * 2**20, length))
+    pd = PDClient(url, timeout=30, max_body=2**20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(PDUnavailable, match=r"more than 1048576 bytes"):
+            await pd.health()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        await pd.aclose()
+    assert peak < 8 * 2**20, f"peak {peak} bytes while reading a PD answer capped at 1 MiB"
+
+
+async def test_json_nested_past_pythons_recursion_limit_is_pd_unavailable(serve):
+    """Seen before the fix: 4096 nested arrays raised RecursionError out of the client, past the watch's
+    handling of PD trouble."""
+    url = await serve(endless(b"[" * 4096, 4096, True))
+    pd = PDClient(url)
+    try:
+        with pytest.raises(PDUnavailable, match="nested too deep"):
+            await pd.health()
+    finally:
+        await pd.aclose()

@@ -4,7 +4,9 @@ Only what the invariants and the evidence need. Every failure to get a JSON
 answer becomes ``PDUnavailable`` with the URL and the cause: the status code
 and its standard reason phrase, never the body of an answer that is not PD's
 (it could be anything, and it would reach status, events and the prompt).
-Redirects are not followed.
+Redirects are not followed, and an answer is read only up to ``max_body`` bytes
+(``CHAOSDEMO_PD_MAX_BODY_BYTES``): a Service of the target namespace that streams
+without end costs the operator at most that, never its memory.
 
 Every demo's PDClient shares the operator's one session (``pd_session``):
 its connection pool is keyed by host, so 30 demos on 30 PDs cost one lookup
@@ -24,7 +26,10 @@ import aiohttp
 
 from chaosdemo.api.errors import PDUnavailable
 
-__all__ = ["PDClient", "pd_session"]
+__all__ = ["MAX_BODY", "PDClient", "pd_session"]
+
+MAX_BODY = 8 * 2**20  # a real PD's largest answer we read (a region check of a large cluster) is far below
+CHUNK = 64 * 2**10
 
 
 def pd_session() -> aiohttp.ClientSession:
@@ -46,9 +51,10 @@ class PDClient:
         *,
         timeout: float = 3.0,
         session: aiohttp.ClientSession | None = None,
+        max_body: int = MAX_BODY,
     ) -> None:
         """``session``: shared with other PDClients and not closed here; None: one of its own."""
-        self.base_url = base_url.rstrip("/")
+        self.base_url, self.max_body = base_url.rstrip("/"), max_body
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._owned = session is None
@@ -64,7 +70,7 @@ class PDClient:
             async with self._session.get(self.base_url + path, timeout=self._timeout,
                                          allow_redirects=False) as resp:
                 status = resp.status
-                body = await resp.read() if status == 200 else b""
+                body = await self._read(resp, path) if status == 200 else b""
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {e!r}") from e
         if status != 200:
@@ -73,9 +79,25 @@ class PDClient:
             result = json.loads(body)
         except ValueError as e:
             raise PDUnavailable(f"PD at {self.base_url} sent non-JSON for {path}") from e
+        except RecursionError as e:  # [[[[...: no answer of PD's nests like that
+            raise PDUnavailable(f"PD at {self.base_url} sent JSON nested too deep for {path}") from e
         if not isinstance(result, shape):
             raise self._unexpected(path, f"a JSON {type(result).__name__}, not a JSON {shape.__name__}")
         return result
+
+    async def _read(self, resp: aiohttp.ClientResponse, path: str) -> bytes:
+        """The body, read a chunk at a time and given up past ``max_body`` bytes (the connection is dropped)."""
+        too_big = PDUnavailable(f"PD at {self.base_url} sent more than {self.max_body} bytes for {path} "
+                                "(the limit, CHAOSDEMO_PD_MAX_BODY_BYTES)")
+        if resp.content_length is not None and resp.content_length > self.max_body:
+            raise too_big
+        chunks, size = [], 0
+        async for chunk in resp.content.iter_chunked(CHUNK):
+            size += len(chunk)
+            if size > self.max_body:
+                raise too_big
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     def _unexpected(self, path: str, what: str) -> PDUnavailable:
         return PDUnavailable(f"PD at {self.base_url} sent an answer PD does not give for {path}: {what}")

@@ -36,6 +36,9 @@ class Settings(BaseModel):
         description="PD URL when spec.cluster.pdURL is empty; {name} and {namespace} are filled in.",
     )
     pd_timeout_seconds: float = Field(default=3.0, gt=0)
+    pd_max_body_bytes: int = Field(
+        default=8 * 2**20, ge=2**16, le=2**30,
+        description="The largest PD answer read; a longer one is PD unavailable, with the limit named.")
     poll_seconds: float = Field(
         default=2.0, gt=0, description="Longest wait between two looks at the cluster."
     )

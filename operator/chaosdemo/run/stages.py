@@ -71,7 +71,7 @@ class Stages:
         self.inv_cfg = InvariantConfig(heartbeat_stale_seconds=s.heartbeat_stale_seconds)
         pd_url = s.pd_url(demo.cluster, demo.cluster_ns, demo.spec.cluster.pd_url)  # a refused URL: Aborted
         self.fault = deps.faults(demo.spec.fault, deps.kube, deps.docker)
-        self.pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, session=deps.pd_session)
+        self.pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, session=deps.pd_session, max_body=s.pd_max_body_bytes)
         self.observer = Observer(deps.kube, self.pd, demo.cluster, demo.cluster_ns, clock=deps.clock,
                                  journal=deps.journal)
 
