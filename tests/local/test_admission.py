@@ -147,7 +147,7 @@ def test_the_operator_may_still_write_finalizers_and_status(local_env: LocalEnv,
     assert patch.returncode == 0, patch.stderr
     respec = local_env.kubectl("patch", "chaosdemo", name, "-n", policy["home"], "--as", "viewer", "--type=merge",
                                "-p", '{"spec": {"dryRun": false}}', check=False)
-    assert respec.returncode != 0 and "node-kill" in respec.stderr
+    assert respec.returncode != 0 and "spec cannot change once the ChaosDemo exists" in respec.stderr
     local_env.kubectl("delete", "chaosdemo", name, "-n", policy["home"], "--wait=false", check=False)
 
 
@@ -163,5 +163,41 @@ def test_the_chart_installs_the_same_policy_by_default(local_env: LocalEnv) -> N
         return [d for d in yaml.safe_load_all(out) if d and "AdmissionPolicy" in str(d.get("kind"))]
 
     deploy = list(yaml.safe_load_all((REPO / "deploy" / "admission-policy.yaml").read_text()))
-    assert render() == deploy
+
+    def key(d: dict[str, object]) -> str:
+        return f"{d['kind']}/{d['metadata']['name']}"  # type: ignore[index]
+
+    assert sorted(render(), key=key) == sorted(deploy, key=key)
     assert render("--set", "admissionPolicy.enabled=false") == []
+
+
+def test_only_the_operator_writes_status(local_env: LocalEnv, policy: dict[str, str]) -> None:
+    """Issue 20, finding 1: a user with every right on ChaosDemos and their status in a namespace (a namespace
+    admin's wide Role) may not rewrite a demo's status (seen to fail before: the patch was accepted)."""
+    ns = policy["home"]
+    wide = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+             "metadata": {"name": "wide", "namespace": ns},
+             "rules": [{"apiGroups": ["chaosdemo.dev"], "resources": ["*"], "verbs": ["*"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+             "metadata": {"name": "wide", "namespace": ns},
+             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "wide"},
+             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "ns-admin"}]}]
+    local_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(wide))
+    name = local_env.kubectl("create", "-f", "-", "-o", "jsonpath={.metadata.name}",
+                             input=demo(ns, policy["target"], "pod-delete")).stdout
+    forged = json.dumps({"status": {"phase": "Pending", "injection": {"action": "pod-delete",
+                                                                       "requestedAt": "2026-12-02T00:00:00.000Z"}}})
+    deadline = time.monotonic() + 30
+    while True:  # until the API server has loaded the RoleBinding: then only the policy can refuse
+        can = local_env.kubectl("auth", "can-i", "patch", "chaosdemos.chaosdemo.dev", "--subresource=status",
+                                "-n", ns, "--as", "ns-admin", check=False)
+        if can.stdout.strip() == "yes":
+            break
+        assert time.monotonic() < deadline, "the RoleBinding never took effect"
+        time.sleep(0.2)
+    out = local_env.kubectl("patch", "chaosdemo", name, "-n", ns, "--as", "ns-admin", "--subresource=status",
+                            "--type=merge", "-p", forged, check=False)
+    assert out.returncode != 0, "the status patch was accepted"
+    assert "ValidatingAdmissionPolicy 'chaosdemo-status-is-the-operators'" in out.stderr, out.stderr
+    assert "ns-admin lacks the verb write-status" in out.stderr, out.stderr
+    local_env.kubectl("delete", "chaosdemo", name, "-n", ns, "--wait=false", check=False)

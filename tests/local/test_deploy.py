@@ -118,16 +118,44 @@ def test_the_operator_runs_a_demo_under_its_own_service_account(installed: Local
         except urllib.error.URLError:
             assert time.monotonic() < deadline, "the liveness endpoint never answered"
             time.sleep(0.2)
-    demos.apply("as-sa", target={"pod": "basic-tikv-0"})
-    st = demos.wait("as-sa")["status"]
+    # Under the admission policy too: only a holder of write-status (the operator) writes status.
+    installed.kubectl("apply", "-f", str(REPO / "deploy" / "admission-policy.yaml"))
+    status_policy_in_force(installed, demos)
+    try:
+        demos.apply("as-sa", target={"pod": "basic-tikv-0"})
+        st = demos.wait("as-sa")["status"]
+    finally:
+        installed.kubectl("delete", "-f", str(REPO / "deploy" / "admission-policy.yaml"), check=False)
     assert st["phase"] == "Succeeded", st.get("message")
     denied = re.findall(r'"code":\s*403|APIForbiddenError|is forbidden', proc.output())
     assert denied == [], "RBAC is sufficient: no request was refused"
 
 
+def status_policy_in_force(env: LocalEnv, demos: Demos, timeout: float = 30) -> None:
+    """Wait until the API server refuses a status write by a user who may patch status but lacks write-status."""
+    rules = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+              "metadata": {"name": "status-prober", "namespace": demos.ns},
+              "rules": [{"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos/status"], "verbs": ["patch"]}]},
+             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+              "metadata": {"name": "status-prober", "namespace": demos.ns},
+              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "status-prober"},
+              "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "status-prober"}]}]
+    env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(rules))
+    demos.apply("probe", dryRun=True)
+    deadline = time.monotonic() + timeout
+    while True:
+        out = env.kubectl("patch", "chaosdemo", "probe", "-n", demos.ns, "--as", "status-prober", "--dry-run=server",
+                          "--subresource=status", "--type=merge", "-p", '{"status": {"message": "x"}}', check=False)
+        if "chaosdemo-status-is-the-operators" in out.stderr:
+            return
+        assert time.monotonic() < deadline, f"the status policy is not in force: {out.stderr.strip()}"
+        time.sleep(0.2)
+
+
 ALLOWED = [
     ("watch", "chaosdemos.chaosdemo.dev"), ("patch", "chaosdemos.chaosdemo.dev"),
-    ("patch", "chaosdemos.chaosdemo.dev/status"), ("get", "tidbclusters.pingcap.com"),
+    ("patch", "chaosdemos.chaosdemo.dev/status"), ("write-status", "chaosdemos.chaosdemo.dev"),
+    ("get", "tidbclusters.pingcap.com"),
     ("delete", "pods"), ("watch", "pods"), ("watch", "statefulsets.apps"), ("get", "nodes"),
     ("create", "events"), ("list", "events"), ("create", "leases.coordination.k8s.io"),
     ("delete", "leases.coordination.k8s.io"), ("watch", "customresourcedefinitions.apiextensions.k8s.io"),

@@ -279,15 +279,20 @@ def test_an_injection_recorded_but_not_done_is_done_exactly_once_on_resume(
         assert after != target["metadata"]["uid"]
 
 
-def test_the_spec_cannot_change_once_the_demo_has_started(local_env: LocalEnv, operator: Operator,
-                                                          demos: Demos) -> None:
-    operator.start()
+def test_the_spec_cannot_change_once_the_demo_exists(local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    """Issue 20, finding 9: frozen from creation, not from leaving Pending, and whatever status says (seen to
+    fail before: while Pending, or after a status patch back to Pending, dryRun could be flipped to false)."""
+    operator.stop_shared()  # Pending, as long as no operator takes it up
     demos.apply("frozen", dryRun=True)
+    flip = ("patch", "chaosdemo", "frozen", "-n", demos.ns, "--type=merge", "-p", '{"spec":{"dryRun":false}}')
+    out = local_env.kubectl(*flip, check=False)
+    assert out.returncode != 0 and "spec cannot change once the ChaosDemo exists" in out.stderr, out.stderr
+    operator.start()
     demos.wait("frozen")
-    out = local_env.kubectl("patch", "chaosdemo", "frozen", "-n", demos.ns, "--type=merge",
-                            "-p", '{"spec":{"dryRun":false}}', check=False)
-    assert out.returncode != 0
-    assert "spec cannot change once the demo has started" in out.stderr
+    local_env.kubectl("patch", "chaosdemo", "frozen", "-n", demos.ns, "--subresource=status", "--type=merge",
+                      "-p", '{"status":{"phase":"Pending"}}')
+    out = local_env.kubectl(*flip, check=False)
+    assert out.returncode != 0 and "spec cannot change once the ChaosDemo exists" in out.stderr, out.stderr
 
 
 def test_a_demo_without_diagnosis_goes_straight_from_detecting_to_recovering(

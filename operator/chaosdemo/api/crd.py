@@ -16,18 +16,14 @@ from chaosdemo.api.models import API_GROUP, API_VERSION, KIND, PLURAL, ChaosDemo
 
 __all__ = ["build_crd", "openapi_schema", "render_crd"]
 
-# The spec is frozen once the operator leaves Pending: a changed spec would
-# describe a demo other than the one whose timings and diagnosis are recorded.
+# The spec is frozen from creation: the preflight and the target choice read it while the demo is
+# Pending, so a change then (dryRun flipped to false) would act on what the operator never checked,
+# and a change later would describe a demo other than the one whose timings are recorded. The rule
+# reads only the spec: status is no authority (anyone who may patch it could write a phase).
 _ROOT_RULES = [
     {
-        "rule": (
-            "!has(oldSelf.status) || !has(oldSelf.status.phase) "
-            "|| oldSelf.status.phase == 'Pending' || self.spec == oldSelf.spec"
-        ),
-        "message": (
-            "spec cannot change once the demo has started; "
-            "create a new ChaosDemo to run another fault"
-        ),
+        "rule": "self.spec == oldSelf.spec",
+        "message": "spec cannot change once the ChaosDemo exists; create a new ChaosDemo to run another fault",
     }
 ]
 

@@ -6,6 +6,7 @@
     │   ├── TargetError        the target cannot be chosen or is not a TiKV pod of the cluster
     │   └── FaultUnavailable   the action cannot run here (no Docker, not a kind node)
     ├── DemoFailed             the fault was injected and the demo failed: phase Failed
+    │   └── RecordRefused      the status names what the cluster does not confirm: Failed, nothing touched
     ├── NotAKindNode           Docker: the container is missing or is not a kind node; never touched
     └── Unavailable            an outside system did not answer; worth a retry
         ├── PDUnavailable
@@ -30,6 +31,7 @@ __all__ = [
     "NotAKindNode",
     "PDUnavailable",
     "PreflightFailed",
+    "RecordRefused",
     "TargetError",
     "Unavailable",
 ]
@@ -63,6 +65,13 @@ class FaultUnavailable(AbortDemo):
 
 class DemoFailed(ChaosDemoError):
     reason = "Failed"
+
+
+class RecordRefused(DemoFailed):
+    """The run's own record (its status) names a target the cluster does not confirm. Status is written by
+    whoever may patch it, so the run ends Failed without touching anything, the fault's undo included."""
+
+    reason = "RecordRefused"
 
 
 class NotAKindNode(ChaosDemoError):

@@ -8,14 +8,18 @@ gives the same pod on every run against the same cluster.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from chaosdemo.api.errors import TargetError
-from chaosdemo.api.models import TargetSpec
+from chaosdemo.api.models import TargetSpec, TargetStatus
 from chaosdemo.core.snapshot import PodState, StoreState, pod_name_of_store
 
-__all__ = ["TargetChoice", "select_target"]
+__all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "owned_by", "select_target", "why_record_refused"]
+
+CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 
 
 @dataclass(frozen=True)
@@ -62,3 +66,48 @@ def select_target(
             reason="TargetHasNoStore",
         )
     return TargetChoice(pod=chosen, store=store, selection=how)
+
+
+def owned_by(obj: dict[str, Any] | None, kind: str, name: str, uid: str) -> bool:
+    """Whether ``obj`` has a controlling owner reference to exactly this object (kind, name and uid)."""
+    refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+    return any(r.get("kind") == kind and r.get("name") == name and r.get("uid") == uid and r.get("controller")
+               for r in refs)
+
+
+def why_record_refused(target: TargetStatus | None, cluster: str, *, tidbcluster: dict[str, Any] | None,
+                       statefulset: dict[str, Any] | None, pod: dict[str, Any] | None,
+                       node: dict[str, Any] | None, node_level: bool) -> str:
+    """Why a resumed run must not act on the target its status names, or '' (pure).
+
+    Status is written by whoever may patch it, so on resume what is about to be touched is checked
+    against the cluster itself: the pod is a member of the TiKV StatefulSet that the TidbCluster
+    controls (while it exists: a deleted pod may not be back yet), and for a node-level fault the node is
+    a Node of this cluster, the pod's own node, and not the control plane.
+    """
+    if target is None or not target.pod:
+        return "the status names no target"
+    sts = f"{cluster}-tikv"
+    if tidbcluster is None:
+        return f"TidbCluster {cluster} does not exist"
+    if re.fullmatch(rf"{re.escape(sts)}-\d+", target.pod) is None:
+        return f"{target.pod[:80]!r} is not a pod name of StatefulSet {sts}"
+    if node_level and re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", target.node) is None:
+        return f"{target.node[:80]!r} is not a node name"
+    tc_uid = str((tidbcluster.get("metadata") or {}).get("uid", ""))
+    if statefulset is None or not owned_by(statefulset, "TidbCluster", cluster, tc_uid):
+        return f"StatefulSet {sts} is missing or not controlled by TidbCluster {cluster}"
+    sts_uid = str((statefulset.get("metadata") or {}).get("uid", ""))
+    if pod is not None and not owned_by(pod, "StatefulSet", sts, sts_uid):
+        return f"pod {target.pod} is not controlled by StatefulSet {sts}"
+    if not node_level:
+        return ""
+    pod_node = str(((pod or {}).get("spec") or {}).get("nodeName", ""))
+    if pod is not None and pod_node != target.node:
+        return f"node {target.node[:80]!r} is not the node of pod {target.pod} ({pod_node or 'none'})"
+    if node is None:
+        return f"{target.node[:80]!r} is not a Node of this Kubernetes cluster"
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    if any(label in labels for label in CONTROL_PLANE_LABELS):
+        return f"node {target.node} is the Kubernetes control plane"
+    return ""

@@ -12,11 +12,11 @@ from __future__ import annotations
 from typing import Any
 
 from chaosdemo.api import conditions as cond
-from chaosdemo.api.errors import AbortDemo, DemoFailed
+from chaosdemo.api.errors import AbortDemo, DemoFailed, RecordRefused
 from chaosdemo.api.models import ChaosDemoSpec, ChaosDemoStatus
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
-from chaosdemo.run.preflight import lease_name
+from chaosdemo.run.preflight import check_record, lease_name
 from chaosdemo.run.stages import Stages, begin, finish
 from chaosdemo.run.status_record import Record
 
@@ -35,8 +35,8 @@ class DemoRun:
         if body is None or body.get("metadata", {}).get("deletionTimestamp"):
             return
         demo = Demo.read(body, Record(self.deps.kube, body, self.deps.clock, self.deps.crash))
-        if demo.status.conditions and demo.status.phase in cond.TERMINAL:
-            return
+        if demo.status.conditions and cond.compute_phase(demo.status.conditions) in cond.TERMINAL:
+            return  # from the conditions: a phase field patched back to Pending does not start it again
         self.deps.metrics.in_flight.inc()
         stages: Stages | None = None
         try:
@@ -48,6 +48,8 @@ class DemoRun:
                 await finish(self.deps, demo, False, "Aborted", demo.rec.aborted(e))
             else:  # never "nothing was injected" once something was
                 await self._end_failed(demo, stages, e.reason, e.message)
+        except RecordRefused as e:  # the record is not the cluster's: undo nothing it names either
+            await finish(self.deps, demo, False, e.reason, e.message)
         except DemoFailed as e:
             await self._end_failed(demo, stages, e.reason, e.message)
         finally:
@@ -74,10 +76,18 @@ async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
     holder = f"{meta.get('namespace')}/{meta.get('name')}/{meta.get('uid', '')}"
     done = []
     if status.injected_at and status.target is not None:
-        # A node that cannot be started yet raises, and the deletion is retried:
-        # the finalizer holds until the node is back.
         fault = deps.faults(spec.fault, deps.kube, deps.docker)
-        done.append(await fault.recover(ns, status.target))
+        try:  # the status is no authority: what it names is confirmed from the cluster first
+            if not deps.settings.may_target(str(meta.get("namespace", "")), ns):
+                raise RecordRefused(f"namespace {ns} is not an allowed target", reason="RecordRefused")
+            await check_record(deps.kube, ns, spec.cluster.name, status.target,
+                               through_node=fault.watches_node_container)
+        except RecordRefused as e:
+            done.append(f"nothing undone: {e.message}")
+        else:
+            # A node that cannot be started yet raises, and the deletion is retried:
+            # the finalizer holds until the node is back.
+            done.append(await fault.recover(ns, status.target))
     await deps.kube.leases.release(ns, lease_name(spec.cluster.name), holder)
     done.append("released the cluster for other demos")
     return "; ".join(done)

@@ -10,14 +10,16 @@ preflight to its end.
 from __future__ import annotations
 
 from chaosdemo.api.conditions import TERMINAL
-from chaosdemo.api.errors import PreflightFailed
+from chaosdemo.api.errors import PreflightFailed, RecordRefused
+from chaosdemo.api.models import TargetStatus
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.invariants import InvariantConfig, evaluate
 from chaosdemo.core.snapshot import Snapshot
+from chaosdemo.core.targeting import why_record_refused
 
-__all__ = ["check_blast_radius", "check_cluster_exists", "check_snapshot", "hold_cluster", "lease_name",
-           "quorum_after_losing_one"]
+__all__ = ["check_blast_radius", "check_cluster_exists", "check_record", "check_snapshot", "hold_cluster",
+           "lease_name", "quorum_after_losing_one"]
 
 
 def lease_name(cluster: str) -> str:
@@ -102,3 +104,24 @@ async def check_blast_radius(pd: PDClient, snapshot: Snapshot) -> None:
     why = quorum_after_losing_one(replicas, up)
     if why:
         raise PreflightFailed(f"refusing to inject: {why}", reason="BelowQuorum")
+
+
+async def check_record(kube: KubeClient, namespace: str, cluster: str, target: TargetStatus | None, *,
+                       through_node: bool) -> None:
+    """On resume, confirm from the cluster what the status says the run is about to touch; RecordRefused if not.
+
+    The names are checked before anything is read with them; then the TidbCluster, its TiKV StatefulSet,
+    the pod and (for a fault that acts through the node) the Node, each as the API server has them.
+    """
+    tidbcluster = await kube.cluster.get_tidbcluster(namespace, cluster)
+    statefulset = await kube.cluster.get_statefulset(namespace, f"{cluster}-tikv")
+    why = why_record_refused(target, cluster, tidbcluster=tidbcluster, statefulset=statefulset, pod=None,
+                             node={}, node_level=through_node)
+    if not why and target is not None:
+        pod = await kube.cluster.get_pod(namespace, target.pod)
+        node = await kube.cluster.get_node(target.node) if through_node else None
+        why = why_record_refused(target, cluster, tidbcluster=tidbcluster, statefulset=statefulset, pod=pod,
+                                 node=node, node_level=through_node)
+    if why:
+        raise RecordRefused(f"the demo's status names a target the cluster does not confirm: {why}; "
+                            "nothing was touched", reason="RecordRefused")

@@ -14,7 +14,7 @@ import logging
 from dataclasses import replace
 
 from chaosdemo.api import conditions as cond
-from chaosdemo.api.errors import PreflightFailed, Unavailable
+from chaosdemo.api.errors import PreflightFailed, RecordRefused, Unavailable
 from chaosdemo.api.models import InjectionRecord, TargetStatus
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.evidence import record_pods
@@ -27,7 +27,14 @@ from chaosdemo.run.diagnosis import DiagnosisJob, collect_evidence, diagnose
 from chaosdemo.run.faults import ground_truth
 from chaosdemo.run.follow import Follow
 from chaosdemo.run.observer import Observer
-from chaosdemo.run.preflight import check_blast_radius, check_cluster_exists, check_snapshot, hold_cluster, lease_name
+from chaosdemo.run.preflight import (
+    check_blast_radius,
+    check_cluster_exists,
+    check_record,
+    check_snapshot,
+    hold_cluster,
+    lease_name,
+)
 from chaosdemo.run.status_record import verdict
 
 __all__ = ["Stages", "begin", "finish"]
@@ -45,12 +52,14 @@ async def begin(deps: Deps, demo: Demo) -> None:
         st.message = "running preflight checks"
         await rec.save()
         await rec.event("Normal", "Started", f"preflight of TidbCluster {demo.cluster_ns}/{demo.cluster}")
-    fresh = st.injection is None or st.injection.requested_at is None
-    if fresh and not deps.settings.may_target(rec.namespace, demo.cluster_ns):
-        raise PreflightFailed(
-            f"a ChaosDemo in namespace {rec.namespace} may not target TidbCluster {demo.cluster_ns}/"
-            f"{demo.cluster}: the operator allows other namespaces only when listed in its "
-            "CHAOSDEMO_TARGET_NAMESPACES (chart value allowedTargetNamespaces)", reason="NamespaceNotAllowed")
+    if not deps.settings.may_target(rec.namespace, demo.cluster_ns):
+        why = (f"a ChaosDemo in namespace {rec.namespace} may not target TidbCluster {demo.cluster_ns}/"
+               f"{demo.cluster}: the operator allows other namespaces only when listed in its "
+               "CHAOSDEMO_TARGET_NAMESPACES (chart value allowedTargetNamespaces)")
+        if st.injection is None or st.injection.requested_at is None:
+            raise PreflightFailed(why, reason="NamespaceNotAllowed")
+        # A run that resumes is checked again: its status may have been written by anyone who may patch it.
+        raise RecordRefused(f"{why}; nothing was touched", reason="RecordRefused")
 
 
 async def finish(deps: Deps, demo: Demo, ok: bool, reason: str, message: str) -> None:
@@ -89,6 +98,9 @@ class Stages:
             st.message = f"injecting {spec.fault.action} into {self.demo.target.pod}"
             await rec.save()
             self.deps.crash("before-inject")
+        else:  # resumed from the status: what it names is confirmed from the cluster before anything is touched
+            await check_record(self.deps.kube, self.demo.cluster_ns, self.demo.cluster, st.target,
+                               through_node=self.fault.watches_node_container)
         # A fault that took effect before this operator could watch (it restarted
         # mid-demo) is detected from what it left on the target.
         with self.deps.journal.following(self.demo.cluster_ns, self.demo.cluster):

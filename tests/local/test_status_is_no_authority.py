@@ -1,0 +1,74 @@
+"""Issue 20, finding 1: the operator takes no authority from its own status.
+
+Whoever may patch a ChaosDemo's status could once make a resumed run act on the target the status
+names, past the namespace allow-list and the preflight. Both tests were seen to fail before the fix:
+the first deleted tidb-cluster/basic-tikv-0 on behalf of a demo of another namespace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from chaosdemo_local.cluster.env import LocalEnv
+
+from .conftest import Demos, Operator, tikv_pods
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def forge(env: LocalEnv, ns: str, name: str, target: dict[str, Any]) -> None:
+    """What a user allowed to patch status writes: a run that has recorded its intent on ``target``."""
+    status = {"conditions": [], "phase": "Pending", "message": "", "finishedAt": None,
+              "injection": {"action": "pod-delete", "requestedAt": now()}, "target": target}
+    env.kubectl("patch", "chaosdemo", name, "-n", ns, "--subresource=status", "--type=merge",
+                "-p", json.dumps({"status": status}))
+
+
+def wait_end(demos: Demos, name: str, timeout: float = 60) -> dict[str, Any]:
+    return demos.wait(name, timeout=timeout)["status"]
+
+
+def test_a_status_patched_to_resume_on_another_namespaces_pod_is_refused(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    """The issue's reproduction: an Aborted cross-namespace demo, its status rewritten, the operator restarted."""
+    operator.stop_shared()
+    operator.start(CHAOSDEMO_TARGET_NAMESPACES="")  # the chart's default: a demo targets its own namespace
+    demos.apply("walk-around", target={"pod": "basic-tikv-0"})
+    first = wait_end(demos, "walk-around")
+    assert first["phase"] == "Aborted" and "NamespaceNotAllowed" in first["message"], first
+    operator.stop_all()
+    victim = tikv_pods(local_env)["basic-tikv-0"]
+    forge(local_env, demos.ns, "walk-around", {"pod": "basic-tikv-0", "podUid": victim["metadata"]["uid"],
+                                               "node": victim["spec"]["nodeName"], "storeId": "1"})
+    operator.start(CHAOSDEMO_TARGET_NAMESPACES="")
+    st = wait_end(demos, "walk-around")
+    assert st["phase"] == "Failed" and "RecordRefused" in st["message"] and "nothing was touched" in st["message"], st
+    assert tikv_pods(local_env)["basic-tikv-0"]["metadata"]["uid"] == victim["metadata"]["uid"], "untouched"
+
+
+def test_a_status_naming_a_pod_the_tidbcluster_does_not_own_is_refused(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    """In an allowed namespace, a pod named like a TiKV but not of the TidbCluster's StatefulSet."""
+    operator.stop_shared()
+    planted = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "basic-tikv-7", "namespace": "tidb-cluster"},
+               "spec": {"containers": [{"name": "c", "image": "local.invalid/none"}]}}
+    local_env.kubectl("apply", "-f", "-", input=json.dumps(planted))
+    try:
+        uid = local_env.kubectl_json("get", "pod", "basic-tikv-7", "-n", "tidb-cluster")["metadata"]["uid"]
+        own = Demos(local_env, "tidb-cluster")
+        name = f"planted-{int(time.time())}"
+        own.apply(name, target={"pod": "basic-tikv-0"})
+        forge(local_env, "tidb-cluster", name, {"pod": "basic-tikv-7", "podUid": uid, "node": "", "storeId": "9"})
+        operator.start()
+        st = wait_end(own, name)
+        local_env.kubectl("delete", "chaosdemo", name, "-n", "tidb-cluster", "--wait=false")
+        assert st["phase"] == "Failed" and "not controlled by StatefulSet basic-tikv" in st["message"], st
+        still = local_env.kubectl_json("get", "pod", "basic-tikv-7", "-n", "tidb-cluster")
+        assert still["metadata"]["uid"] == uid, "the planted pod was not deleted"
+    finally:
+        local_env.kubectl("delete", "pod", "basic-tikv-7", "-n", "tidb-cluster", "--wait=false", check=False)
