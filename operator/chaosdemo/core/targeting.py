@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,8 @@ from chaosdemo.api.errors import TargetError
 from chaosdemo.api.models import TargetSpec, TargetStatus
 from chaosdemo.core.snapshot import PodState, StoreState, pod_name_of_store
 
-__all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "owned_by", "select_target", "why_record_refused"]
+__all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "owned_by", "select_target", "why_node_refused",
+           "why_record_refused"]
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 
@@ -36,11 +37,17 @@ def select_target(
     cluster: str,
     namespace: str,
     rng: random.Random | None = None,
+    refused_nodes: Mapping[str, str] | None = None,
 ) -> TargetChoice:
+    """The target: the pod named, or a random one (seeded if asked) among those on no refused node.
+
+    ``refused_nodes`` (node-kill) maps a node to why killing it would take down more than one store.
+    """
     by_name = {p.name: p for p in pods}
     names = sorted(by_name)
     if not names:
         raise TargetError(f"TidbCluster {namespace}/{cluster} has no TiKV pods", reason="NoTiKVPods")
+    refused = refused_nodes or {}
     if spec.pod:
         if spec.pod not in by_name:
             raise TargetError(
@@ -48,13 +55,20 @@ def select_target(
                 f"(its TiKV pods are {', '.join(names)})",
                 reason="TargetNotTiKV",
             )
+        why = refused.get(by_name[spec.pod].node)
+        if why:
+            raise TargetError(f"refusing to kill node {by_name[spec.pod].node} of pod {spec.pod}: {why}",
+                              reason="NodeKillRefused")
         chosen, how = by_name[spec.pod], "named in spec.target.pod"
+    elif not (names := [n for n in names if by_name[n].node not in refused]):
+        reasons = "; ".join(f"{node}: {why}" for node, why in sorted(refused.items()))
+        raise TargetError(f"no TiKV pod's node may be killed: {reasons}", reason="NodeKillRefused")
     elif spec.seed is not None:
         chosen = by_name[random.Random(spec.seed).choice(names)]
-        how = f"random with seed {spec.seed} among {len(names)} TiKV pods"
+        how = f"random with seed {spec.seed} among {len(names)} TiKV pods" + _excluding(refused)
     else:
         chosen = by_name[(rng or random.SystemRandom()).choice(names)]
-        how = f"random among {len(names)} TiKV pods"
+        how = f"random among {len(names)} TiKV pods" + _excluding(refused)
     store = next(
         (s for s in stores if pod_name_of_store(s.address, cluster, namespace) == chosen.name),
         None,
@@ -110,4 +124,30 @@ def why_record_refused(target: TargetStatus | None, cluster: str, *, tidbcluster
     labels = (node.get("metadata") or {}).get("labels") or {}
     if any(label in labels for label in CONTROL_PLANE_LABELS):
         return f"node {target.node} is the Kubernetes control plane"
+    return ""
+
+
+def _excluding(refused: Mapping[str, str]) -> str:
+    return f" (not on {', '.join(sorted(refused))}: killing it would take more than one store)" if refused else ""
+
+
+def why_node_refused(node: str, *, labels: Mapping[str, str], tikv_on_node: int, pd_on_node: Sequence[str],
+                     pd_members: Sequence[tuple[str, bool]], operator_node: str) -> str:
+    """Why killing this whole node would take down more than the one store a demo may take, or '' (pure).
+
+    The quorum guard counts one lost store; a node with two stores, PD members whose loss breaks PD's
+    quorum, the control plane, or the operator's own node is refused outright.
+    """
+    if any(label in labels for label in CONTROL_PLANE_LABELS):
+        return "it runs the Kubernetes control plane"
+    if operator_node and node == operator_node:
+        return "it runs this operator, which would not be there to start it again"
+    if tikv_on_node > 1:
+        return f"it hosts {tikv_on_node} TiKV stores of the cluster; a demo takes one"
+    healthy = {name for name, ok in pd_members if ok}
+    quorum = len(pd_members) // 2 + 1
+    lost = [p for p in pd_on_node if p in healthy]
+    if pd_members and len(healthy) - len(lost) < quorum:
+        return (f"it hosts PD member(s) {', '.join(sorted(lost))}: {len(healthy) - len(lost)} of "
+                f"{len(pd_members)} PD members would be left, below PD's quorum of {quorum}")
     return ""

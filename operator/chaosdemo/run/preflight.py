@@ -15,11 +15,11 @@ from chaosdemo.api.models import TargetStatus
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.invariants import InvariantConfig, evaluate
-from chaosdemo.core.snapshot import Snapshot
-from chaosdemo.core.targeting import why_record_refused
+from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, Snapshot
+from chaosdemo.core.targeting import why_node_refused, why_record_refused
 
 __all__ = ["check_blast_radius", "check_cluster_exists", "check_record", "check_snapshot", "hold_cluster",
-           "lease_name", "quorum_after_losing_one"]
+           "lease_name", "quorum_after_losing_one", "refused_nodes"]
 
 
 def lease_name(cluster: str) -> str:
@@ -125,3 +125,20 @@ async def check_record(kube: KubeClient, namespace: str, cluster: str, target: T
     if why:
         raise RecordRefused(f"the demo's status names a target the cluster does not confirm: {why}; "
                             "nothing was touched", reason="RecordRefused")
+
+
+async def refused_nodes(kube: KubeClient, snapshot: Snapshot, operator_node: str) -> dict[str, str]:
+    """For node-kill: each node of a TiKV pod that may not be killed, and why (the Node and PD's pods read)."""
+    pd_pods = await kube.cluster.list_pods(snapshot.namespace,
+                                           f"{COMPONENT_LABEL}=pd,{INSTANCE_LABEL}={snapshot.cluster}", "PD")
+    refused = {}
+    for node in sorted({p.node for p in snapshot.pods if p.node}):
+        obj = await kube.cluster.get_node(node)
+        why = why_node_refused(
+            node, labels=((obj or {}).get("metadata") or {}).get("labels") or {},
+            tikv_on_node=sum(1 for p in snapshot.pods if p.node == node),
+            pd_on_node=[str(p["metadata"]["name"]) for p in pd_pods if (p.get("spec") or {}).get("nodeName") == node],
+            pd_members=snapshot.pd_members, operator_node=operator_node)
+        if why:
+            refused[node] = why
+    return refused

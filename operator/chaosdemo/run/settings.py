@@ -56,6 +56,9 @@ class Settings(BaseModel):
     )
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0)
     docker_host: str | None = Field(default=None, description="From DOCKER_HOST.")
+    node_name: str = Field(default="", max_length=253,
+                           description="The node this operator runs on (the chart sets it from spec.nodeName); "
+                           "node-kill never kills it.")
     events_limit: int = Field(default=40, ge=0)
     target_namespaces: frozenset[str] = Field(
         default=frozenset(),

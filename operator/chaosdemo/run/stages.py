@@ -34,6 +34,7 @@ from chaosdemo.run.preflight import (
     check_snapshot,
     hold_cluster,
     lease_name,
+    refused_nodes,
 )
 from chaosdemo.run.status_record import verdict
 
@@ -122,7 +123,9 @@ class Stages:
         self.progress.watch = WatchState(history=record_pods({}, snap))
         rec.set("PreflightPassed", "True", "ClusterHealthy",
                 f"{len(snap.pods)} TiKV pods Ready, {len(snap.stores)} stores Up, no unhealthy regions")
-        choice = select_target(list(snap.pods), list(snap.stores), demo.spec.target, demo.cluster, demo.cluster_ns)
+        refused = await refused_nodes(kube, snap, self.deps.settings.node_name) if self.fault.node_level else {}
+        choice = select_target(list(snap.pods), list(snap.stores), demo.spec.target, demo.cluster, demo.cluster_ns,
+                               refused_nodes=refused)
         demo.status.target = TargetStatus(
             pod=choice.pod.name, pod_uid=choice.pod.uid, node=choice.pod.node,
             restart_count=choice.pod.restart_count, store_id=choice.store.id,

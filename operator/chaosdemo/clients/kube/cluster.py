@@ -22,8 +22,11 @@ class ClusterObjects:
         return await self.t.get_custom(TIDB_GROUP, TIDB_VERSION, TIDB_PLURAL, namespace, name)
 
     async def list_tikv_pods(self, namespace: str, cluster: str) -> list[dict[str, Any]]:
-        found = await self.t.read(f"TiKV pods in {namespace}", self.t.core.list_namespaced_pod(
-            namespace, label_selector=tikv_selector(cluster), _preload_content=False))
+        return await self.list_pods(namespace, tikv_selector(cluster), "TiKV")
+
+    async def list_pods(self, namespace: str, selector: str, what: str) -> list[dict[str, Any]]:
+        found = await self.t.read(f"{what} pods in {namespace}", self.t.core.list_namespaced_pod(
+            namespace, label_selector=selector, _preload_content=False))
         items: list[dict[str, Any]] = (found or {}).get("items") or []
         return items
 

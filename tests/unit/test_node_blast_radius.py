@@ -1,0 +1,52 @@
+"""Issue 20, finding 2: node-kill takes down one store, never more (pure half; seen to fail before: nothing
+refused a node with two stores, a PD majority, the control plane or the operator's own node)."""
+
+import random
+
+import pytest
+
+from chaosdemo.api.errors import TargetError
+from chaosdemo.api.models import TargetSpec
+from chaosdemo.core.targeting import select_target, why_node_refused
+
+from .helpers import healthy
+
+ONE_PD = (("basic-pd-0", True),)
+THREE_PD = (("basic-pd-0", True), ("basic-pd-1", True), ("basic-pd-2", True))
+
+
+def why(node="w1", labels=None, tikv=1, pd=(), members=THREE_PD, operator=""):
+    return why_node_refused(node, labels=labels or {}, tikv_on_node=tikv, pd_on_node=list(pd), pd_members=members,
+                            operator_node=operator)
+
+
+def test_a_node_with_one_store_and_no_pd_majority_may_be_killed():
+    assert why() == ""
+    assert why(pd=["basic-pd-1"]) == "", "2 of 3 PD members are left: quorum holds"
+
+
+@pytest.mark.parametrize(("kw", "says"), [
+    ({"labels": {"node-role.kubernetes.io/control-plane": ""}}, "control plane"),
+    ({"operator": "w1"}, "runs this operator"),
+    ({"tikv": 2}, "hosts 2 TiKV stores"),
+    ({"pd": ["basic-pd-0"], "members": ONE_PD}, "below PD's quorum of 1"),
+    ({"pd": ["basic-pd-0", "basic-pd-1"]}, "1 of 3 PD members would be left"),
+])
+def test_a_node_whose_loss_takes_more_than_one_store_is_refused(kw, says):
+    assert says in why(**kw)
+
+
+def test_a_random_node_kill_target_is_chosen_away_from_refused_nodes_and_a_named_one_is_refused():
+    s = healthy()
+    refused = {s.pods[0].node: "it hosts PD member(s) basic-pd-0: ..."}
+    for seed in range(20):
+        got = select_target(list(s.pods), list(s.stores), TargetSpec(), "basic", "tidb-cluster",
+                            rng=random.Random(seed), refused_nodes=refused)
+        assert got.pod.node not in refused and "not on" in got.selection
+    with pytest.raises(TargetError, match="refusing to kill node .* hosts PD member") as e:
+        select_target(list(s.pods), list(s.stores), TargetSpec(pod=s.pods[0].name), "basic", "tidb-cluster",
+                      refused_nodes=refused)
+    assert e.value.reason == "NodeKillRefused"
+    every = {p.node: "no" for p in s.pods}
+    with pytest.raises(TargetError, match="no TiKV pod's node may be killed"):
+        select_target(list(s.pods), list(s.stores), TargetSpec(), "basic", "tidb-cluster", refused_nodes=every)
