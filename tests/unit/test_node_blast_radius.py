@@ -43,7 +43,7 @@ def test_a_random_node_kill_target_is_chosen_away_from_refused_nodes_and_a_named
         got = select_target(list(s.pods), list(s.stores), TargetSpec(), "basic", "tidb-cluster",
                             rng=random.Random(seed), refused_nodes=refused)
         assert got.pod.node not in refused and "not on" in got.selection
-    with pytest.raises(TargetError, match="refusing to kill node .* hosts PD member") as e:
+    with pytest.raises(TargetError, match=r"refusing to kill node .* hosts PD member") as e:
         select_target(list(s.pods), list(s.stores), TargetSpec(pod=s.pods[0].name), "basic", "tidb-cluster",
                       refused_nodes=refused)
     assert e.value.reason == "NodeKillRefused"
