@@ -32,6 +32,17 @@ INVALID = [
     ("cluster namespace not a DNS label", {"cluster": {"name": "basic", "namespace": "TiDB"}},
      "spec.cluster.namespace: Invalid value"),
     ("pdURL not http", {"cluster": {"name": "basic", "pdURL": "ftp://pd:2379"}}, "spec.cluster.pdURL: Invalid value"),
+    # Issue 20, finding 8: what the operator refuses at run time is refused at admission (seen to pass before).
+    ("pdURL of the API server", {"cluster": {"name": "basic", "namespace": "tidb-cluster",
+                                             "pdURL": "http://kubernetes.default.svc:443"}},
+     "pdURL must name a Service"),
+    ("pdURL of a metadata server", {"cluster": {"name": "basic", "pdURL": "http://metadata.google.internal:80"}},
+     "pdURL must name a Service of the target namespace"),
+    ("pdURL of an IP address", {"cluster": {"name": "basic", "pdURL": "http://10.0.0.1:2379"}},
+     "pdURL must name a Service of the target namespace"),
+    ("pdURL of another namespace", {"cluster": {"name": "basic", "namespace": "tidb-cluster",
+                                                "pdURL": "http://basic-pd.other.svc:2379"}}, "pdURL must name"),
+    ("a 300-character pod name", {**OK, "target": {"pod": "a" * 300}}, "spec.target.pod: Too long"),
     ("unknown action", {**OK, "fault": {"action": "pod-explode"}},
      'spec.fault.action: Unsupported value: "pod-explode"'),
     ("negative grace period", {**OK, "fault": {"action": "pod-delete", "gracePeriodSeconds": -1}},
@@ -65,6 +76,32 @@ def test_an_invalid_spec_is_refused_with_a_clear_message(local_env: LocalEnv, ca
     code, err = create(local_env, spec)
     assert code != 0, f"{case} was accepted"
     assert message in err, err
+
+
+@pytest.mark.parametrize("cluster", [
+    {"name": "basic", "pdURL": "http://basic-pd:2379"},
+    {"name": "basic", "namespace": "tidb-cluster", "pdURL": "http://basic-pd.tidb-cluster.svc:2379"},
+    {"name": "basic", "namespace": "tidb-cluster", "pdURL": "https://basic-pd.tidb-cluster:2379/"},
+    {"name": "basic", "namespace": "tidb-cluster", "pdURL": ""},
+], ids=["bare", "qualified", "https-short", "empty"])
+def test_a_pd_url_of_the_target_namespace_is_accepted(local_env: LocalEnv, cluster: dict[str, str]) -> None:
+    code, err = create(local_env, {"cluster": cluster})
+    assert code == 0, err
+
+
+def test_every_string_of_the_spec_has_a_length_limit() -> None:
+    from chaosdemo.api.crd import build_crd
+
+    def strings(node: object, path: str) -> list[str]:
+        if not isinstance(node, dict):
+            return []
+        found = [path] if node.get("type") == "string" and "maxLength" not in node and "enum" not in node else []
+        for key, child in (node.get("properties") or {}).items():
+            found += strings(child, f"{path}.{key}")
+        return found
+
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    assert strings(schema, "spec") == []
 
 
 def test_a_minimal_spec_is_accepted_and_defaulted(local_env: LocalEnv) -> None:

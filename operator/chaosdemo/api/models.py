@@ -95,8 +95,23 @@ class _Model(BaseModel):
     )
 
 
+_PD_SERVICE = r"^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+
+
 class ClusterRef(_Model):
     """Which TidbCluster the demo runs against."""
+
+    # What the operator would refuse at run time (PDURLRefused) is refused here already: pdURL names a
+    # Service of the target namespace, bare or qualified with that namespace (CEL cannot see the demo's
+    # own namespace, so a qualified host needs cluster.namespace set).
+    model_config = ConfigDict(json_schema_extra=_cel((
+        "!has(self.pdURL) || self.pdURL == '' "
+        f"|| self.pdURL.matches('{_PD_SERVICE}(:[0-9]+)?/?$') "
+        "|| (has(self.namespace) && self.namespace != '' "
+        f"&& self.pdURL.matches('{_PD_SERVICE}[.]' + self.namespace + '([.]svc([.]cluster[.]local)?)?(:[0-9]+)?/?$'))",
+        "pdURL must name a Service of the target namespace: http://<service>:<port>, or "
+        "http://<service>.<cluster.namespace>[.svc]:<port> with cluster.namespace set",
+    )))
 
     name: str = Field(
         description="Name of the TidbCluster (tidb-operator's pingcap.com/v1alpha1) to test.",
