@@ -48,3 +48,20 @@ def test_a_deleted_pod_not_back_yet_still_passes_on_its_statefulsets_name():
 ])
 def test_a_record_the_cluster_does_not_confirm_is_refused_with_why(change, says):
     assert says in why(**change)
+
+
+def test_only_pods_the_tidbclusters_statefulset_controls_are_members():
+    """Issue 20, finding 4: a pod that copies the TiKV labels is never a target (seen before: it could be)."""
+    from dataclasses import replace
+
+    from chaosdemo.core.targeting import members
+
+    from .helpers import healthy
+
+    s = healthy()
+    sts = replace(s.statefulset, uid="sts-uid", owner="TidbCluster/basic/tc-uid")
+    own = [replace(p, owner="StatefulSet/basic-tikv/sts-uid") for p in s.pods]
+    planted = replace(s.pods[0], name="basic-tikv-9", uid="planted", owner="")
+    assert members([*own, planted], sts, "basic", "tc-uid") == own
+    assert members(own, replace(sts, owner="TidbCluster/basic/other-uid"), "basic", "tc-uid") == []
+    assert members(own, None, "basic", "tc-uid") == []

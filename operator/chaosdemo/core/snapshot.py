@@ -59,6 +59,7 @@ class PodState:
     restart_count: int
     created: str = ""
     reason: str = ""
+    owner: str = ""  # its controller, as Kind/name/uid: a TiKV pod's is the StatefulSet
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,8 @@ class StatefulSetState:
     ready_replicas: int
     current_replicas: int
     updated_replicas: int
+    uid: str = ""
+    owner: str = ""  # its controller, as Kind/name/uid: the TidbCluster
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,15 @@ def pod_from_api(pod: dict[str, Any]) -> PodState:
         restart_count=restart_count(pod),
         created=str(meta.get("creationTimestamp") or ""),
         reason=status.get("reason") or "",
+        owner=controller_of(pod),
     )
+
+
+def controller_of(obj: dict[str, Any]) -> str:
+    """The object's controlling owner as Kind/name/uid, or ''."""
+    refs = (obj.get("metadata") or {}).get("ownerReferences") or []
+    ref = next((r for r in refs if isinstance(r, dict) and r.get("controller")), None)
+    return f"{ref.get('kind', '')}/{ref.get('name', '')}/{ref.get('uid', '')}" if ref else ""
 
 
 def statefulset_from_api(sts: dict[str, Any]) -> StatefulSetState:
@@ -148,6 +159,8 @@ def statefulset_from_api(sts: dict[str, Any]) -> StatefulSetState:
         ready_replicas=int(status.get("readyReplicas") or 0),
         current_replicas=int(status.get("currentReplicas") or 0),
         updated_replicas=int(status.get("updatedReplicas") or 0),
+        uid=str(sts.get("metadata", {}).get("uid", "")),
+        owner=controller_of(sts),
     )
 
 

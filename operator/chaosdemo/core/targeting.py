@@ -15,9 +15,9 @@ from typing import Any
 
 from chaosdemo.api.errors import TargetError
 from chaosdemo.api.models import TargetSpec, TargetStatus
-from chaosdemo.core.snapshot import PodState, StoreState, pod_name_of_store
+from chaosdemo.core.snapshot import PodState, StatefulSetState, StoreState, pod_name_of_store
 
-__all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "owned_by", "select_target", "why_node_refused",
+__all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "members", "owned_by", "select_target", "why_node_refused",
            "why_record_refused"]
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
@@ -151,3 +151,15 @@ def why_node_refused(node: str, *, labels: Mapping[str, str], tikv_on_node: int,
         return (f"it hosts PD member(s) {', '.join(sorted(lost))}: {len(healthy) - len(lost)} of "
                 f"{len(pd_members)} PD members would be left, below PD's quorum of {quorum}")
     return ""
+
+
+def members(pods: Sequence[PodState], statefulset: StatefulSetState | None, cluster: str,
+            tidbcluster_uid: str) -> list[PodState]:
+    """The TiKV pods that are the TidbCluster's own: controlled by its TiKV StatefulSet, which it controls.
+
+    Pods are found by their labels, which anyone who may create a pod in the namespace can copy; only
+    these may be chosen or named as the target.
+    """
+    if statefulset is None or statefulset.owner != f"TidbCluster/{cluster}/{tidbcluster_uid}":
+        return []
+    return [p for p in pods if p.owner == f"StatefulSet/{statefulset.name}/{statefulset.uid}"]

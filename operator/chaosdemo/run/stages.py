@@ -20,7 +20,7 @@ from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.evidence import record_pods
 from chaosdemo.core.invariants import InvariantConfig
 from chaosdemo.core.step import WatchState
-from chaosdemo.core.targeting import select_target
+from chaosdemo.core.targeting import members, select_target
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.diagnosis import DiagnosisJob, collect_evidence, diagnose
@@ -124,7 +124,13 @@ class Stages:
         rec.set("PreflightPassed", "True", "ClusterHealthy",
                 f"{len(snap.pods)} TiKV pods Ready, {len(snap.stores)} stores Up, no unhealthy regions")
         refused = await refused_nodes(kube, snap, self.deps.settings.node_name) if self.fault.node_level else {}
-        choice = select_target(list(snap.pods), list(snap.stores), demo.spec.target, demo.cluster, demo.cluster_ns,
+        tc_uid = str(((tidbcluster or {}).get("metadata") or {}).get("uid", ""))
+        own = members(snap.pods, snap.statefulset, demo.cluster, tc_uid)
+        if len(own) < len(snap.pods):
+            strays = sorted({p.name for p in snap.pods} - {p.name for p in own})
+            log.warning("pods with TiKV labels that TidbCluster %s does not own are never targets: %s",
+                        demo.cluster, ", ".join(strays[:10]))
+        choice = select_target(own, list(snap.stores), demo.spec.target, demo.cluster, demo.cluster_ns,
                                refused_nodes=refused)
         demo.status.target = TargetStatus(
             pod=choice.pod.name, pod_uid=choice.pod.uid, node=choice.pod.node,
