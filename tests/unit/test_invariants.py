@@ -108,3 +108,13 @@ def test_a_fault_that_happened_while_the_operator_was_down_is_seen_on_its_target
     assert target_changed(restarted, "basic-tikv-1", "uid-basic-tikv-1", 1)[0].invariant == "tikv-container-restarted"
     gone = replace(s, pods=(s.pods[0], s.pods[2]))
     assert "is gone" in target_changed(gone, "basic-tikv-1", "uid-basic-tikv-1", 0)[0].message
+
+
+def test_what_pd_says_is_bounded_before_it_can_reach_status():
+    """Issue 20, finding 7: a store address or state name of any length from PD makes a bounded breach
+    (seen before: the violation message carried it whole)."""
+    s = healthy()
+    huge = "Tombstone" + "x" * 50_000
+    stores = (replace(s.stores[0], state_name=huge, address="a" * 50_000), *s.stores[1:])
+    breaches = evaluate(replace(s, stores=stores), InvariantConfig())
+    assert breaches and all(len(b.message) <= 300 and len(b.subject) <= 253 for b in breaches)

@@ -36,9 +36,23 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Breach:
+    """One invariant broken on one subject. Subject and message carry text from PD and the cluster, so
+    each is cut to a bound here, once, before it can reach status, events or the prompt."""
+
     invariant: str
     subject: str
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject", _clip(self.subject, MAX_SUBJECT))
+        object.__setattr__(self, "message", _clip(self.message, MAX_MESSAGE))
+
+
+MAX_SUBJECT, MAX_MESSAGE = 253, 300
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
