@@ -49,7 +49,7 @@ class DemoRun:
             else:  # never "nothing was injected" once something was
                 await self._end_failed(demo, stages, e.reason, e.message)
         except RecordRefused as e:  # the record is not the cluster's: undo nothing it names either
-            await finish(self.deps, demo, False, e.reason, e.message)
+            await finish(self.deps, demo, False, e.reason, f"{e.reason}: {e.message}")
         except DemoFailed as e:
             await self._end_failed(demo, stages, e.reason, e.message)
         finally:
