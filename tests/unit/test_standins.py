@@ -96,3 +96,22 @@ def test_one_port_serves_pds_http_api_and_hands_http2_to_etcd(pd_port: tuple[int
         c.sendall(preface[5:])
         assert c.recv(100) == b"from-etcd"
     assert got == [b"connected from 127.0.0.1", preface], "noted, and the whole preface spliced through, unread"
+
+
+def test_the_stand_in_images_files_import_on_their_own(tmp_path):
+    """The kind tier's stand-in image holds only STANDIN_FILES: each server must import from those alone
+    (a package move once left pd_model.py out of the list)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from chaosdemo_local.kind.images import REPO, STANDIN_FILES
+
+    src = REPO / "operator" / "chaosdemo_local"
+    for f in STANDIN_FILES:
+        (tmp_path / "chaosdemo_local" / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src / f, tmp_path / "chaosdemo_local" / f)
+    for server in ("pd_server", "tikv_server", "tidb_server", "nslookup", "wget"):
+        out = subprocess.run([sys.executable, "-S", "-c", f"import chaosdemo_local.standins.{server}"],
+                             cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert out.returncode == 0, f"{server}: {out.stderr[-400:]}"

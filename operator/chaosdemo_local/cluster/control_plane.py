@@ -28,12 +28,12 @@ from pathlib import Path
 from chaosdemo_local.cluster.docker_nodes import NodeContainers, build_node_image
 from chaosdemo_local.reaper import die_with_parent, marked_env
 
-OWN_STAGES = Path(__file__).resolve().parent / "stages"
+OWN_STAGES = Path(__file__).resolve().parents[1] / "stages"  # chaosdemo_local/stages
 
 
 __all__ = ["ControlPlaneError", "LocalCluster", "find_binaries", "free_port"]
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]  # operator/chaosdemo_local/cluster/ -> the repository
 BUILD_SCRIPT = REPO / "hack" / "build-control-plane.sh"
 ADMIN_TOKEN = "chaosdemo-local-admin-token"  # a throwaway cluster on loopback, made per run
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"

@@ -26,16 +26,16 @@ import tempfile
 import time
 from pathlib import Path
 
+from chaosdemo_local.cluster.control_plane import REPO
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 
 __all__ = ["PYTHON_BASE", "REPO", "STANDIN_REPO", "component_images", "operator_image", "python_base",
            "standin_image", "tidb_operator_image"]
 
-REPO = Path(__file__).resolve().parents[2]
 PYTHON_BASE = "chaosdemo-test-base:bookworm-python3.11-standin"
-STANDIN_FILES = ("__init__.py", "pd_model.py", "standins/__init__.py", "standins/pd_server.py",
-                 "standins/tikv_server.py", "standins/tidb_server.py", "standins/nslookup.py",
-                 "standins/wget.py")
+STANDIN_FILES = ("__init__.py", "simulation/__init__.py", "simulation/pd_model.py", "standins/__init__.py",
+                 "standins/pd_server.py", "standins/tikv_server.py", "standins/tidb_server.py",
+                 "standins/nslookup.py", "standins/wget.py")
 STANDIN_REPO = "local.chaosdemo.dev/standin"
 TIDB_VERSION = "v8.5.7"
 
