@@ -171,7 +171,7 @@ def build_crd() -> dict[str, Any]:
 
 def render_crd() -> str:
     header = (
-        "# Generated from operator/chaosdemo/models.py by `chaosdemo crd`; do not edit.\n"
+        "# Generated from operator/chaosdemo/api/models.py by `chaosdemo crd`; do not edit.\n"
         "# tests/unit/test_crd.py fails when this file and the models disagree.\n"
     )
     return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)

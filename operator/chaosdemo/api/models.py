@@ -95,7 +95,10 @@ class _Model(BaseModel):
     )
 
 
-_PD_SERVICE = r"^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+# A Service's URL as the operator accepts it: http(s)://<service>[.<namespace>[.svc[.cluster.local]]][:<port>][/]
+_PD_SERVICE = (r"^https?://[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?"
+               r"([.]svc([.]cluster[.]local)?)?)?(:[0-9]+)?/?$")
+_PD_HOST = "self.pdURL.split('/')[2].split(':')[0].split('.')"
 
 
 class ClusterRef(_Model):
@@ -106,9 +109,8 @@ class ClusterRef(_Model):
     # own namespace, so a qualified host needs cluster.namespace set).
     model_config = ConfigDict(json_schema_extra=_cel((
         "!has(self.pdURL) || self.pdURL == '' "
-        f"|| self.pdURL.matches('{_PD_SERVICE}(:[0-9]+)?/?$') "
-        "|| (has(self.namespace) && self.namespace != '' "
-        f"&& self.pdURL.matches('{_PD_SERVICE}[.]' + self.namespace + '([.]svc([.]cluster[.]local)?)?(:[0-9]+)?/?$'))",
+        f"|| (self.pdURL.matches('{_PD_SERVICE}') && ({_PD_HOST}.size() == 1 "
+        f"|| (has(self.namespace) && {_PD_HOST}[1] == self.namespace)))",
         "pdURL must name a Service of the target namespace: http://<service>:<port>, or "
         "http://<service>.<cluster.namespace>[.svc]:<port> with cluster.namespace set",
     )))

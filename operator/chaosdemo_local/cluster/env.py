@@ -55,6 +55,13 @@ class Process:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
+class KubectlFailed(subprocess.CalledProcessError):
+    """A kubectl that failed, saying what kubectl said."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}: {(self.stderr or '').strip()[-600:]}"
+
+
 @dataclass
 class LocalEnv:
     workdir: Path
@@ -155,8 +162,11 @@ class LocalEnv:
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
         assert self.cluster is not None
-        return subprocess.run([str(self.cluster.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-                              check=check, capture_output=True, text=True, input=input)
+        out = subprocess.run([str(self.cluster.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+                             check=False, capture_output=True, text=True, input=input)
+        if check and out.returncode != 0:
+            raise KubectlFailed(out.returncode, out.args, out.stdout, out.stderr)
+        return out
 
     def kubectl_json(self, *args: str) -> Any:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
