@@ -62,8 +62,10 @@ def test_the_rendered_chart_passes_a_server_side_dry_run_with_and_without_the_do
                                    "--kube-version", "1.36.3", "--include-crds", *extra],
                                   capture_output=True, text=True, check=True).stdout
         kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
-        assert kinds == ["CustomResourceDefinition", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-                         "Service", "Deployment", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
+        assert sorted(kinds) == sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole",
+                                        "ClusterRoleBinding", "Service", "Deployment", "ValidatingAdmissionPolicy",
+                                        "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy",
+                                        "ValidatingAdmissionPolicyBinding"])
         out = dry_run(installed, rendered)
         assert out.returncode == 0, out.stderr
         socket = "/var/run/docker.sock" in rendered
@@ -135,7 +137,8 @@ def status_policy_in_force(env: LocalEnv, demos: Demos, timeout: float = 30) -> 
     """Wait until the API server refuses a status write by a user who may patch status but lacks write-status."""
     rules = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
               "metadata": {"name": "status-prober", "namespace": demos.ns},
-              "rules": [{"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos/status"], "verbs": ["patch"]}]},
+              "rules": [{"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos/status"],
+                         "verbs": ["get", "patch"]}]},
              {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
               "metadata": {"name": "status-prober", "namespace": demos.ns},
               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "status-prober"},
