@@ -128,7 +128,7 @@ def why_record_refused(target: TargetStatus | None, cluster: str, *, tidbcluster
 
 
 def _excluding(refused: Mapping[str, str]) -> str:
-    return f" (not on {', '.join(sorted(refused))}: killing it would take more than one store)" if refused else ""
+    return f" (not on {', '.join(sorted(refused))}, which node-kill may not take down)" if refused else ""
 
 
 def why_node_refused(node: str, *, labels: Mapping[str, str], tikv_on_node: int, pd_on_node: Sequence[str],
