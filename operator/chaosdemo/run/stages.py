@@ -123,13 +123,14 @@ class Stages:
         self.progress.watch = WatchState(history=record_pods({}, snap))
         rec.set("PreflightPassed", "True", "ClusterHealthy",
                 f"{len(snap.pods)} TiKV pods Ready, {len(snap.stores)} stores Up, no unhealthy regions")
-        refused = await refused_nodes(kube, snap, self.deps.settings.node_name) if self.fault.node_level else {}
         tc_uid = str(((tidbcluster or {}).get("metadata") or {}).get("uid", ""))
         own = members(snap.pods, snap.statefulset, demo.cluster, tc_uid)
         if len(own) < len(snap.pods):
             strays = sorted({p.name for p in snap.pods} - {p.name for p in own})
             log.warning("pods with TiKV labels that TidbCluster %s does not own are never targets: %s",
                         demo.cluster, ", ".join(strays[:10]))
+        refused = (await refused_nodes(kube, replace(snap, pods=tuple(own)), self.deps.settings.node_name)
+                   if self.fault.node_level else {})
         choice = select_target(own, list(snap.stores), demo.spec.target, demo.cluster, demo.cluster_ns,
                                refused_nodes=refused)
         demo.status.target = TargetStatus(
