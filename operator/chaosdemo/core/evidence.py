@@ -38,6 +38,7 @@ __all__ = [
     "TidbOperatorView",
     "TimelineEntry",
     "build_evidence",
+    "clip",
     "record_containers",
     "record_pod",
     "record_pods",
@@ -63,10 +64,15 @@ _SECRET_PATTERNS = [
 ]
 
 
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, the cut marked with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def scrub(text: str, limit: int = MAX_TEXT) -> str:
     for pat in _SECRET_PATTERNS:
         text = pat.sub("[redacted]", text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(text, limit)
 
 
 class _Data(BaseModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from chaosdemo.core.evidence import clip
 from chaosdemo.core.snapshot import REGION_CHECKS, PodState, Snapshot
 
 __all__ = [
@@ -44,15 +45,11 @@ class Breach:
     message: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "subject", _clip(self.subject, MAX_SUBJECT))
-        object.__setattr__(self, "message", _clip(self.message, MAX_MESSAGE))
+        object.__setattr__(self, "subject", clip(self.subject, MAX_SUBJECT))
+        object.__setattr__(self, "message", clip(self.message, MAX_MESSAGE))
 
 
 MAX_SUBJECT, MAX_MESSAGE = 253, 300
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)

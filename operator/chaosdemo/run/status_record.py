@@ -17,6 +17,7 @@ from chaosdemo.api.errors import AbortDemo, FaultUnavailable, TargetError
 from chaosdemo.api.models import ChaosDemoStatus, ConditionType, Diagnosis
 from chaosdemo.api.timestamps import iso
 from chaosdemo.clients.kube import KubeClient
+from chaosdemo.core.evidence import clip
 from chaosdemo.run.crashpoints import never
 
 __all__ = ["Record", "verdict"]
@@ -25,10 +26,6 @@ log = logging.getLogger(__name__)
 
 
 MAX_MESSAGE = 1024
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def verdict(d: Diagnosis | None) -> str:
@@ -56,7 +53,7 @@ class Record:
         async with self._lock:
             # Messages carry text from PD and the cluster: bounded, so no status grows past what the API
             # server accepts (a refused write would be retried forever).
-            self.status.message = _clip(self.status.message, MAX_MESSAGE)
+            self.status.message = clip(self.status.message, MAX_MESSAGE)
             self.status.phase = cond.compute_phase(self.status.conditions)
             self.status.observed_generation = self.generation
             payload = self.status.model_dump(by_alias=True, exclude_none=True, mode="json")
@@ -65,7 +62,7 @@ class Record:
 
     def set(self, type_: ConditionType, status: str, reason: str, message: str) -> None:
         self.status.conditions = cond.set_condition(
-            self.status.conditions, type_, status, reason, _clip(message, MAX_MESSAGE), self.now(), self.generation
+            self.status.conditions, type_, status, reason, clip(message, MAX_MESSAGE), self.now(), self.generation
         )
 
     async def event(self, type_: str, reason: str, message: str) -> None:
