@@ -17,8 +17,8 @@ from chaosdemo.api.errors import TargetError
 from chaosdemo.api.models import TargetSpec, TargetStatus
 from chaosdemo.core.snapshot import PodState, StatefulSetState, StoreState, pod_name_of_store
 
-__all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "members", "owned_by", "select_target", "why_node_refused",
-           "why_record_refused"]
+__all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "members", "owned_by", "select_target", "why_names_refused",
+           "why_node_refused", "why_record_refused"]
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 
@@ -89,6 +89,21 @@ def owned_by(obj: dict[str, Any] | None, kind: str, name: str, uid: str) -> bool
                for r in refs)
 
 
+def why_names_refused(target: TargetStatus, cluster: str, node_level: bool) -> str:
+    """Why the names a status gives are not a TiKV pod's of this cluster, or a node's, or '' (pure).
+
+    Checked before anything is read from the API server with them.
+    """
+    sts = f"{cluster}-tikv"
+    if not target.pod:
+        return "the status names no target"
+    if re.fullmatch(rf"{re.escape(sts)}-\d+", target.pod) is None:
+        return f"{target.pod[:80]!r} is not a pod name of StatefulSet {sts}"
+    if node_level and re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", target.node) is None:
+        return f"{target.node[:80]!r} is not a node name"
+    return ""
+
+
 def why_record_refused(target: TargetStatus | None, cluster: str, *, tidbcluster: dict[str, Any] | None,
                        statefulset: dict[str, Any] | None, pod: dict[str, Any] | None,
                        node: dict[str, Any] | None, node_level: bool) -> str:
@@ -99,15 +114,14 @@ def why_record_refused(target: TargetStatus | None, cluster: str, *, tidbcluster
     controls (while it exists: a deleted pod may not be back yet), and for a node-level fault the node is
     a Node of this cluster, the pod's own node, and not the control plane.
     """
-    if target is None or not target.pod:
+    if target is None:
         return "the status names no target"
+    why = why_names_refused(target, cluster, node_level)
+    if why:
+        return why
     sts = f"{cluster}-tikv"
     if tidbcluster is None:
         return f"TidbCluster {cluster} does not exist"
-    if re.fullmatch(rf"{re.escape(sts)}-\d+", target.pod) is None:
-        return f"{target.pod[:80]!r} is not a pod name of StatefulSet {sts}"
-    if node_level and re.fullmatch(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", target.node) is None:
-        return f"{target.node[:80]!r} is not a node name"
     tc_uid = str((tidbcluster.get("metadata") or {}).get("uid", ""))
     if statefulset is None or not owned_by(statefulset, "TidbCluster", cluster, tc_uid):
         return f"StatefulSet {sts} is missing or not controlled by TidbCluster {cluster}"

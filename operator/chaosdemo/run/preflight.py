@@ -16,7 +16,7 @@ from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.invariants import InvariantConfig, evaluate
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, Snapshot
-from chaosdemo.core.targeting import why_node_refused, why_record_refused
+from chaosdemo.core.targeting import why_names_refused, why_node_refused, why_record_refused
 
 __all__ = ["check_blast_radius", "check_cluster_exists", "check_record", "check_snapshot", "hold_cluster",
            "lease_name", "quorum_after_losing_one", "refused_nodes"]
@@ -113,11 +113,10 @@ async def check_record(kube: KubeClient, namespace: str, cluster: str, target: T
     The names are checked before anything is read with them; then the TidbCluster, its TiKV StatefulSet,
     the pod and (for a fault that acts through the node) the Node, each as the API server has them.
     """
-    tidbcluster = await kube.cluster.get_tidbcluster(namespace, cluster)
-    statefulset = await kube.cluster.get_statefulset(namespace, f"{cluster}-tikv")
-    why = why_record_refused(target, cluster, tidbcluster=tidbcluster, statefulset=statefulset, pod=None,
-                             node={}, node_level=through_node)
+    why = "the status names no target" if target is None else why_names_refused(target, cluster, through_node)
     if not why and target is not None:
+        tidbcluster = await kube.cluster.get_tidbcluster(namespace, cluster)
+        statefulset = await kube.cluster.get_statefulset(namespace, f"{cluster}-tikv")
         pod = await kube.cluster.get_pod(namespace, target.pod)
         node = await kube.cluster.get_node(target.node) if through_node else None
         why = why_record_refused(target, cluster, tidbcluster=tidbcluster, statefulset=statefulset, pod=pod,
