@@ -227,3 +227,77 @@ def test_node_kill_stops_the_kind_node_and_the_operator_starts_it_again(kind_env
     pod = tikv_pods(kind_env)[target["pod"]]
     assert pod["spec"]["nodeName"] == target["node"] and restarts(pod) > target["restartCount"], \
         "kubelet and containerd brought the pod back on its node"
+
+
+def kubernetes_saw_nothing(env: KindEnv, st: dict[str, Any]) -> None:
+    """The point of a gray failure: the pod stayed Ready, with the same uid, no restart, and no Event about it."""
+    target, injected = st["target"], parse_iso(st["injectedAt"])
+    pod = tikv_pods(env)[target["pod"]]
+    assert pod["metadata"]["uid"] == target["podUid"] and restarts(pod) == target["restartCount"], "untouched"
+    assert not [v for v in st["violations"] if v["invariant"] in ("tikv-pods-ready", "kube-nodes-ready",
+                                                                  "tikv-statefulset-ready")], \
+        f"Kubernetes never called anything not Ready: {st['violations']}"
+    events = env.kubectl_json("get", "events", "-n", NS, "--field-selector",
+                              f"involvedObject.name={target['pod']}")["items"]
+    after = [e for e in events if parse_iso(e.get("lastTimestamp") or e.get("eventTime") or
+                                            e["metadata"]["creationTimestamp"]) >= injected - 1]
+    assert after == [], f"no Event about {target['pod']}: {[(e['reason'], e['message']) for e in after]}"
+
+
+def test_process_pause_is_seen_by_the_store_itself_while_kubernetes_keeps_the_pod_ready(kind_env: KindEnv) -> None:
+    obj, _ = run_demo(kind_env, "process-pause.yaml", fault={"durationSeconds": 20})
+    st = obj["status"]
+    kubernetes_saw_nothing(kind_env, st)
+    assert st["detectedBy"] == "tikv-stores-answer", st["detectedBy"]
+    assert st["injection"]["restoredAt"], "resumed (SIGCONT) after durationSeconds"
+    assert st["diagnosis"]["faultClass"] == "process-hang"
+    print(f"process-pause: detected {st['detectionSeconds']}s after the SIGSTOP, by {st['detectedBy']}")
+
+
+def test_network_partition_is_seen_by_pd_while_the_store_still_answers_and_kubernetes_sees_nothing(
+        kind_env: KindEnv) -> None:
+    obj, _ = run_demo(kind_env, "network-partition.yaml", fault={"durationSeconds": 30})
+    st = obj["status"]
+    kubernetes_saw_nothing(kind_env, st)
+    assert st["detectedBy"] in ("pd-store-heartbeats-fresh", "pd-stores-up"), st["detectedBy"]
+    assert not [v for v in st["violations"] if v["invariant"] == "tikv-stores-answer"], \
+        "the store kept answering when asked directly"
+    assert st["injection"]["restoredAt"], "healed"
+    assert st["diagnosis"]["faultClass"] == "network-partition"
+    print(f"network-partition: detected {st['detectionSeconds']}s after the cut, by {st['detectedBy']}")
+
+
+def leader_pod(env: KindEnv) -> str:
+    holder = env.kubectl("get", "lease", "chaosdemo-operator", "-n", "chaosdemo-system", "-o",
+                         "jsonpath={.spec.holderIdentity}").stdout.strip()
+    pods = env.kubectl_json("get", "pods", "-n", "chaosdemo-system", "-l", "app.kubernetes.io/name=chaosdemo-operator")
+    return next(p["metadata"]["name"] for p in pods["items"] if holder.startswith(p["metadata"]["name"] + "-"))
+
+
+@pytest.mark.parametrize("sample", ["process-pause.yaml", "network-partition.yaml"])
+def test_a_gray_fault_is_undone_once_when_its_leader_is_killed_right_after_injecting_it(
+        kind_env: KindEnv, sample: str) -> None:
+    """The crash cell of each gray fault: the leader dies with the fault in place; the standby takes over,
+    resumes the demo from its status and the undo ledger, and undoes the fault exactly once."""
+    kind_env.wait_healthy(timeout=300)
+    doc = yaml.safe_load((REPO / "deploy" / "samples" / sample).read_text())
+    name = doc["metadata"]["name"] = f"e2e-crash-{doc['metadata']['name']}"
+    doc["spec"]["fault"]["durationSeconds"] = 40
+    kind_env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+    deadline = time.monotonic() + 300
+    while not (kind_env.kubectl_json("get", "chaosdemo", name, "-n", NS).get("status") or {}).get("injectedAt"):
+        assert time.monotonic() < deadline, "never injected"
+        time.sleep(0.2)
+    killed = leader_pod(kind_env)
+    kind_env.kubectl("delete", "pod", killed, "-n", "chaosdemo-system", "--grace-period=0", "--force")
+    while (st := kind_env.kubectl_json("get", "chaosdemo", name, "-n", NS).get("status") or {}).get("phase") \
+            not in TERMINAL:
+        assert time.monotonic() < deadline + 600, f"{name} still {st.get('phase')}: {st.get('message')}"
+        time.sleep(0.5)
+    assert st["phase"] == "Succeeded", st.get("message")
+    assert st["injection"]["restoredAt"], "undone by the leader that took over"
+    events = kind_env.kubectl_json("get", "events", "-n", NS, "--field-selector", f"involvedObject.name={name}")
+    assert sum(e.get("count") or 1 for e in events["items"] if e["reason"] == "FaultInjected") == 1, \
+        "never injected twice"
+    assert leader_pod(kind_env) != killed
+    kind_env.wait_healthy(timeout=180)

@@ -55,6 +55,16 @@ INVALID = [
      "spec.fault.nodeDownSeconds: Invalid value: 0"),
     ("node down longer than recovery", {**OK, "fault": {"action": "node-kill", "nodeDownSeconds": 700}},
      "fault.nodeDownSeconds must be less than timeouts.recoverySeconds"),
+    ("durationSeconds on node-kill", {**OK, "fault": {"action": "node-kill", "durationSeconds": 10}},
+     "durationSeconds applies only to actions process-pause and network-partition"),
+    ("partitionScope on process-pause", {**OK, "fault": {"action": "process-pause", "partitionScope": "pd"}},
+     "partitionScope applies only to action network-partition"),
+    ("an unknown partition scope", {**OK, "fault": {"action": "network-partition", "partitionScope": "everyone"}},
+     "spec.fault.partitionScope: Unsupported value"),
+    ("a pause longer than recovery", {**OK, "fault": {"action": "process-pause", "durationSeconds": 700}},
+     "fault.durationSeconds must be less than timeouts.recoverySeconds"),
+    ("a zero pause", {**OK, "fault": {"action": "process-pause", "durationSeconds": 0}},
+     "spec.fault.durationSeconds: Invalid value: 0"),
     ("pod and seed together", {**OK, "target": {"pod": "basic-tikv-0", "seed": 3}},
      "set either pod (a named target) or seed"),
     ("target pod not a DNS name", {**OK, "target": {"pod": "TiKV 0"}}, "spec.target.pod: Invalid value"),
@@ -116,7 +126,8 @@ def test_a_minimal_spec_is_accepted_and_defaulted(local_env: LocalEnv) -> None:
 
 def test_kubectl_explain_teaches_every_spec_field(local_env: LocalEnv) -> None:
     out = local_env.kubectl("explain", "chaosdemo.spec", "--recursive").stdout
-    for field in ("cluster", "pdURL", "fault", "action", "gracePeriodSeconds", "nodeDownSeconds", "target", "seed",
+    for field in ("cluster", "pdURL", "fault", "action", "gracePeriodSeconds", "nodeDownSeconds", "durationSeconds",
+                  "partitionScope", "target", "seed",
                   "timeouts", "detectionSeconds", "recoverySeconds", "stabilitySeconds", "diagnosis", "model",
                   "dryRun"):
         assert field in out, field

@@ -63,7 +63,8 @@ def test_the_rendered_chart_passes_a_server_side_dry_run_with_and_without_the_do
                                   capture_output=True, text=True, check=True).stdout
         kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
         assert sorted(kinds) == sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole",
-                                        "ClusterRoleBinding", "Service", "Deployment", "ValidatingAdmissionPolicy",
+                                        "ClusterRoleBinding", "Role", "RoleBinding", "Role", "RoleBinding",
+                                        "Service", "Deployment", "ValidatingAdmissionPolicy",
                                         "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy",
                                         "ValidatingAdmissionPolicyBinding"])
         out = dry_run(installed, rendered)
@@ -99,8 +100,9 @@ def test_helm_lint_is_clean_and_the_values_schema_refuses_bad_values(helm: str) 
     assert bad.returncode != 0 and "dockerSocket" in bad.stderr
 
 
-def test_the_operator_runs_a_demo_under_its_own_service_account(installed: LocalEnv, operator: Operator,
-                                                                demos: Demos, tmp_path: Path) -> None:
+@pytest.fixture
+def sa_kubeconfig(installed: LocalEnv, tmp_path: Path) -> Path:
+    """A kubeconfig with the operator ServiceAccount's token: the operator runs with its RBAC and nothing more."""
     token = installed.kubectl("create", "token", "chaosdemo-operator", "-n", "chaosdemo-system",
                               "--duration=1h").stdout.strip()
     cfg = json.loads(installed.kubeconfig.read_text())
@@ -108,9 +110,26 @@ def test_the_operator_runs_a_demo_under_its_own_service_account(installed: Local
     kubeconfig = tmp_path / "sa-kubeconfig"
     kubeconfig.write_text(json.dumps(cfg))
     assert base64.b64decode(token.split(".")[1] + "==").decode().count("chaosdemo-operator") >= 1
+    return kubeconfig
+
+
+def test_a_namespace_the_operator_holds_no_role_in_is_refused_with_what_to_do(
+        installed: LocalEnv, operator: Operator, demos: Demos, sa_kubeconfig: Path) -> None:
+    """Allowed by the operator's list but not granted by RBAC: Aborted at once, saying how to grant it."""
+    operator.start(KUBECONFIG=str(sa_kubeconfig), POD_NAMESPACE="chaosdemo-system",
+                   CHAOSDEMO_TARGET_NAMESPACES="tidb-cluster,ungranted")
+    demos.apply("ungranted", cluster={"name": "basic", "namespace": "ungranted"})
+    st = demos.wait("ungranted")["status"]
+    assert st["phase"] == "Aborted" and "OperatorNotPermitted" in st["message"], st["message"]
+    assert "targetNamespaces" in st["message"] and "HTTP 403" in st["message"], st["message"]
+
+
+def test_the_operator_runs_a_demo_under_its_own_service_account(installed: LocalEnv, operator: Operator,
+                                                                demos: Demos, sa_kubeconfig: Path) -> None:
+    kubeconfig = sa_kubeconfig
     port = free_port()
     proc = operator.start(args=("--liveness", f"http://127.0.0.1:{port}/healthz"), verbose=True,
-                          KUBECONFIG=str(kubeconfig))
+                          KUBECONFIG=str(kubeconfig), POD_NAMESPACE="chaosdemo-system")  # as the chart sets it
     deadline = time.monotonic() + 15  # kopf opens its probe server just after the startup handlers
     while True:
         try:
@@ -120,14 +139,10 @@ def test_the_operator_runs_a_demo_under_its_own_service_account(installed: Local
         except urllib.error.URLError:
             assert time.monotonic() < deadline, "the liveness endpoint never answered"
             time.sleep(0.2)
-    # Under the admission policy too: only a holder of write-status (the operator) writes status.
-    installed.kubectl("apply", "-f", str(REPO / "deploy" / "admission-policy.yaml"))
+    # Under the admission policy the local tier installs: only a holder of write-status (the operator) writes status.
     status_policy_in_force(installed, demos)
-    try:
-        demos.apply("as-sa", target={"pod": "basic-tikv-0"})
-        st = demos.wait("as-sa")["status"]
-    finally:
-        installed.kubectl("delete", "-f", str(REPO / "deploy" / "admission-policy.yaml"), check=False)
+    demos.apply("as-sa", target={"pod": "basic-tikv-0"})
+    st = demos.wait("as-sa")["status"]
     assert st["phase"] == "Succeeded", st.get("message")
     denied = re.findall(r'"code":\s*403|APIForbiddenError|is forbidden', proc.output())
     assert denied == [], "RBAC is sufficient: no request was refused"
@@ -155,37 +170,96 @@ def status_policy_in_force(env: LocalEnv, demos: Demos, timeout: float = 30) -> 
         time.sleep(0.2)
 
 
-ALLOWED = [
-    ("watch", "chaosdemos.chaosdemo.dev"), ("patch", "chaosdemos.chaosdemo.dev"),
-    ("patch", "chaosdemos.chaosdemo.dev/status"), ("write-status", "chaosdemos.chaosdemo.dev"),
-    ("get", "tidbclusters.pingcap.com"),
-    ("delete", "pods"), ("watch", "pods"), ("watch", "statefulsets.apps"), ("get", "nodes"),
-    ("create", "events"), ("list", "events"), ("create", "leases.coordination.k8s.io"),
-    ("delete", "leases.coordination.k8s.io"), ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
+def render(helm: str, namespace: str, *values: str) -> list[dict]:
+    out = subprocess.run([helm, "template", "chaosdemo", str(CHART), "-n", namespace, "--kube-version", "1.36.3",
+                          *[a for v in values for a in ("--set", v)]], capture_output=True, text=True, check=True)
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+RBAC = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+NAMESPACES = ("tidb-cluster", "chaosdemo-system", "kube-system", "kube-node-lease", "tenant")
+# (namespace, verb, resource) the operator's ServiceAccount may do, with the chart's defaults; every other
+# cell of the matrix below must be refused.
+ALLOWED = {
+    *[(ns, verb, res) for ns in NAMESPACES for verb, res in [
+        ("watch", "chaosdemos.chaosdemo.dev"), ("patch", "chaosdemos.chaosdemo.dev"),
+        ("patch", "chaosdemos.chaosdemo.dev/status"), ("write-status", "chaosdemos.chaosdemo.dev"),
+        ("watch", "pods"), ("watch", "statefulsets.apps"), ("get", "nodes"),
+        ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
+        ("create", "events"),  # Events on ChaosDemos, which may live anywhere: watchNamespaces confines it
+    ]],
+    *[("tidb-cluster", verb, res) for verb, res in [
+        ("get", "tidbclusters.pingcap.com"), ("delete", "pods"), ("get", "services"), ("list", "events"),
+        ("get", "leases.coordination.k8s.io"), ("create", "leases.coordination.k8s.io"),
+        ("update", "leases.coordination.k8s.io"), ("delete", "leases.coordination.k8s.io")]],
+    *[("chaosdemo-system", verb, "leases.coordination.k8s.io") for verb in ("get", "create", "update", "delete")],
+    ("chaosdemo-system", "create", "configmaps"), ("chaosdemo-system", "get", "configmaps/chaosdemo-undo-ledger"),
+    ("chaosdemo-system", "update", "configmaps/chaosdemo-undo-ledger"),
+}
+WRITES = [
+    ("delete", "pods"), ("create", "pods"), ("patch", "pods"), ("create", "pods/exec"), ("create", "pods/eviction"),
+    ("delete", "statefulsets.apps"), ("patch", "statefulsets.apps"), ("patch", "tidbclusters.pingcap.com"),
+    ("delete", "tidbclusters.pingcap.com"), ("delete", "nodes"), ("patch", "nodes"),
+    ("create", "chaosdemos.chaosdemo.dev"), ("delete", "chaosdemos.chaosdemo.dev"),
+    ("create", "leases.coordination.k8s.io"), ("update", "leases.coordination.k8s.io"),
+    ("delete", "leases.coordination.k8s.io"), ("create", "customresourcedefinitions.apiextensions.k8s.io"),
+    ("create", "serviceaccounts/token"), ("create", "services"), ("update", "services"), ("create", "events"),
+    ("create", "configmaps"),
 ]
-DENIED = [
-    ("get", "secrets"), ("create", "pods"), ("patch", "pods"), ("delete", "statefulsets.apps"),
-    ("patch", "statefulsets.apps"), ("patch", "tidbclusters.pingcap.com"), ("delete", "tidbclusters.pingcap.com"),
-    ("delete", "nodes"), ("patch", "nodes"), ("create", "chaosdemos.chaosdemo.dev"),
-    ("delete", "chaosdemos.chaosdemo.dev"), ("create", "pods/exec"), ("create", "pods/eviction"),
-    ("list", "leases.coordination.k8s.io"), ("create", "customresourcedefinitions.apiextensions.k8s.io"),
-    ("get", "configmaps"), ("create", "serviceaccounts/token"),
-]
+READS = [("get", "secrets"), ("get", "configmaps"), ("get", "configmaps/kube-root-ca.crt"),
+         ("update", "configmaps/kube-proxy"), ("list", "leases.coordination.k8s.io"),
+         ("get", "leases.coordination.k8s.io"), ("get", "tidbclusters.pingcap.com"), ("get", "services"),
+         ("list", "services"), ("list", "events")]
+MATRIX = [(ns, v, r) for ns in NAMESPACES
+          for v, r in WRITES + READS + [(v, r) for n, v, r in sorted(ALLOWED) if n == ns]]
 
 
-@pytest.mark.parametrize(("verb", "resource"), ALLOWED + DENIED, ids=[f"{v}-{r}" for v, r in ALLOWED + DENIED])
-def test_rbac_is_minimal(installed: LocalEnv, verb: str, resource: str) -> None:
-    out = installed.kubectl("auth", "can-i", verb, resource, "--as", SA, "-n", "tidb-cluster", check=False)
-    expected = "yes" if (verb, resource) in ALLOWED else "no"
-    assert out.stdout.strip() == expected, f"{verb} {resource}: {out.stdout.strip()} {out.stderr.strip()}"
+@pytest.mark.parametrize(("namespace", "verb", "resource"), sorted(set(MATRIX)),
+                         ids=[f"{n}-{v}-{r}" for n, v, r in sorted(set(MATRIX))])
+def test_rbac_is_minimal(installed: LocalEnv, namespace: str, verb: str, resource: str) -> None:
+    """What the operator may do, namespace by namespace: in kube-system and kube-node-lease it writes nothing
+    but Events on ChaosDemos (and nothing at all once watchNamespaces is set, below)."""
+    out = installed.kubectl("auth", "can-i", verb, resource, "--as", SA, "-n", namespace, check=False)
+    expected = "yes" if (namespace, verb, resource) in ALLOWED else "no"
+    assert out.stdout.strip() == expected, f"{verb} {resource} in {namespace}: {out.stdout.strip()} {out.stderr}"
 
 
-def test_the_charts_rules_are_the_deploy_rules() -> None:
-    deploy = next(d for d in yaml.safe_load_all((REPO / "deploy" / "rbac.yaml").read_text())
-                  if d["kind"] == "ClusterRole")
-    text = (CHART / "templates" / "clusterrole.yaml").read_text()
-    chart_rules = yaml.safe_load(text.split("rules:\n", 1)[1])
-    assert chart_rules == deploy["rules"]
+def test_with_watch_namespaces_set_kube_system_and_kube_node_lease_are_untouched(
+        installed: LocalEnv, helm: str) -> None:
+    """The chart rendered with watchNamespaces, applied to the API server, and asked namespace by namespace."""
+    ns, sa = "chaosdemo-confined", "system:serviceaccount:chaosdemo-confined:chaosdemo-operator"
+    installed.kubectl("create", "namespace", ns, check=False)
+    docs = [d for d in render(helm, ns, "watchNamespaces={tidb-cluster}") if d["kind"] in RBAC]
+    installed.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
+    try:
+        for where in ("kube-system", "kube-node-lease"):
+            for verb, resource in WRITES + READS:
+                out = installed.kubectl("auth", "can-i", verb, resource, "--as", sa, "-n", where, check=False)
+                assert out.stdout.strip() == "no", f"{verb} {resource} in {where}"
+        out = installed.kubectl("auth", "can-i", "create", "events", "--as", sa, "-n", "tidb-cluster", check=False)
+        assert out.stdout.strip() == "yes", "Events on the watched namespace's ChaosDemos"
+    finally:
+        installed.kubectl("delete", "-f", "-", input=yaml.safe_dump_all(docs), check=False)
+
+
+def test_the_chart_grants_target_rights_only_where_asked(helm: str) -> None:
+    roles = [d for d in render(helm, "ops", "targetNamespaces={a,b}", "allowedTargetNamespaces={b,c}")
+             if d["kind"] == "Role"]
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["a", "b", "c", "ops"]
+    everywhere = render(helm, "ops", "allowedTargetNamespaces={*}")
+    wide = [d for d in everywhere if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-target-ops")]
+    assert len(wide) == 1 and {"delete"} == {v for r in wide[0]["rules"] if "pods" in r["resources"]
+                                             for v in r["verbs"]}
+
+
+def test_deploy_rbac_is_the_chart_rendered_with_its_defaults(helm: str) -> None:
+    def shape(docs: list[dict]) -> list[str]:
+        return sorted(json.dumps({"kind": d["kind"], "namespace": d["metadata"].get("namespace"),
+                                  "rules": d.get("rules"), "roleRef": (d.get("roleRef") or {}).get("kind"),
+                                  "subjects": d.get("subjects")}, sort_keys=True) for d in docs if d["kind"] in RBAC)
+    deploy = list(yaml.safe_load_all((REPO / "deploy" / "rbac.yaml").read_text()))
+    assert shape(deploy) == shape(render(helm, "chaosdemo-system"))
 
 
 def test_every_chart_value_is_commented_with_its_name() -> None:

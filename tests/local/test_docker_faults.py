@@ -93,6 +93,53 @@ def test_deleting_a_node_kill_demo_while_the_node_is_down_starts_the_node(
     local_env.wait_healthy(timeout=60)
 
 
+def ledger(env: LocalEnv) -> dict[str, str]:
+    """The operator's undo ledger (its namespace is 'default' here: no POD_NAMESPACE outside a pod)."""
+    out = env.kubectl("get", "configmap", "chaosdemo-undo-ledger", "-n", "default", "-o", "json", check=False)
+    return dict(json.loads(out.stdout).get("data") or {}) if out.returncode == 0 else {}
+
+
+def wait_running(host: str, node: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not running(host, node):
+        assert time.monotonic() < deadline, f"kind node {node} still down after {timeout}s"
+        time.sleep(0.2)
+
+
+def delete_past_the_finalizer(env: LocalEnv, demos: Demos, name: str) -> None:
+    env.kubectl("patch", "chaosdemo", name, "-n", demos.ns, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
+    env.kubectl("delete", "chaosdemo", name, "-n", demos.ns, "--timeout=30s")
+    assert env.kubectl("get", "chaosdemo", name, "-n", demos.ns, check=False).returncode != 0, "gone"
+
+
+def test_a_node_whose_demo_was_deleted_past_its_finalizer_is_started_by_the_next_operator(
+        local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
+    """Issue 20, finding 9: before the operator kept its own record, this node stayed down for good."""
+    first = operator.start(**NO_LEADER_ELECTION)
+    node = node_kill(local_env, demos, "nk-orphan", 300, timeouts={"recoverySeconds": 600})
+    demos.wait("nk-orphan", ("Detecting", "Diagnosing", "Recovering"))
+    assert len(ledger(local_env)) == 1, "recorded before the kill"
+    first.stop(signal.SIGKILL)
+    assert not running(docker_host, node)
+    delete_past_the_finalizer(local_env, demos, "nk-orphan")
+    operator.start(**NO_LEADER_ELECTION)
+    wait_running(docker_host, node, timeout=60)  # at startup, not after nodeDownSeconds (300 s)
+    assert ledger(local_env) == {}, "cleared once undone"
+    local_env.wait_healthy(timeout=60)
+
+
+def test_a_running_operator_starts_a_node_whose_demo_vanished_at_its_next_ledger_check(
+        local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
+    operator.start(CHAOSDEMO_UNDO_CHECK_SECONDS="2")
+    node = node_kill(local_env, demos, "nk-vanish", 300, timeouts={"recoverySeconds": 600})
+    demos.wait("nk-vanish", ("Detecting", "Diagnosing", "Recovering"))
+    assert not running(docker_host, node)
+    delete_past_the_finalizer(local_env, demos, "nk-vanish")
+    wait_running(docker_host, node, timeout=60)
+    assert ledger(local_env) == {}
+    local_env.wait_healthy(timeout=60)
+
+
 def test_node_kill_without_docker_access_is_aborted_with_the_reason(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
     operator.start(DOCKER_HOST="unix:///nonexistent/docker.sock")
@@ -112,6 +159,18 @@ def test_container_kill_runs_its_docker_side_and_refuses_a_node_without_crictl(
     assert "NoContainerRuntimeCLI" in st["message"] and "crictl does not run in node container" in st["message"]
     assert local_env.cluster is not None
     assert all(running(docker_host, n) for n in local_env.cluster.worker_names())
+
+
+@pytest.mark.parametrize("action", ["process-pause", "network-partition"])
+def test_a_gray_fault_is_refused_on_a_node_without_a_kind_nodes_tools_and_nothing_is_left_in_the_ledger(
+        local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos, action: str) -> None:
+    """The local tier's nodes run kwok, not containerd: the gray faults run on the kind tier (tests/e2e)."""
+    operator.start()
+    demos.apply("gray", fault={"action": action})
+    st = demos.wait("gray")["status"]
+    assert st["phase"] == "Aborted" and "NoNodeTools" in st["message"], st["message"]
+    assert "this fault needs a kind node" in st["message"]
+    assert ledger(local_env) == {}, "refused before anything was recorded"
 
 
 def test_the_docker_client_refuses_a_container_that_is_not_a_kind_node(docker_host: str, local_env: LocalEnv) -> None:

@@ -150,8 +150,10 @@ def test_a_second_demo_on_a_busy_cluster_is_refused_and_the_first_finishes(
     [
         ({"target": {"pod": "basic-pd-0"}}, "TargetNotTiKV", "is not a TiKV pod of TidbCluster tidb-cluster/basic"),
         ({"cluster": {"name": "missing"}}, "ClusterNotFound", "TidbCluster tidb-cluster/missing does not exist"),
-        ({"cluster": {"name": "basic", "pdURL": "http://nowhere-pd:2379"}}, "PDUnreachable",
-         "PD is not reachable: PD at http://nowhere-pd.tidb-cluster.svc:2379 did not answer"),
+        # tidb-operator's own PD Service passes the Service check (test_pd_service.py); the local tier's operator
+        # runs outside the cluster, where its fully qualified name does not resolve.
+        ({"cluster": {"name": "basic", "pdURL": "http://basic-pd:2379"}}, "PDUnreachable",
+         "PD is not reachable: PD at http://basic-pd.tidb-cluster.svc.cluster.local.:2379 did not answer"),
         # A pdURL outside the namespace (PDURLRefused at run time) never gets this far now: the API server
         # refuses it (test_api_validation.py); the operator's own check is unit-tested (test_config.py).
     ],

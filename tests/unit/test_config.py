@@ -1,8 +1,9 @@
 import pytest
+from pydantic import ValidationError
 
 from chaosdemo.api.errors import PreflightFailed
 from chaosdemo.run.leadership import Timing
-from chaosdemo.run.settings import Settings
+from chaosdemo.run.settings import Settings, service_of
 
 
 def test_settings_come_from_the_environment_with_a_prefix():
@@ -23,11 +24,30 @@ def test_an_empty_key_means_no_claude():
 
 def test_pd_url_defaults_to_tidb_operators_service_and_the_spec_may_name_another_service_of_that_namespace():
     s = Settings()
-    assert s.pd_url("basic", "tidb-cluster") == "http://basic-pd.tidb-cluster.svc:2379"
+    fqdn = "tidb-cluster.svc.cluster.local."  # the trailing dot: no DNS search domain is tried first
+    assert s.pd_url("basic", "tidb-cluster") == f"http://basic-pd.{fqdn}:2379"
     for given in ("http://my-pd:2379/", "http://my-pd.tidb-cluster:2379", "http://my-pd.tidb-cluster.svc:2379",
                   "http://my-pd.tidb-cluster.svc.cluster.local:2379"):
-        assert s.pd_url("basic", "tidb-cluster", given) == "http://my-pd.tidb-cluster.svc:2379", given
-    assert s.pd_url("basic", "tidb-cluster", "https://pd") == "https://pd.tidb-cluster.svc"
+        assert s.pd_url("basic", "tidb-cluster", given) == f"http://my-pd.{fqdn}:2379", given
+    assert s.pd_url("basic", "tidb-cluster", "https://pd") == f"https://pd.{fqdn}"
+    other = Settings.from_env({"CHAOSDEMO_CLUSTER_DOMAIN": "corp.example"})
+    assert other.pd_url("basic", "tidb-cluster") == "http://basic-pd.tidb-cluster.svc.corp.example.:2379"
+    assert other.pd_url("basic", "tidb-cluster", "http://pd:2379") == "http://pd.tidb-cluster.svc.corp.example.:2379"
+
+
+def test_the_cluster_domain_is_a_dns_name():
+    for bad in ("cluster.local/x", "a..b", "-a.b", "x" * 201, "Cluster.Local"):
+        with pytest.raises(ValidationError):
+            Settings.from_env({"CHAOSDEMO_CLUSTER_DOMAIN": bad})
+
+
+def test_the_service_a_pd_url_reaches_is_named_only_for_the_target_namespace():
+    assert service_of("http://basic-pd.tidb-cluster.svc.cluster.local.:2379", "tidb-cluster", "cluster.local") == \
+        "basic-pd"
+    assert service_of("http://basic-pd.tidb-cluster.svc:2379", "tidb-cluster", "cluster.local") == "basic-pd"
+    for elsewhere in ("http://127.0.0.1:2379", "http://basic-pd.other.svc.cluster.local.:2379", "http://basic-pd:2379",
+                      "http://a.b.tidb-cluster.svc:2379", "http://[::1", "http://tidb-cluster.svc:2379"):
+        assert service_of(elsewhere, "tidb-cluster", "cluster.local") == "", elsewhere
 
 
 @pytest.mark.parametrize("url", [

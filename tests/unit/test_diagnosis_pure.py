@@ -119,3 +119,47 @@ def test_the_prompt_is_bounded_by_dropping_the_oldest_events():
 
 def test_scrub_truncates_long_text():
     assert len(scrub("x" * 1000)) == 300
+
+
+ANSWERED = (("basic-tikv-0", ""), ("basic-tikv-1", ""), ("basic-tikv-2", ""))
+
+
+def gray(timeline, *, answers=ANSWERED, stores=None):
+    """Evidence of a fault Kubernetes never saw: every pod kept its uid, restart count and readiness."""
+    history = record_pods({}, healthy(taken_at=NOW - 30))
+    history = record_pods(history, healthy(taken_at=NOW - 10))
+    snap = healthy(store_answers=answers, **({"stores": stores} if stores else {}))
+    return build_evidence(snap, START, timeline, history, [])
+
+
+def test_rules_call_a_silent_store_whose_pod_stayed_ready_a_process_hang():
+    silent = Violation(invariant="tikv-stores-answer", subject="basic-tikv-1",
+                       message="the store of basic-tikv-1 does not answer", first_seen=iso(NOW - 20))
+    a = diagnose_by_rules(gray([silent], answers=(("basic-tikv-1", "no answer"),)))
+    assert (a.fault_class, a.affected_pod, a.affected_store) == ("process-hang", "basic-tikv-1", "2")
+    assert grade(a, truth("process-pause"))[0] is True
+    assert grade(a, truth("network-partition"))[0] is False
+
+
+def test_rules_call_a_store_pd_stopped_hearing_that_still_answers_a_network_partition():
+    stale = Violation(invariant="pd-store-heartbeats-fresh", subject="store-2",
+                      message="store 2 last heartbeat 16.0s ago", first_seen=iso(NOW - 20))
+    a = diagnose_by_rules(gray([stale]))
+    assert (a.fault_class, a.affected_pod, a.affected_store) == ("network-partition", "basic-tikv-1", "2")
+    assert grade(a, truth("network-partition"))[0] is True
+    assert grade(a, truth("process-pause"))[0] is False
+
+
+def test_without_asking_the_stores_a_stale_heartbeat_is_not_called_a_partition():
+    stale = Violation(invariant="pd-store-heartbeats-fresh", subject="store-2",
+                      message="store 2 last heartbeat 16.0s ago", first_seen=iso(NOW - 20))
+    a = diagnose_by_rules(gray([stale], answers=()))
+    assert a.fault_class != "network-partition"
+
+
+def test_a_silent_store_whose_pod_was_replaced_is_a_pod_failure_not_a_hang():
+    silent = Violation(invariant="tikv-stores-answer", subject="basic-tikv-1", message="x", first_seen=iso(NOW - 20))
+    history = record_pods({}, healthy(taken_at=NOW - 30))
+    history = record_pod(history, pod("basic-tikv-1", uid="new-uid"), iso(NOW - 10))
+    ev = build_evidence(healthy(store_answers=ANSWERED), START, [silent], history, [])
+    assert diagnose_by_rules(ev).fault_class == "pod-failure"

@@ -12,3 +12,32 @@ helm.sh/chart: {{ .Chart.Name }}-{{ .Chart.Version }}
 app.kubernetes.io/name: {{ include "chaosdemo.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
+
+{{- /* The namespaces the operator acts in: targetNamespaces and allowedTargetNamespaces, '*' meaning all. */ -}}
+{{- define "chaosdemo.targetNamespaces" -}}
+{{- concat .Values.targetNamespaces .Values.allowedTargetNamespaces | uniq | toJson -}}
+{{- end -}}
+
+{{- /* What the operator does in a namespace whose TidbClusters it may break (a Role there, or a ClusterRole for '*'). */ -}}
+{{- define "chaosdemo.targetRules" -}}
+# Preflight and every resume read the TidbCluster; nothing of tidb-operator's is ever changed.
+- apiGroups: ["pingcap.com"]
+  resources: ["tidbclusters"]
+  verbs: ["get"]
+# pod-delete and pod-kill delete the chosen TiKV pod, always with a uid precondition.
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["delete"]
+# PD is reached only through the TidbCluster's own PD Service, read first (ExternalName refused).
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get"]
+# Events of the cluster's own objects, read as diagnosis evidence.
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["list"]
+# One demo per TidbCluster at a time: a Lease named chaosdemo-<cluster> beside it.
+- apiGroups: ["coordination.k8s.io"]
+  resources: ["leases"]
+  verbs: ["get", "create", "update", "delete"]
+{{- end -}}

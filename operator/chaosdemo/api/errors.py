@@ -9,6 +9,7 @@
     │   └── RecordRefused      the status names what the cluster does not confirm: Failed, nothing touched
     ├── NotAKindNode           Docker: the container is missing or is not a kind node; never touched
     └── Unavailable            an outside system did not answer; worth a retry
+        ├── Forbidden          the API server refused the operator (HTTP 403): a stage may end the demo
         ├── PDUnavailable
         ├── DockerUnavailable
         └── ClaudeUnavailable
@@ -28,6 +29,7 @@ __all__ = [
     "DemoFailed",
     "DockerUnavailable",
     "FaultUnavailable",
+    "Forbidden",
     "NotAKindNode",
     "PDUnavailable",
     "PreflightFailed",
@@ -80,6 +82,12 @@ class NotAKindNode(ChaosDemoError):
 
 class Unavailable(ChaosDemoError):
     reason = "Unavailable"
+
+
+class Forbidden(Unavailable):
+    """The operator's own rights do not reach it (for example a namespace it holds no Role in)."""
+
+    reason = "Forbidden"
 
 
 class PDUnavailable(Unavailable):

@@ -16,8 +16,10 @@ from pydantic.alias_generators import to_camel
 __all__ = [
     "API_GROUP",
     "API_VERSION",
+    "DEFAULT_DURATION_SECONDS",
     "DEFAULT_GRACE_PERIOD_SECONDS",
     "DEFAULT_NODE_DOWN_SECONDS",
+    "HELD_ACTIONS",
     "KIND",
     "PLURAL",
     "ChaosDemoSpec",
@@ -32,6 +34,7 @@ __all__ = [
     "FaultClass",
     "FaultSpec",
     "InjectionRecord",
+    "PartitionScope",
     "Phase",
     "TargetSpec",
     "TargetStatus",
@@ -44,11 +47,14 @@ API_VERSION = "v1alpha1"
 KIND = "ChaosDemo"
 PLURAL = "chaosdemos"
 
-FaultAction = Literal["pod-delete", "pod-kill", "container-kill", "node-kill"]
+FaultAction = Literal["pod-delete", "pod-kill", "container-kill", "node-kill", "process-pause", "network-partition"]
+HELD_ACTIONS = ("process-pause", "network-partition")  # held for durationSeconds, then undone
+PartitionScope = Literal["pd", "pd-and-peers"]
 FaultClass = Literal[
     "pod-failure",
     "container-crash",
     "node-failure",
+    "process-hang",
     "network-partition",
     "disk-failure",
     "resource-exhaustion",
@@ -78,6 +84,7 @@ ConditionType = Literal[
 
 DEFAULT_GRACE_PERIOD_SECONDS = 30
 DEFAULT_NODE_DOWN_SECONDS = 30
+DEFAULT_DURATION_SECONDS = 30
 
 # RFC 1123 names, as Kubernetes checks them for namespaces, pods and services.
 DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -153,6 +160,14 @@ class FaultSpec(_Model):
                 "!has(self.nodeDownSeconds) || self.action == 'node-kill'",
                 "nodeDownSeconds applies only to action node-kill",
             ),
+            (
+                "!has(self.durationSeconds) || self.action in ['process-pause', 'network-partition']",
+                "durationSeconds applies only to actions process-pause and network-partition",
+            ),
+            (
+                "!has(self.partitionScope) || self.action == 'network-partition'",
+                "partitionScope applies only to action network-partition",
+            ),
         )
     )
 
@@ -163,7 +178,12 @@ class FaultSpec(_Model):
             "StatefulSet recreates it. pod-kill: the same with grace period 0. "
             "container-kill: SIGKILL the tikv container inside its kind node through Docker; "
             "the kubelet restarts it in the same pod. node-kill: docker kill the kind node "
-            "that hosts the pod, and start it again after nodeDownSeconds."
+            "that hosts the pod, and start it again after nodeDownSeconds. process-pause: SIGSTOP "
+            "every process of the tikv container through its kind node, SIGCONT after durationSeconds "
+            "(the pod stays Ready; the store goes silent). network-partition: drop the traffic between "
+            "the TiKV pod and PD (partitionScope pd-and-peers: and the other TiKV stores) in the pod's "
+            "own network namespace, through its kind node; healed after durationSeconds (the pod stays "
+            "Ready; PD stops hearing the store)."
         ),
     )
     grace_period_seconds: int | None = Field(
@@ -184,6 +204,29 @@ class FaultSpec(_Model):
         ge=1,
         le=3600,
     )
+
+    duration_seconds: int | None = Field(
+        default=None,
+        description=(
+            f"process-pause and network-partition only: how long the fault is held before the operator "
+            f"undoes it (SIGCONT, or the partition healed). Defaults to {DEFAULT_DURATION_SECONDS}."
+        ),
+        ge=1,
+        le=3600,
+    )
+    partition_scope: PartitionScope | None = Field(
+        default=None,
+        description=(
+            "network-partition only: pd cuts the TiKV pod off from PD (its pods and its Service's "
+            "address); pd-and-peers cuts it off from the other TiKV stores too. Defaults to pd."
+        ),
+    )
+
+    def effective_duration(self) -> int:
+        return DEFAULT_DURATION_SECONDS if self.duration_seconds is None else self.duration_seconds
+
+    def effective_partition_scope(self) -> PartitionScope:
+        return self.partition_scope or "pd"
 
     def effective_grace_period(self) -> int:
         if self.action == "pod-kill":
@@ -294,6 +337,11 @@ _SPEC_RULES = _cel(
         "|| self.fault.nodeDownSeconds < self.timeouts.recoverySeconds",
         "fault.nodeDownSeconds must be less than timeouts.recoverySeconds: "
         "the node has to come back before the recovery deadline",
+    ),
+    (
+        "!has(self.fault.durationSeconds) || self.fault.durationSeconds < self.timeouts.recoverySeconds",
+        "fault.durationSeconds must be less than timeouts.recoverySeconds: "
+        "the fault has to be undone before the recovery deadline",
     ),
 )
 

@@ -26,7 +26,7 @@ import aiohttp
 
 from chaosdemo.api.errors import PDUnavailable
 
-__all__ = ["MAX_BODY", "PDClient", "pd_session"]
+__all__ = ["MAX_BODY", "PDClient", "pd_session", "phrase"]
 
 MAX_BODY = 8 * 2**20  # a real PD's largest answer we read (a region check of a large cluster) is far below
 CHUNK = 64 * 2**10
@@ -37,7 +37,7 @@ def pd_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, limit_per_host=8))
 
 
-def _phrase(code: int) -> str:
+def phrase(code: int) -> str:
     try:
         return http.HTTPStatus(code).phrase
     except ValueError:
@@ -74,7 +74,7 @@ class PDClient:
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {e!r}") from e
         if status != 200:
-            raise PDUnavailable(f"PD at {self.base_url} answered {path} with HTTP {status} {_phrase(status)}".rstrip())
+            raise PDUnavailable(f"PD at {self.base_url} answered {path} with HTTP {status} {phrase(status)}".rstrip())
         try:
             result = json.loads(body)
         except ValueError as e:

@@ -252,6 +252,9 @@ class Evidence(_Data):
     kubernetes_events: list[KubeEvent] = Field(default_factory=list)
     node_container_events: list[ContainerEvent] = Field(default_factory=list)
     tidb_operator_view: TidbOperatorView = Field(default_factory=TidbOperatorView)
+    # Whether each store was also asked directly on its own status port (tikv-stores-answer): only then can
+    # a silent store (a hung process) be told from one PD no longer hears (a partition).
+    stores_asked_directly: bool = False
 
 
 def about_cluster(cluster: str) -> Callable[[dict[str, Any]], bool]:
@@ -344,6 +347,7 @@ def build_evidence(
         ],
         node_container_events=list(node_container_events[-MAX_EVENTS:]),
         tidb_operator_view=tidb_operator_view(tidbcluster),
+        stores_asked_directly=bool(snapshot.store_answers),
     )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "target_changed",
     "tikv_pods_ready",
     "tikv_statefulset_ready",
+    "tikv_stores_answer",
 ]
 
 
@@ -145,6 +146,13 @@ def kube_nodes_ready(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
     ]
 
 
+def tikv_stores_answer(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
+    """The database's own side, asked directly: each Ready TiKV pod's store answers on its status port.
+    A stopped process is seen here while Kubernetes still calls its pod Ready."""
+    return [Breach("tikv-stores-answer", pod, f"the store of {pod} does not answer: {why}")
+            for pod, why in s.store_answers if why]
+
+
 def pd_reachable(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
     if s.pd_error:
         return [Breach("pd-reachable", "pd", f"PD did not answer: {s.pd_error}")]
@@ -212,6 +220,7 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("tikv-pods-ready", "every TiKV pod exists, is Ready and is not terminating", tikv_pods_ready),
     Invariant("tikv-statefulset-ready", "the TiKV StatefulSet has all replicas ready", tikv_statefulset_ready),
     Invariant("kube-nodes-ready", "every node hosting a TiKV pod is Ready", kube_nodes_ready),
+    Invariant("tikv-stores-answer", "every Ready TiKV store answers on its own status port", tikv_stores_answer),
     Invariant("pd-reachable", "PD's HTTP API answers", pd_reachable),
     Invariant("pd-store-heartbeats-fresh", "every store heartbeated recently", pd_store_heartbeats_fresh),
     Invariant("pd-stores-up", "every TiKV store is Up in PD", pd_stores_up),

@@ -3,7 +3,9 @@
 It answers when Claude is not configured or not available, so every demo ends
 with a diagnosis and the status says which engine spoke. The rules look at the
 pod history first (a new uid means the pod was replaced; the same uid with
-more restarts means the container died), then at nodes, then at PD.
+more restarts means the container died), then at nodes, then at the stores: one that stops answering
+on its own status port while its pod stays Ready is a hung process; one that still answers while PD
+stops hearing it is cut off from PD.
 """
 
 from __future__ import annotations
@@ -119,6 +121,64 @@ def _container_restarted(ev: Evidence) -> DiagnosisAnswer | None:
     )
 
 
+def _kept_running(ev: Evidence, pod: str) -> bool:
+    """Kubernetes saw nothing happen to ``pod``: the same uid, no restart, Ready throughout."""
+    h = ev.tikv_pod_history.get(pod) or []
+    return bool(h) and not _replaced(h) and not _restarted(h) and all(o.ready for o in h if o.uid)
+
+
+def _store_silent(ev: Evidence) -> DiagnosisAnswer | None:
+    """A store that stopped answering on its own status port while Kubernetes kept its pod Ready: a hung process."""
+    silent = [v for v in ev.violation_timeline if v.invariant == "tikv-stores-answer" and _kept_running(ev, v.subject)]
+    if not silent:
+        return None
+    pod = silent[0].subject
+    return DiagnosisAnswer(
+        summary=f"The TiKV process of pod {pod} hung: its store stopped answering while the pod stayed Ready.",
+        root_cause=(f"The process in {pod} stopped running (stopped, or stuck) without exiting: it no longer "
+                    "answers on its status port and PD stops hearing its heartbeats, while Kubernetes, which "
+                    "checks only that the container runs, sees nothing."),
+        fault_class="process-hang", affected_pod=pod, affected_store=_store_of(ev, pod),
+        affected_node=_node_of(ev.tikv_pod_history[pod]), confidence=0.8,
+        evidence=[f"tikv-stores-answer broke on {pod} at {silent[0].first_seen}",
+                  f"pod {pod} kept its uid, its restart count and Ready"],
+        recommended_actions=[
+            f"Look at the process state in {pod} (a T or D state), and at its node's disk and memory pressure.",
+            "Add a liveness probe on TiKV's status port so that a hung store gets restarted.",
+        ],
+    )
+
+
+def _stale_store_pods(ev: Evidence) -> list[str]:
+    stale = {v.subject.removeprefix("store-") for v in ev.violation_timeline
+             if v.invariant in ("pd-store-heartbeats-fresh", "pd-stores-up") and v.subject.startswith("store-")}
+    return sorted({s.pod for s in ev.pd_stores if s.id in stale and s.pod})
+
+
+def _heartbeats_lost(ev: Evidence) -> DiagnosisAnswer | None:
+    """PD stopped hearing a store that still answers when asked directly, its pod untouched: cut off from PD."""
+    if not ev.stores_asked_directly:
+        return None
+    silent = {v.subject for v in ev.violation_timeline if v.invariant == "tikv-stores-answer"}
+    cut = [p for p in _stale_store_pods(ev) if p not in silent and _kept_running(ev, p)]
+    if not cut:
+        return None
+    pod = cut[0]
+    return DiagnosisAnswer(
+        summary=f"TiKV pod {pod} was cut off from PD: PD stopped hearing its store, which still answers.",
+        root_cause=(f"The network between {pod} and PD dropped its traffic: the store kept running and answering "
+                    "on its status port, but its heartbeats no longer reached PD. Kubernetes saw nothing."),
+        fault_class="network-partition", affected_pod=pod, affected_store=_store_of(ev, pod),
+        affected_node=_node_of(ev.tikv_pod_history[pod]), confidence=0.75,
+        evidence=[f"PD's heartbeat of the store of {pod} went stale", f"the store of {pod} kept answering directly",
+                  f"pod {pod} kept its uid, its restart count and Ready"],
+        recommended_actions=[
+            f"Check NetworkPolicies, node firewall rules and the CNI between {pod} and PD.",
+            "Watch the store return to Up in PD once the network heals.",
+        ],
+    )
+
+
 def _store_not_up(ev: Evidence) -> DiagnosisAnswer | None:
     """A store PD does not call Up, with nothing changed in Kubernetes."""
     bad = [s for s in ev.pd_stores if s.state_name != "Up"]
@@ -135,7 +195,7 @@ def _store_not_up(ev: Evidence) -> DiagnosisAnswer | None:
 
 
 RULES: tuple[Callable[[Evidence], DiagnosisAnswer | None], ...] = (
-    _node_down, _pod_replaced, _container_restarted, _store_not_up)
+    _node_down, _pod_replaced, _container_restarted, _store_silent, _heartbeats_lost, _store_not_up)
 """Tried in order, the strongest signal first; the first that recognises the evidence answers."""
 
 

@@ -60,6 +60,7 @@ class PodState:
     created: str = ""
     reason: str = ""
     owner: str = ""  # its controller, as Kind/name/uid: a TiKV pod's is the StatefulSet
+    ip: str = ""  # status.podIP, where the store's own status port is asked
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,9 @@ class Snapshot:
     pd_error: str = ""
     nodes: tuple[NodeState, ...] = ()
     node_containers: tuple[NodeContainer, ...] = ()
+    # Each asked store's answer on its own status port: pod name -> '' (answered) or why not. Empty when
+    # the stores were not asked (the operator's store probe is off).
+    store_answers: tuple[tuple[str, str], ...] = ()
 
     def pod(self, name: str) -> PodState | None:
         return next((p for p in self.pods if p.name == name), None)
@@ -141,6 +145,7 @@ def pod_from_api(pod: dict[str, Any]) -> PodState:
         created=str(meta.get("creationTimestamp") or ""),
         reason=status.get("reason") or "",
         owner=controller_of(pod),
+        ip=str(status.get("podIP") or ""),
     )
 
 

@@ -18,7 +18,7 @@ from chaosdemo.api.models import TargetSpec, TargetStatus
 from chaosdemo.core.snapshot import PodState, StatefulSetState, StoreState, pod_name_of_store
 
 __all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "members", "owned_by", "select_target", "why_names_refused",
-           "why_node_refused", "why_record_refused"]
+           "why_node_refused", "why_pd_service_refused", "why_record_refused"]
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
 
@@ -164,6 +164,22 @@ def why_node_refused(node: str, *, labels: Mapping[str, str], tikv_on_node: int,
     if pd_members and len(healthy) - len(lost) < quorum:
         return (f"it hosts PD member(s) {', '.join(sorted(lost))}: {len(healthy) - len(lost)} of "
                 f"{len(pd_members)} PD members would be left, below PD's quorum of {quorum}")
+    return ""
+
+
+def why_pd_service_refused(service: dict[str, Any] | None, name: str, cluster: str, tidbcluster_uid: str) -> str:
+    """Why the Service a PD URL names is not the TidbCluster's own way to its PD, or '' (pure).
+
+    A Service of the namespace is written by whoever may create one there: an ExternalName Service is
+    DNS to anywhere, and any other Service may lead to any pod. Only a Service that the TidbCluster
+    controls (tidb-operator's ``<cluster>-pd``) is trusted as PD.
+    """
+    if service is None:
+        return f"Service {name} does not exist"
+    if (service.get("spec") or {}).get("type") == "ExternalName":
+        return f"Service {name} is an ExternalName Service (DNS to anywhere)"
+    if not owned_by(service, "TidbCluster", cluster, tidbcluster_uid):
+        return f"Service {name} is not controlled by TidbCluster {cluster}"
     return ""
 
 

@@ -23,6 +23,7 @@ from chaosdemo.edge.wiring import build_deps, build_leadership, close_deps
 from chaosdemo.run.leadership import LEASE_NAME, Leadership, LostLeadership
 from chaosdemo.run.lifecycle import DemoRun, Deps, cleanup
 from chaosdemo.run.settings import Settings
+from chaosdemo.run.undo import keep_undoing
 
 FINALIZER = "chaosdemo.dev/finalizer"
 
@@ -53,6 +54,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logg
         deps.metrics.serve(cfg.metrics_port)
     if leader is not None:
         memo["election"] = asyncio.create_task(leader.run(), name="leader election")
+    memo["undo"] = asyncio.create_task(keep_undoing(deps, leader.leading if leader is not None else None),
+                                       name="undo ledger")
     engine = f"Claude ({cfg.claude_model})" if cfg.anthropic_api_key else "rules engine (no ANTHROPIC_API_KEY)"
     election = (f"leader election on Lease {cfg.leader_namespace}/{LEASE_NAME} as {leader.identity}"
                 if leader is not None else "no leader election (one replica only)")
@@ -62,6 +65,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logg
 
 @kopf.on.cleanup()
 async def shutdown(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("undo") is not None:
+        memo["undo"].cancel()
     if memo.get("election") is not None:
         memo["election"].cancel()
         await memo["leader"].release()

@@ -10,7 +10,8 @@ and whether (and when) the fault must be undone.
 in the status; when the operator restarts between the record and the call it
 is called again and must not hurt the cluster twice. ``recover`` undoes what
 needs undoing and may be called any number of times; ``restore_after`` says
-when the lifecycle must call it (node-kill: after nodeDownSeconds).
+when the lifecycle must call it (node-kill: after nodeDownSeconds; process-pause and
+network-partition: after durationSeconds). What runs inside a kind node is ``node_exec.py``.
 
 ``FAULTS`` maps each action to the fault that does it. Adding an action
 touches its fault here, ``FaultAction`` in the models, and a sample.
@@ -18,6 +19,7 @@ touches its fault here, ``FaultAction`` in the models, and a sample.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,9 +29,11 @@ from chaosdemo.api.models import FaultAction, FaultClass, FaultSpec, TargetStatu
 from chaosdemo.clients.docker import ContainerState, DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.core.grading import GroundTruth
-from chaosdemo.core.snapshot import restart_count
+from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, restart_count
+from chaosdemo.run.node_exec import HEAL, PARTITION, PAUSE, RESUME, run, tikv_container, tikv_pid
 
-__all__ = ["FAULTS", "ContainerKill", "Fault", "Injected", "NodeKill", "PodDelete", "fault_for", "ground_truth"]
+__all__ = ["FAULTS", "ContainerKill", "Fault", "Injected", "NetworkPartition", "NodeKill", "PodDelete", "ProcessPause",
+           "fault_for", "ground_truth"]
 
 
 @dataclass(frozen=True)
@@ -118,15 +122,7 @@ class NodeKill:
     async def recover(self, namespace: str, target: TargetStatus) -> str:
         # Once the node is down, nothing here aborts: an engine that does not answer is
         # retried (DockerUnavailable is Unavailable) until the node runs again.
-        if self.docker is None:
-            raise DemoFailed(f"kind node {target.node} is down and this operator has no Docker access to start "
-                             "it (set DOCKER_HOST or mount the Docker socket)", reason="RestoreFailed")
-        docker = self.docker
-        try:
-            state = await docker.kind_node(target.node)
-        except NotAKindNode as e:
-            raise DemoFailed(f"kind node {target.node} cannot be started again: {e.message}",
-                             reason="RestoreFailed") from e
+        docker, state = await _undo_docker(self.docker, target, f"start kind node {target.node} again")
         if state.running:
             return f"kind node {target.node} is running"
         await docker.start(target.node)
@@ -162,27 +158,145 @@ class ContainerKill:
                 or restart_count(now) > target.restart_count):
             return Injected(f"the tikv container of {target.pod} already restarted since it was chosen; "
                             "not killed again", True)
-        code, out = await docker.exec(target.node, [
-            "crictl", "ps", "--quiet", "--state", "running", "--name", "^tikv$",
-            "--label", f"io.kubernetes.pod.name={target.pod}",
-            "--label", f"io.kubernetes.pod.namespace={namespace}",
-            "--label", f"io.kubernetes.pod.uid={target.pod_uid}",
-        ])
-        ids = out.split()
-        if code != 0:
-            raise FaultUnavailable(f"crictl ps failed in {target.node}: {out.strip()[:200]}", reason="CrictlFailed")
-        if not ids:
+        cid = await tikv_container(docker, target.node, namespace, target)
+        if not cid:
             return Injected(f"no running tikv container of pod {target.pod} in {target.node}; nothing killed again",
                             True)
         # A stop with timeout 0 sends SIGKILL at once: no graceful shutdown.
-        code, out = await docker.exec(target.node, ["crictl", "stop", "--timeout", "0", ids[0]])
+        code, out = await docker.exec(target.node, ["crictl", "stop", "--timeout", "0", cid])
         if code != 0:
             raise FaultUnavailable(f"crictl stop failed in {target.node}: {out.strip()[:200]}", reason="CrictlFailed")
-        return Injected(f"killed container tikv ({ids[0][:13]}) of pod {target.pod} in kind node {target.node} "
+        return Injected(f"killed container tikv ({cid[:13]}) of pod {target.pod} in kind node {target.node} "
                         "(SIGKILL)")
 
     async def recover(self, namespace: str, target: TargetStatus) -> str:
         return "nothing to undo: the kubelet restarts the container"
+
+
+async def _node_tools(docker: DockerClient | None, target: TargetStatus, tools: str) -> DockerClient:
+    """Docker, once the target's kind node has ``tools`` (a space-separated list); FaultUnavailable if not."""
+    docker, _ = await _kind_node(docker, target.node)
+    code, out = await docker.exec(target.node, ["sh", "-c", f"command -v {tools}"])
+    if code != 0:
+        raise FaultUnavailable(f"node container {target.node} lacks one of {tools} (exit {code}: {out.strip()[:120]}); "
+                               "this fault needs a kind node, whose image ships them", reason="NoNodeTools")
+    return docker
+
+
+@dataclass
+class ProcessPause:
+    """process-pause: SIGSTOP every process of the tikv container through its kind node; SIGCONT after
+    ``restore_after`` seconds. Kubernetes keeps calling the pod Ready; the store goes silent."""
+
+    docker: DockerClient | None
+    restore_after: float | None
+    action: FaultAction = "process-pause"
+    expected_class: FaultClass = "process-hang"
+    node_level: bool = False
+    watches_node_container: bool = True
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        await _node_tools(self.docker, target, "crictl kill sed cat")
+
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
+        docker, _ = await _kind_node(self.docker, target.node)
+        pid = await tikv_pid(docker, target.node, namespace, target)
+        if not pid:
+            return Injected(f"no running tikv container of pod {target.pod} in {target.node}; nothing paused", True)
+        code, out = await run(docker, target.node, PAUSE, pid)
+        if code != 0:
+            raise FaultUnavailable(f"SIGSTOP failed in {target.node}: {out.strip()[:200]}", reason="PauseFailed")
+        if out.strip() == "already":
+            return Injected(f"the tikv process of {target.pod} was already stopped; not stopped again", True)
+        return Injected(f"stopped every process of container tikv of pod {target.pod} in kind node {target.node} "
+                        f"(SIGSTOP, process {pid}); SIGCONT in {self.restore_after:g}s")
+
+    async def recover(self, namespace: str, target: TargetStatus) -> str:
+        pid = await _undo_in_node(self.docker, namespace, target, RESUME, "SIGCONT")
+        if not pid:
+            return f"nothing to resume: pod {target.pod} has no running tikv container in {target.node}"
+        return f"resumed the tikv process of {target.pod} (SIGCONT, process {pid})"
+
+
+@dataclass
+class NetworkPartition:
+    """network-partition: drop the traffic between the TiKV pod and PD (and its peers, for pd-and-peers) with
+    iptables in the pod's own network namespace, entered through its kind node; healed after ``restore_after``."""
+
+    docker: DockerClient | None
+    kube: KubeClient
+    restore_after: float | None
+    scope: str = "pd"
+    action: FaultAction = "network-partition"
+    expected_class: FaultClass = "network-partition"
+    node_level: bool = False
+    watches_node_container: bool = True
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        await _node_tools(self.docker, target, "crictl nsenter iptables")
+
+    async def addresses(self, namespace: str, target: TargetStatus) -> list[str]:
+        """PD's pod IPs and its Service's address (a rule in the pod sees the ClusterIP: kube-proxy's DNAT comes
+        later, on the node), and for pd-and-peers the other TiKV pods' IPs; all read from the API server."""
+        pod = await self.kube.cluster.get_pod(namespace, target.pod) or {}
+        cluster = ((pod.get("metadata") or {}).get("labels") or {}).get(INSTANCE_LABEL, "")
+        pds = await self.kube.cluster.list_pods(namespace, f"{COMPONENT_LABEL}=pd,{INSTANCE_LABEL}={cluster}", "PD")
+        svc = await self.kube.cluster.get_service(namespace, f"{cluster}-pd") or {}
+        ips = [*[(p.get("status") or {}).get("podIP", "") for p in pds],
+               *((svc.get("spec") or {}).get("clusterIPs") or [])]
+        if self.scope == "pd-and-peers":
+            peers = await self.kube.cluster.list_tikv_pods(namespace, cluster)
+            ips += [(p.get("status") or {}).get("podIP", "") for p in peers if p["metadata"]["name"] != target.pod]
+        return sorted({ip for ip in ips if ip and ip != "None" and re.fullmatch(r"[0-9a-fA-F.:]{2,45}", ip)})
+
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
+        docker, _ = await _kind_node(self.docker, target.node)
+        pid = await tikv_pid(docker, target.node, namespace, target)
+        if not pid:
+            return Injected(f"no running tikv container of pod {target.pod} in {target.node}; nothing cut off", True)
+        ips = await self.addresses(namespace, target)
+        if not ips:
+            raise FaultUnavailable(f"no address of PD found for {target.pod}", reason="NoPDAddress")
+        code, out = await run(docker, target.node, PARTITION, pid, *ips)
+        if code != 0:
+            raise FaultUnavailable(f"iptables failed in {target.node}: {out.strip()[:200]}", reason="PartitionFailed")
+        if out.strip() == "already":
+            return Injected(f"{target.pod} was already cut off; not cut again", True)
+        what = "PD and the other TiKV stores" if self.scope == "pd-and-peers" else "PD"
+        return Injected(f"cut {target.pod} off from {what} ({', '.join(ips)}) with iptables in its network "
+                        f"namespace, through kind node {target.node}; healed in {self.restore_after:g}s")
+
+    async def recover(self, namespace: str, target: TargetStatus) -> str:
+        pid = await _undo_in_node(self.docker, namespace, target, HEAL, "healing the partition")
+        if not pid:
+            return f"nothing to heal: pod {target.pod} has no running tikv container in {target.node}"
+        return f"healed the partition of {target.pod} (its iptables chain removed, through process {pid})"
+
+
+async def _undo_in_node(docker: DockerClient | None, namespace: str, target: TargetStatus, script: str,
+                        what: str) -> str:
+    """Run an undo ``script`` against the target's tikv process in its node: its PID, or '' when it has none
+    (the container or pod is gone, and what was done to it with it)."""
+    docker, _ = await _undo_docker(docker, target, f"undo the fault on {target.pod}")
+    pid = await tikv_pid(docker, target.node, namespace, target)
+    if pid:
+        code, out = await run(docker, target.node, script, pid)
+        if code != 0:
+            raise DemoFailed(f"{what} failed in {target.node}: {out.strip()[:200]}", reason="RestoreFailed")
+    return pid
+
+
+async def _undo_docker(docker: DockerClient | None, target: TargetStatus,
+                       what: str) -> tuple[DockerClient, ContainerState]:
+    """Docker and the target's kind node, for an undo (``what``, said in the refusal): an engine that does not
+    answer is retried (Unavailable); no Docker access at all, or a container that is no kind node, fails."""
+    if docker is None:
+        raise DemoFailed(f"this operator must {what} and has no Docker access (set DOCKER_HOST or mount the "
+                         "Docker socket)", reason="RestoreFailed")
+    try:
+        return docker, await docker.kind_node(target.node)
+    except NotAKindNode as e:
+        raise DemoFailed(f"cannot {what}: {e.message}", reason="RestoreFailed") from e
 
 
 FaultFactory = Callable[[FaultSpec, KubeClient, DockerClient | None], Fault]
@@ -192,6 +306,9 @@ FAULTS: dict[str, FaultFactory] = {
     "pod-kill": lambda spec, kube, docker: PodDelete(kube, "pod-kill", spec.effective_grace_period()),
     "container-kill": lambda spec, kube, docker: ContainerKill(docker, kube),
     "node-kill": lambda spec, kube, docker: NodeKill(docker, float(spec.effective_node_down_seconds())),
+    "process-pause": lambda spec, kube, docker: ProcessPause(docker, float(spec.effective_duration())),
+    "network-partition": lambda spec, kube, docker: NetworkPartition(
+        docker, kube, float(spec.effective_duration()), spec.effective_partition_scope()),
 }
 
 

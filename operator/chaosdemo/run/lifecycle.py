@@ -14,6 +14,7 @@ from typing import Any
 from chaosdemo.api import conditions as cond
 from chaosdemo.api.errors import AbortDemo, DemoFailed, RecordRefused
 from chaosdemo.api.models import ChaosDemoSpec, ChaosDemoStatus
+from chaosdemo.run import undo
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.preflight import check_record, lease_name
@@ -88,6 +89,7 @@ async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
             # A node that cannot be started yet raises, and the deletion is retried:
             # the finalizer holds until the node is back.
             done.append(await fault.recover(ns, status.target))
+            await undo.forget(deps, holder)
     await deps.kube.leases.release(ns, lease_name(spec.cluster.name), holder)
     done.append("released the cluster for other demos")
     return "; ".join(done)

@@ -20,12 +20,15 @@ from chaosdemo.api.errors import NotAKindNode, PDUnavailable, Unavailable
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
+from chaosdemo.clients.tikv import StoreProbe
 from chaosdemo.core.inbox import Subject, WatchJournal, node_subject, statefulset_subject
 from chaosdemo.core.snapshot import (
     REGION_CHECKS,
     NodeContainer,
     NodeState,
+    PodState,
     Snapshot,
+    StatefulSetState,
     node_from_api,
     pod_from_api,
     statefulset_from_api,
@@ -46,14 +49,19 @@ class Observer:
         clock: Callable[[], float] = time.time,
         journal: WatchJournal | None = None,
         max_age: float = 30.0,
+        probe: StoreProbe | None = None,
     ) -> None:
-        self.kube, self.pd = kube, pd
+        self.kube, self.pd, self.probe = kube, pd, probe
         self.journal, self.max_age = journal, max_age
         self.cluster, self.namespace = cluster, namespace
         self.clock = clock
         self.watched_nodes: set[str] = set()
         self.docker: DockerClient | None = None
         self.node_containers: set[str] = set()
+
+    async def aclose(self) -> None:
+        if self.probe is not None:
+            await self.probe.aclose()
 
     def watch_node_containers(self, docker: DockerClient | None, names: Iterable[str]) -> None:
         """Also read Docker's state of these kind node containers (the Docker-level faults)."""
@@ -101,9 +109,12 @@ class Observer:
             self._containers(),
         )
         pods = tuple(sorted((pod_from_api(p) for p in pods_raw), key=lambda p: p.name))
+        statefulset = statefulset_from_api(sts_raw) if sts_raw else None
         self.watch_nodes(p.node for p in pods)
-        node_objs = await asyncio.gather(*(self._read(node_subject(n), functools.partial(self.kube.cluster.get_node, n))
-                                           for n in sorted(self.watched_nodes)))
+        answers, *node_objs = await asyncio.gather(
+            self._ask_stores(pods, statefulset),
+            *(self._read(node_subject(n), functools.partial(self.kube.cluster.get_node, n))
+              for n in sorted(self.watched_nodes)))
         nodes = tuple(
             node_from_api(n) if n is not None else NodeState(name=name, ready="Unknown", reason="NodeMissing")
             for name, n in zip(sorted(self.watched_nodes), node_objs, strict=True)
@@ -113,11 +124,20 @@ class Observer:
             cluster=self.cluster,
             namespace=self.namespace,
             pods=pods,
-            statefulset=statefulset_from_api(sts_raw) if sts_raw else None,
+            statefulset=statefulset,
             stores=stores_from_pd(stores, self.cluster, self.namespace) if stores else (),
             region_checks=checks,
             pd_members=tuple((str(m.get("name", "")), bool(m.get("health"))) for m in health),
             pd_error=pd_error,
             nodes=nodes,
             node_containers=containers,
+            store_answers=tuple(sorted(answers.items())),
         )
+
+    async def _ask_stores(self, pods: tuple[PodState, ...], sts: StatefulSetState | None) -> dict[str, str]:
+        """Each Ready TiKV pod of the StatefulSet (never a pod that only copies its labels), asked at its IP."""
+        if self.probe is None or sts is None:
+            return {}
+        own = f"StatefulSet/{sts.name}/{sts.uid}"
+        return await self.probe.ask_all({p.name: p.ip for p in pods
+                                         if p.owner == own and p.ready and not p.deleting and p.ip})

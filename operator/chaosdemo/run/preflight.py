@@ -9,17 +9,30 @@ preflight to its end.
 
 from __future__ import annotations
 
+from typing import Any
+
 from chaosdemo.api.conditions import TERMINAL
-from chaosdemo.api.errors import PreflightFailed, RecordRefused
+from chaosdemo.api.errors import Forbidden, PreflightFailed, RecordRefused
 from chaosdemo.api.models import TargetStatus
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.invariants import InvariantConfig, evaluate
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, Snapshot
-from chaosdemo.core.targeting import why_names_refused, why_node_refused, why_record_refused
+from chaosdemo.core.targeting import why_names_refused, why_node_refused, why_pd_service_refused, why_record_refused
+from chaosdemo.run.settings import Settings, service_of
 
-__all__ = ["check_blast_radius", "check_cluster_exists", "check_record", "check_snapshot", "hold_cluster",
-           "lease_name", "quorum_after_losing_one", "refused_nodes"]
+__all__ = [
+    "check_blast_radius",
+    "check_cluster_exists",
+    "check_pd_service",
+    "check_record",
+    "check_snapshot",
+    "granted_tidbcluster",
+    "hold_cluster",
+    "lease_name",
+    "quorum_after_losing_one",
+    "refused_nodes",
+]
 
 
 def lease_name(cluster: str) -> str:
@@ -54,6 +67,44 @@ async def hold_cluster(kube: KubeClient, namespace: str, cluster: str, holder: s
             "one fault at a time",
             reason="ClusterBusy",
         )
+
+
+async def granted_tidbcluster(kube: KubeClient, namespace: str, name: str) -> dict[str, Any] | None:
+    """The TidbCluster, read with the operator's rights in its namespace; Aborted if it holds none there."""
+    try:
+        return await kube.cluster.get_tidbcluster(namespace, name)
+    except Forbidden as e:
+        raise PreflightFailed(
+            f"the operator holds no rights in namespace {namespace} ({e.message}); an administrator grants them "
+            "by listing the namespace in the chart's targetNamespaces", reason="OperatorNotPermitted") from e
+
+
+async def check_pd_service(kube: KubeClient, settings: Settings, namespace: str, url: str,
+                           tidbcluster: dict[str, Any] | None) -> None:
+    """Refuse a PD URL whose Service is not the TidbCluster's own (PDServiceRefused), before anything is fetched.
+
+    An operator's template that names no Service of the namespace (the local tier's) is the
+    administrator's choice and is not checked.
+    """
+    service = service_of(url, namespace, settings.cluster_domain)
+    if not service or tidbcluster is None:
+        return
+    meta = tidbcluster.get("metadata") or {}
+    name, uid = str(meta.get("name", "")), str(meta.get("uid", ""))
+    why = why_pd_service_refused(await kube.cluster.get_service(namespace, service), service, name, uid)
+    if why:
+        raise PreflightFailed(f"PD is reached only through TidbCluster {namespace}/{name}'s own PD Service: {why}; "
+                              "nothing was fetched from it", reason="PDServiceRefused")
+
+
+async def checked_cluster(kube: KubeClient, settings: Settings, namespace: str, name: str,
+                          pd_url: str) -> dict[str, Any]:
+    """The TidbCluster, once the operator may act in its namespace, it exists and ``pd_url`` is its own PD."""
+    tidbcluster = await granted_tidbcluster(kube, namespace, name)
+    check_cluster_exists(tidbcluster, namespace, name)
+    assert tidbcluster is not None
+    await check_pd_service(kube, settings, namespace, pd_url, tidbcluster)
+    return tidbcluster
 
 
 def check_cluster_exists(tidbcluster: dict[str, object] | None, namespace: str, name: str) -> None:
@@ -124,6 +175,13 @@ async def check_record(kube: KubeClient, namespace: str, cluster: str, target: T
     if why:
         raise RecordRefused(f"the demo's status names a target the cluster does not confirm: {why}; "
                             "nothing was touched", reason="RecordRefused")
+
+
+async def check_resume(kube: KubeClient, settings: Settings, namespace: str, cluster: str,
+                       target: TargetStatus | None, pd_url: str, *, through_node: bool) -> None:
+    """A resumed run's checks: its record (``check_record``), then its rights and PD (``checked_cluster``)."""
+    await check_record(kube, namespace, cluster, target, through_node=through_node)
+    await checked_cluster(kube, settings, namespace, cluster, pd_url)
 
 
 async def refused_nodes(kube: KubeClient, snapshot: Snapshot, operator_node: str) -> dict[str, str]:

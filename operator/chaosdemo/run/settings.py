@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator
 from chaosdemo.api.errors import PreflightFailed
 from chaosdemo.run.crashpoints import POINTS
 
-__all__ = ["Settings", "service_url"]
+__all__ = ["Settings", "service_of", "service_url"]
 
 _PREFIX = "CHAOSDEMO_"
 
@@ -32,9 +32,16 @@ class Settings(BaseModel):
         default=10.0, ge=0, description="Evidence gathered after detection before diagnosing."
     )
     pd_url_template: str = Field(
-        default="http://{name}-pd.{namespace}.svc:2379",
-        description="PD URL when spec.cluster.pdURL is empty; {name} and {namespace} are filled in.",
+        default="http://{name}-pd.{namespace}.svc.{domain}.:2379",
+        description="PD URL when spec.cluster.pdURL is empty; {name}, {namespace} and {domain} (the cluster "
+        "domain) are filled in. The default is fully qualified (the trailing dot), so no DNS search "
+        "domain is tried first.",
     )
+    cluster_domain: str = Field(
+        default="cluster.local", max_length=200,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
+        description="The Kubernetes cluster's DNS domain (the kubelet's --cluster-domain); PD Service names "
+        "are qualified with it.")
     pd_timeout_seconds: float = Field(default=3.0, gt=0)
     pd_max_body_bytes: int = Field(
         default=8 * 2**20, ge=2**16, le=2**30,
@@ -55,11 +62,22 @@ class Settings(BaseModel):
         "end are written at once.",
     )
     heartbeat_stale_seconds: float = Field(default=15.0, gt=0)
+    store_probe: bool = Field(
+        default=True, description="Ask each TiKV store on its own status port (pod IP, store_status_port) at "
+        "every look: the tikv-stores-answer invariant, which sees a stopped TiKV that Kubernetes calls Ready. "
+        "Off only where the stores have no process to ask (the local tier's SIMULATED stores).")
+    store_status_port: int = Field(default=20180, ge=1, le=65535, description="TiKV's status port.")
+    store_probe_timeout_seconds: float = Field(
+        default=0.5, gt=0, le=10, description="How long a store may take to answer GET /status (it takes "
+        "about 1 ms when healthy).")
     docker_host: str | None = Field(default=None, description="From DOCKER_HOST.")
     node_name: str = Field(default="", max_length=253,
                            description="The node this operator runs on (the chart sets it from spec.nodeName); "
                            "node-kill never kills it.")
     events_limit: int = Field(default=40, ge=0)
+    undo_check_seconds: float = Field(
+        default=30.0, gt=0, description="How often the leader looks for a fault whose demo is gone and undoes it "
+        "(also at once when it starts leading).")
     target_namespaces: frozenset[str] = Field(
         default=frozenset(),
         description="Namespaces whose TidbClusters a ChaosDemo of another namespace may target (comma-separated; "
@@ -126,20 +144,21 @@ class Settings(BaseModel):
         """PD's base URL: the operator's template, or the spec's override, which must name a Service of
         the target namespace (``service_url``)."""
         if override:
-            return service_url(override, namespace)
-        return self.pd_url_template.format(name=name, namespace=namespace).rstrip("/")
+            return service_url(override, namespace, self.cluster_domain)
+        return self.pd_url_template.format(name=name, namespace=namespace, domain=self.cluster_domain).rstrip("/")
 
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-def service_url(url: str, namespace: str) -> str:
+def service_url(url: str, namespace: str, domain: str = "cluster.local") -> str:
     """``url`` as the fully qualified URL of a Service of ``namespace``, or PreflightFailed (PDURLRefused).
 
     A user's pdURL may only name a Service of the cluster's own namespace:
     ``http(s)://<service>[.<namespace>[.svc[.cluster.local]]][:<port>]``. A bare
     name is resolved in that namespace, never in the operator's, and nothing
-    else (no IP address, no other host, no path, no credentials) is fetched.
+    else (no IP address, no other host, no path, no credentials) is fetched. The host returned is
+    fully qualified, ``<service>.<namespace>.svc.<domain>.``: no DNS search domain is tried first.
     """
     refuse = PreflightFailed(
         f"spec.cluster.pdURL {url!r} must name a Service of namespace {namespace}, as "
@@ -158,4 +177,17 @@ def service_url(url: str, namespace: str) -> str:
     if not _LABEL.match(service) or rest not in ([], [namespace], [namespace, "svc"],
                                                   [namespace, "svc", "cluster", "local"]):
         raise refuse
-    return f"{u.scheme}://{service}.{namespace}.svc" + (f":{port}" if port else "")
+    return f"{u.scheme}://{service}.{namespace}.svc.{domain}." + (f":{port}" if port else "")
+
+
+def service_of(url: str, namespace: str, domain: str) -> str:
+    """The name of the Service of ``namespace`` that ``url`` reaches (``<service>.<namespace>.svc[.<domain>][.]``),
+    or '' when it names no Service (an operator's template pointing elsewhere, such as the local tier's)."""
+    try:
+        host = (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
+    for suffix in (f".{namespace}.svc.{domain}", f".{namespace}.svc"):
+        if host.endswith(suffix) and _LABEL.match(host[: -len(suffix)]):
+            return host[: -len(suffix)]
+    return ""

@@ -17,10 +17,12 @@ from chaosdemo.api import conditions as cond
 from chaosdemo.api.errors import PreflightFailed, RecordRefused, Unavailable
 from chaosdemo.api.models import InjectionRecord, TargetStatus
 from chaosdemo.clients.pd import PDClient
+from chaosdemo.clients.tikv import StoreProbe
 from chaosdemo.core.evidence import record_pods
 from chaosdemo.core.invariants import InvariantConfig
 from chaosdemo.core.step import WatchState
 from chaosdemo.core.targeting import members, select_target
+from chaosdemo.run import undo
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.diagnosis import DiagnosisJob, collect_evidence, diagnose
@@ -29,9 +31,9 @@ from chaosdemo.run.follow import Follow
 from chaosdemo.run.observer import Observer
 from chaosdemo.run.preflight import (
     check_blast_radius,
-    check_cluster_exists,
-    check_record,
+    check_resume,
     check_snapshot,
+    checked_cluster,
     hold_cluster,
     lease_name,
     refused_nodes,
@@ -72,6 +74,15 @@ async def finish(deps: Deps, demo: Demo, ok: bool, reason: str, message: str) ->
     await demo.rec.finish(ok, reason, message)
 
 
+def observer_for(deps: Deps, demo: Demo, pd: PDClient) -> Observer:
+    """The demo's eyes: Kubernetes through the watch journal, PD, and each store on its own status port."""
+    s = deps.settings
+    probe = (StoreProbe(deps.pd_session, port=s.store_status_port, timeout=s.store_probe_timeout_seconds)
+             if s.store_probe else None)
+    return Observer(deps.kube, pd, demo.cluster, demo.cluster_ns, clock=deps.clock, journal=deps.journal,
+                    probe=probe)
+
+
 class Stages:
     """The stages, in order (``run``), over the clients this demo needs: its PD, an observer, its fault."""
 
@@ -79,11 +90,11 @@ class Stages:
         s = deps.settings
         self.deps, self.demo, self.progress = deps, demo, progress
         self.inv_cfg = InvariantConfig(heartbeat_stale_seconds=s.heartbeat_stale_seconds)
-        pd_url = s.pd_url(demo.cluster, demo.cluster_ns, demo.spec.cluster.pd_url)  # a refused URL: Aborted
+        self.pd_url = s.pd_url(demo.cluster, demo.cluster_ns, demo.spec.cluster.pd_url)  # a refused URL: Aborted
         self.fault = deps.faults(demo.spec.fault, deps.kube, deps.docker)
-        self.pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, session=deps.pd_session, max_body=s.pd_max_body_bytes)
-        self.observer = Observer(deps.kube, self.pd, demo.cluster, demo.cluster_ns, clock=deps.clock,
-                                 journal=deps.journal)
+        self.pd = PDClient(self.pd_url, timeout=s.pd_timeout_seconds, session=deps.pd_session,
+                           max_body=s.pd_max_body_bytes)
+        self.observer = observer_for(deps, demo, self.pd)
 
     async def run(self) -> None:
         st, rec, spec = self.demo.status, self.demo.rec, self.demo.spec
@@ -100,8 +111,8 @@ class Stages:
             await rec.save()
             self.deps.crash("before-inject")
         else:  # resumed from the status: what it names is confirmed from the cluster before anything is touched
-            await check_record(self.deps.kube, self.demo.cluster_ns, self.demo.cluster, st.target,
-                               through_node=self.fault.watches_node_container)
+            await check_resume(self.deps.kube, self.deps.settings, self.demo.cluster_ns, self.demo.cluster,
+                               st.target, self.pd_url, through_node=self.fault.watches_node_container)
         # A fault that took effect before this operator could watch (it restarted
         # mid-demo) is detected from what it left on the target.
         with self.deps.journal.following(self.demo.cluster_ns, self.demo.cluster):
@@ -113,8 +124,7 @@ class Stages:
 
     async def preflight(self) -> None:
         demo, rec, kube = self.demo, self.demo.rec, self.deps.kube
-        tidbcluster = await kube.cluster.get_tidbcluster(demo.cluster_ns, demo.cluster)
-        check_cluster_exists(tidbcluster, demo.cluster_ns, demo.cluster)
+        tidbcluster = await checked_cluster(kube, self.deps.settings, demo.cluster_ns, demo.cluster, self.pd_url)
         await hold_cluster(kube, demo.cluster_ns, demo.cluster, demo.holder, dry_run=demo.spec.dry_run)
         self.deps.crash("after-lease")
         snap = await self.observer.snapshot()
@@ -123,7 +133,7 @@ class Stages:
         self.progress.watch = WatchState(history=record_pods({}, snap))
         rec.set("PreflightPassed", "True", "ClusterHealthy",
                 f"{len(snap.pods)} TiKV pods Ready, {len(snap.stores)} stores Up, no unhealthy regions")
-        tc_uid = str(((tidbcluster or {}).get("metadata") or {}).get("uid", ""))
+        tc_uid = str((tidbcluster.get("metadata") or {}).get("uid", ""))
         own = members(snap.pods, snap.statefulset, demo.cluster, tc_uid)
         if len(own) < len(snap.pods):
             strays = sorted({p.name for p in snap.pods} - {p.name for p in own})
@@ -149,6 +159,7 @@ class Stages:
         """Inject and record it; True if the fault had already taken effect."""
         st, rec = self.demo.status, self.demo.rec
         assert st.injection is not None
+        await undo.record(self.deps, self.demo, self.fault)  # the operator's own word, kept until undone
         started = rec.now()
         self.progress.cursor = self.deps.journal.cursor()
         done = await self.fault.inject(self.demo.cluster_ns, self.demo.target)
@@ -176,6 +187,7 @@ class Stages:
         st, rec = self.demo.status, self.demo.rec
         assert st.injection is not None
         detail = await self.fault.recover(self.demo.cluster_ns, self.demo.target)
+        await undo.forget(self.deps, self.demo.holder)
         st.injection.restored_at = rec.now()
         self.progress.watch = replace(self.progress.watch, restored=True)
         st.message = detail
@@ -184,17 +196,16 @@ class Stages:
 
     async def ensure_restored(self) -> None:
         """Whatever ended the demo, never leave a fault in place that must be undone."""
-        st = self.demo.status
-        if self.fault.restore_after is None or st.injection is None or st.injected_at is None:
+        st, due = self.demo.status, self.fault.restore_after is not None
+        if not (due and st.injection and st.injected_at and not st.injection.restored_at):
             return
-        if st.injection.restored_at is None:
-            try:
-                await self.restore()
-            except Unavailable:
-                raise  # Docker did not answer: the run is retried and restores then
-            except Exception as e:  # reported here, and retried by the deletion handler
-                log.exception("could not undo the fault")
-                await self.demo.rec.event("Warning", "RestoreFailed", f"{type(e).__name__}: {e}")
+        try:
+            await self.restore()
+        except Unavailable:
+            raise  # Docker did not answer: the run is retried and restores then
+        except Exception as e:  # reported here, retried by the deletion handler and the undo ledger
+            log.exception("could not undo the fault")
+            await self.demo.rec.event("Warning", "RestoreFailed", f"{type(e).__name__}: {e}")
 
     async def diagnose(self) -> None:
         demo, s = self.demo, self.deps.settings
@@ -221,3 +232,4 @@ class Stages:
 
     async def aclose(self) -> None:
         await self.pd.aclose()
+        await self.observer.aclose()

@@ -88,6 +88,9 @@ class LocalEnv:
                                     node_monitor_grace_seconds=max(5, round(40 * self.time_scale)),
                                     docker_host=self.docker_host or None).start()
         self.kubectl("apply", "-f", str(REPO / "crds" / "chaosdemo.yaml"))
+        # What the chart installs by default, as a user's cluster has it: who may break what, and status
+        # written only by a holder of write-status (the operator runs here as the cluster's admin).
+        self.kubectl("apply", "-f", str(REPO / "deploy" / "admission-policy.yaml"))
         asyncio.run(self._install_tidb())
         self.pd_port = free_port()
         self.spawn("pd-sim", [sys.executable, "-m", "chaosdemo_local.cli", "pd-sim",
@@ -251,6 +254,9 @@ class LocalEnv:
         s = self.time_scale
         env = {
             "CHAOSDEMO_PD_URL_TEMPLATE": self.pd_url,
+            # The SIMULATED stores have no TiKV process to ask on a status port: tikv-stores-answer is off here
+            # (on by default, and on the kind tier, where the stand-in TiKV serves /status).
+            "CHAOSDEMO_STORE_PROBE": "false",
             # The tests' demos live in namespaces of their own and target tidb-cluster: allowed on purpose.
             "CHAOSDEMO_TARGET_NAMESPACES": self.tidb_namespace,
             "CHAOSDEMO_POLL_SECONDS": str(max(0.2, 2.0 * s)),

@@ -89,13 +89,7 @@ def statefulset(cluster: str, component: str, replicas: int, port: int, owner: d
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
-        "metadata": {
-            "name": f"{cluster}-{component}",
-            "labels": lab,
-            "ownerReferences": [{
-                "apiVersion": "pingcap.com/v1alpha1", "kind": "TidbCluster", "name": owner["metadata"]["name"],
-                "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}],
-        },
+        "metadata": {"name": f"{cluster}-{component}", "labels": lab, "ownerReferences": owned_by(owner)},
         "spec": {
             "replicas": replicas,
             "serviceName": f"{cluster}-{component}-peer",
@@ -106,14 +100,21 @@ def statefulset(cluster: str, component: str, replicas: int, port: int, owner: d
     }
 
 
-def _service(cluster: str, component: str, name: str, ports: list[tuple[str, int]], headless: bool) -> dict[str, Any]:
+def owned_by(owner: dict[str, Any]) -> list[dict[str, Any]]:
+    """tidb-operator's owner reference on what it creates for a TidbCluster: controlled by it."""
+    return [{"apiVersion": "pingcap.com/v1alpha1", "kind": "TidbCluster", "name": owner["metadata"]["name"],
+             "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]
+
+
+def _service(cluster: str, component: str, name: str, ports: list[tuple[str, int]], headless: bool,
+             owner: dict[str, Any]) -> dict[str, Any]:
     lab = labels(cluster, component)
     spec: dict[str, Any] = {"selector": lab, "ports": [{"name": n, "port": p, "targetPort": p} for n, p in ports]}
     if headless:
         spec["clusterIP"] = "None"
         spec["publishNotReadyAddresses"] = True
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name,
+            "metadata": {"name": name, "ownerReferences": owned_by(owner),
                          "labels": {**lab, "app.kubernetes.io/used-by": "peer" if headless else "end-user"}},
             "spec": spec}
 
@@ -144,11 +145,11 @@ async def install(api: client.ApiClient, namespace: str = "tidb-cluster", name: 
                   tidbcluster(name, tikv))
     tc = await custom.get_namespaced_custom_object("pingcap.com", "v1alpha1", namespace, "tidbclusters", name)
     for svc in (
-        _service(name, "pd", f"{name}-pd", [("client", 2379)], False),
-        _service(name, "pd", f"{name}-pd-peer", [("peer", 2380)], True),
-        _service(name, "tikv", f"{name}-tikv-peer", [("peer", 20160)], True),
-        _service(name, "tidb", f"{name}-tidb", [("mysql-client", 4000), ("status", 10080)], False),
-        _service(name, "tidb", f"{name}-tidb-peer", [("status", 10080)], True),
+        _service(name, "pd", f"{name}-pd", [("client", 2379)], False, tc),
+        _service(name, "pd", f"{name}-pd-peer", [("peer", 2380)], True, tc),
+        _service(name, "tikv", f"{name}-tikv-peer", [("peer", 20160)], True, tc),
+        _service(name, "tidb", f"{name}-tidb", [("mysql-client", 4000), ("status", 10080)], False, tc),
+        _service(name, "tidb", f"{name}-tidb-peer", [("status", 10080)], True, tc),
     ):
         await _create(core.create_namespaced_service, namespace, svc)
     for component, replicas, port in (("pd", 1, 2379), ("tikv", tikv, 20160), ("tidb", 1, 4000)):

@@ -1,9 +1,9 @@
-"""The Kubernetes API, through kubernetes_asyncio, returning plain dicts: one client, four concerns.
+"""The Kubernetes API, through kubernetes_asyncio, returning plain dicts: one client, five concerns.
 
 ``KubeClient`` holds one connection (``transport``) and what the run asks of it, by concern:
 ``demos`` (ChaosDemos and their status), ``cluster`` (the TidbCluster, TiKV pods, StatefulSet,
-nodes), ``events`` and ``leases``. The stages are plain async code over dicts, and a test can give
-them any API server.
+nodes), ``events``, ``leases`` and ``ledger`` (what the operator must still undo). The stages
+are plain async code over dicts, and a test can give them any API server.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from chaosdemo.clients.kube.cluster import TIDB_GROUP, TIDB_PLURAL, TIDB_VERSION
 from chaosdemo.clients.kube.demos import Demos
 from chaosdemo.clients.kube.events import Events
 from chaosdemo.clients.kube.leases import Leases
+from chaosdemo.clients.kube.ledger import Ledger
 from chaosdemo.clients.kube.transport import USER_AGENT, Transport, connect
 
 __all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "USER_AGENT", "KubeClient"]
@@ -26,6 +27,7 @@ class KubeClient:
         self.cluster = ClusterObjects(self.transport)
         self.events = Events(self.transport)
         self.leases = Leases(self.transport)
+        self.ledger = Ledger(self.transport)
 
     @classmethod
     async def connect(cls, kubeconfig: str | None = None) -> KubeClient:

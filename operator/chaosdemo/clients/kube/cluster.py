@@ -1,4 +1,7 @@
-"""The target cluster's objects: the TidbCluster, its TiKV pods, StatefulSet and nodes; one write, a pod's deletion."""
+"""The target cluster's objects: the TidbCluster, its TiKV pods, StatefulSet, PD Service and nodes.
+
+One write: a pod's deletion.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +40,10 @@ class ClusterObjects:
     async def get_statefulset(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.t.read(f"StatefulSet {namespace}/{name}",
                                  self.t.apps.read_namespaced_stateful_set(name, namespace, _preload_content=False))
+
+    async def get_service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self.t.read(f"Service {namespace}/{name}",
+                                 self.t.core.read_namespaced_service(name, namespace, _preload_content=False))
 
     async def get_node(self, name: str) -> dict[str, Any] | None:
         return await self.t.read(f"node {name}", self.t.core.read_node(name, _preload_content=False))

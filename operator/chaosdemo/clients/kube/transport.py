@@ -21,7 +21,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from chaosdemo import __version__
-from chaosdemo.api.errors import Unavailable
+from chaosdemo.api.errors import Forbidden, Unavailable
 
 __all__ = ["MANAGED_BY", "MERGE", "USER_AGENT", "Transport", "connect"]
 
@@ -64,6 +64,8 @@ async def connect(kubeconfig: str | None = None) -> client.ApiClient:
 
 
 def failed(what: str, status: int | None, reason: str | None) -> Unavailable:
+    if status == 403:
+        return Forbidden(f"Kubernetes API refused to let the operator {what}: HTTP 403 {reason}", reason="Forbidden")
     return Unavailable(f"Kubernetes API failed to {what}: HTTP {status} {reason}", reason="KubeAPIError")
 
 
