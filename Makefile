@@ -7,7 +7,7 @@ IMAGE ?= chaosdemo-operator:dev
 KIND_CLUSTER ?= chaosdemo
 
 .PHONY: help install control-plane demo demo-up test test-unit test-local lint typecheck crds \
-        helm image kind-tier demo-kind demo-kind-down test-kind bench clean
+        helm image kind-tier demo-kind demo-kind-down test-kind bench bench-kind clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -71,6 +71,9 @@ test-kind: install control-plane helm kind-tier  ## the kind e2e suite (pytest-k
 
 bench: install control-plane  ## benchmark on the local tier at PD's real timing (about 25 min): bench/results.json, docs/benchmark.md
 	$(VENV)/bin/chaosdemo-local bench
+
+bench-kind: install control-plane helm kind-tier  ## who saw each gray fault first, on the kind tier (about 15 min): bench/kind-results.json
+	$(VENV)/bin/chaosdemo-local bench-kind
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

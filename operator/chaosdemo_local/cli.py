@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import get_args
+
+from chaosdemo.api.models import FaultAction
 
 __all__ = ["main"]
 
@@ -18,10 +21,15 @@ def main(argv: list[str] | None = None) -> int:
         from chaosdemo_local.bench.benchmark import main as bench_main
 
         return bench_main(argv[1:])
+    if argv[:1] == ["bench-kind"]:
+        from chaosdemo_local.bench.kind_bench import main as bench_kind_main
+
+        return bench_kind_main(argv[1:])
     parser = argparse.ArgumentParser(prog="chaosdemo-local", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("pd-sim", help="run the SIMULATED PD (see chaosdemo-local pd-sim --help)")
     sub.add_parser("bench", help="make bench: detection, apply-to-inject, fleets, a warm demo (see bench --help)")
+    sub.add_parser("bench-kind", help="make bench-kind: who saw each fault first on the kind tier (see --help)")
     fc = sub.add_parser("fake-claude", help="run the local Anthropic-compatible test endpoint")
     fc.add_argument("--host", default="127.0.0.1")
     fc.add_argument("--port", type=int, required=True)
@@ -31,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
                       help="PD/TiKV time multiplier for the simulation (1 = real time)")
     demo.add_argument("--keep", action="store_true", help="leave the environment running at the end")
     kd = sub.add_parser("kind-demo", help="the demo on a real kind cluster built here (no registry needed)")
-    kd.add_argument("--action", default="pod-delete", choices=["pod-delete", "pod-kill", "container-kill", "node-kill"])
+    kd.add_argument("--action", default="pod-delete", choices=list(get_args(FaultAction)))
     kd.add_argument("--keep", action="store_true", help="leave the cluster running at the end")
     up = sub.add_parser("up", help="start the environment and print how to use it; Ctrl-C stops it")
     up.add_argument("--time-scale", type=float, default=1.0)

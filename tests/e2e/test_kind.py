@@ -14,8 +14,6 @@ the transitions.
 from __future__ import annotations
 
 import json
-import subprocess
-import threading
 import time
 from typing import Any
 
@@ -26,6 +24,7 @@ from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo_local.cluster.tikv import node_of, pod_away_from, tikv_pods
 from chaosdemo_local.kind.env import KindEnv
+from chaosdemo_local.kind.observers import Observers, Sight, sights
 
 from .conftest import REPO
 
@@ -45,64 +44,24 @@ def pd_events(env: KindEnv) -> list[dict[str, str]]:
     return events
 
 
-class OperatorView:
-    """What tidb-operator shows of the TidbCluster while a demo runs: a row per change, read every second."""
-
-    def __init__(self, env: KindEnv) -> None:
-        self.env, self.stop, self.lock = env, threading.Event(), threading.Lock()
-        self.rows: list[tuple[float, str, str, str, int, int]] = []
-        self.t0 = time.monotonic()
-        self.thread = threading.Thread(target=self._poll, daemon=True)
-
-    def row(self) -> tuple[str, str, str, int, int]:
-        tc = self.env.kubectl_json("get", "tidbcluster", "basic", "-n", NS)
-        st = tc.get("status") or {}
-        ready = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), {})
-        tikv = st.get("tikv") or {}
-        stores = ",".join(f"{v['podName']}={v['state']}" for _, v in sorted((tikv.get("stores") or {}).items()))
-        sts = self.env.kubectl_json("get", "statefulset", "basic-tikv", "-n", NS)
-        return (f"Ready={ready.get('status')}/{ready.get('reason')}", stores, tikv.get("phase", ""),
-                len(tikv.get("failureStores") or {}), sts["spec"]["replicas"])
-
-    def _poll(self) -> None:
-        while not self.stop.wait(1):
-            self.look()
-
-    def look(self) -> None:
-        try:
-            row = self.row()
-        except (subprocess.SubprocessError, ValueError, KeyError, TypeError) as e:  # the next read tells
-            row = (f"unread: {type(e).__name__}: {str(e)[:60]}", "", "", 0, 3)
-        with self.lock:
-            if not self.rows or self.rows[-1][1:] != row:
-                self.rows.append((round(time.monotonic() - self.t0, 1), *row))
-
-    def __enter__(self) -> OperatorView:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=10)
-
-    def story(self) -> str:
-        return "\n".join(f"  +{t:6.1f}s {ready:<36} phase={phase} failureStores={fs} sts={n} {stores}"
-                         for t, ready, stores, phase, fs, n in self.rows)
-
-
-def run_demo(env: KindEnv, sample: str, **spec: Any) -> tuple[dict[str, Any], OperatorView]:
-    """The demo of ``sample`` (with ``spec`` merged in), Succeeded, and what tidb-operator showed meanwhile."""
+def run_demo(env: KindEnv, sample: str, **spec: Any) -> tuple[dict[str, Any], Observers]:
+    """The demo of ``sample`` (with ``spec`` merged in), Succeeded, and what Kubernetes, PD and tidb-operator
+    showed meanwhile."""
     env.wait_healthy(timeout=300)
-    with OperatorView(env) as view:
+    with Observers(env) as view:
         obj = _run(env, sample, **spec)
         # tidb-operator copies PD's store states on its own sync period, so it may still call the cluster not
         # Ready when the demo ends (seen: a store still Disconnected after a node-kill). Wait for it to agree.
         env.wait_healthy(timeout=180)
-        view.look()
-    print(f"what tidb-operator showed during {sample}:\n{view.story()}")
+    st = obj["status"]
+    injected = parse_iso(st["injectedAt"])
+    print(f"what the observers showed during {sample} (from the injection):\n{view.story(since=injected)}")
+    seen = sights(view.rows, st["target"]["pod"], st["target"]["podUid"], injected)
+    print("first sight after the injection: ours " f"{st['detectionSeconds']}s; " + "; ".join(
+        f"{k} {'never' if s.first is None else f'{s.first - injected:.1f}s ({s.what})'}" for k, s in seen.items()))
     # maxFailoverCount is 0 in deploy/tidb-cluster.yaml: tidb-operator must not add a TiKV under the demo.
-    assert all(fs == 0 and n == 3 for _, _, _, _, fs, n in view.rows), view.story()
-    assert view.rows[-1][1] == "Ready=True/Ready", "and healthy again at the end"
+    assert all(r.failure_stores == 0 and r.replicas == 3 for r in view.rows), view.story()
+    assert view.rows[-1].tc_ready == "True/Ready", "and healthy again at the end"
     return obj, view
 
 
@@ -215,7 +174,7 @@ def test_node_kill_stops_the_kind_node_and_the_operator_starts_it_again(kind_env
     pod = pod_away_from(kind_env, NS, busy)
     # Long enough for the node lifecycle controller to call the Node NotReady (its grace period is 50 s).
     obj, view = run_demo(kind_env, "node-kill.yaml", fault={"nodeDownSeconds": 70}, target={"pod": pod})
-    assert any(f"{pod}=Disconnected" in r[2] and "TiKVStoreNotUp" in r[1] for r in view.rows), \
+    assert any(r.tc_stores.get(pod) == "Disconnected" and "TiKVStoreNotUp" in r.tc_ready for r in view.rows), \
         f"tidb-operator copied PD's Disconnected store and called the cluster not Ready:\n{view.story()}"
     st = obj["status"]
     target, injected = st["target"], parse_iso(st["injectedAt"])
@@ -229,9 +188,12 @@ def test_node_kill_stops_the_kind_node_and_the_operator_starts_it_again(kind_env
         "kubelet and containerd brought the pod back on its node"
 
 
-def kubernetes_saw_nothing(env: KindEnv, st: dict[str, Any]) -> None:
-    """The point of a gray failure: the pod stayed Ready, with the same uid, no restart, and no Event about it."""
+def kubernetes_saw_nothing(env: KindEnv, st: dict[str, Any], view: Observers) -> dict[str, Sight]:
+    """The point of a gray failure: the pod stayed Ready in every read, with the same uid, no restart, and no
+    Event about it. Returns each observer's first sight of the fault."""
     target, injected = st["target"], parse_iso(st["injectedAt"])
+    seen = sights(view.rows, target["pod"], target["podUid"], injected)
+    assert seen["kubernetes"].first is None, f"Kubernetes showed it: {seen['kubernetes']}\n{view.story(injected)}"
     pod = tikv_pods(env)[target["pod"]]
     assert pod["metadata"]["uid"] == target["podUid"] and restarts(pod) == target["restartCount"], "untouched"
     assert not [v for v in st["violations"] if v["invariant"] in ("tikv-pods-ready", "kube-nodes-ready",
@@ -242,29 +204,33 @@ def kubernetes_saw_nothing(env: KindEnv, st: dict[str, Any]) -> None:
     after = [e for e in events if parse_iso(e.get("lastTimestamp") or e.get("eventTime") or
                                             e["metadata"]["creationTimestamp"]) >= injected - 1]
     assert after == [], f"no Event about {target['pod']}: {[(e['reason'], e['message']) for e in after]}"
+    return seen
 
 
 def test_process_pause_is_seen_by_the_store_itself_while_kubernetes_keeps_the_pod_ready(kind_env: KindEnv) -> None:
-    obj, _ = run_demo(kind_env, "process-pause.yaml", fault={"durationSeconds": 20})
+    obj, view = run_demo(kind_env, "process-pause.yaml", fault={"durationSeconds": 20})
     st = obj["status"]
-    kubernetes_saw_nothing(kind_env, st)
+    seen = kubernetes_saw_nothing(kind_env, st, view)
     assert st["detectedBy"] == "tikv-stores-answer", st["detectedBy"]
+    pd = seen["pd"].first
+    assert pd is None or parse_iso(st["detectedAt"]) < pd, "seen before PD called the store anything but Up"
     assert st["injection"]["restoredAt"], "resumed (SIGCONT) after durationSeconds"
     assert st["diagnosis"]["faultClass"] == "process-hang"
-    print(f"process-pause: detected {st['detectionSeconds']}s after the SIGSTOP, by {st['detectedBy']}")
 
 
 def test_network_partition_is_seen_by_pd_while_the_store_still_answers_and_kubernetes_sees_nothing(
         kind_env: KindEnv) -> None:
-    obj, _ = run_demo(kind_env, "network-partition.yaml", fault={"durationSeconds": 30})
+    obj, view = run_demo(kind_env, "network-partition.yaml", fault={"durationSeconds": 30})
     st = obj["status"]
-    kubernetes_saw_nothing(kind_env, st)
-    assert st["detectedBy"] in ("pd-store-heartbeats-fresh", "pd-stores-up"), st["detectedBy"]
+    seen = kubernetes_saw_nothing(kind_env, st, view)
+    assert st["detectedBy"] == "pd-store-heartbeats-fresh", st["detectedBy"]
     assert not [v for v in st["violations"] if v["invariant"] == "tikv-stores-answer"], \
         "the store kept answering when asked directly"
+    pd = seen["pd"].first
+    assert pd is not None, f"PD called the cut-off store Disconnected within the 30 s:\n{view.story()}"
+    assert parse_iso(st["detectedAt"]) < pd, "a missed heartbeat is seen before PD calls the store Disconnected"
     assert st["injection"]["restoredAt"], "healed"
     assert st["diagnosis"]["faultClass"] == "network-partition"
-    print(f"network-partition: detected {st['detectionSeconds']}s after the cut, by {st['detectedBy']}")
 
 
 def leader_pod(env: KindEnv) -> str:

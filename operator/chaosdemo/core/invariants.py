@@ -55,8 +55,8 @@ MAX_SUBJECT, MAX_MESSAGE = 253, 300
 
 @dataclass(frozen=True)
 class InvariantConfig:
-    # TiKV heartbeats every 10 s; a heartbeat older than this is a missed one.
-    heartbeat_stale_seconds: float = 15.0
+    # TiKV heartbeats every 10 s; a heartbeat older than this is a missed one (1 s for jitter).
+    heartbeat_stale_seconds: float = 11.0
 
 
 Check = Callable[[Snapshot, InvariantConfig], list[Breach]]

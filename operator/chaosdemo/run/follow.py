@@ -84,7 +84,8 @@ class Follow:
                 await self.demo.rec.save()
                 saved_at, unsaved = time.monotonic(), False
             wake.watch(self.subjects())
-            timeout = s.poll_seconds if not unsaved else max(0.0, min(s.poll_seconds, saved_at + save_gap - now))
+            poll = s.poll_seconds if p.watch.detected else min(s.poll_seconds, s.detect_poll_seconds)
+            timeout = poll if not unsaved else max(0.0, min(poll, saved_at + save_gap - now))
             await wake.wait(timeout, not_before=min(look_gap, timeout) if p.watch.detected else 0.0)
 
     async def _look(self, plan: WatchPlan) -> tuple[bool, object]:

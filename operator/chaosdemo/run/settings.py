@@ -61,7 +61,15 @@ class Settings(BaseModel):
         "closing) is written to status at most once per this many seconds; detection, each restore and the "
         "end are written at once.",
     )
-    heartbeat_stale_seconds: float = Field(default=15.0, gt=0)
+    detect_poll_seconds: float = Field(
+        default=0.5, gt=0, description="Until the failure is detected, the longest wait between two looks: a "
+        "stopped store is seen within this plus store_probe_timeout_seconds, a missed heartbeat within this "
+        "after heartbeat_stale_seconds.")
+    heartbeat_stale_seconds: float = Field(
+        default=11.0, gt=0, description="A store whose last heartbeat PD received longer ago than this breaks "
+        "pd-store-heartbeats-fresh: TiKV heartbeats every 10 s, so this is one heartbeat missed (1 s for "
+        "jitter), 9 s before PD calls the store Disconnected. Read against this operator's clock, so the "
+        "nodes' clocks must agree within a fraction of the margin (NTP does).")
     store_probe: bool = Field(
         default=True, description="Ask each TiKV store on its own status port (pod IP, store_status_port) at "
         "every look: the tikv-stores-answer invariant, which sees a stopped TiKV that Kubernetes calls Ready. "

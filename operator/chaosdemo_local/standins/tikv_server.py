@@ -105,14 +105,18 @@ def main(argv: list[str] | None = None) -> int:
     log.info("TiKV STAND-IN (not TiKV) %s at %s, PD %s", process, address, a.pd)
     interval = 10.0 * a.time_scale
     going.wait(a.startup_seconds * a.time_scale)
+    due = time.monotonic()
     while not going.is_set():
+        # On a fixed tick, as TiKV's pd-store-heartbeat-tick-interval: a slow or unanswered heartbeat does
+        # not push the next one later.
         try:
             interval = float(post(f"{a.pd}/chaosdemo-standin/heartbeat",
                                   {"pod": a.pod, "address": address, "process": process})
                              .get("heartbeat_interval_seconds", interval))
         except (OSError, urllib.error.URLError, ValueError) as e:
             log.warning("heartbeat to PD failed: %s", e)
-        going.wait(interval)
+        due = max(due + interval, time.monotonic())  # ticks missed while stopped: one heartbeat at once
+        going.wait(due - time.monotonic())
     try:
         post(f"{a.pd}/chaosdemo-standin/goodbye", {"pod": a.pod, "process": process, "reason": "SIGTERM"})
     except (OSError, urllib.error.URLError, ValueError) as e:

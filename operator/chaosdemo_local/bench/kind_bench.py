@@ -1,0 +1,210 @@
+"""``make bench-kind``: who saw each fault first, on the kind tier, in the same runs.
+
+A benchmark, not a test: it reports and fails only when a demo does not succeed. On a real kind cluster
+built here (real kubelets, containerd and tidb-operator v1.6.6; PD, TiKV and TiDB STAND-INS heartbeating at
+PD's real timing), it runs demos of each action, rotating the target over the TiKV pods, and reads beside
+each demo, once a second and independently of the operator, what Kubernetes, PD and tidb-operator showed
+(``chaosdemo_local.kind.observers``). Per action it reports the operator's detection and recovery, each
+observer's first sight of the fault after the injection, and the ratio of their time to ours; an observer
+that never showed the fault in a run is counted, not guessed.
+
+The gray faults are the point: a paused or cut-off TiKV that Kubernetes never calls anything but Ready.
+They are held ``--hold`` seconds (45 by default), long enough for PD to call the store Disconnected (20 s
+after its last heartbeat) and for tidb-operator to copy that on its sync period.
+
+Writes ``bench/kind-results.json`` and the table between the bench-kind markers in docs/benchmark.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from chaosdemo.api.conditions import TERMINAL
+from chaosdemo.api.models import HELD_ACTIONS
+from chaosdemo.api.timestamps import parse_iso
+from chaosdemo_local.cluster.tikv import node_of, pod_away_from, tikv_pods
+from chaosdemo_local.kind.env import TIDB_ADMIN_NS, TIDB_NS, KindEnv, Unsupported
+from chaosdemo_local.kind.images import REPO
+from chaosdemo_local.kind.observers import Observers, sights
+from chaosdemo_local.reaper import stop_on_signals
+
+__all__ = ["main", "summarize", "table"]
+
+START, END = "<!-- bench-kind:start -->", "<!-- bench-kind:end -->"
+OBSERVERS = ("kubernetes", "pd", "tidb-operator")
+
+
+def say(msg: str) -> None:
+    print(f"[bench-kind {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def fault_spec(action: str, hold: int) -> dict[str, Any]:
+    if action in HELD_ACTIONS:
+        return {"action": action, "durationSeconds": hold}
+    if action == "node-kill":
+        return {"action": action, "nodeDownSeconds": 70}
+    return {"action": action}
+
+
+def target_for(env: KindEnv, action: str, i: int) -> str:
+    """The i-th run's target: the TiKV pods in turn; for node-kill, one whose node hosts neither PD nor
+    tidb-operator (their loss is another demo)."""
+    if action == "node-kill":
+        busy = {node_of(env, TIDB_NS, "app.kubernetes.io/component=pd"),
+                node_of(env, TIDB_ADMIN_NS, "app.kubernetes.io/component=controller-manager")}
+        return pod_away_from(env, TIDB_NS, busy)
+    names = sorted(tikv_pods(env, TIDB_NS))
+    return names[i % len(names)]
+
+
+def one_run(env: KindEnv, action: str, i: int, hold: int) -> dict[str, Any]:
+    env.wait_healthy(timeout=300)
+    name = f"bench-{action}-{i}"
+    pod = target_for(env, action, i)
+    doc = {"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
+           "metadata": {"name": name, "namespace": TIDB_NS},
+           "spec": {"cluster": {"name": "basic"}, "fault": fault_spec(action, hold), "target": {"pod": pod},
+                    "timeouts": {"detectionSeconds": 120, "recoverySeconds": 600, "stabilitySeconds": 10}}}
+    with Observers(env) as view:
+        env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+        deadline = time.monotonic() + 900
+        while (st := env.kubectl_json("get", "chaosdemo", name, "-n", TIDB_NS).get("status") or {}).get("phase") \
+                not in TERMINAL:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} still {st.get('phase')} after 900 s: {st.get('message')}")
+            time.sleep(0.5)
+        env.wait_healthy(timeout=300)  # tidb-operator agreeing, so its end of the fault is read too
+    env.kubectl("delete", "chaosdemo", name, "-n", TIDB_NS, "--wait=false")
+    out: dict[str, Any] = {"target": pod, "phase": st["phase"], "message": st.get("message"),
+                           "detectedBy": st.get("detectedBy"), "ours": st.get("detectionSeconds"),
+                           "recovered": st.get("recoverySeconds"),
+                           "faultClass": (st.get("diagnosis") or {}).get("faultClass"),
+                           "matches": (st.get("diagnosis") or {}).get("matchesInjectedFault")}
+    if st.get("injectedAt") and st.get("target", {}).get("podUid"):
+        injected = parse_iso(st["injectedAt"])
+        for who, s in sights(view.rows, pod, st["target"]["podUid"], injected).items():
+            out[who] = None if s.first is None else round(s.first - injected, 1)
+            out[f"{who}Over"] = None if s.over is None else round(s.over - injected, 1)
+            out[f"{who}Saw"] = s.what
+    return out
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the succeeded runs; per observer, the median of its time and of its time over ours."""
+    ok = [r for r in runs if r["phase"] == "Succeeded" and r["ours"] is not None]
+    res: dict[str, Any] = {"runs": len(runs), "succeeded": len(ok),
+                           "detectedBy": sorted({r["detectedBy"] for r in ok}),
+                           "diagnosed": sum(1 for r in ok if r["matches"])}
+    if not ok:
+        return res
+    res["ours"] = statistics.median(r["ours"] for r in ok)
+    res["oursMax"] = max(r["ours"] for r in ok)
+    res["recovered"] = statistics.median(r["recovered"] for r in ok)
+    for who in OBSERVERS:
+        saw = [r for r in ok if r.get(who) is not None]
+        res[f"{who}Never"] = len(ok) - len(saw)
+        if saw:
+            res[who] = statistics.median(r[who] for r in saw)
+            res[f"{who}Ratio"] = round(statistics.median(r[who] / max(r["ours"], 0.001) for r in saw), 1)
+    return res
+
+
+def _cell(s: dict[str, Any], who: str) -> str:
+    never = s.get(f"{who}Never", 0)
+    if who not in s:
+        return f"never ({never} of {s['succeeded']})"
+    note = f", never in {never}" if never else ""
+    return f"{s[who]:.1f} s ({s[f'{who}Ratio']}x{note})"
+
+
+def table(results: dict[str, Any]) -> str:
+    lines = [f"Measured by `make bench-kind` on {results['date']} ({results['machine']}), {results['runs']} runs per "
+             f"action, targets in turn; gray faults held {results['hold']} s. Kind tier: real kubelets, containerd "
+             "and tidb-operator v1.6.6; PD, TiKV and TiDB STAND-INS at PD's real timing (a heartbeat every 10 s, "
+             "Disconnected after 20 s without one). Each observer's time is its first read (once a second, "
+             "from outside the operator) that showed the fault after the injection: late by up to about 1.3 s. "
+             "`bench/kind-results.json` has every run.", "",
+             "| fault | ours: median (max) | detected by | Kubernetes | PD | tidb-operator | recovered (median) "
+             "| diagnosis right |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for action, s in results["actions"].items():
+        if not s.get("succeeded"):
+            lines.append(f"| {action} | no run succeeded | | | | | | |")
+            continue
+        lines.append(f"| {action} | {s['ours']:.2f} s ({s['oursMax']:.2f}) | {', '.join(s['detectedBy'])} | "
+                     + " | ".join(_cell(s, w) for w in OBSERVERS)
+                     + f" | {s['recovered']:.1f} s | {s['diagnosed']} of {s['succeeded']} |")
+    lines += ["", "An observer's cell: its median time to show the fault, and the median of its time over ours "
+              "(how many times longer it took); \"never\" counts the runs in which it never showed it."]
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], out: Path, doc: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    text = doc.read_text()
+    block = START + "\n" + table(results) + "\n" + END
+    if START in text and END in text:
+        head, rest = text.split(START, 1)
+        doc.write_text(head + block + rest.split(END, 1)[1])
+    else:
+        doc.write_text(text.rstrip() + "\n\n## On the kind tier\n\n" + block + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="chaosdemo-local bench-kind", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
+    p.add_argument("--actions", default=os.environ.get("BENCH_ACTIONS", "process-pause,network-partition"))
+    p.add_argument("--hold", type=int, default=45, help="seconds a gray fault is held (durationSeconds)")
+    p.add_argument("--out", type=Path, default=REPO / "bench" / "kind-results.json")
+    p.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmark.md")
+    args = p.parse_args(argv)
+    stop_on_signals()
+    actions = [a for a in args.actions.split(",") if a]
+    per_run = {"node-kill": 2.5, "process-pause": 1.0 + args.hold / 60, "network-partition": 1.0 + args.hold / 60}
+    minutes = 6 + args.runs * sum(per_run.get(a, 0.7) for a in actions)
+    say(f"this takes about {minutes:.0f} minutes on 2 cores with the kind tier built (`make kind-tier` first "
+        f"builds it: about 25 minutes from empty caches): {args.runs} demos of each of {', '.join(actions)}")
+    env = KindEnv(Path(tempfile.mkdtemp(prefix="chaosdemo-bench-kind-")),
+                  name=os.environ.get("KIND_CLUSTER", "chaosdemo-bench"))
+    results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "runs": args.runs, "hold": args.hold,
+                               "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
+                                          f"Python {platform.python_version()}", "actions": {}, "samples": {}}
+    failed = 0
+    try:
+        env.start()
+        for action in actions:
+            samples = results["samples"][action] = []
+            for i in range(args.runs):
+                r = one_run(env, action, i, args.hold)
+                samples.append(r)
+                failed += r["phase"] != "Succeeded"
+                say(f"{action} {i + 1}/{args.runs} on {r['target']}: {r['phase']}, ours {r['ours']}s "
+                    f"({r['detectedBy']}), Kubernetes {r.get('kubernetes')}, PD {r.get('pd')}, "
+                    f"tidb-operator {r.get('tidb-operator')}, recovered {r['recovered']}s")
+            results["actions"][action] = summarize(samples)
+    except Unsupported as e:
+        say(f"the kind tier cannot run on this machine: {e}")
+        return 2
+    finally:
+        env.stop()
+        shutil.rmtree(env.workdir, ignore_errors=True)
+    write(results, args.out, args.doc)
+    print(table(results))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Each observer's first sight of a fault, from the rows the kind tier's reader keeps (pure)."""
+
+from __future__ import annotations
+
+from chaosdemo_local.kind.observers import Row, sights
+
+POD, UID = "basic-tikv-1", "uid-1"
+
+
+def row(at: float, *, tc: str = "Up", ready: str = "True/Ready", pd: str = "Up",
+        pod: tuple[bool, int, str, bool] | None = (True, 0, UID, False)) -> Row:
+    return Row(at=at, tc_ready=ready, tc_stores={POD: tc}, failure_stores=0, replicas=3, pd_stores={POD: pd},
+               pods={} if pod is None else {POD: pod})
+
+
+def test_a_paused_store_is_seen_by_pd_then_tidb_operator_and_never_by_kubernetes() -> None:
+    rows = [row(0), row(5), row(18, pd="Disconnected"), row(24, pd="Disconnected", tc="Disconnected",
+                                                             ready="False/TiKVStoreNotUp"),
+            row(30, tc="Disconnected", ready="False/TiKVStoreNotUp"), row(40)]
+    seen = sights(rows, POD, UID, since=1)
+    assert seen["kubernetes"].first is None
+    assert (seen["pd"].first, seen["pd"].over, seen["pd"].what) == (18, 30, "store Disconnected")
+    assert (seen["tidb-operator"].first, seen["tidb-operator"].over) == (24, 40)
+
+
+def test_a_restart_missed_between_two_reads_is_still_seen_and_over_at_once() -> None:
+    rows = [row(0), row(3, pod=(True, 1, UID, False))]
+    seen = sights(rows, POD, UID, since=1)["kubernetes"]
+    assert (seen.first, seen.over, seen.what) == (3, 3, "container restarted")
+
+
+def test_a_replaced_pod_is_over_once_the_new_one_is_ready() -> None:
+    rows = [row(0), row(1, pod=(True, 0, UID, True)), row(2, pod=None), row(3, pod=(False, 0, "uid-2", False)),
+            row(9, pod=(True, 0, "uid-2", False))]
+    seen = sights(rows, POD, UID, since=0.5)["kubernetes"]
+    assert (seen.first, seen.over, seen.what) == (1, 9, "pod being deleted")
+
+
+def test_reads_before_the_injection_do_not_count() -> None:
+    rows = [row(0, pd="Disconnected"), row(2), row(4)]
+    assert sights(rows, POD, UID, since=1)["pd"].first is None
+
+
+def test_the_kind_bench_sets_each_observer_beside_ours_and_counts_the_runs_it_never_saw() -> None:
+    from chaosdemo_local.bench.kind_bench import summarize, table
+
+    def run(ours: float, pd: float | None, tc: float | None) -> dict[str, object]:
+        return {"phase": "Succeeded", "ours": ours, "recovered": 50.0, "detectedBy": "tikv-stores-answer",
+                "matches": True, "kubernetes": None, "pd": pd, "tidb-operator": tc}
+
+    s = summarize([run(0.5, 20.0, 25.0), run(1.0, 19.0, None), run(0.6, None, None),
+                   {"phase": "Failed", "ours": None, "recovered": None, "detectedBy": None, "matches": None}])
+    assert (s["runs"], s["succeeded"], s["diagnosed"]) == (4, 3, 3)
+    assert (s["ours"], s["oursMax"]) == (0.6, 1.0)
+    assert (s["pd"], s["pdRatio"], s["pdNever"]) == (19.5, 29.5, 1)  # ratios 40 and 19
+    assert (s["tidb-operatorNever"], s["kubernetesNever"]) == (2, 3) and "kubernetes" not in s
+    text = table({"date": "d", "machine": "m", "runs": 4, "hold": 45, "actions": {"process-pause": s}})
+    row = "| process-pause | 0.60 s (1.00) | tikv-stores-answer | never (3 of 3) | 19.5 s (29.5x, never in 1) |"
+    assert row in text
