@@ -17,7 +17,8 @@ from ..unit.test_pd_sim import PODS, T0
 
 ANSWER = DiagnosisAnswer(summary="TiKV pod basic-tikv-1 was deleted.", root_cause="deleted", fault_class="pod-failure",
                          affected_pod="basic-tikv-1", affected_store="2", affected_node="w1", confidence=0.8,
-                         evidence=["uid changed"], recommended_actions=["check the audit log"])
+                         evidence=["uid changed"], cited_evidence=["V1"],
+                         recommended_actions=["check the audit log"])
 
 
 @pytest.fixture

@@ -175,6 +175,7 @@ def test_claude_diagnoses_from_evidence_without_the_answer_or_the_key(
     answer = {"summary": "TiKV pod basic-tikv-1 was deleted and recreated.", "root_cause": "pod deleted",
               "fault_class": "pod-failure", "affected_pod": "basic-tikv-1", "affected_store": "",
               "affected_node": "", "confidence": 0.85, "evidence": ["basic-tikv-1 has a new uid"],
+              "cited_evidence": ["V1"],
               "recommended_actions": ["check the audit log"]}
     claude_control(fake_claude, mode="answer", answer=answer, reset=True)
     # Debug logging everywhere (kopf --verbose, the SDK's own debug log): the key must still not show.
@@ -196,6 +197,22 @@ def test_claude_diagnoses_from_evidence_without_the_answer_or_the_key(
     assert "sk-ant-local-test-key" not in everything
     log = proc.output()
     assert "claude" in log.lower() and "sk-ant-local-test-key" not in log, "the key is in the operator's log"
+
+
+def test_a_claude_answer_citing_evidence_that_is_not_there_is_not_trusted(
+        local_env: LocalEnv, operator: Operator, demos: Demos, fake_claude: str) -> None:
+    answer = {"summary": "TiKV pod basic-tikv-1 was deleted and recreated.", "root_cause": "pod deleted",
+              "fault_class": "pod-failure", "affected_pod": "basic-tikv-1", "affected_store": "",
+              "affected_node": "", "confidence": 0.9, "evidence": ["an OOM kill on basic-tikv-1"],
+              "cited_evidence": ["V1", "E999"], "recommended_actions": []}
+    claude_control(fake_claude, mode="answer", answer=answer, reset=True)
+    operator.start(ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude)
+    demos.apply("invented", target={"pod": "basic-tikv-1"})
+    d = demos.wait("invented")["status"]["diagnosis"]
+    assert d["engine"] == "claude" and d["citedEvidence"] == ["V1", "E999"]
+    assert d["unknownCitations"] == ["E999"], "V1, the detection, is in the evidence; E999 is not"
+    assert d["matchesInjectedFault"] is False, "right class and pod, but resting on evidence that is not there"
+    assert "E999, not in the evidence: not trusted" in d["grading"]
 
 
 @pytest.mark.parametrize(("mode", "delay", "reason"), [

@@ -57,6 +57,7 @@ def test_watch_follows_a_demo_to_its_end_and_list_report_and_metrics_tell_the_sa
     answer = {"summary": "TiKV pod basic-tikv-1 was deleted.", "root_cause": "pod deleted",
               "fault_class": "pod-failure", "affected_pod": "basic-tikv-1", "affected_store": "",
               "affected_node": "", "confidence": 0.8, "evidence": ["basic-tikv-1 has a new uid"],
+              "cited_evidence": ["V1"],
               "recommended_actions": ["check the audit log"]}
     claude_control(fake_claude, mode="answer", answer=answer, reset=True)
     operator.start(CHAOSDEMO_METRICS_PORT=str(port), ANTHROPIC_API_KEY="sk-ant-local-test-key",

@@ -162,6 +162,7 @@ def test_a_leader_that_steps_down_mid_diagnosis_leaves_no_diagnosis_running_behi
     answer = {"summary": "TiKV pod basic-tikv-2 was deleted.", "root_cause": "pod deleted",
               "fault_class": "pod-failure", "affected_pod": "basic-tikv-2", "affected_store": "",
               "affected_node": "", "confidence": 0.8, "evidence": ["basic-tikv-2 has a new uid"],
+              "cited_evidence": ["V1"],
               "recommended_actions": []}
     claude_control(fake_claude, mode="timeout", delay=6, answer=answer, reset=True)  # answers after 6 s
     proc = operator.start(ANTHROPIC_API_KEY="sk-ant-local-test-key", ANTHROPIC_BASE_URL=fake_claude,

@@ -4,7 +4,7 @@ import json
 
 from chaosdemo.api.models import DiagnosisAnswer, FaultSpec, TargetStatus, Violation
 from chaosdemo.api.timestamps import iso
-from chaosdemo.core.evidence import ContainerEvent, build_evidence, record_pod, record_pods, scrub
+from chaosdemo.core.evidence import ContainerEvent, build_evidence, evidence_refs, record_pod, record_pods, scrub
 from chaosdemo.core.grading import GroundTruth, grade
 from chaosdemo.core.prompt import SYSTEM_PROMPT, build_user_prompt
 from chaosdemo.core.rules import diagnose_by_rules
@@ -81,7 +81,8 @@ def test_grading_refuses_the_right_class_on_the_wrong_pod():
 
 def test_grading_refuses_the_wrong_class():
     a = DiagnosisAnswer(summary="", root_cause="", fault_class="network-partition", affected_pod="basic-tikv-1",
-                        affected_store="2", affected_node="", confidence=0.5, evidence=[], recommended_actions=[])
+                        affected_store="2", affected_node="", confidence=0.5, evidence=[], cited_evidence=[],
+                        recommended_actions=[])
     assert grade(a, truth("pod-delete"))[0] is False
 
 
@@ -163,3 +164,40 @@ def test_a_silent_store_whose_pod_was_replaced_is_a_pod_failure_not_a_hang():
     history = record_pod(history, pod("basic-tikv-1", uid="new-uid"), iso(NOW - 10))
     ev = build_evidence(healthy(store_answers=ANSWERED), START, [silent], history, [])
     assert diagnose_by_rules(ev).fault_class == "pod-failure"
+
+
+def test_every_evidence_item_has_a_unique_ref_and_the_rules_cite_only_refs_that_are_there():
+    cases = [evidence_after(pod("basic-tikv-1", deleting=True), pod("basic-tikv-1", uid="new-uid", ready=False)),
+             evidence_after(pod("basic-tikv-1", ready=False, restarts=1), pod("basic-tikv-1", restarts=1)),
+             evidence_after(nodes=(NodeState("node-1", "Unknown", "NodeStatusUnknown"),),
+                            container_events=[ContainerEvent(node="node-1", action="die", at=iso(NOW - 20))]),
+             evidence_after(events=[{"time": iso(NOW - 5), "type": "Warning", "reason": "X", "object": "Pod/p",
+                                     "message": "m"}])]
+    for ev in cases:
+        refs = evidence_refs(ev)
+        dumped = json.loads(ev.model_dump_json(by_alias=True))
+        every = [o["ref"] for obs in dumped["tikvPodHistory"].values() for o in obs] + [
+            i["ref"] for key in ("violationTimeline", "nodes", "pdStores", "pdMembers", "kubernetesEvents",
+                                 "nodeContainerEvents") for i in dumped[key]]
+        assert all(every) and len(every) == len(set(every)) and set(every) <= refs
+        a = diagnose_by_rules(ev)
+        assert a.cited_evidence and set(a.cited_evidence) <= refs, (a.fault_class, a.cited_evidence, sorted(refs))
+
+
+def test_a_healthy_cluster_is_no_fault_and_grading_a_no_fault_case_needs_no_pod():
+    history = record_pods({}, healthy(taken_at=NOW - 30))
+    ev = build_evidence(healthy(), START, [], history, [], [])
+    a = diagnose_by_rules(ev)
+    assert (a.fault_class, a.affected_pod) == ("no-fault", "")
+    control = GroundTruth(action="none", expected_class="no-fault", target=TargetStatus(pod=""))
+    assert grade(a, control, evidence_refs(ev)) == (True, "fault class no-fault matches none (expected no-fault)")
+    assert grade(a.model_copy(update={"fault_class": "unknown"}), control)[0] is False
+
+
+def test_an_answer_citing_a_ref_that_is_not_in_the_evidence_is_not_trusted():
+    ev = evidence_after(pod("basic-tikv-1", deleting=True), pod("basic-tikv-1", uid="new-uid", ready=False))
+    a = diagnose_by_rules(ev)
+    assert grade(a, truth("pod-delete"), evidence_refs(ev))[0] is True
+    invented = a.model_copy(update={"cited_evidence": [*a.cited_evidence, "E42"]})
+    matches, why = grade(invented, truth("pod-delete"), evidence_refs(ev))
+    assert matches is False and "cites E42, not in the evidence: not trusted" in why

@@ -58,6 +58,7 @@ FaultClass = Literal[
     "network-partition",
     "disk-failure",
     "resource-exhaustion",
+    "no-fault",
     "unknown",
 ]
 Phase = Literal[
@@ -439,6 +440,8 @@ class DiagnosisAnswer(BaseModel):
     affected_node: str = Field(description="Name of the affected node, or empty.")
     confidence: float = Field(description="Confidence between 0 and 1.")
     evidence: list[str] = Field(description="The observations this diagnosis rests on.")
+    cited_evidence: list[str] = Field(
+        description="The refs (each evidence item's ref field) of the items this diagnosis rests on.")
     recommended_actions: list[str] = Field(description="Concrete next steps for an operator.")
 
 
@@ -457,6 +460,11 @@ class Diagnosis(DiagnosisAnswer):
         default=False, description="Whether class and pod agree with what was injected."
     )
     grading: str = Field(default="", description="How the diagnosis compares with the truth.")
+    cited_evidence: list[str] = Field(
+        default_factory=list, description="The refs of the evidence items the diagnosis cites (at most 20).")
+    unknown_citations: list[str] = Field(
+        default_factory=list, description="Cited refs that are not in the evidence the engine was given: such a "
+        "diagnosis is not trusted, and matchesInjectedFault is false.")
 
 
 class ChaosDemoStatus(_Model):

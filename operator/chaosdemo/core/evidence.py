@@ -39,6 +39,7 @@ __all__ = [
     "TimelineEntry",
     "build_evidence",
     "clip",
+    "evidence_refs",
     "record_containers",
     "record_pod",
     "record_pods",
@@ -80,6 +81,7 @@ class _Data(BaseModel):
 
 
 class PodObservation(_Data):
+    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     at: str
     uid: str
     node: str
@@ -146,6 +148,7 @@ def _key(o: PodObservation) -> tuple[Any, ...]:
 class ContainerEvent(_Data):
     """Docker's view of a kind node container changing: an observation, not an action of ours."""
 
+    ref: str = ""
     node: str
     action: Literal["die", "start"]
     at: str
@@ -178,6 +181,7 @@ def record_containers(log: ContainerLog, snapshot: Snapshot) -> ContainerLog:
 
 
 class TimelineEntry(_Data):
+    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     invariant: str
     subject: str
     message: str
@@ -187,12 +191,14 @@ class TimelineEntry(_Data):
 
 
 class NodeEvidence(_Data):
+    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     name: str
     ready: str
     reason: str = ""
 
 
 class StoreEvidence(_Data):
+    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     id: str
     address: str
     pod: str
@@ -203,11 +209,13 @@ class StoreEvidence(_Data):
 
 
 class PDMember(_Data):
+    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     name: str
     health: bool
 
 
 class KubeEvent(_Data):
+    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     time: str
     type: str
     reason: str
@@ -217,12 +225,14 @@ class KubeEvent(_Data):
 
 
 class ReadyCondition(_Data):
+    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     status: str
     reason: str
     message: str
 
 
 class OperatorStore(_Data):
+    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     id: str
     pod_name: str
     state: str
@@ -315,7 +325,7 @@ def build_evidence(
 ) -> Evidence:
     t0 = parse_iso(started_at)
     recent = sorted(events, key=lambda e: str(e.get("time", "")))[-MAX_EVENTS:]
-    return Evidence(
+    return with_refs(Evidence(
         cluster=f"{snapshot.namespace}/{snapshot.cluster}",
         observed_from=started_at,
         observed_to=iso(snapshot.taken_at),
@@ -348,7 +358,36 @@ def build_evidence(
         node_container_events=list(node_container_events[-MAX_EVENTS:]),
         tidb_operator_view=tidb_operator_view(tidbcluster),
         stores_asked_directly=bool(snapshot.store_answers),
-    )
+    ))
+
+
+def with_refs(ev: Evidence) -> Evidence:
+    """The evidence with a reference (``ref``) on every item a diagnosis may cite: V timeline entries, P pod
+    observations, N nodes, S PD stores, M PD members, E Kubernetes events, C node container events, O
+    tidb-operator's stores and R its Ready condition; numbered from 1 in the order they are listed."""
+    ev = ev.model_copy(deep=True)
+    n = iter(range(1, 10**6))
+    ev.tikv_pod_history = {pod: [o.model_copy(update={"ref": f"P{next(n)}"}) for o in obs]
+                           for pod, obs in sorted(ev.tikv_pod_history.items())}
+    groups: tuple[tuple[str, Sequence[Any]], ...] = (
+        ("V", ev.violation_timeline), ("N", ev.nodes), ("S", ev.pd_stores), ("M", ev.pd_members),
+        ("E", ev.kubernetes_events), ("C", ev.node_container_events), ("O", ev.tidb_operator_view.tikv_stores))
+    for prefix, items in groups:
+        for i, item in enumerate(items, 1):
+            item.ref = f"{prefix}{i}"
+    if ev.tidb_operator_view.ready is not None:
+        ev.tidb_operator_view.ready.ref = "R1"
+    return ev
+
+
+def evidence_refs(ev: Evidence) -> frozenset[str]:
+    """Every reference an answer may cite in this evidence."""
+    items: list[Any] = [*ev.violation_timeline, *ev.nodes, *ev.pd_stores, *ev.pd_members, *ev.kubernetes_events,
+                        *ev.node_container_events, *ev.tidb_operator_view.tikv_stores,
+                        *(o for obs in ev.tikv_pod_history.values() for o in obs)]
+    if ev.tidb_operator_view.ready is not None:
+        items.append(ev.tidb_operator_view.ready)
+    return frozenset(i.ref for i in items if i.ref)
 
 
 def tidb_operator_view(tidbcluster: dict[str, Any] | None) -> TidbOperatorView:

@@ -38,11 +38,18 @@ Decide what failed and why. Classify the fault:
 stayed Ready, with the same uid and no restart;
 - network-partition: PD stopped hearing a store's heartbeats while the store still \
 answered when asked directly and its pod stayed Ready;
-- disk-failure, resource-exhaustion, or unknown if the evidence does not support a class.
-Name the affected pod, PD store id and node when the evidence shows them; leave a \
-field empty rather than guess. Cite the specific observations you relied on as \
-evidence, give a confidence between 0 and 1, and recommend concrete next actions \
-for an operator of this cluster.
+- disk-failure or resource-exhaustion;
+- no-fault: nothing failed (no invariant broke, every pod, node and store healthy);
+- unknown if the evidence does not support a class.
+Events about other objects, or about a pod that is not TiKV, may be noise: a fault \
+class needs the TiKV evidence above. Name the affected pod, PD store id and node \
+when the evidence shows them; leave a field empty rather than guess. Every evidence \
+item has a ref (V timeline, P pod observation, N node, S store, M PD member, E \
+event, C node container event, O and R tidb-operator's view): list in \
+cited_evidence the refs of the items you relied on, only refs that appear in the \
+evidence, and describe those observations in evidence. Give a confidence between 0 \
+and 1 (the probability that your class is right), and recommend concrete next \
+actions for an operator of this cluster.
 """
 
 

@@ -10,10 +10,10 @@ stops hearing it is cut off from PD.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from chaosdemo.api.models import DiagnosisAnswer
-from chaosdemo.core.evidence import Evidence, PodObservation
+from chaosdemo.core.evidence import Evidence, PodObservation, TimelineEntry
 
 __all__ = ["diagnose_by_rules"]
 
@@ -37,6 +37,16 @@ def _store_of(ev: Evidence, pod: str) -> str:
     if from_pd:
         return from_pd
     return next((s.id for s in ev.tidb_operator_view.tikv_stores if s.pod_name == pod), "")
+
+
+def _ids(*items: Iterable[object]) -> list[str]:
+    """The references of the items cited, in order, once each."""
+    return list(dict.fromkeys(str(getattr(i, "ref", "")) for it in items for i in it if getattr(i, "ref", "")))
+
+
+def _violations_of(ev: Evidence, *subjects: str, invariant: str = "") -> list[TimelineEntry]:
+    return [v for v in ev.violation_timeline if (not subjects or v.subject in subjects)
+            and (not invariant or v.invariant == invariant)]
 
 
 def _node_of(history: list[PodObservation]) -> str:
@@ -66,6 +76,9 @@ def _node_down(ev: Evidence) -> DiagnosisAnswer | None:
             root_cause=f"The node {node} that hosts {pod} stopped; its kubelet and TiKV stopped with it.",
             fault_class="node-failure", affected_pod=pod, affected_store=_store_of(ev, pod), affected_node=node,
             confidence=0.9 if node in died_nodes else 0.75, evidence=facts,
+            cited_evidence=_ids([e for e in ev.node_container_events if e.node == node],
+                                [n for n in ev.nodes if n.name == node], _violations_of(ev, node),
+                                ev.tikv_pod_history[pod][-2:]),
             recommended_actions=[
                 f"Bring node {node} back, or cordon it and move the TiKV pod with its volume.",
                 "Watch the store in PD return to Up and pending peers drain.",
@@ -93,6 +106,7 @@ def _pod_replaced(ev: Evidence) -> DiagnosisAnswer | None:
             f"pod {pod} uids seen: {', '.join(dict.fromkeys(uids))}",
             *[f"{v.invariant} broke on {v.subject} at {v.first_seen}" for v in ev.violation_timeline[:3]],
         ],
+        cited_evidence=_ids(h, ev.violation_timeline[:3]),
         recommended_actions=[
             f"Check who or what deleted {pod} (audit log, PodDisruptionBudgets, evictions).",
             "Confirm the store is Up in PD and no regions have pending or down peers.",
@@ -114,6 +128,7 @@ def _container_restarted(ev: Evidence) -> DiagnosisAnswer | None:
         fault_class="container-crash", affected_pod=pod, affected_store=_store_of(ev, pod), affected_node=_node_of(h),
         confidence=0.85,
         evidence=[f"pod {pod} kept uid {h[0].uid} while its restart count rose to {h[-1].restarts}"],
+        cited_evidence=_ids(h, _violations_of(ev, pod)),
         recommended_actions=[
             f"Read the previous container's logs: kubectl logs {pod} -c tikv --previous.",
             "Check for OOM kills and disk errors on the node.",
@@ -142,6 +157,7 @@ def _store_silent(ev: Evidence) -> DiagnosisAnswer | None:
         affected_node=_node_of(ev.tikv_pod_history[pod]), confidence=0.8,
         evidence=[f"tikv-stores-answer broke on {pod} at {silent[0].first_seen}",
                   f"pod {pod} kept its uid, its restart count and Ready"],
+        cited_evidence=_ids(silent[:1], ev.tikv_pod_history[pod]),
         recommended_actions=[
             f"Look at the process state in {pod} (a T or D state), and at its node's disk and memory pressure.",
             "Add a liveness probe on TiKV's status port so that a hung store gets restarted.",
@@ -172,6 +188,8 @@ def _heartbeats_lost(ev: Evidence) -> DiagnosisAnswer | None:
         affected_node=_node_of(ev.tikv_pod_history[pod]), confidence=0.75,
         evidence=[f"PD's heartbeat of the store of {pod} went stale", f"the store of {pod} kept answering directly",
                   f"pod {pod} kept its uid, its restart count and Ready"],
+        cited_evidence=_ids([v for v in ev.violation_timeline if v.subject == f"store-{_store_of(ev, pod)}"],
+                            [s for s in ev.pd_stores if s.pod == pod], ev.tikv_pod_history[pod]),
         recommended_actions=[
             f"Check NetworkPolicies, node firewall rules and the CNI between {pod} and PD.",
             "Watch the store return to Up in PD once the network heals.",
@@ -190,12 +208,30 @@ def _store_not_up(ev: Evidence) -> DiagnosisAnswer | None:
         root_cause="PD stopped receiving heartbeats from the store; Kubernetes shows no pod or node change.",
         fault_class="unknown", affected_pod=s.pod, affected_store=s.id, affected_node="", confidence=0.4,
         evidence=[f"store {s.id} state {s.state_name}, {s.seconds_since_heartbeat}s since heartbeat"],
+        cited_evidence=_ids([s]),
         recommended_actions=["Check network connectivity between the TiKV pod and PD."],
     )
 
 
+def _healthy(ev: Evidence) -> DiagnosisAnswer | None:
+    """Nothing broke: no invariant, every TiKV pod as it was and Ready, every node Ready, every store Up."""
+    if ev.violation_timeline or ev.pd_error or any(n.ready != "True" for n in ev.nodes) \
+            or any(s.state_name != "Up" for s in ev.pd_stores) \
+            or not all(_kept_running(ev, p) for p in ev.tikv_pod_history):
+        return None
+    return DiagnosisAnswer(
+        summary="No fault: the cluster is healthy.",
+        root_cause="No invariant broke; every TiKV pod kept its uid, its restarts and Ready, every node is Ready "
+                   "and PD calls every store Up.",
+        fault_class="no-fault", affected_pod="", affected_store="", affected_node="", confidence=0.9,
+        evidence=["no invariant broke", "every TiKV pod unchanged and Ready", "every store Up in PD"],
+        cited_evidence=_ids(ev.pd_stores, ev.nodes),
+        recommended_actions=["Nothing to do."],
+    )
+
+
 RULES: tuple[Callable[[Evidence], DiagnosisAnswer | None], ...] = (
-    _node_down, _pod_replaced, _container_restarted, _store_silent, _heartbeats_lost, _store_not_up)
+    _healthy, _node_down, _pod_replaced, _container_restarted, _store_silent, _heartbeats_lost, _store_not_up)
 """Tried in order, the strongest signal first; the first that recognises the evidence answers."""
 
 
@@ -210,5 +246,6 @@ def diagnose_by_rules(ev: Evidence) -> DiagnosisAnswer:
         fault_class="unknown", affected_pod=_first_subject_pod(ev), affected_store="", affected_node="",
         confidence=0.1,
         evidence=[f"{v.invariant} broke on {v.subject}" for v in ev.violation_timeline[:3]],
+        cited_evidence=_ids(ev.violation_timeline[:3]),
         recommended_actions=["Inspect the TiKV logs and PD's store and region views."],
     )

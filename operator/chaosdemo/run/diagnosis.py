@@ -19,8 +19,8 @@ from chaosdemo.api.models import Diagnosis, DiagnosisAnswer, Violation
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.metrics import Metrics
-from chaosdemo.core.evidence import ContainerEvent, Evidence, PodHistory, build_evidence
-from chaosdemo.core.grading import GroundTruth, grade
+from chaosdemo.core.evidence import ContainerEvent, Evidence, PodHistory, build_evidence, evidence_refs
+from chaosdemo.core.grading import GroundTruth, grade, unknown_citations
 from chaosdemo.core.prompt import SYSTEM_PROMPT, build_user_prompt
 from chaosdemo.core.rules import diagnose_by_rules
 from chaosdemo.core.snapshot import Snapshot
@@ -61,11 +61,14 @@ async def diagnose(
             answer = diagnose_by_rules(evidence)
             if metrics is not None:
                 metrics.fallback(e.reason)
-    matches, grading = grade(answer, truth)
+    known = evidence_refs(evidence)
+    matches, grading = grade(answer, truth, known)
     fields = answer.model_dump()
     fields.update(
         confidence=min(max(answer.confidence, 0.0), 1.0),
         evidence=[e[:300] for e in answer.evidence[:10]],
+        cited_evidence=[c[:20] for c in answer.cited_evidence[:20]],
+        unknown_citations=[c[:20] for c in unknown_citations(answer, known)[:20]],
         recommended_actions=[a[:300] for a in answer.recommended_actions[:10]],
     )
     return Diagnosis(
