@@ -7,7 +7,7 @@ IMAGE ?= chaosdemo-operator:dev
 KIND_CLUSTER ?= chaosdemo
 
 .PHONY: help install control-plane demo demo-up test test-unit test-local lint typecheck crds \
-        helm image kind-tier demo-kind demo-kind-down test-kind bench bench-kind clean
+        helm image kind-tier demo-kind demo-kind-down test-kind bench bench-kind eval clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -73,7 +73,10 @@ bench: install control-plane  ## benchmark on the local tier at PD's real timing
 	$(VENV)/bin/chaosdemo-local bench
 
 bench-kind: install control-plane helm kind-tier  ## who saw each gray fault first, on the kind tier (about 15 min): bench/kind-results.json
-	$(VENV)/bin/chaosdemo-local bench-kind
+	$(VENV)/bin/chaosdemo-local bench-kind $(if $(RECORD),--record $(RECORD))
+
+eval: install  ## the diagnosis benchmark on tests/data/diagnosis-corpus: rules, and Claude (or its local STAND-IN)
+	$(VENV)/bin/chaosdemo-local eval $(if $(MIN_GRADED),--min-graded $(MIN_GRADED))
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
         from chaosdemo_local.bench.benchmark import main as bench_main
 
         return bench_main(argv[1:])
+    if argv[:1] == ["eval"]:
+        from chaosdemo_local.bench.evaluation import main as eval_main
+
+        return eval_main(argv[1:])
     if argv[:1] == ["bench-kind"]:
         from chaosdemo_local.bench.kind_bench import main as bench_kind_main
 
@@ -29,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("pd-sim", help="run the SIMULATED PD (see chaosdemo-local pd-sim --help)")
     sub.add_parser("bench", help="make bench: detection, apply-to-inject, fleets, a warm demo (see bench --help)")
+    sub.add_parser("eval", help="make eval: the diagnosis benchmark: rules, and Claude or its STAND-IN")
     sub.add_parser("bench-kind", help="make bench-kind: who saw each fault first on the kind tier (see --help)")
     fc = sub.add_parser("fake-claude", help="run the local Anthropic-compatible test endpoint")
     fc.add_argument("--host", default="127.0.0.1")

@@ -31,7 +31,7 @@ class ClaudeDiagnoser:
         """Claude's structured answer, or ClaudeUnavailable with the reason; every call is counted and timed."""
         started = time.monotonic()
         try:
-            answer, usage = await self._ask(model=model, system=system, user=user)
+            answer, usage = await self.ask(model=model, system=system, user=user)
         except ClaudeUnavailable as e:
             self._metrics.claude(e.reason, time.monotonic() - started)
             raise
@@ -41,7 +41,8 @@ class ClaudeDiagnoser:
     async def aclose(self) -> None:
         await self._client.close()
 
-    async def _ask(self, *, model: str, system: str, user: str) -> tuple[DiagnosisAnswer, tuple[int, int]]:
+    async def ask(self, *, model: str, system: str, user: str) -> tuple[DiagnosisAnswer, tuple[int, int]]:
+        """Claude's answer and its (input, output) tokens, or ClaudeUnavailable; not counted in the metrics."""
         try:
             resp = await self._client.messages.parse(
                 model=model,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from typing import TYPE_CHECKING
 
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
@@ -15,29 +16,37 @@ from chaosdemo.run.deps import Deps
 from chaosdemo.run.leadership import Leadership, Timing
 from chaosdemo.run.settings import Settings
 
-__all__ = ["build_deps", "build_leadership", "close_deps"]
+if TYPE_CHECKING:
+    from chaosdemo.clients.claude import ClaudeDiagnoser
+
+__all__ = ["build_deps", "build_leadership", "claude_from", "close_deps"]
+
+
+def claude_from(settings: Settings, metrics: Metrics) -> ClaudeDiagnoser | None:
+    """Claude's client when a key is set, else None (the rules engine answers)."""
+    if settings.anthropic_api_key is None:
+        return None
+    # Imported only when a key is set: the SDK is about a third of the operator's memory.
+    import anthropic
+
+    from chaosdemo.clients.claude import ClaudeDiagnoser
+
+    return ClaudeDiagnoser(
+        anthropic.AsyncAnthropic(
+            api_key=settings.anthropic_api_key.get_secret_value(),
+            base_url=settings.anthropic_base_url,
+            timeout=settings.claude_timeout_seconds,
+            max_retries=settings.claude_max_retries,
+        ),
+        max_tokens=settings.claude_max_tokens,
+        metrics=metrics,
+    )
 
 
 async def build_deps(settings: Settings, kubeconfig: str | None = None) -> Deps:
     kube = await KubeClient.connect(kubeconfig)
     metrics = Metrics()
-    claude = None
-    if settings.anthropic_api_key is not None:
-        # Imported only when a key is set: the SDK is about a third of the operator's memory.
-        import anthropic
-
-        from chaosdemo.clients.claude import ClaudeDiagnoser
-
-        claude = ClaudeDiagnoser(
-            anthropic.AsyncAnthropic(
-                api_key=settings.anthropic_api_key.get_secret_value(),
-                base_url=settings.anthropic_base_url,
-                timeout=settings.claude_timeout_seconds,
-                max_retries=settings.claude_max_retries,
-            ),
-            max_tokens=settings.claude_max_tokens,
-            metrics=metrics,
-        )
+    claude = claude_from(settings, metrics)
     # Docker is reached lazily: pod faults never need it, and its absence only
     # aborts the Docker-level faults, with the reason.
     return Deps(kube=kube, settings=settings, claude=claude, docker=DockerClient(settings.docker_host),

@@ -83,6 +83,9 @@ class Settings(BaseModel):
                            description="The node this operator runs on (the chart sets it from spec.nodeName); "
                            "node-kill never kills it.")
     events_limit: int = Field(default=40, ge=0)
+    record_evidence: bool = Field(
+        default=False, description="Log each diagnosis's evidence and ground truth (and a dry run's healthy "
+        "cluster) as one JSON line, for the diagnosis benchmark's corpus (run/casebook.py).")
     undo_check_seconds: float = Field(
         default=30.0, gt=0, description="How often the leader looks for a fault whose demo is gone and undoes it "
         "(also at once when it starts leading).")

@@ -20,9 +20,11 @@ from chaosdemo.clients.pd import PDClient
 from chaosdemo.clients.tikv import StoreProbe
 from chaosdemo.core.evidence import record_pods
 from chaosdemo.core.invariants import InvariantConfig
+from chaosdemo.core.snapshot import Snapshot
 from chaosdemo.core.step import WatchState
 from chaosdemo.core.targeting import members, select_target
 from chaosdemo.run import undo
+from chaosdemo.run.casebook import record_case, record_control
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.diagnosis import DiagnosisJob, collect_evidence, diagnose
@@ -83,6 +85,14 @@ def observer_for(deps: Deps, demo: Demo, pd: PDClient) -> Observer:
                     probe=probe)
 
 
+async def end_dry_run(deps: Deps, demo: Demo, preflight: Snapshot | None) -> None:
+    if preflight is not None:
+        await record_control(deps, demo, preflight)
+    demo.rec.set("FaultInjected", "False", "DryRun", "dryRun is set: nothing was injected")
+    await finish(deps, demo, True, "DryRun",
+                 f"dry run: preflight passed and {demo.target.pod} would be hit; nothing was injected")
+
+
 class Stages:
     """The stages, in order (``run``), over the clients this demo needs: its PD, an observer, its fault."""
 
@@ -101,9 +111,7 @@ class Stages:
         if st.injection is None or st.injection.requested_at is None:
             await self.preflight()
             if spec.dry_run:
-                rec.set("FaultInjected", "False", "DryRun", "dryRun is set: nothing was injected")
-                await finish(self.deps, self.demo, True, "DryRun",
-                             f"dry run: preflight passed and {self.demo.target.pod} would be hit; nothing was injected")
+                await end_dry_run(self.deps, self.demo, self.progress.last_snapshot)
                 return
             st.injection = InjectionRecord(action=spec.fault.action, requested_at=rec.now())
             rec.set("FaultInjected", "Unknown", "Injecting", f"{spec.fault.action} is being injected")
@@ -127,7 +135,7 @@ class Stages:
         tidbcluster = await checked_cluster(kube, self.deps.settings, demo.cluster_ns, demo.cluster, self.pd_url)
         await hold_cluster(kube, demo.cluster_ns, demo.cluster, demo.holder, dry_run=demo.spec.dry_run)
         self.deps.crash("after-lease")
-        snap = await self.observer.snapshot()
+        snap = self.progress.last_snapshot = await self.observer.snapshot()
         check_snapshot(snap, self.inv_cfg)
         await check_blast_radius(self.pd, snap)
         self.progress.watch = WatchState(history=record_pods({}, snap))
@@ -216,8 +224,10 @@ class Stages:
                 self.deps.kube, snap, started_at=demo.status.started_at or demo.rec.now(),
                 violations=demo.status.violations, history=self.progress.watch.history,
                 container_events=self.progress.watch.containers.events, events_limit=s.events_limit)
+            truth = ground_truth(self.fault, demo.target)
+            record_case(self.deps, demo, evidence, truth)
             d = await diagnose(evidence, claude=self.deps.claude, model=demo.spec.diagnosis.model or s.claude_model,
-                               truth=ground_truth(self.fault, demo.target), metrics=self.deps.metrics)
+                               truth=truth, metrics=self.deps.metrics)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # a diagnosis must never stop the demo

@@ -13,6 +13,12 @@ They are held ``--hold`` seconds (45 by default), long enough for PD to call the
 after its last heartbeat) and for tidb-operator to copy that on its sync period.
 
 Writes ``bench/kind-results.json`` and the table between the bench-kind markers in docs/benchmark.md.
+
+With ``--record DIR`` the operator runs with ``settings.recordEvidence`` and each run's evidence bundle and
+ground truth become a case of the diagnosis benchmark in DIR (``chaosdemo eval``): the demos above (run i of
+every action hits the same pod, so pod-kill and container-kill of one pod form look-alike pairs), plus
+``--controls`` dry runs of the healthy cluster (no fault) and ``--distractions`` pod-kill runs with a
+planted Warning Event about the TiDB pod (an OOM kill that did not happen) in the evidence.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,6 +41,7 @@ import yaml
 from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.models import HELD_ACTIONS
 from chaosdemo.api.timestamps import parse_iso
+from chaosdemo.run.casebook import CASE_MARK
 from chaosdemo_local.cluster.tikv import node_of, pod_away_from, tikv_pods
 from chaosdemo_local.kind.env import TIDB_ADMIN_NS, TIDB_NS, KindEnv, Unsupported
 from chaosdemo_local.kind.images import REPO
@@ -69,16 +77,49 @@ def target_for(env: KindEnv, action: str, i: int) -> str:
     return names[i % len(names)]
 
 
-def one_run(env: KindEnv, action: str, i: int, hold: int) -> dict[str, Any]:
+DISTRACTION = {
+    "apiVersion": "v1", "kind": "Event", "metadata": {"generateName": "bench-distraction-", "namespace": TIDB_NS},
+    "involvedObject": {"kind": "Pod", "name": "basic-tidb-0", "namespace": TIDB_NS}, "type": "Warning",
+    "reason": "OOMKilling", "source": {"component": "kubelet"}, "count": 1,
+    "message": "Memory cgroup out of memory: Killed process 4242 (tidb-server) total-vm:8388608kB, anon-rss:4194304kB"}
+
+
+def case_from_logs(env: KindEnv, demo: str) -> dict[str, Any] | None:
+    """The case the operator logged for ``demo`` (namespace/name), from any of its pods' logs."""
+    logs = env.kubectl("logs", "-n", "chaosdemo-system", "-l", "app.kubernetes.io/name=chaosdemo-operator",
+                       "--tail=-1", "--max-log-requests=5", check=False).stdout
+    for line in reversed(logs.splitlines()):
+        if CASE_MARK in line:
+            case: dict[str, Any] = json.loads(line.split(CASE_MARK, 1)[1])
+            if case.get("demo") == demo:
+                return case
+    return None
+
+
+def save_case(out: Path, case_id: str, case: dict[str, Any], note: str) -> None:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=REPO)
+    doc = {"id": case_id, "recorded": {"tier": "kind (real kubelets, containerd and tidb-operator v1.6.6; PD, "
+                                               "TiKV and TiDB STAND-INS)", "by": "make bench-kind RECORD=...",
+                                       "at": case["recordedAt"], "commit": commit.stdout.strip(), "note": note},
+           "injected": case["injected"], "evidence": case["evidence"]}
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{case_id}.json").write_text(json.dumps(doc, indent=1, sort_keys=False) + "\n")
+
+
+def one_run(env: KindEnv, action: str, i: int, hold: int, *, dry_run: bool = False,
+            distraction: bool = False) -> dict[str, Any]:
     env.wait_healthy(timeout=300)
-    name = f"bench-{action}-{i}"
+    name = f"bench-{'control' if dry_run else action}-{'d' if distraction else ''}{i}"
     pod = target_for(env, action, i)
     doc = {"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
            "metadata": {"name": name, "namespace": TIDB_NS},
            "spec": {"cluster": {"name": "basic"}, "fault": fault_spec(action, hold), "target": {"pod": pod},
+                    "dryRun": dry_run,
                     "timeouts": {"detectionSeconds": 120, "recoverySeconds": 600, "stabilitySeconds": 10}}}
     with Observers(env) as view:
         env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+        if distraction:
+            env.kubectl("create", "-f", "-", input=yaml.safe_dump(DISTRACTION))
         deadline = time.monotonic() + 900
         while (st := env.kubectl_json("get", "chaosdemo", name, "-n", TIDB_NS).get("status") or {}).get("phase") \
                 not in TERMINAL:
@@ -87,7 +128,7 @@ def one_run(env: KindEnv, action: str, i: int, hold: int) -> dict[str, Any]:
             time.sleep(0.5)
         env.wait_healthy(timeout=300)  # tidb-operator agreeing, so its end of the fault is read too
     env.kubectl("delete", "chaosdemo", name, "-n", TIDB_NS, "--wait=false")
-    out: dict[str, Any] = {"target": pod, "phase": st["phase"], "message": st.get("message"),
+    out: dict[str, Any] = {"name": name, "target": pod, "phase": st["phase"], "message": st.get("message"),
                            "detectedBy": st.get("detectedBy"), "ours": st.get("detectionSeconds"),
                            "recovered": st.get("recoverySeconds"),
                            "faultClass": (st.get("diagnosis") or {}).get("faultClass"),
@@ -162,6 +203,30 @@ def write(results: dict[str, Any], out: Path, doc: Path) -> None:
         doc.write_text(text.rstrip() + "\n\n## On the kind tier\n\n" + block + "\n")
 
 
+def record(env: KindEnv, out: Path, run: dict[str, Any], case_id: str, note: str) -> None:
+    case = case_from_logs(env, f"{TIDB_NS}/{run['name']}")
+    if case is None:
+        say(f"no evidence case in the operator's logs for {run['name']}: not recorded")
+        return
+    save_case(out, case_id, case, note)
+
+
+def extras(env: KindEnv, args: argparse.Namespace, results: dict[str, Any]) -> None:
+    """The corpus's controls: healthy dry runs, and pod-kills with a planted distraction."""
+    runs = results["samples"]["controls"] = []
+    for i in range(args.controls):
+        r = one_run(env, "pod-delete", i, args.hold, dry_run=True)
+        runs.append(r)
+        record(env, args.record, r, f"control-healthy-{i}", "no fault: a dry run's preflight of the healthy cluster")
+    for i in range(args.distractions):
+        r = one_run(env, "pod-kill", i, args.hold, distraction=True)
+        runs.append(r)
+        record(env, args.record, r, f"distraction-pod-kill-{i}",
+               f"pod-kill of {r['target']}, with a planted Warning Event (OOMKilling) about basic-tidb-0 that "
+               "did not happen")
+    say(f"recorded {len(list(args.record.glob('*.json')))} cases in {args.record}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="chaosdemo-local bench-kind", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -170,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--hold", type=int, default=45, help="seconds a gray fault is held (durationSeconds)")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "kind-results.json")
     p.add_argument("--doc", type=Path, default=REPO / "docs" / "benchmark.md")
+    p.add_argument("--record", type=Path, default=None, help="write each run's evidence as a diagnosis case here")
+    p.add_argument("--controls", type=int, default=2, help="with --record: dry runs of the healthy cluster")
+    p.add_argument("--distractions", type=int, default=2, help="with --record: pod-kills with a planted Event")
     args = p.parse_args(argv)
     stop_on_signals()
     actions = [a for a in args.actions.split(",") if a]
@@ -179,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         f"builds it: about 25 minutes from empty caches): {args.runs} demos of each of {', '.join(actions)}")
     env = KindEnv(Path(tempfile.mkdtemp(prefix="chaosdemo-bench-kind-")),
                   name=os.environ.get("KIND_CLUSTER", "chaosdemo-bench"))
+    if args.record:
+        env.operator_values["settings.recordEvidence"] = "true"
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "runs": args.runs, "hold": args.hold,
                                "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
                                           f"Python {platform.python_version()}", "actions": {}, "samples": {}}
@@ -190,11 +260,15 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(args.runs):
                 r = one_run(env, action, i, args.hold)
                 samples.append(r)
+                if args.record:
+                    record(env, args.record, r, f"{action}-{i}", f"{action} of {r['target']}")
                 failed += r["phase"] != "Succeeded"
                 say(f"{action} {i + 1}/{args.runs} on {r['target']}: {r['phase']}, ours {r['ours']}s "
                     f"({r['detectedBy']}), Kubernetes {r.get('kubernetes')}, PD {r.get('pd')}, "
                     f"tidb-operator {r.get('tidb-operator')}, recovered {r['recovered']}s")
             results["actions"][action] = summarize(samples)
+        if args.record:
+            extras(env, args, results)
     except Unsupported as e:
         say(f"the kind tier cannot run on this machine: {e}")
         return 2

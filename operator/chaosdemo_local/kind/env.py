@@ -90,6 +90,7 @@ class KindEnv:
     components: dict[str, str] = field(default_factory=dict)  # role -> STAND-IN image tidb-operator runs
     tidb_operator: Path | None = None  # the build: bin/, charts/tidb-operator, manifests/crd.yaml
     tidb_operator_image: str = ""
+    operator_values: dict[str, str] = field(default_factory=dict)  # more of the chart's values (--set)
 
     def __post_init__(self) -> None:
         self.kubeconfig = self.workdir / "kubeconfig"
@@ -269,6 +270,7 @@ class KindEnv:
             "--set", "dockerSocket.enabled=true", "--set", f"dockerSocket.groupId={gid}", "--set", "replicas=2",
             # tidb-operator starts the stand-ins at PD's real timing (a heartbeat every 10 s): the chart's
             # default heartbeatStaleSeconds (11) is for that timing.
+            *(a for k, v in sorted(self.operator_values.items()) for a in ("--set", f"{k}={v}")),
             "--wait", "--timeout", "5m",
             env=self.env, timeout=400)
 

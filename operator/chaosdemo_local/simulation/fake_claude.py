@@ -35,6 +35,14 @@ def check_schema(schema: Any, path: str = "$") -> list[str]:
     return problems
 
 
+# What the stand-in says when no test set an answer: a valid answer that diagnoses nothing, so that
+# `make eval` proves the plumbing (prompt, schema, parsing, tokens, scoring) and nothing about Claude.
+STANDIN_ANSWER = {
+    "summary": "STAND-IN, not Claude: no diagnosis was made.", "root_cause": "This endpoint is a local stand-in.",
+    "fault_class": "unknown", "affected_pod": "", "affected_store": "", "affected_node": "", "confidence": 0.0,
+    "evidence": [], "cited_evidence": [], "recommended_actions": []}
+
+
 def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"type": "error", "error": {"type": kind, "message": message}},
                              status=status, headers=headers)
@@ -92,7 +100,7 @@ def build_app() -> web.Application:
                     return web.Response(status=499)
                 await asyncio.sleep(0.05)
         record["outcome"] = "answered"
-        text = "{\"summary\": \"truncated" if mode == "malformed" else json.dumps(state["answer"] or {})
+        text = "{\"summary\": \"truncated" if mode == "malformed" else json.dumps(state["answer"] or STANDIN_ANSWER)
         return web.json_response({
             "id": f"msg_local{len(state['requests']):06d}",
             "type": "message",
