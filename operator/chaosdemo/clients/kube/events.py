@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -21,17 +22,23 @@ class Events:
         self.t = transport
 
     async def post(self, demo: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """Post an Event on a ChaosDemo. Best effort: the status is the record, a refused Event is dropped."""
+        """Post an Event on a ChaosDemo. Best effort: the status is the record, a refused Event is dropped.
+
+        Named ``<demo>.<nanoseconds, hex>`` as the kubelet names its own: the API server lists Events by
+        name, and ``kubectl describe`` keeps that order among Events of the same second (it sorts by
+        lastTimestamp, whole seconds), so the story reads in the order it happened. eventTime carries
+        the microseconds for readers that use them."""
         meta = demo.get("metadata", {})
-        now = dt.datetime.now(dt.UTC)
+        ns = time.time_ns()
+        now = dt.datetime.fromtimestamp(ns / 1e9, dt.UTC)
         ev = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{meta.get('name', 'chaosdemo')}."),
+            metadata=client.V1ObjectMeta(name=f"{str(meta.get('name', 'chaosdemo'))[:230]}.{ns:x}"),
             involved_object=client.V1ObjectReference(
                 api_version=f"{API_GROUP}/{API_VERSION}", kind=KIND, name=meta.get("name"),
                 namespace=meta.get("namespace"), uid=meta.get("uid"),
             ),
             type=type_, reason=reason, message=message[:1024], first_timestamp=now, last_timestamp=now, count=1,
-            source=client.V1EventSource(component="chaosdemo-operator"),
+            event_time=now, action=reason, source=client.V1EventSource(component="chaosdemo-operator"),
             reporting_component="chaosdemo.dev/operator", reporting_instance="chaosdemo-operator",
         )
         await self.t.send(f"post an event on ChaosDemo {meta.get('namespace')}/{meta.get('name')}",
