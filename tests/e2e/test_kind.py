@@ -14,6 +14,8 @@ the transitions.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -25,6 +27,7 @@ from chaosdemo.api.timestamps import parse_iso
 from chaosdemo_local.cluster.tikv import node_of, pod_away_from, tikv_pods
 from chaosdemo_local.kind.env import KindEnv
 from chaosdemo_local.kind.observers import Observers, Sight, sights
+from chaosdemo_local.picture import ChromiumMissing, screenshot
 
 from .conftest import REPO
 
@@ -212,10 +215,13 @@ def test_process_pause_is_seen_by_the_store_itself_while_kubernetes_keeps_the_po
     st = obj["status"]
     seen = kubernetes_saw_nothing(kind_env, st, view)
     assert st["detectedBy"] == "tikv-stores-answer", st["detectedBy"]
+    status_seen = {o["observer"]: o for o in st["observers"]}
+    assert status_seen["kubernetes"]["what"] == "never showed the fault", "and the status says so"
     pd = seen["pd"].first
     assert pd is None or parse_iso(st["detectedAt"]) < pd, "seen before PD called the store anything but Up"
     assert st["injection"]["restoredAt"], "resumed (SIGCONT) after durationSeconds"
     assert st["diagnosis"]["faultClass"] == "process-hang"
+    picture(kind_env, obj, "process-pause")
 
 
 def test_network_partition_is_seen_by_pd_while_the_store_still_answers_and_kubernetes_sees_nothing(
@@ -229,8 +235,26 @@ def test_network_partition_is_seen_by_pd_while_the_store_still_answers_and_kuber
     pd = seen["pd"].first
     assert pd is not None, f"PD called the cut-off store Disconnected within the 30 s:\n{view.story()}"
     assert parse_iso(st["detectedAt"]) < pd, "a missed heartbeat is seen before PD calls the store Disconnected"
+    status_seen = {o["observer"]: o for o in st["observers"]}
+    assert status_seen["kubernetes"]["what"] == "never showed the fault", "and the status says so"
+    assert status_seen["pd"]["sawFaultSeconds"] > st["detectionSeconds"], status_seen["pd"]
     assert st["injection"]["restoredAt"], "healed"
     assert st["diagnosis"]["faultClass"] == "network-partition"
+
+
+def picture(env: KindEnv, obj: dict[str, Any], name: str) -> None:
+    """The demo's report page and its picture in .work/pictures (README's picture is one of them)."""
+    page = subprocess.run([sys.executable, "-m", "chaosdemo.plugin.cli", "report", obj["metadata"]["name"],
+                           "-n", NS, "-o", "html", "--kubeconfig", str(env.kubeconfig)],
+                          capture_output=True, text=True, timeout=60)
+    assert page.returncode == 0, page.stderr
+    out = REPO / ".work" / "pictures"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.html").write_text(page.stdout)
+    try:
+        print(f"the report page's picture: {screenshot(page.stdout, out / f'{name}.png', height=760)}")
+    except ChromiumMissing as e:
+        print(f"no picture of {name}: {e}")
 
 
 def leader_pod(env: KindEnv) -> str:

@@ -327,3 +327,13 @@ def operator_deletions(env: LocalEnv, since: str) -> list[str]:
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+
+
+@pytest.fixture(scope="module")
+def helm() -> str:
+    """helm, built from its Go module (cached)."""
+    out = subprocess.run(["bash", str(REPO / "hack" / "build-helm.sh")], capture_output=True, text=True, check=False)
+    path = out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() else ""
+    if not path or not Path(path).exists():
+        pytest.skip(f"helm could not be built from the Go module proxy: {out.stderr.strip()[-300:]}")
+    return path

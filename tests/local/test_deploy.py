@@ -33,15 +33,6 @@ def installed(local_env: LocalEnv) -> LocalEnv:
     return local_env
 
 
-@pytest.fixture(scope="module")
-def helm() -> str:
-    out = subprocess.run(["bash", str(REPO / "hack" / "build-helm.sh")], capture_output=True, text=True, check=False)
-    path = out.stdout.strip().splitlines()[-1] if out.returncode == 0 and out.stdout.strip() else ""
-    if not path or not Path(path).exists():
-        pytest.skip(f"helm could not be built from the Go module proxy: {out.stderr.strip()[-300:]}")
-    return path
-
-
 def dry_run(env: LocalEnv, text: str) -> subprocess.CompletedProcess[str]:
     return env.kubectl("apply", "--dry-run=server", "-f", "-", input=text, check=False)
 

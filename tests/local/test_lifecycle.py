@@ -59,6 +59,12 @@ def test_a_pod_fault_runs_every_phase_and_ends_recovered_with_timings_and_a_diag
     assert (d["engine"], d["faultClass"], d["affectedPod"]) == ("rules", "pod-failure", target["pod"])
     assert d["matchesInjectedFault"] is True and "ANTHROPIC_API_KEY" in d["fallbackReason"]
     assert {c["status"] for c in st["conditions"]} == {"True"}
+    seen = {o["observer"]: o for o in st["observers"]}
+    assert seen.keys() == {"kubernetes", "pd", "tidb-operator", "chaosdemo"}
+    assert seen["chaosdemo"]["sawFaultAt"] == st["detectedAt"] and seen["chaosdemo"]["sawEndAt"] == st["recoveredAt"]
+    assert seen["kubernetes"]["sawFaultSeconds"] is not None and seen["kubernetes"]["sawEndAt"], seen["kubernetes"]
+    for who in ("pd", "tidb-operator"):  # each either never saw it, or saw its end before the demo ended
+        assert seen[who]["what"] == "never showed the fault" or seen[who]["sawEndAt"] <= st["finishedAt"], seen[who]
     # The story in the order it happened, as the API lists it and as kubectl describe shows it (it sorts by
     # lastTimestamp, whole seconds, keeping the listed order within a second): most of it is one second.
     story = ["Started", "TargetSelected", "FaultInjected", "FailureDetected", "Recovered", "Succeeded"]

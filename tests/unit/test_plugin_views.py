@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from chaosdemo.plugin.views import Follower, deadline, report, rows
+from chaosdemo.plugin.views import Follower, deadline, lanes, report, rows, sightings
 
 T0 = "2026-11-25T08:00:00.000Z"
 
@@ -81,3 +81,34 @@ def test_the_report_tells_the_whole_story_and_keeps_cluster_text_inert():
     assert "- engine: claude (claude-x)" in md and "matches (class and pod agree)" in md
     assert "| Warning | FaultInjected | deleted |" in md
     assert "- none given" in md  # no recommended actions
+
+
+def test_the_report_and_the_summary_say_who_saw_the_fault_when():
+    observers = [{"observer": "kubernetes", "what": "never showed the fault"},
+                 {"observer": "pd", "sawFaultSeconds": 18.2, "what": "store 2 Disconnected",
+                  "sawEndSeconds": 24.0},
+                 {"observer": "chaosdemo", "sawFaultSeconds": 0.61, "what": "tikv-stores-answer broke",
+                  "sawEndSeconds": 31.5}]
+    obj = demo("Succeeded", [], injectedAt=T0, observers=observers)
+    assert sightings(obj["status"]) == [("Kubernetes", "never", "never showed the fault", ""),
+                                        ("PD", "+18.20 s", "store 2 Disconnected", "+24.00 s"),
+                                        ("ChaosDemo", "+0.61 s", "tikv-stores-answer broke", "+31.50 s")]
+    md = report(obj, [])
+    assert "| PD | +18.20 s | store 2 Disconnected | +24.00 s |" in md
+    assert "| Kubernetes | never | never showed the fault |  |" in md
+
+
+def test_lanes_draw_each_observer_and_each_breach_over_the_demos_time():
+    observers = [{"observer": "kubernetes", "what": "never showed the fault"},
+                 {"observer": "pd", "sawFaultSeconds": 10.0, "sawEndSeconds": 20.0},
+                 {"observer": "chaosdemo", "sawFaultSeconds": 0.6, "sawEndSeconds": 30.0}]
+    violations = [{"invariant": "tikv-stores-answer", "subject": "basic-tikv-1", "firstSeen": "2026-11-25T08:00:00.6Z",
+                   "cleared": "2026-11-25T08:00:20Z"}]
+    obj = demo("Succeeded", violations, injectedAt=T0, finishedAt="2026-11-25T08:00:40Z", observers=observers)
+    drawn = dict(lanes(obj["status"], at(0), width=40))  # 40 s over 40 cells: one second each
+    assert drawn["Kubernetes"] == "." * 40
+    assert drawn["PD"] == "." * 10 + "#" * 10 + "." * 20
+    assert drawn["ChaosDemo"] == "." + "#" * 29 + "." * 10
+    assert drawn["tikv-stores-answer basic-tikv-1"] == "." + "#" * 19 + "." * 20
+    assert drawn[""].startswith("0 s") and drawn[""].endswith("40 s")
+    assert lanes({"phase": "Pending"}, at(0)) == []

@@ -467,6 +467,22 @@ class Diagnosis(DiagnosisAnswer):
         "diagnosis is not trusted, and matchesInjectedFault is false.")
 
 
+Observer = Literal["kubernetes", "pd", "tidb-operator", "chaosdemo"]
+
+
+class ObserverSight(_Model):
+    """When one observer first showed the fault, and its end, as the operator read it (never estimated)."""
+
+    observer: Observer = Field(description="kubernetes (pods, nodes), pd (its store states), tidb-operator "
+                               "(the TidbCluster's status) or chaosdemo (this operator's detection).")
+    saw_fault_at: str | None = Field(default=None, description="When it first showed the fault.")
+    saw_fault_seconds: float | None = Field(default=None, description="Seconds after the injection.")
+    what: str = Field(default="", max_length=200, description="What it showed first, or that it never did.")
+    down_at: str | None = Field(default=None, description="pd only: when it first called the store Down.")
+    saw_end_at: str | None = Field(default=None, description="When it first showed the fault over.")
+    saw_end_seconds: float | None = Field(default=None, description="Seconds after the injection.")
+
+
 class ChaosDemoStatus(_Model):
     """What happened. The phase is computed from the conditions; the conditions are the record."""
 
@@ -498,3 +514,6 @@ class ChaosDemoStatus(_Model):
         default=0, description="Violations left out of the list to keep status bounded."
     )
     diagnosis: Diagnosis | None = Field(default=None, description="Root-cause diagnosis.")
+    observers: list[ObserverSight] = Field(
+        default_factory=list, max_length=4, description="Who saw the fault when: Kubernetes, PD, tidb-operator "
+        "and this operator, each from its own first sight after the injection to its first sight of the end.")

@@ -151,7 +151,9 @@ def render(rep: dict[str, Any]) -> str:
     lines += ["", f"citations: {cit['cited']} refs cited, {cit['invented']} not in the evidence "
                   f"({len(cit['casesWithInvented'])} cases); {cit['casesCitingNothing']} answers cited nothing"]
     if "seconds" in rep:
-        lines.append(f"latency per case: mean {rep['seconds']['mean']} s, max {rep['seconds']['max']} s")
+        mean, worst = rep["seconds"]["mean"], rep["seconds"]["max"]
+        lines.append(f"latency per case: mean {mean * 1000:.1f} ms, max {worst * 1000:.1f} ms" if worst < 1
+                     else f"latency per case: mean {mean:.2f} s, max {worst:.2f} s")
     if "tokens" in rep:
         lines.append(f"tokens per case: {rep['tokens']['inputMean']} in, {rep['tokens']['outputMean']} out (mean)")
     if rep["errors"]:

@@ -21,12 +21,14 @@ __all__ = [
     "Snapshot",
     "StatefulSetState",
     "StoreState",
+    "TidbOperatorState",
     "node_from_api",
     "pod_from_api",
     "pod_name_of_store",
     "restart_count",
     "statefulset_from_api",
     "stores_from_pd",
+    "tidb_operator_from_api",
     "tikv_selector",
 ]
 
@@ -85,6 +87,30 @@ class StoreState:
 
 
 @dataclass(frozen=True)
+class TidbOperatorState:
+    """tidb-operator's status of the TidbCluster: its Ready condition, and the store state it copied per pod."""
+
+    ready: str  # the Ready condition's status: "True", "False", "Unknown"
+    reason: str = ""
+    stores: tuple[tuple[str, str], ...] = ()  # (pod name, state)
+
+    def store_of(self, pod: str) -> str:
+        return next((state for name, state in self.stores if name == pod), "")
+
+
+def tidb_operator_from_api(tc: dict[str, Any] | None) -> TidbOperatorState | None:
+    """None when the TidbCluster has no Ready condition yet (no tidb-operator status to read)."""
+    status = (tc or {}).get("status") or {}
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is None:
+        return None
+    stores = ((status.get("tikv") or {}).get("stores") or {}).values()
+    return TidbOperatorState(str(ready.get("status", "Unknown"))[:10], str(ready.get("reason", ""))[:80],
+                             tuple(sorted((str(s.get("podName", ""))[:253], str(s.get("state", ""))[:40])
+                                          for s in list(stores)[:50])))
+
+
+@dataclass(frozen=True)
 class NodeState:
     name: str
     ready: str  # "True", "False" or "Unknown", as the Ready condition says
@@ -120,6 +146,7 @@ class Snapshot:
     # Each asked store's answer on its own status port: pod name -> '' (answered) or why not. Empty when
     # the stores were not asked (the operator's store probe is off).
     store_answers: tuple[tuple[str, str], ...] = ()
+    tidb_operator: TidbOperatorState | None = None  # None: not read, or no status yet
 
     def pod(self, name: str) -> PodState | None:
         return next((p for p in self.pods if p.name == name), None)

@@ -32,7 +32,8 @@ from rich.text import Text
 
 from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
-from chaosdemo.plugin.views import Follower, Note, deadline, report, rows
+from chaosdemo.plugin.page import page
+from chaosdemo.plugin.views import Follower, Note, deadline, lanes, report, rows, sightings
 
 __all__ = ["follow", "main"]
 
@@ -86,7 +87,8 @@ def render_note(note: Note) -> Text:
 
 def render_live(obj: dict[str, Any], follower: Follower, now: dt.datetime) -> Text:
     st = obj.get("status") or {}
-    parts: list[tuple[str, str] | str] = [("⏱ ", ""), (st.get("phase", "Pending"), "bold")]
+    # The stage the banners last announced: footer and banner say the same, whatever the object says meanwhile.
+    parts: list[tuple[str, str] | str] = [("⏱ ", ""), (follower.phase or st.get("phase") or "Pending", "bold")]
     due = deadline(obj, now)
     if due is not None:
         what, left = due
@@ -94,6 +96,11 @@ def render_live(obj: dict[str, Any], follower: Follower, now: dt.datetime) -> Te
                           "yellow" if left >= 0 else "red")]
     if follower.open:
         parts += [" · ", (f"{len(follower.open)} invariant(s) broken", "red")]
+    drawn = lanes(st, now)
+    width = max((len(label) for label, _ in drawn), default=0)
+    for label, bar in drawn:
+        parts += ["\n", (f"  {label:<{width}}  ", "bold" if label else "dim"),
+                  *((c, "red" if c == "#" else "dim") for c in bar)]
     return Text.assemble(*parts)
 
 
@@ -128,6 +135,9 @@ def render_summary(obj: dict[str, Any]) -> Table:
                          ("time to recover (s)", st.get("recoverySeconds", "")),
                          ("message", st.get("message", ""))):
         table.add_row(label, Text(str(value if value is not None else "")))
+    for who, saw, what, end in sightings(st):
+        table.add_row(f"{who} saw it", Text(f"{saw}{f' ({what})' if what and saw != 'never' else ''}"
+                                            f"{f', its end {end}' if end else ''}"))
     return table
 
 
@@ -257,6 +267,8 @@ def report_demo(api: client.ApiClient, ns: str, name: str, output: str, console:
                                     indent=2) + "\n")
     elif output == "md":
         sys.stdout.write(report(obj, events))
+    elif output == "html":
+        sys.stdout.write(page(obj, events, _now()))
     else:
         console.print(Markdown(report(obj, events)))
     return 0
@@ -278,8 +290,9 @@ def main(argv: list[str] | None = None, prog: str = "kubectl chaosdemo") -> int:
     ls.add_argument("-A", "--all-namespaces", action="store_true")
     r = sub.add_parser("report", parents=[common], help="one demo's whole story, for a postmortem")
     r.add_argument("name")
-    r.add_argument("-o", "--output", choices=["md", "json", "pretty"], default="md",
-                   help="md: Markdown (default); json; pretty: rendered in the terminal")
+    r.add_argument("-o", "--output", choices=["md", "json", "pretty", "html"], default="md",
+                   help="md: Markdown (default); json; pretty: rendered in the terminal; html: one self-contained "
+                   "page with the timeline drawn")
     args = parser.parse_args(argv)
     console = Console(highlight=False)
     api, ns = connect(getattr(args, "kubeconfig", None), getattr(args, "context", None))

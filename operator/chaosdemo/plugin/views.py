@@ -14,7 +14,7 @@ from typing import Any
 
 from chaosdemo.api.conditions import TERMINAL
 
-__all__ = ["STAGES", "Follower", "Note", "deadline", "report", "rows", "seconds"]
+__all__ = ["STAGES", "Follower", "Note", "deadline", "lanes", "report", "rows", "seconds", "sightings"]
 
 STAGES = {
     "Pending": "waiting for the operator",
@@ -172,6 +172,63 @@ def _timeline(st: dict[str, Any]) -> list[str]:
     return lines
 
 
+def sightings(st: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """Per observer (Kubernetes, PD, tidb-operator, ChaosDemo): when after the injection it saw the fault,
+    what it showed, and when it saw the end; from status.observers."""
+    names = LANE_NAMES
+    out = []
+    for o in st.get("observers") or []:
+        saw, end = o.get("sawFaultSeconds"), o.get("sawEndSeconds")
+        what = o.get("what", "") + (f"; Down at {o['downAt']}" if o.get("downAt") else "")
+        out.append((names.get(o.get("observer", ""), o.get("observer", "")),
+                    "never" if saw is None else f"+{saw:.2f} s", what, "" if end is None else f"+{end:.2f} s"))
+    return out
+
+
+LANE_NAMES = {"kubernetes": "Kubernetes", "pd": "PD", "tidb-operator": "tidb-operator", "chaosdemo": "ChaosDemo"}
+
+
+def lanes(st: dict[str, Any], now: dt.datetime, width: int = 48) -> list[tuple[str, str]]:
+    """The demo as lanes over time, from the injection to its end (or ``now``): one per observer, then one
+    per invariant that broke (per subject); ``#`` where it showed the fault, ``.`` where it did not, blank
+    before its first look. The last row is the scale. Empty before the injection."""
+    start = _when(st.get("injectedAt"))
+    if start is None:
+        return []
+    span = max(((_when(st.get("finishedAt")) or now) - start).total_seconds(), 1.0)
+
+    def bar(spans: list[tuple[float | None, float | None]], open_until: float = span) -> str:
+        cells = []
+        for i in range(width):
+            t = span * (i + 0.5) / width
+            on = any(a is not None and a <= t < (open_until if b is None else b) for a, b in spans)
+            cells.append("#" if on else ".")
+        return "".join(cells)
+
+    out = [(LANE_NAMES.get(o.get("observer", ""), o.get("observer", "")),
+            bar([(o.get("sawFaultSeconds"), o.get("sawEndSeconds"))])) for o in st.get("observers") or []]
+    breaches: dict[str, list[tuple[float | None, float | None]]] = {}
+    for v in st.get("violations") or []:
+        key = f"{v.get('invariant', '')} {v.get('subject', '')}".strip()
+        breaches.setdefault(key, []).append((seconds(st.get("injectedAt"), v.get("firstSeen")),
+                                             seconds(st.get("injectedAt"), v.get("cleared"))))
+    out += [(key[:32], bar(spans)) for key, spans in breaches.items()]
+    scale = f"0 s{' ' * max(1, width - 3 - len(f'{span:.0f} s'))}{span:.0f} s"
+    return [*out, ("", scale)]
+
+
+def _sightings(st: dict[str, Any]) -> list[str]:
+    rows = sightings(st)
+    if not rows:
+        return []
+    lines = ["", "## Who saw it when", "", "| observer | saw the fault | what it showed | saw it end |",
+             "| --- | --- | --- | --- |"]
+    lines += [f"| {who} | {saw} | {_md(what)} | {end} |" for who, saw, what, end in rows]
+    drawn = lanes(st, _when(st.get("finishedAt")) or dt.datetime.now(dt.UTC))
+    width = max(len(label) for label, _ in drawn)
+    return [*lines, "", "```", *(f"{label:<{width}}  {bar}" for label, bar in drawn), "```"]
+
+
 def _violations_and_conditions(st: dict[str, Any]) -> list[str]:
     lines = ["", "## Invariants that broke", ""]
     if st.get("violations"):
@@ -225,6 +282,6 @@ def _events(events: list[dict[str, Any]]) -> list[str]:
 def report(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
     """The whole story of one demo as Markdown, for a postmortem."""
     meta, spec, st = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
-    lines = [*_summary(meta, spec, st), *_timeline(st), *_violations_and_conditions(st),
+    lines = [*_summary(meta, spec, st), *_timeline(st), *_sightings(st), *_violations_and_conditions(st),
              *_diagnosis(st.get("diagnosis")), *_events(events)]
     return "\n".join(lines) + "\n"

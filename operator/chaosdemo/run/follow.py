@@ -12,9 +12,11 @@ import time
 from collections.abc import Awaitable, Callable
 
 from chaosdemo.api.errors import DemoFailed
+from chaosdemo.api.models import ChaosDemoStatus, ObserverSight
 from chaosdemo.api.timestamps import iso, parse_iso, seconds_between
 from chaosdemo.core.inbox import Subject, Wakeup, cluster_subject, node_subject
 from chaosdemo.core.invariants import InvariantConfig
+from chaosdemo.core.sightings import advance, ours
 from chaosdemo.core.step import Detected, Failed, Recovered, RestoreNow, WatchPlan, WatchState, step
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
@@ -22,7 +24,17 @@ from chaosdemo.run.diagnosis import DiagnosisJob
 from chaosdemo.run.faults import Fault
 from chaosdemo.run.observer import Observer
 
-__all__ = ["Follow"]
+__all__ = ["Follow", "plan_injected", "with_ours"]
+
+
+def plan_injected(st: ChaosDemoStatus) -> str:
+    assert st.injected_at is not None
+    return st.injected_at
+
+
+def with_ours(st: ChaosDemoStatus, sights: list[ObserverSight]) -> list[ObserverSight]:
+    """The sightings with this operator's own detection and recovery as they stand in ``st``."""
+    return ours(sights, st.detected_at, st.detection_seconds, st.detected_by, st.recovered_at, st.recovery_seconds)
 
 
 class Follow:
@@ -102,7 +114,10 @@ class Follow:
         for v in p.watch.violations[len(st.violations) - (p.watch.dropped - st.violations_dropped):]:
             self.deps.metrics.breach(v.invariant)
         st.violations, st.violations_dropped = list(p.watch.violations), p.watch.dropped
-        return result.changed, result.decision
+        seen = with_ours(st, advance(st.observers, snap, self.demo.target, plan_injected(st)))
+        changed = result.changed or seen != st.observers
+        st.observers = seen
+        return changed, result.decision
 
     def subjects(self) -> list[Subject]:
         """What wakes this demo's look: its cluster's pods and StatefulSet, the nodes it watches."""
@@ -120,6 +135,7 @@ class Follow:
         rec.set("FailureDetected", "True", "InvariantBroken", f"{first.invariant}: {first.message}")
         rec.set("Recovered", "Unknown", "Waiting", "waiting for every invariant to hold")
         st.message = f"detected in {st.detection_seconds}s by {first.invariant}"
+        st.observers = with_ours(st, st.observers)
         if spec.diagnosis.enabled:
             rec.set("Diagnosed", "Unknown", "Diagnosing", "gathering evidence for the diagnosis")
         else:
@@ -139,6 +155,7 @@ class Follow:
                 f"every invariant held for {self.demo.spec.timeouts.stability_seconds}s; recovered "
                 f"{st.recovery_seconds}s after the injection")
         st.message = f"recovered in {st.recovery_seconds}s"
+        st.observers = with_ours(st, st.observers)
         await rec.save()
         await rec.event("Normal", "Recovered", st.message)
         await self.diagnosis.finish()

@@ -33,6 +33,7 @@ from chaosdemo.core.snapshot import (
     pod_from_api,
     statefulset_from_api,
     stores_from_pd,
+    tidb_operator_from_api,
 )
 
 __all__ = ["Observer"]
@@ -101,12 +102,13 @@ class Observer:
 
     async def snapshot(self) -> Snapshot:
         taken_at, sts = self.clock(), f"{self.cluster}-tikv"
-        pods_raw, sts_raw, (stores, health, checks, pd_error), containers = await asyncio.gather(
+        pods_raw, sts_raw, (stores, health, checks, pd_error), containers, tc = await asyncio.gather(
             self.kube.cluster.list_tikv_pods(self.namespace, self.cluster),
             self._read(statefulset_subject(self.namespace, sts),
                        functools.partial(self.kube.cluster.get_statefulset, self.namespace, sts)),
             self._pd(),
             self._containers(),
+            self._tidbcluster(),
         )
         pods = tuple(sorted((pod_from_api(p) for p in pods_raw), key=lambda p: p.name))
         statefulset = statefulset_from_api(sts_raw) if sts_raw else None
@@ -132,7 +134,15 @@ class Observer:
             nodes=nodes,
             node_containers=containers,
             store_answers=tuple(sorted(answers.items())),
+            tidb_operator=tidb_operator_from_api(tc),
         )
+
+    async def _tidbcluster(self) -> dict[str, Any] | None:
+        """tidb-operator's status of the cluster, for who saw the fault when; unread is no verdict."""
+        try:
+            return await self.kube.cluster.get_tidbcluster(self.namespace, self.cluster)
+        except Unavailable:
+            return None
 
     async def _ask_stores(self, pods: tuple[PodState, ...], sts: StatefulSetState | None) -> dict[str, str]:
         """Each Ready TiKV pod of the StatefulSet (never a pod that only copies its labels), asked at its IP."""

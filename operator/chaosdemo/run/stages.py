@@ -20,10 +20,12 @@ from chaosdemo.clients.pd import PDClient
 from chaosdemo.clients.tikv import StoreProbe
 from chaosdemo.core.evidence import record_pods
 from chaosdemo.core.invariants import InvariantConfig
+from chaosdemo.core.sightings import close
 from chaosdemo.core.snapshot import Snapshot
 from chaosdemo.core.step import WatchState
 from chaosdemo.core.targeting import members, select_target
 from chaosdemo.run import undo
+from chaosdemo.run.agreement import until_tidb_operator_agrees
 from chaosdemo.run.casebook import record_case, record_control
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
@@ -73,6 +75,7 @@ async def finish(deps: Deps, demo: Demo, ok: bool, reason: str, message: str) ->
         await deps.kube.leases.release(demo.cluster_ns, lease_name(demo.cluster), demo.holder)
     # Counted before the terminal status is written: kopf may cancel the daemon as soon as it sees it.
     deps.metrics.ended(demo.spec.fault.action, cond.outcome(ok, reason))
+    demo.status.observers = close(demo.status.observers)
     await demo.rec.finish(ok, reason, message)
 
 
@@ -121,12 +124,12 @@ class Stages:
         else:  # resumed from the status: what it names is confirmed from the cluster before anything is touched
             await check_resume(self.deps.kube, self.deps.settings, self.demo.cluster_ns, self.demo.cluster,
                                st.target, self.pd_url, through_node=self.fault.watches_node_container)
-        # A fault that took effect before this operator could watch (it restarted
-        # mid-demo) is detected from what it left on the target.
+        # A fault that took effect before this operator could watch (it restarted mid-demo) is seen from its trace.
         with self.deps.journal.following(self.demo.cluster_ns, self.demo.cluster):
             resumed = st.injected_at is not None or await self.inject()
             await self.follow(resumed)
         await self.fault.recover(self.demo.cluster_ns, self.demo.target)
+        await until_tidb_operator_agrees(self.deps, self.demo, self.observer)
         await finish(self.deps, self.demo, True, "Succeeded", f"detected in {st.detection_seconds}s by "
                      f"{st.detected_by}, recovered in {st.recovery_seconds}s{verdict(st.diagnosis)}")
 

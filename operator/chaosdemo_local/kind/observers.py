@@ -5,8 +5,8 @@ uid, as the API server has them), PD's store states (``GET /pd/api/v1/stores`` t
 service proxy), and tidb-operator's TidbCluster status (its Ready condition, the store states it copied
 from PD, its failure stores) with the TiKV StatefulSet's replicas. A row is kept per change, with the
 wall-clock time of the read, so that each observer's first sight of a fault can be set beside the
-operator's own ``injectedAt`` and ``detectedAt``. A time read this way is late by at most one period plus
-the read itself (about 0.3 s here): said wherever it is reported.
+operator's own ``injectedAt`` and ``detectedAt``. A time read this way is late by at most one period or
+one read, whichever is longer (``resolution``, measured each run and reported with it).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,18 +66,25 @@ class Observers:
         self.env, self.period = env, period
         self.stop, self.lock = threading.Event(), threading.Lock()
         self.rows: list[Row] = []
+        self.read_seconds: list[float] = []  # how long each read took: the resolution of the times reported
+        self.pool = ThreadPoolExecutor(max_workers=3)
         self.thread = threading.Thread(target=self._poll, daemon=True)
 
     def read(self) -> Row:
+        """The three reads at once (each a kubectl process): the row's time is when they began."""
         at = time.time()
-        both = self.env.kubectl_json("get", f"tidbcluster/{CLUSTER}", f"statefulset/{CLUSTER}-tikv", "-n", TIDB_NS)
-        tc, sts = both["items"]
+        both_f = self.pool.submit(self.env.kubectl_json, "get", f"tidbcluster/{CLUSTER}", f"statefulset/{CLUSTER}-tikv",
+                                  "-n", TIDB_NS)
+        stores_f = self.pool.submit(self.env.api,
+                                    f"/api/v1/namespaces/{TIDB_NS}/services/{CLUSTER}-pd:2379/proxy/pd/api/v1/stores")
+        pods_f = self.pool.submit(self.env.kubectl_json, "get", "pods", "-n", TIDB_NS, "-l", TIKV)
+        tc, sts = both_f.result()["items"]
         st = tc.get("status") or {}
         ready: dict[str, Any] = next((c for c in st.get("conditions") or [] if c.get("type") == "Ready"), {})
         tikv = st.get("tikv") or {}
-        stores = (self.env.api(f"/api/v1/namespaces/{TIDB_NS}/services/{CLUSTER}-pd:2379/proxy/pd/api/v1/stores")
-                  .get("stores") or [])
-        pods = self.env.kubectl_json("get", "pods", "-n", TIDB_NS, "-l", TIKV)["items"]
+        stores = stores_f.result().get("stores") or []
+        pods = pods_f.result()["items"]
+        self.read_seconds.append(time.time() - at)
         return Row(at=at, tc_ready=f"{ready.get('status')}/{ready.get('reason')}",
                    tc_stores={v["podName"]: v["state"] for v in (tikv.get("stores") or {}).values()},
                    failure_stores=len(tikv.get("failureStores") or {}), replicas=sts["spec"]["replicas"],
@@ -108,6 +116,11 @@ class Observers:
         self.stop.set()
         self.thread.join(timeout=30)
         self.look()
+        self.pool.shutdown(wait=True)
+
+    def resolution(self) -> float:
+        """The longest gap between two reads' starts: an observer's time is late by at most this."""
+        return max(self.period, max(self.read_seconds, default=0.0))
 
     def story(self, since: float | None = None) -> str:
         t0 = since if since is not None else (self.rows[0].at if self.rows else 0.0)
