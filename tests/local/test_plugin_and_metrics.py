@@ -75,6 +75,8 @@ def test_watch_follows_a_demo_to_its_end_and_list_report_and_metrics_tell_the_sa
     assert "✗ broken  tikv-pods-ready (basic-tikv-1)" in out, out
     assert "diagnosis by claude" in out and "TiKV pod basic-tikv-1 was deleted." in out
     assert "matches the injected fault: True" in out
+    # The summary says, per observer, when after the injection it saw the fault (from status.observers).
+    assert "ChaosDemo saw it" in out and "Kubernetes saw it" in out, out
 
     # An Aborted demo exits non-zero, for scripts.
     demos.apply("nothing", cluster={"name": "no-such-cluster"})
