@@ -59,3 +59,12 @@ def test_chaosdemos_own_entry_is_its_detection_and_recovery() -> None:
     mine = ours([], iso(NOW + 0.6), 0.6, "tikv-stores-answer", iso(NOW + 22), 22.0)[-1]
     assert (mine.observer, mine.saw_fault_seconds, mine.what, mine.saw_end_seconds) == (
         "chaosdemo", 0.6, "tikv-stores-answer broke", 22.0)
+
+
+def test_an_observer_that_says_why_it_was_not_read_keeps_saying_it_at_the_end() -> None:
+    sights = advance([], look(1, tc=None), T, INJECTED)
+    sights = [o.model_copy(update={"what": "no tidb-operator status on the TidbCluster: not waited for"})
+              if o.observer == "tidb-operator" else o for o in sights]
+    seen = {o.observer: o for o in close(sights)}
+    assert seen["tidb-operator"].what.startswith("no tidb-operator status")
+    assert seen["kubernetes"].what == "never showed the fault"

@@ -106,6 +106,6 @@ def tidb_operator_shows(s: Snapshot, t: TargetStatus) -> str | None:
 
 
 def close(sights: Sequence[ObserverSight]) -> list[ObserverSight]:
-    """At the end: an observer that never showed the fault says so."""
-    return [o if o.saw_fault_at is not None or o.observer == "chaosdemo"
+    """At the end: an observer that never showed the fault says so (unless it already says why not)."""
+    return [o if o.saw_fault_at is not None or o.observer == "chaosdemo" or o.what
             else o.model_copy(update={"what": "never showed the fault"}) for o in sights]

@@ -26,11 +26,15 @@ __all__ = ["until_tidb_operator_agrees"]
 async def until_tidb_operator_agrees(deps: Deps, demo: Demo, observer: Observer) -> None:
     st, rec, target = demo.status, demo.rec, demo.target
     deadline = parse_iso(plan_injected(st)) + demo.spec.timeouts.recovery_seconds
-    said = ""
+    said, unread = "", 0
     while True:
         snap = await observer.snapshot()
         st.observers = with_ours(st, advance(st.observers, snap, target, plan_injected(st)))
         what = tidb_operator_shows(snap, target)
+        unread = unread + 1 if what is None else 0
+        if what is None and unread < 3:  # one unanswered read is not "no status": look again
+            await asyncio.sleep(deps.settings.poll_seconds)
+            continue
         if what is None:
             st.observers = [o if o.observer != "tidb-operator" or o.saw_fault_at else
                             o.model_copy(update={"what": "no tidb-operator status on the TidbCluster: not waited for"})
