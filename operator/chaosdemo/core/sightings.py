@@ -55,7 +55,8 @@ def _pd(s: Snapshot, t: TargetStatus) -> str | None:
     return "" if store.state_name == "Up" else f"store {t.store_id} {store.state_name}"[:120]
 
 
-def _tidb_operator(s: Snapshot, t: TargetStatus) -> str | None:
+def tidb_operator_shows(s: Snapshot, t: TargetStatus) -> str | None:
+    """What tidb-operator's status shows wrong of the target ("" nothing: it agrees; None: no status to read)."""
     tc = s.tidb_operator
     if tc is None:
         return None
@@ -66,7 +67,8 @@ def _tidb_operator(s: Snapshot, t: TargetStatus) -> str | None:
 
 
 SAYS: dict[str, tuple[Says, Says]] = {  # (first sight, still wrong)
-    "kubernetes": (_kube_changed, _kube_unwell), "pd": (_pd, _pd), "tidb-operator": (_tidb_operator, _tidb_operator)}
+    "kubernetes": (_kube_changed, _kube_unwell), "pd": (_pd, _pd),
+    "tidb-operator": (tidb_operator_shows, tidb_operator_shows)}
 
 
 def _entry(sights: Sequence[ObserverSight], who: str) -> ObserverSight:
@@ -98,11 +100,6 @@ def ours(sights: Sequence[ObserverSight], detected_at: str | None, detected_seco
                          what=f"{detected_by} broke" if detected_by else "", saw_end_at=recovered_at,
                          saw_end_seconds=recovery_seconds)
     return [*(o for o in sights if o.observer != "chaosdemo"), mine]
-
-
-def tidb_operator_shows(s: Snapshot, t: TargetStatus) -> str | None:
-    """What tidb-operator's status shows wrong of the target ("" nothing: it agrees; None: no status to read)."""
-    return _tidb_operator(s, t)
 
 
 def close(sights: Sequence[ObserverSight]) -> list[ObserverSight]:

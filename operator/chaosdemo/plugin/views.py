@@ -175,12 +175,11 @@ def _timeline(st: dict[str, Any]) -> list[str]:
 def sightings(st: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     """Per observer (Kubernetes, PD, tidb-operator, ChaosDemo): when after the injection it saw the fault,
     what it showed, and when it saw the end; from status.observers."""
-    names = LANE_NAMES
     out = []
     for o in st.get("observers") or []:
         saw, end = o.get("sawFaultSeconds"), o.get("sawEndSeconds")
         what = o.get("what", "") + (f"; Down at {o['downAt']}" if o.get("downAt") else "")
-        out.append((names.get(o.get("observer", ""), o.get("observer", "")),
+        out.append((LANE_NAMES.get(o.get("observer", ""), o.get("observer", "")),
                     "never" if saw is None else f"+{saw:.2f} s", what, "" if end is None else f"+{end:.2f} s"))
     return out
 
