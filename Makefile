@@ -6,8 +6,14 @@ PIP := $(VENV)/bin/pip
 IMAGE ?= chaosdemo-operator:dev
 KIND_CLUSTER ?= chaosdemo
 
-.PHONY: help install control-plane demo demo-up test test-unit test-local lint typecheck crds \
+.PHONY: help install packages control-plane demo demo-up test test-unit test-local lint typecheck crds \
         helm image kind-tier demo-kind demo-kind-down test-kind bench bench-kind eval clean
+
+# make test LOAD=2: the tests with two busy loops beside them (CI's two cores, shared with a build).
+# make test SEED=N: the tests in the order of seed N (pytest-randomly shuffles them on every run and
+# prints the seed it used, as "Using --randomly-seed=N").
+LOAD ?= 0
+PYTEST := bash hack/with-load.sh $(LOAD) $(PY) -m pytest $(if $(SEED),-p randomly --randomly-seed=$(SEED))
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -20,13 +26,18 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed  ## create .venv with the operator and its test tools
 
+packages:  ## the Debian packages the tiers need (as root: installed; otherwise the command to run)
+	bash hack/debian-packages.sh test
+
 control-plane:  ## build (or reuse) etcd, kube-apiserver, controller-manager, scheduler, kubectl, kwok
 	bash hack/build-control-plane.sh
 
 demo: install control-plane  ## the whole demo on the local tier (real control plane, SIMULATED TiKV/PD)
+	bash hack/debian-packages.sh demo
 	$(VENV)/bin/chaosdemo-local demo --action $${ACTION:-pod-delete}
 
 demo-up: install control-plane  ## start the local tier and leave it running for kubectl
+	bash hack/debian-packages.sh demo
 	$(VENV)/bin/chaosdemo-local up
 
 lint: install  ## ruff, and the import layers
@@ -37,13 +48,13 @@ typecheck: install  ## mypy, strict, on the operator package
 	$(VENV)/bin/mypy
 
 test-unit: install  ## unit tests only (seconds)
-	$(PY) -m pytest tests/unit
+	$(PYTEST) tests/unit
 
-test-local: install control-plane  ## the local tier: real control plane, SIMULATED kubelets/TiKV/PD
-	$(PY) -m pytest tests/local
+test-local: install packages control-plane  ## the local tier: real control plane, SIMULATED kubelets/TiKV/PD
+	$(PYTEST) tests/local
 
-test: lint typecheck control-plane helm  ## lint, types, import layers, unit and local-tier tests
-	$(PY) -m pytest tests/unit tests/local
+test: packages lint typecheck control-plane helm  ## lint, types, import layers, unit and local-tier tests (LOAD=, SEED=)
+	$(PYTEST) tests/unit tests/local
 
 crds: install  ## regenerate crds/ and the chart's copy from the models
 	$(VENV)/bin/chaosdemo crd > crds/chaosdemo.yaml
@@ -56,6 +67,7 @@ image:  ## the operator image (needs a Docker engine that can pull python:3.11-s
 	docker build -t $(IMAGE) .
 
 kind-tier: control-plane helm  ## build (or reuse) kind, the node binaries, the node rootfs and tidb-operator v1.6.6
+	bash hack/debian-packages.sh kind
 	bash hack/build-kind-tier.sh
 	bash hack/build-node-rootfs.sh
 	bash hack/build-tidb-operator.sh
@@ -67,7 +79,8 @@ demo-kind-down:  ## delete the kind cluster of demo-kind
 	kind delete cluster --name $(KIND_CLUSTER)
 
 test-kind: install control-plane helm kind-tier  ## the kind e2e suite (pytest-kind), one test per fault action
-	$(PY) -m pytest tests/e2e -m kind -v -rsP --durations=0
+	bash hack/debian-packages.sh kind
+	bash hack/with-load.sh $(LOAD) $(PY) -m pytest -p no:randomly tests/e2e -m kind -v -rsP --durations=0
 
 bench: install control-plane  ## benchmark on the local tier at PD's real timing (about 25 min): bench/results.json, docs/benchmark.md
 	$(VENV)/bin/chaosdemo-local bench

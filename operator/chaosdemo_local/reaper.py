@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["DOCKERD_MARK", "LOCAL_DATA_ROOT", "MARK", "die_with_parent", "marked_env", "reap_leftovers",
-           "remove_run_dir", "stop_on_signals", "unmount_under"]
+           "remove_run_dir", "stale_roots", "stop_on_signals", "unmount_under"]
 
 DOCKERD_MARK = "/cd-dockerd-"  # in the exec root of every dockerd the tier starts, and in its shims' arguments
 LOCAL_DATA_ROOT = "/dockerd/data"  # where the local tier's dockerd keeps its data, below the tier's workdir
@@ -103,30 +103,47 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def reap_leftovers(log: Callable[[str], None] = print) -> list[int]:
-    """Kill what an earlier, killed run of the tier left, and everything below it.
+def _live_dockerds(procs: dict[int, tuple[int, list[str], bytes]]) -> list[list[str]]:
+    """The argv of every dockerd whose run is still there (its parent is alive)."""
+    return [argv for ppid, argv, _ in procs.values() if argv and argv[0].endswith("dockerd")  and ppid not in (0, 1)]
 
-    Two kinds: processes the tier spawned (they carry ``MARK`` in their environment)
-    whose parent is gone; and container shims of a dockerd of the tier that is gone.
-    A tier that is still running keeps its own: its children still have their parent,
-    and its dockerd is alive.
+
+def stale_roots(procs: dict[int, tuple[int, list[str], bytes]], me: int) -> list[int]:
+    """The topmost leftovers in a process table (pid -> (parent pid, argv, environment)).
+
+    A dockerd of the tier counts as running only while the run that started it does: its parent is
+    alive. One whose parent is gone is a leftover like any other (the kernel's SIGKILL for it may not
+    have landed yet: a busy machine showed a SIGKILLed run's dockerd still alive after its API server
+    had died, and its container shims were spared as a live tier's), and so are its shims.
     """
-    procs = _processes()
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _, _) in procs.items():
-        children.setdefault(ppid, []).append(pid)
-    live_roots = {_dockerd_root(argv) for _, argv, _ in procs.values() if argv and argv[0].endswith("dockerd")}
-    me = os.getpid()
+    live_roots = {_dockerd_root(argv) for argv in _live_dockerds(procs)}
     roots = []
     for pid, (ppid, argv, environ) in procs.items():
         if pid == me or ppid not in (0, 1) or not argv:
             continue
         root = _dockerd_root(argv)
         # A dockerd's containerd and shims live on after their parent by design (and inherit the mark):
-        # they are leftovers only when that dockerd is gone.
+        # they are leftovers only when that dockerd's run is gone.
         stale = root not in live_roots if root else MARK.encode() + b"=" in environ
         if stale:
             roots.append(pid)
+    return roots
+
+
+def reap_leftovers(log: Callable[[str], None] = print) -> list[int]:
+    """Kill what an earlier, killed run of the tier left, and everything below it.
+
+    Two kinds: processes the tier spawned (they carry ``MARK`` in their environment)
+    whose parent is gone; and the dockerds of the tier whose run is gone, with their
+    containerd and container shims. A tier that is still running keeps its own: its
+    children still have their parent, and so does its dockerd. What is killed is
+    gone (or a zombie) before the mounts and run directories it held are removed.
+    """
+    procs = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    roots = stale_roots(procs, os.getpid())
     doomed: list[int] = []
     stack = list(roots)
     while stack:
@@ -135,9 +152,18 @@ def reap_leftovers(log: Callable[[str], None] = print) -> list[int]:
         stack.extend(children.get(pid, []))
     for pid in roots:
         log(f"removing what an earlier run left: pid {pid} {' '.join(procs[pid][1])[:120]}")
+    for pid in reversed(doomed):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in doomed):
+        time.sleep(0.1)
+    live = _live_dockerds(procs)
+    live_roots, live_data = {_dockerd_root(a) for a in live}, {_data_root(a) for a in live}
     # A dockerd stopped with --live-restore, or killed, leaves its data root bind-mounted on itself (and
     # its containers' layers below it): a directory nobody can delete until it is unmounted.
-    live_data = {_data_root(argv) for _, argv, _ in procs.values() if argv and argv[0].endswith("dockerd")}
     for line in Path("/proc/mounts").read_text().splitlines():
         target = line.split()[1]
         if target.endswith(LOCAL_DATA_ROOT) and target not in live_data:
@@ -147,12 +173,4 @@ def reap_leftovers(log: Callable[[str], None] = print) -> list[int]:
         # Not one a dockerd is just starting in: only a minute after it was made.
         if str(run_dir) not in live_roots and time.time() - run_dir.stat().st_mtime > 60:
             remove_run_dir(run_dir)
-    for pid in reversed(doomed):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(_alive(p) for p in doomed):
-        time.sleep(0.1)
     return doomed

@@ -23,6 +23,7 @@ from chaosdemo.api.conditions import TERMINAL
 from chaosdemo_local.cluster.control_plane import ControlPlaneError, free_port
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv, Process
+from chaosdemo_local.cluster.leftovers import Reader, TierState, describe, read_tier, remove, wait_clean
 from chaosdemo_local.cluster.tikv import pod_away_from_pd, tikv_pods
 
 from .misbehaving_pd import MisbehavingPD
@@ -41,7 +42,7 @@ def local_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalEnv]:
 
 
 @pytest.fixture(scope="session")
-def fake_claude(local_env: LocalEnv) -> Iterator[str]:
+def claude_server(local_env: LocalEnv) -> Iterator[str]:
     port = free_port()
     proc = local_env.spawn("fake-claude", [sys.executable, "-m", "chaosdemo_local.cli", "fake-claude",
                                            "--port", str(port)])
@@ -56,6 +57,13 @@ def fake_claude(local_env: LocalEnv) -> Iterator[str]:
                 raise RuntimeError(f"fake Claude did not start: {proc.output()}") from None
             time.sleep(0.1)
     yield url
+
+
+@pytest.fixture
+def fake_claude(claude_server: str) -> Iterator[str]:
+    """The Anthropic stand-in for one test: what the test told it to do is undone after it."""
+    yield claude_server
+    claude_control(claude_server, mode="answer", answer=None, delay=0, reset=True)
 
 
 def claude_control(url: str, **body: Any) -> list[dict[str, Any]]:
@@ -136,6 +144,86 @@ def _no_operator_unless_asked(request: pytest.FixtureRequest) -> None:
     if "operator" not in request.fixturenames:
         for shared in _SHARED:
             shared.stop()
+
+
+def _shared_pids() -> set[int]:
+    return {sh.proc.popen.pid for sh in _SHARED if sh.proc is not None and sh.proc.popen.poll() is None}
+
+
+# Set while a test runs: what the tier looked like before it, and how long each operator log was then.
+_BEFORE = pytest.StashKey[tuple[LocalEnv, TierState, dict[Path, int]]]()
+LEFTOVER_DEADLINE = 60  # seconds: a finalizer handled, a namespace deleted, a cluster healthy again
+
+
+def _operator_logs(env: LocalEnv) -> dict[Path, int]:
+    return {log: log.stat().st_size for log in (env.workdir / "logs").glob("operator*.log")}
+
+
+@pytest.fixture(scope="session")
+def tier_reader(local_env: LocalEnv) -> Iterator[Reader]:
+    reader = Reader(local_env)
+    yield reader
+    reader.close()
+
+
+def _check_leftovers(env: LocalEnv, reader: Reader, before: TierState, who: str) -> None:
+    left, after = wait_clean(lambda: read_tier(env, reader), before, _shared_pids, LEFTOVER_DEADLINE)
+    if left:
+        remove(env, before, after, _shared_pids())
+        pytest.fail(f"{who} left in the tier, {LEFTOVER_DEADLINE} s after its teardown (now removed):\n  "
+                    + "\n  ".join(left), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _leaves_the_tier_as_it_found_it(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test of the tier leaves it as it found it, or fails naming what is left (and it is removed).
+
+    Autouse, so set up before the test's other fixtures and torn down after them: what their
+    teardowns leave counts too.
+    """
+    if "local_env" not in request.fixturenames:
+        yield
+        return
+    env: LocalEnv = request.getfixturevalue("local_env")
+    reader: Reader = request.getfixturevalue("tier_reader")
+    before = read_tier(env, reader)
+    request.node.stash[_BEFORE] = (env, before, _operator_logs(env))
+    yield
+    _check_leftovers(env, reader, before, "the test")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _module_leaves_the_tier_as_it_found_it(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The same for what a module's own fixtures share among its tests (namespaces, RBAC, an installed chart)."""
+    mine = [item for item in request.session.items if item.module is request.module]
+    if not any("local_env" in getattr(item, "fixturenames", ()) for item in mine):
+        yield
+        return
+    env: LocalEnv = request.getfixturevalue("local_env")
+    reader: Reader = request.getfixturevalue("tier_reader")
+    before = read_tier(env, reader)
+    yield
+    _check_leftovers(env, reader, before, f"the fixtures of {request.module.__name__}")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test of the tier says why without a rerun: its operators' log and what the tier holds."""
+    report = yield
+    if report.failed and _BEFORE in item.stash:
+        env, _, logs = item.stash[_BEFORE]
+        for log, size in sorted(_operator_logs(env).items()):
+            if size > logs.get(log, 0):
+                with open(log, "rb") as fh:
+                    fh.seek(logs.get(log, 0))
+                    lines = fh.read().decode(errors="replace").splitlines()
+                report.sections.append((f"{log.stem} during the test (last {min(len(lines), 120)} lines)",
+                                        "\n".join(lines[-120:])))
+        try:
+            report.sections.append(("the tier now", describe(read_tier(env))))
+        except Exception as e:  # noqa: BLE001 - a report must not hide the failure it reports
+            report.sections.append(("the tier now", f"could not be read: {e!r}"))
+    return report  # type: ignore[no-any-return]
 
 
 class Operator:
@@ -225,7 +313,9 @@ def demos(local_env: LocalEnv, request: pytest.FixtureRequest) -> Iterator[Demos
     ns = "".join(ch for ch in ns if ch.isalnum() or ch == "-").strip("-")
     local_env.kubectl("create", "namespace", ns)
     yield Demos(local_env, ns)
-    local_env.kubectl("delete", "chaosdemos", "--all", "-n", ns, "--wait=true", "--timeout=30s", check=False)
+    # While the test's operator still runs (it removes its finalizer); whatever stays is named by the
+    # tier check below, which fails the test.
+    local_env.kubectl("delete", "chaosdemos", "--all", "-n", ns, "--wait=true", "--timeout=60s", check=False)
     local_env.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 

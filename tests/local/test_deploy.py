@@ -11,6 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,16 @@ SA = "system:serviceaccount:chaosdemo-system:chaosdemo-operator"
 CHART = REPO / "charts" / "chaosdemo-operator"
 
 
+DEPLOYED = ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")
+
+
 @pytest.fixture(scope="module")
-def installed(local_env: LocalEnv) -> LocalEnv:
-    for f in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml"):
+def installed(local_env: LocalEnv) -> Iterator[LocalEnv]:
+    for f in DEPLOYED:
         local_env.kubectl("apply", "-f", str(REPO / "deploy" / f))
-    return local_env
+    yield local_env
+    for f in reversed(DEPLOYED):  # the namespace last: what is in it goes with it
+        local_env.kubectl("delete", "-f", str(REPO / "deploy" / f), "--ignore-not-found", "--wait=false", check=False)
 
 
 def dry_run(env: LocalEnv, text: str) -> subprocess.CompletedProcess[str]:
@@ -232,6 +238,7 @@ def test_with_watch_namespaces_set_kube_system_and_kube_node_lease_are_untouched
         assert out.stdout.strip() == "yes", "Events on the watched namespace's ChaosDemos"
     finally:
         installed.kubectl("delete", "-f", "-", input=yaml.safe_dump_all(docs), check=False)
+        installed.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
 def test_the_chart_grants_target_rights_only_where_asked(helm: str) -> None:

@@ -26,13 +26,28 @@ from .conftest import REPO
 pytestmark = [pytest.mark.local, pytest.mark.docker]
 
 
+# pid -> its start time (in clock ticks since boot), for every process tree() has seen: with pid_max at
+# 32768 and a busy test run beside it, a pid can be given to a new process before the check reads it.
+BORN: dict[int, str] = {}
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (state first), or [] if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
 def tree(root: int) -> set[int]:
     """``root`` and every process below it, plus the container shims (and their children) of its dockerds."""
     procs: dict[int, tuple[int, str]] = {}
     for d in Path("/proc").glob("[0-9]*"):
         try:
-            ppid = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            procs[int(d.name)] = (ppid, (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            fields = _stat(int(d.name))
+            procs[int(d.name)] = (int(fields[1]),
+                                  (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            BORN[int(d.name)] = fields[19]
         except (OSError, ValueError, IndexError):
             continue
     below, frontier = {root}, [root]
@@ -83,14 +98,17 @@ def mounts_under(roots: set[str]) -> list[str]:
 
 
 def alive(pids: set[int]) -> set[int]:
+    """Those of ``pids`` still running (not zombies), and still the process that was seen (same start time)."""
     out = set()
     for pid in pids:
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
-                out.add(pid)
-        except (OSError, IndexError):
-            pass
+        fields = _stat(pid)
+        if len(fields) > 19 and fields[0] != "Z" and BORN.get(pid, fields[19]) == fields[19]:
+            out.add(pid)
     return out
+
+
+def named(pids: set[int]) -> list[str]:
+    return [f"{pid} {cmdline(pid)[:100]}" for pid in sorted(pids)]
 
 
 def start_up() -> tuple[subprocess.Popen[bytes], set[int]]:
@@ -161,7 +179,7 @@ def test_up_stopped_by_sigterm_stops_everything_it_started() -> None:
     deadline = time.monotonic() + 30
     while alive(started) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert alive(started) == set(), f"left running after {sig.name}: {sorted(alive(started))}"
+    assert alive(started) == set(), f"left running after {sig.name}: {named(alive(started))}"
     assert not [d for d in started_dirs if d.exists()], "the dockerd's run directory is gone"
     assert mounts_under(roots) == [], "the engine's data root is unmounted (live-restore leaves it mounted)"
 
@@ -180,7 +198,7 @@ def test_a_sigkilled_up_takes_its_children_along_and_the_next_start_removes_the_
         assert time.monotonic() < deadline, "the control plane outlived the SIGKILLed command"
         time.sleep(0.1)
     reap_leftovers(log=print)
-    assert alive(started) == set(), f"left running: {sorted(alive(started))}"
+    assert alive(started) == set(), f"left running: {named(alive(started))}"
     assert roots and mounts_under(roots) == [], "nothing of the killed engine stays mounted"
 
 

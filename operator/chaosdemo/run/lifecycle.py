@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from chaosdemo.api import conditions as cond
-from chaosdemo.api.errors import AbortDemo, DemoFailed, RecordRefused
+from chaosdemo.api.errors import AbortDemo, DemoFailed, Forbidden, RecordRefused
 from chaosdemo.api.models import ChaosDemoSpec, ChaosDemoStatus
 from chaosdemo.run import undo
 from chaosdemo.run.demo import Demo, Progress
@@ -90,6 +90,21 @@ async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
             # the finalizer holds until the node is back.
             done.append(await fault.recover(ns, status.target))
             await undo.forget(deps, holder)
-    await deps.kube.leases.release(ns, lease_name(spec.cluster.name), holder)
-    done.append("released the cluster for other demos")
+    done.append(await _release(deps, str(meta.get("namespace", "")), ns, lease_name(spec.cluster.name), holder))
     return "; ".join(done)
+
+
+async def _release(deps: Deps, demo_namespace: str, namespace: str, lease: str, holder: str) -> str:
+    """This demo's hold on its cluster, let go; a namespace the operator may not act in holds none of ours.
+
+    A demo refused before its preflight (a namespace not allowed, or one where the operator's
+    ServiceAccount holds no Role) never took the Lease, and could not have: asking again would only
+    be refused again, every retry, and the finalizer would keep the demo Terminating for ever.
+    """
+    if not deps.settings.may_target(demo_namespace, namespace):
+        return f"no Lease to release: namespace {namespace} is not an allowed target"
+    try:
+        await deps.kube.leases.release(namespace, lease, holder)
+    except Forbidden as e:
+        return f"no Lease released: {e.message} (a demo refused there never took one)"
+    return "released the cluster for other demos"
