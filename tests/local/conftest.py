@@ -23,12 +23,27 @@ from chaosdemo.api.conditions import TERMINAL
 from chaosdemo_local.cluster.control_plane import ControlPlaneError, free_port
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv, Process
-from chaosdemo_local.cluster.leftovers import Reader, TierState, describe, read_tier, remove, wait_clean
+from chaosdemo_local.cluster.leftovers import (
+    Reader,
+    TierState,
+    describe,
+    going_namespaces,
+    read_tier,
+    remove,
+    wait_clean,
+)
 from chaosdemo_local.cluster.tikv import pod_away_from_pd, tikv_pods
+from chaosdemo_local.reaper import stop_on_signals
 
 from .misbehaving_pd import MisbehavingPD
 
 TIME_SCALE = 0.1
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """SIGTERM and SIGHUP end the run like Ctrl-C does, and Ctrl-C works where a shell started the run in the
+    background (SIGINT ignored): every way out runs the teardown, and the tier's checks, instead of dying."""
+    stop_on_signals()
 
 
 @pytest.fixture(scope="session")
@@ -159,19 +174,40 @@ def _operator_logs(env: LocalEnv) -> dict[Path, int]:
     return {log: log.stat().st_size for log in (env.workdir / "logs").glob("operator*.log")}
 
 
+# Namespaces a test made that were being deleted when it ended: name -> (who made it, when it ended).
+_GOING: dict[str, tuple[str, float]] = {}
+
+
+def _namespaces_gone(state: TierState, *, wait_until: float = 0.0) -> list[str]:
+    """The namespaces of earlier tests still there past the deadline (or at ``wait_until``), as lines."""
+    for ns in [ns for ns in _GOING if ns not in state.namespaces]:
+        del _GOING[ns]
+    now = max(time.monotonic(), wait_until)
+    return [f"namespace {ns}, made by {who}, still there {now - ended:.0f} s after it ended"
+            for ns, (who, ended) in sorted(_GOING.items()) if now - ended > LEFTOVER_DEADLINE]
+
+
 @pytest.fixture(scope="session")
 def tier_reader(local_env: LocalEnv) -> Iterator[Reader]:
     reader = Reader(local_env)
     yield reader
+    deadline = time.monotonic() + LEFTOVER_DEADLINE
+    while _GOING and time.monotonic() < deadline:
+        _namespaces_gone(read_tier(local_env, reader, health=False))
+        time.sleep(0.25)
     reader.close()
+    assert not _GOING, f"namespaces of the session's tests still there at its end: {sorted(_GOING)}"
 
 
 def _check_leftovers(env: LocalEnv, reader: Reader, before: TierState, who: str) -> None:
     left, after = wait_clean(lambda: read_tier(env, reader), before, _shared_pids, LEFTOVER_DEADLINE)
-    if left:
+    late = _namespaces_gone(after)
+    for ns in going_namespaces(before, after):
+        _GOING.setdefault(ns, (who, time.monotonic()))
+    if left or late:
         remove(env, before, after, _shared_pids())
         pytest.fail(f"{who} left in the tier, {LEFTOVER_DEADLINE} s after its teardown (now removed):\n  "
-                    + "\n  ".join(left), pytrace=False)
+                    + "\n  ".join(left + late), pytrace=False)
 
 
 @pytest.fixture(autouse=True)
@@ -189,7 +225,7 @@ def _leaves_the_tier_as_it_found_it(request: pytest.FixtureRequest) -> Iterator[
     before = read_tier(env, reader)
     request.node.stash[_BEFORE] = (env, before, _operator_logs(env))
     yield
-    _check_leftovers(env, reader, before, "the test")
+    _check_leftovers(env, reader, before, request.node.nodeid)
 
 
 @pytest.fixture(scope="module", autouse=True)

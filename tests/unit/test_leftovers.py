@@ -73,3 +73,14 @@ def test_only_this_runs_operators_are_counted_never_another_runs() -> None:
             p.kill()
             p.wait()
     assert ours.pid not in operator_pids()
+
+
+def test_a_namespace_on_its_way_out_with_no_demo_left_takes_what_is_in_it_along() -> None:
+    """Deleting even an empty namespace takes 5.3 s here: the caller checks later that it is gone."""
+    going = after(namespaces={**BEFORE.namespaces, "t-b": "Terminating"},
+                  rbac={**BEFORE.rbac, "Role t-b/status-prober": "", "RoleBinding t-b/status-prober": ""},
+                  leases={**BEFORE.leases, "t-b/x": "someone"})
+    assert left_behind(BEFORE, going, shared={10}) == []
+    active = after(namespaces={**BEFORE.namespaces, "t-b": "Active"}, rbac=going.rbac)
+    assert left_behind(BEFORE, active, shared={10}) == [
+        "namespace t-b (Active)", "Role t-b/status-prober", "RoleBinding t-b/status-prober"]
