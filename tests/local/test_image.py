@@ -84,6 +84,10 @@ def operator_container(local_env: LocalEnv, image: str, tmp_path: Path) -> Itera
                 pytest.fail(f"operator container not healthy: {logs!r}")
             time.sleep(0.5)
         yield metrics_port
+        # Stopped as Kubernetes stops a pod (SIGTERM, then a grace period): the operator hands its leader
+        # Lease back on the way out, or the next operator waits it out (the tier check names such a Lease).
+        stopped = docker_cli(host, "stop", "--time", "20", name, check=False)
+        assert stopped.returncode == 0, stopped.stderr
     finally:
         docker_cli(host, "rm", "-f", name, check=False)
 

@@ -163,8 +163,12 @@ class Reader:
         self._docker = lambda: _UnixConnection(env.docker_host.removeprefix("unix://"))
         self._conns: dict[str, http.client.HTTPConnection] = {}
 
-    def _get(self, which: str, path: str, headers: dict[str, str]) -> Any:
-        for attempt in (1, 2):  # a kept-alive connection the server closed meanwhile: once more, on a new one
+    def _get(self, which: str, path: str, headers: dict[str, str], retry_for: float = 30) -> Any:
+        """The JSON answer. A kept-alive connection the server closed meanwhile is opened again once; a 429
+        (the API server's "storage is (re)initializing" for a CRD just applied) is retried after the delay
+        it asks for, as kubectl does, for up to ``retry_for`` seconds."""
+        deadline, reopened = time.monotonic() + retry_for, False
+        while True:
             conn = self._conns.get(which) or (self._api() if which == "api" else self._docker())
             self._conns[which] = conn
             try:
@@ -174,13 +178,16 @@ class Reader:
             except (OSError, http.client.HTTPException):
                 conn.close()
                 self._conns.pop(which, None)
-                if attempt == 2:
+                if reopened:
                     raise
+                reopened = True
+                continue
+            if resp.status == 429 and time.monotonic() < deadline:
+                time.sleep(min(float(resp.getheader("Retry-After") or 1), 1.0))
                 continue
             if resp.status != 200:
                 raise OSError(f"GET {path}: HTTP {resp.status} {body[:200]!r}")
             return json.loads(body)
-        raise AssertionError("unreachable")
 
     def api(self, path: str) -> Any:
         return self._get("api", path, {"Authorization": f"Bearer {ADMIN_TOKEN}"})
