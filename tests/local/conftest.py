@@ -178,11 +178,11 @@ def _operator_logs(env: LocalEnv) -> dict[Path, int]:
 _GOING: dict[str, tuple[str, float]] = {}
 
 
-def _namespaces_gone(state: TierState, *, wait_until: float = 0.0) -> list[str]:
-    """The namespaces of earlier tests still there past the deadline (or at ``wait_until``), as lines."""
+def _namespaces_gone(state: TierState) -> list[str]:
+    """The namespaces of earlier tests still there past the deadline, as lines (those gone are forgotten)."""
     for ns in [ns for ns in _GOING if ns not in state.namespaces]:
         del _GOING[ns]
-    now = max(time.monotonic(), wait_until)
+    now = time.monotonic()
     return [f"namespace {ns}, made by {who}, still there {now - ended:.0f} s after it ended"
             for ns, (who, ended) in sorted(_GOING.items()) if now - ended > LEFTOVER_DEADLINE]
 
@@ -206,8 +206,8 @@ def _check_leftovers(env: LocalEnv, reader: Reader, before: TierState, who: str)
         _GOING.setdefault(ns, (who, time.monotonic()))
     if left or late:
         remove(env, before, after, _shared_pids())
-        pytest.fail(f"{who} left in the tier, {LEFTOVER_DEADLINE} s after its teardown (now removed):\n  "
-                    + "\n  ".join(left + late), pytrace=False)
+        pytest.fail(f"after {who}, the tier still holds, {LEFTOVER_DEADLINE} s after its teardown (now removed):"
+                    "\n  " + "\n  ".join(left + late), pytrace=False)
 
 
 @pytest.fixture(autouse=True)

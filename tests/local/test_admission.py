@@ -191,6 +191,14 @@ def test_only_the_operator_writes_status(local_env: LocalEnv, policy: dict[str, 
     local_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(wide))
     name = local_env.kubectl("create", "-f", "-", "-o", "jsonpath={.metadata.name}",
                              input=demo(ns, policy["target"], "pod-delete")).stdout
+    try:
+        forge_status_as_a_namespace_admin(local_env, ns, name)
+    finally:  # the module's namespace outlives this test: what the test added to it goes now
+        local_env.kubectl("delete", "chaosdemo", name, "-n", ns, "--wait=false", check=False)
+        local_env.kubectl("delete", "-f", "-", "--wait=false", input=yaml.safe_dump_all(wide), check=False)
+
+
+def forge_status_as_a_namespace_admin(local_env: LocalEnv, ns: str, name: str) -> None:
     forged = json.dumps({"status": {"phase": "Pending", "injection": {"action": "pod-delete",
                                                                        "requestedAt": "2026-12-02T00:00:00.000Z"}}})
     deadline = time.monotonic() + 30
@@ -206,4 +214,3 @@ def test_only_the_operator_writes_status(local_env: LocalEnv, policy: dict[str, 
     assert out.returncode != 0, "the status patch was accepted"
     assert "ValidatingAdmissionPolicy 'chaosdemo-status-is-the-operators'" in out.stderr, out.stderr
     assert "ns-admin lacks the verb write-status" in out.stderr, out.stderr
-    local_env.kubectl("delete", "chaosdemo", name, "-n", ns, "--wait=false", check=False)

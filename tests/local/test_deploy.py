@@ -241,6 +241,15 @@ def test_with_watch_namespaces_set_kube_system_and_kube_node_lease_are_untouched
         installed.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 
+def test_two_installs_in_two_namespaces_never_share_an_rbac_object(helm: str) -> None:
+    """Each install's rights in a target namespace are its own: with a shared name, the second install's
+    binding replaced the first's, and deleting either took the other's rights (seen when the tests ran in
+    a random order: the watchNamespaces test removed the installed chart's Role in tidb-cluster)."""
+    names = [{(d["kind"], d["metadata"].get("namespace"), d["metadata"]["name"]) for d in render(helm, ns)
+              if d["kind"] in RBAC} for ns in ("ops-a", "ops-b")]
+    assert names[0] & names[1] == set()
+
+
 def test_the_chart_grants_target_rights_only_where_asked(helm: str) -> None:
     roles = [d for d in render(helm, "ops", "targetNamespaces={a,b}", "allowedTargetNamespaces={b,c}")
              if d["kind"] == "Role"]
@@ -254,7 +263,8 @@ def test_the_chart_grants_target_rights_only_where_asked(helm: str) -> None:
 def test_deploy_rbac_is_the_chart_rendered_with_its_defaults(helm: str) -> None:
     def shape(docs: list[dict]) -> list[str]:
         return sorted(json.dumps({"kind": d["kind"], "namespace": d["metadata"].get("namespace"),
-                                  "rules": d.get("rules"), "roleRef": (d.get("roleRef") or {}).get("kind"),
+                                  "name": d["metadata"]["name"], "rules": d.get("rules"),
+                                  "roleRef": [(d.get("roleRef") or {}).get(k) for k in ("kind", "name")],
                                   "subjects": d.get("subjects")}, sort_keys=True) for d in docs if d["kind"] in RBAC)
     deploy = list(yaml.safe_load_all((REPO / "deploy" / "rbac.yaml").read_text()))
     assert shape(deploy) == shape(render(helm, "chaosdemo-system"))

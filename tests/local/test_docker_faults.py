@@ -113,10 +113,14 @@ def delete_past_the_finalizer(env: LocalEnv, demos: Demos, name: str) -> None:
 
 
 def release_the_gone_demos_lease(env: LocalEnv, demos: Demos, name: str) -> None:
-    """A demo deleted past its finalizer never let go of its cluster's Lease: the next demo's preflight takes it
-    over from a demo that is gone; the test that removed the finalizer by hand removes the Lease too."""
-    lease = env.kubectl_json("get", "lease", "chaosdemo-basic", "-n", "tidb-cluster")
-    assert lease["spec"]["holderIdentity"].startswith(f"{demos.ns}/{name}/"), lease["spec"]
+    """A demo deleted past its finalizer may not have let go of its cluster's Lease (its run, if an operator was
+    running it, does on its way out): the next demo's preflight takes it over from a demo that is gone; the test
+    that removed the finalizer by hand removes such a Lease too."""
+    out = env.kubectl("get", "lease", "chaosdemo-basic", "-n", "tidb-cluster", "-o", "json", check=False)
+    if out.returncode != 0 and "NotFound" in out.stderr:
+        return
+    holder = json.loads(out.stdout)["spec"]["holderIdentity"]
+    assert holder.startswith(f"{demos.ns}/{name}/"), holder
     env.kubectl("delete", "lease", "chaosdemo-basic", "-n", "tidb-cluster")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import uuid
 
 import pytest
 import yaml
@@ -379,17 +380,20 @@ def test_a_demo_in_another_namespace_may_not_target_the_cluster_unless_the_opera
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
     """The issue's reproduction: a ChaosDemo in namespace tenant aimed at tidb-cluster/basic."""
     operator.stop_shared()  # only the operator at its default allow-list may see this demo
-    local_env.kubectl("create", "namespace", "tenant", check=False)
-    local_env.kubectl("create", "-f", "-", input=crd_sample("tenant", "from-tenant", "tidb-cluster"))
+    tenant = f"tenant-{uuid.uuid4().hex[:6]}"
+    local_env.kubectl("create", "namespace", tenant)
+    local_env.kubectl("create", "-f", "-", input=crd_sample(tenant, "from-tenant", "tidb-cluster"))
     operator.start(CHAOSDEMO_TARGET_NAMESPACES="")  # the operator's default: a demo targets its own namespace
     before = {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()}
     deadline = time.monotonic() + 60
     while True:
-        st = local_env.kubectl_json("get", "chaosdemo", "from-tenant", "-n", "tenant").get("status") or {}
+        st = local_env.kubectl_json("get", "chaosdemo", "from-tenant", "-n", tenant).get("status") or {}
         if st.get("phase") in ("Succeeded", "Failed", "Aborted") or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    local_env.kubectl("delete", "namespace", "tenant", "--wait=false", check=False)
+    # While the operator still runs: its finalizer comes off (nothing to release where it may not act).
+    local_env.kubectl("delete", "chaosdemo", "from-tenant", "-n", tenant, "--timeout=60s")
+    local_env.kubectl("delete", "namespace", tenant, "--wait=false")
     assert st.get("phase") == "Aborted" and "NamespaceNotAllowed" in st["message"], st
     assert {n: p["metadata"]["uid"] for n, p in tikv_pods(local_env).items()} == before, "nothing was touched"
 
