@@ -35,10 +35,36 @@ def kind_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KindEnv]:
         env.start()
     except Unsupported as e:
         pytest.skip(f"the kind tier cannot run on this machine: {e}")
+    _ENVS.append(env)
     try:
         yield env
     finally:
+        _ENVS.clear()
         env.stop()
+
+
+_ENVS: list[KindEnv] = []  # the session's kind tier while it runs, for the failure report below
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed kind test says why without a rerun: the operator's log and what the cluster holds."""
+    report = yield
+    if report.failed and _ENVS:
+        env = _ENVS[0]
+        for title, args in (
+                ("the operator's log (last 150 lines)", ("logs", "-n", "chaosdemo-system", "--all-containers",
+                                                         "--prefix", "--tail=150", "-l",
+                                                         "app.kubernetes.io/name=chaosdemo-operator")),
+                ("ChaosDemos", ("get", "chaosdemos", "-A", "-o", "wide")),
+                ("pods", ("get", "pods", "-A", "-o", "wide")),
+                ("nodes", ("get", "nodes", "-o", "wide"))):
+            try:
+                out = env.kubectl(*args, check=False)
+                report.sections.append((title, (out.stdout + out.stderr)[-12000:]))
+            except Exception as e:  # noqa: BLE001 - a report must not hide the failure it reports
+                report.sections.append((title, f"could not be read: {e!r}"))
+    return report  # type: ignore[no-any-return]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

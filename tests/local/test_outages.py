@@ -52,6 +52,10 @@ def test_a_demo_carries_on_through_a_restart_of_the_api_server(
     demos.apply("apiserver", target={"pod": "basic-tikv-0"}, timeouts={"stabilitySeconds": 3, "recoverySeconds": 120})
     demos.wait("apiserver", ("Diagnosing", "Recovering"))
     local_env.cluster.restart("kube-apiserver", down_seconds=5)
+    # As a control plane's restart restarts its scheduler too: kube-scheduler's cache did not always survive
+    # the API server's (it logged "Scheduler cache is corrupted", and a TiKV pod stayed Pending for good two
+    # tests later). What this test proves is the operator's ride through the outage, not the scheduler's.
+    local_env.cluster.restart("kube-scheduler", down_seconds=0)
     st = demos.wait("apiserver", timeout=150)["status"]
     assert st["phase"] == "Succeeded", st["message"]
     assert proc.popen.poll() is None, "the operator rode out the outage"

@@ -84,3 +84,9 @@ def test_a_namespace_on_its_way_out_with_no_demo_left_takes_what_is_in_it_along(
     active = after(namespaces={**BEFORE.namespaces, "t-b": "Active"}, rbac=going.rbac)
     assert left_behind(BEFORE, active, shared={10}) == [
         "namespace t-b (Active)", "Role t-b/status-prober", "RoleBinding t-b/status-prober"]
+
+
+def test_a_scheduler_whose_cache_went_corrupt_during_the_test_is_named() -> None:
+    assert left_behind(BEFORE, after(scheduler_corrupt=1), shared={10}) == [
+        "kube-scheduler logged 'Scheduler cache is corrupted': from then on it may never schedule a pod again"]
+    assert left_behind(after(scheduler_corrupt=1), after(scheduler_corrupt=1), shared={10}) == []
