@@ -39,6 +39,7 @@ OPERATOR_ARGV = " -m chaosdemo run"
 # What kube-scheduler logs when an update contradicts what it assumed (seen here after a restart of the API
 # server, and a TiKV pod stayed Pending for good two tests later); a restart of the scheduler rebuilds it.
 CORRUPT = "Scheduler cache is corrupted"
+SCHEDULER_START = "Starting Kubernetes Scheduler"  # each start appends to the same log
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class TierState:
     operators: dict[int, str] = field(default_factory=dict)    # pid -> command line
     containers: dict[str, str] = field(default_factory=dict)   # name -> Docker state
     unhealthy: str = ""                                         # why the cluster is not healthy, or ""
-    scheduler_corrupt: int = 0                                  # times kube-scheduler logged its cache corrupted
+    scheduler_corrupt: int = 0                                  # times the running kube-scheduler logged its
+                                                                # cache corrupted (a restart starts it afresh)
 
 
 def _holder_pid(holder: str) -> int | None:
@@ -93,7 +95,7 @@ def left_behind(before: TierState, after: TierState, shared: Collection[int] = (
     out += [f"node container {name} gone" for name in sorted(before.containers) if name not in after.containers]
     if after.unhealthy and not before.unhealthy:
         out.append(f"the cluster is not healthy again: {after.unhealthy}")
-    if after.scheduler_corrupt > before.scheduler_corrupt:
+    if after.scheduler_corrupt and not before.scheduler_corrupt:
         out.append(f"kube-scheduler logged '{CORRUPT}': from then on it may never schedule a pod again")
     return out
 
@@ -250,7 +252,8 @@ def _read(env: LocalEnv, reader: Reader, health: bool) -> TierState:
         ok, why = env.healthy()
         unhealthy = "" if ok else why
     log = env.cluster.workdir / "logs" / "kube-scheduler.log" if env.cluster is not None else None
-    corrupt = log.read_text(errors="replace").count(CORRUPT) if log is not None and log.exists() else 0
+    text = log.read_text(errors="replace") if log is not None and log.exists() else ""
+    corrupt = text[max(text.rfind(SCHEDULER_START), 0):].count(CORRUPT)  # since the scheduler last started
     return TierState(demos, namespaces, leases, rbac, ledger, operator_pids(), containers, unhealthy, corrupt)
 
 
@@ -304,7 +307,7 @@ def remove(env: LocalEnv, before: TierState, after: TierState, shared: Collectio
         env.kubectl("delete", kind.lower(), name, *(["-n", ns] if ns else []), "--wait=false", check=False)
     for ns in after.namespaces.keys() - before.namespaces.keys():
         env.kubectl("delete", "namespace", ns, "--wait=false", check=False)
-    if after.scheduler_corrupt > before.scheduler_corrupt and env.cluster is not None:
+    if after.scheduler_corrupt and env.cluster is not None:
         env.cluster.restart("kube-scheduler", down_seconds=0)
     if env.docker_host:
         for name, state in after.containers.items():
