@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from chaosdemo_local.cluster.leftovers import TierState, left_behind
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from chaosdemo_local.cluster.leftovers import TierState, left_behind, operator_pids
 
 BEFORE = TierState(demos={}, namespaces={"default": "Active", "tidb-cluster": "Active"},
                    leases={"default/chaosdemo-operator": ""}, rbac={"Role tidb-cluster/x": ""},
@@ -57,15 +62,14 @@ def test_what_was_there_before_is_not_the_tests_doing() -> None:
 
 def test_only_this_runs_operators_are_counted_never_another_runs() -> None:
     """On the real /proc: a process shaped like an operator below this one is ours; below another, it is not."""
-    import subprocess
-    import sys
-
-    from chaosdemo_local.cluster.leftovers import operator_pids
-
     fake = [sys.executable, "-c", "import time; time.sleep(60)", "-m", "chaosdemo", "run"]  # argv of an operator
     other_run = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     ours = subprocess.Popen(fake)
     try:
+        deadline = time.monotonic() + 30  # until the child has exec'd (a busy machine takes its time)
+        while Path(f"/proc/{ours.pid}/cmdline").read_bytes().split(b"\0")[-4:-1] != [b"-m", b"chaosdemo", b"run"]:
+            assert time.monotonic() < deadline, "the child never became the fake operator"
+            time.sleep(0.05)
         assert ours.pid in operator_pids()
         assert ours.pid not in operator_pids(root=other_run.pid), "another run's check must not see it"
     finally:
