@@ -130,10 +130,20 @@ class Leadership:
         self.on_change(False)
 
     async def release(self) -> None:
-        """On a clean shutdown: hand the Lease over now rather than after it expires."""
-        if self.leading.is_set() and self._version is not None:
-            with contextlib.suppress(Exception):
-                await self.kube.leases.claim_leader(self.namespace, LEASE_NAME, "", 1, self._version)
+        """On a clean shutdown: hand the Lease over now rather than after it expires.
+
+        A renewal cancelled in flight may have reached the API server after the version this replica last
+        saw (seen: the Lease stayed with a stopped operator, and the next one waited it out). On a conflict
+        the Lease is read again, and handed back if it is still this replica's.
+        """
+        version = self._version if self.leading.is_set() else None
+        with contextlib.suppress(Exception):
+            for _ in range(3):
+                if version is None or await self.kube.leases.claim_leader(
+                        self.namespace, LEASE_NAME, "", 1, version) is not None:
+                    break
+                current = await self.kube.leases.leader(self.namespace, LEASE_NAME)
+                version = current[1] if current is not None and current[0] == self.identity else None
         self.leading.clear()
 
     # ------------------------------------------------------------ what runs only while leading
