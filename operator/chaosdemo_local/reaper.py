@@ -28,8 +28,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["DOCKERD_MARK", "LOCAL_DATA_ROOT", "MARK", "die_with_parent", "marked_env", "reap_leftovers",
-           "remove_run_dir", "stale_roots", "stop_on_signals", "unmount_under"]
+__all__ = [
+    "DOCKERD_MARK",
+    "LOCAL_DATA_ROOT",
+    "MARK",
+    "die_with_parent",
+    "marked_env",
+    "processes",
+    "reap_leftovers",
+    "remove_run_dir",
+    "stale_roots",
+    "stop_on_signals",
+    "unmount_under",
+]
 
 DOCKERD_MARK = "/cd-dockerd-"  # in the exec root of every dockerd the tier starts, and in its shims' arguments
 LOCAL_DATA_ROOT = "/dockerd/data"  # where the local tier's dockerd keeps its data, below the tier's workdir
@@ -57,8 +68,8 @@ def stop_on_signals() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-def _processes() -> dict[int, tuple[int, list[str], bytes]]:
-    """pid -> (parent pid, argv, environment) of every process we can read."""
+def processes() -> dict[int, tuple[int, list[str], bytes]]:
+    """pid -> (parent pid, argv, environment) of every process we can read (a zombie has no argv)."""
     out = {}
     for d in Path("/proc").glob("[0-9]*"):
         try:
@@ -139,7 +150,7 @@ def reap_leftovers(log: Callable[[str], None] = print) -> list[int]:
     children still have their parent, and so does its dockerd. What is killed is
     gone (or a zombie) before the mounts and run directories it held are removed.
     """
-    procs = _processes()
+    procs = processes()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in procs.items():
         children.setdefault(ppid, []).append(pid)

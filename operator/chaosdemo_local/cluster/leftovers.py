@@ -21,13 +21,12 @@ import time
 import urllib.parse
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from chaosdemo_local.cluster.control_plane import ADMIN_TOKEN
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv
-from chaosdemo_local.reaper import MARK
+from chaosdemo_local.reaper import MARK, processes
 
 __all__ = ["Reader", "TierState", "describe", "going_namespaces", "left_behind", "operator_pids", "read_tier", "remove",
            "wait_clean"]
@@ -121,16 +120,8 @@ def operator_pids(root: int | None = None) -> dict[int, str]:
     """
     root = os.getpid() if root is None else root
     mark = f"{MARK}={root}".encode()
-    table: dict[int, tuple[int, str, bool]] = {}
-    for d in Path("/proc").glob("[0-9]*"):
-        try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-            marked = OPERATOR_ARGV in cmd and mark + b"\0" in (d / "environ").read_bytes() + b"\0"
-        except (OSError, IndexError):
-            continue
-        if fields[0] != "Z":
-            table[int(d.name)] = (int(fields[1]), cmd.strip()[:200], marked)
+    table = {pid: (ppid, " ".join(argv)[:200], OPERATOR_ARGV in " ".join(argv) and mark in environ.split(b"\0"))
+             for pid, (ppid, argv, environ) in processes().items()}
 
     def ours(pid: int) -> bool:
         seen = set()
