@@ -181,7 +181,7 @@ def test_node_kill_stops_the_kind_node_and_the_operator_starts_it_again(kind_env
         f"tidb-operator copied PD's Disconnected store and called the cluster not Ready:\n{view.story()}"
     st = obj["status"]
     target, injected = st["target"], parse_iso(st["injectedAt"])
-    assert st["injection"]["restoredAt"]
+    assert st["injection"]["undoneAt"]
     node = json.loads(kind_env.docker("inspect", target["node"]).stdout)[0]
     assert node["State"]["Running"] and parse_iso(node["State"]["StartedAt"][:26] + "Z") > injected
     assert any(v["invariant"] == "kube-nodes-ready" and v["subject"] == target["node"] for v in st["violations"]), \
@@ -219,7 +219,7 @@ def test_process_pause_is_seen_by_the_store_itself_while_kubernetes_keeps_the_po
     assert status_seen["kubernetes"]["what"] == "never showed the fault", "and the status says so"
     pd = seen["pd"].first
     assert pd is None or parse_iso(st["detectedAt"]) < pd, "seen before PD called the store anything but Up"
-    assert st["injection"]["restoredAt"], "resumed (SIGCONT) after durationSeconds"
+    assert st["injection"]["undoneAt"], "resumed (SIGCONT) after durationSeconds"
     assert st["diagnosis"]["faultClass"] == "process-hang"
     picture(kind_env, obj, "process-pause")
 
@@ -238,7 +238,7 @@ def test_network_partition_is_seen_by_pd_while_the_store_still_answers_and_kuber
     status_seen = {o["observer"]: o for o in st["observers"]}
     assert status_seen["kubernetes"]["what"] == "never showed the fault", "and the status says so"
     assert status_seen["pd"]["sawFaultSeconds"] > st["detectionSeconds"], status_seen["pd"]
-    assert st["injection"]["restoredAt"], "healed"
+    assert st["injection"]["undoneAt"], "healed"
     assert st["diagnosis"]["faultClass"] == "network-partition"
 
 
@@ -285,7 +285,7 @@ def test_a_gray_fault_is_undone_once_when_its_leader_is_killed_right_after_injec
         assert time.monotonic() < deadline + 600, f"{name} still {st.get('phase')}: {st.get('message')}"
         time.sleep(0.5)
     assert st["phase"] == "Succeeded", st.get("message")
-    assert st["injection"]["restoredAt"], "undone by the leader that took over"
+    assert st["injection"]["undoneAt"], "undone by the leader that took over"
     events = kind_env.kubectl_json("get", "events", "-n", NS, "--field-selector", f"involvedObject.name={name}")
     assert sum(e.get("count") or 1 for e in events["items"] if e["reason"] == "FaultInjected") == 1, \
         "never injected twice"

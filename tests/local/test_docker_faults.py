@@ -44,7 +44,7 @@ def test_node_kill_kills_the_node_container_restarts_it_and_the_cluster_recovers
     inj = st["injection"]
     assert "docker kill -s SIGKILL" in inj["detail"]
     # The Docker engine's own record, to the nanosecond: one kill, one start, at least nodeDownSeconds apart,
-    # and the start was the operator's restore (before it wrote restoredAt, and before the demo recovered).
+    # and the start was the operator's restore (before it wrote undoneAt, and before the demo recovered).
     log = docker_cli(docker_host, "events", "--since", since, "--until", f"{time.time():.3f}", "--filter",
                      f"container={node}", "--filter", "event=die", "--filter", "event=start",
                      "--format", "{{.Action}} {{.TimeNano}}").stdout.decode().split("\n")
@@ -52,7 +52,7 @@ def test_node_kill_kills_the_node_container_restarts_it_and_the_cluster_recovers
     assert [a for a, _ in events] == ["die", "start"], events
     down = events[1][1] - events[0][1]
     assert down >= 3, f"the node stayed down {down:.3f}s for nodeDownSeconds=3"
-    assert events[1][1] <= parse_iso(inj["restoredAt"]) + 0.001 and inj["restoredAt"] <= st["recoveredAt"]
+    assert events[1][1] <= parse_iso(inj["undoneAt"]) + 0.001 and inj["undoneAt"] <= st["recoveredAt"]
     # Seen while the node was down, from Docker's state: detected between the engine's die and start (how
     # fast is measured by `make bench`, not bounded by a wall clock here: 1.19 s was seen under a cold build).
     assert events[0][1] - 0.001 <= parse_iso(st["detectedAt"]) <= events[1][1], (st["detectedAt"], events)
@@ -60,7 +60,7 @@ def test_node_kill_kills_the_node_container_restarts_it_and_the_cluster_recovers
     assert {"kind-node-containers-running", "pd-stores-up"} <= seen, seen
     d = st["diagnosis"]
     assert (d["faultClass"], d["affectedNode"], d["matchesInjectedFault"]) == ("node-failure", node, True)
-    assert "NodeRestarted" in [e["reason"] for e in demos.events("nk")]
+    assert "FaultUndone" in [e["reason"] for e in demos.events("nk")]
     assert running(docker_host, node)
     assert local_env.healthy()[0]
 
@@ -76,7 +76,7 @@ def test_a_node_killed_by_an_operator_that_then_crashed_is_restarted_by_the_next
     assert not running(docker_host, node), "nobody restarts the node while the operator is down"
     operator.start()
     st = demos.wait("nk-crash", timeout=90)["status"]
-    assert st["phase"] == "Succeeded" and st["injection"]["restoredAt"]
+    assert st["phase"] == "Succeeded" and st["injection"]["undoneAt"]
     assert running(docker_host, node)
     assert [e["reason"] for e in demos.events("nk-crash")].count("FaultInjected") <= 1, "never killed twice"
     assert "docker kill -s SIGKILL" in st["injection"]["detail"]
@@ -204,7 +204,7 @@ def test_the_docker_client_refuses_a_container_that_is_not_a_kind_node(docker_ho
                 assert refused.value.reason == "NodeContainerNotFound"
                 # The client refuses; the fault decides that a refusal aborts the demo.
                 with pytest.raises(FaultUnavailable) as aborted:
-                    await NodeKill(docker=client, restore_after=30).check("tidb-cluster", TargetStatus(node=name))
+                    await NodeKill(docker=client, undo_after=30).check("tidb-cluster", TargetStatus(node=name))
                 assert aborted.value.reason == "NotAKindNode"
             finally:
                 await client.aclose()
@@ -224,6 +224,6 @@ def test_a_cluster_not_healthy_by_the_deadline_fails_the_demo_and_the_node_is_st
     assert st["phase"] == "Failed"
     assert "RecoveryTimeout" in [c["reason"] for c in st["conditions"] if c["type"] == "Succeeded"]
     assert "was not healthy 10s after the injection" in st["message"]
-    assert st["injection"]["restoredAt"] and running(docker_host, node)
+    assert st["injection"]["undoneAt"] and running(docker_host, node)
     assert st["diagnosis"]["faultClass"] == "node-failure", "a failed demo still gets its diagnosis"
     local_env.wait_healthy(timeout=60)

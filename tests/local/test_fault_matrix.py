@@ -97,7 +97,7 @@ def test_an_operator_sigkilled_at_each_step_is_succeeded_by_one_that_finishes_th
         assert host is not None
         assert node_deaths(host, node, since) == ["die"], f"the node was killed exactly once (killed in {died_in})"
         assert running(host, node), "the node runs again"
-        assert st["injection"]["restoredAt"]
+        assert st["injection"]["undoneAt"]
         assert not operator_deletions(local_env, since_iso), f"node-kill deletes no pod: {everyone}"
     assert st["detectionSeconds"] >= 0 and st["recoverySeconds"] > st["detectionSeconds"]
     local_env.wait_healthy(timeout=60)

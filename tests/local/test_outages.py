@@ -80,7 +80,7 @@ def test_a_node_killed_while_the_docker_engine_restarts_is_started_once_the_engi
     restarted_in = time.monotonic() - t0
     st = demos.wait("engine", timeout=150)["status"]
     assert st["phase"] == "Succeeded", st["message"]
-    assert st["injection"]["restoredAt"] and running(local_env.docker_host, node)
+    assert st["injection"]["undoneAt"] and running(local_env.docker_host, node)
     others = [n for n in local_env.cluster.worker_names() if n != node] if local_env.cluster else []
     assert all(running(local_env.docker_host, n) for n in others), "live-restore kept the other nodes running"
     assert not lease_exists(local_env)

@@ -78,3 +78,19 @@ def test_no_class_over_150_lines_and_no_function_over_50_in_the_operator() -> No
                     (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and size > 50):
                 too_big.append(f"{path.relative_to(OPERATOR)}:{node.lineno} {node.name} ({size} lines)")
     assert too_big == []
+
+
+def test_the_run_changes_no_status_in_place_the_story_tells_it() -> None:
+    """Issue 29: a demo's status is a value the story (core/story.py) returns; run/ never assigns into one."""
+    import ast
+
+    written = []
+    for path in sorted((OPERATOR / "chaosdemo" / "run").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, ast.AugAssign | ast.AnnAssign) else []
+            for t in targets:
+                text = ast.unparse(t)
+                if isinstance(t, ast.Attribute | ast.Subscript) and re.search(r"(^|\.)(status|st)\.|\.status$", text):
+                    written.append(f"{path.relative_to(OPERATOR)}:{node.lineno} {text}")
+    assert written == []

@@ -13,8 +13,8 @@ from chaosdemo.core.step import (
     Failed,
     KeepWaiting,
     Recovered,
-    RestoreNow,
     Step,
+    UndoNow,
     WatchPlan,
     WatchState,
     step,
@@ -134,7 +134,7 @@ def test_still_broken_after_the_recovery_deadline_fails_with_what_is_broken():
 
 # --- undoing the fault (node-kill)
 
-NODE_KILL = replace(PLAN, restore_after=30)
+NODE_KILL = replace(PLAN, undo_after=30)
 
 
 def test_the_node_restore_is_due_after_its_down_time_and_only_once():
@@ -142,14 +142,14 @@ def test_the_node_restore_is_due_after_its_down_time_and_only_once():
     [s] = run(WatchState(detected=True), ([], down), plan=NODE_KILL)
     assert isinstance(s.decision, KeepWaiting)
     [s] = run(WatchState(detected=True), ([], replace(down, taken_at=INJECTED + 30)), plan=NODE_KILL)
-    assert isinstance(s.decision, RestoreNow) and s.changed
-    [s] = run(WatchState(detected=True, restored=True), ([], replace(down, taken_at=INJECTED + 31)), plan=NODE_KILL)
+    assert isinstance(s.decision, UndoNow) and s.changed
+    [s] = run(WatchState(detected=True, undone=True), ([], replace(down, taken_at=INJECTED + 31)), plan=NODE_KILL)
     assert isinstance(s.decision, KeepWaiting)
 
 
 def test_a_restore_that_is_due_still_keeps_the_events_it_read():
     [s] = run(WatchState(detected=True), ([event("DELETED", 29.9)], at(30)), plan=NODE_KILL)
-    assert isinstance(s.decision, RestoreNow)
+    assert isinstance(s.decision, UndoNow)
     assert any(v.message == "pod basic-tikv-1 was deleted" for v in s.state.violations)
 
 

@@ -406,7 +406,7 @@ class InjectionRecord(_Model):
     action: str = Field(default="", description="The fault action.")
     requested_at: str | None = Field(default=None, description="When injection was decided.")
     detail: str = Field(default="", description="What exactly was done.")
-    restored_at: str | None = Field(
+    undone_at: str | None = Field(
         default=None,
         description="When the operator undid the fault, for faults that need it (node-kill: the node was "
         "started again).",

@@ -1,4 +1,4 @@
-"""The decision core: detection and recovery as one pure step.
+"""The decision core: detection, recovery and tidb-operator's agreement as one pure step.
 
 After the injection the lifecycle loops: it fetches the new watch-journal
 entries and a snapshot, calls ``step`` and acts on the decision. Everything
@@ -6,11 +6,19 @@ that is decided (detected or not, by which invariant and when; recovered or
 not; failed and why; whether the fault's undo is due) is decided here, from
 plain data and the snapshot's own clock, so every path is a unit test:
 
-    KeepWaiting   nothing to do but look again
-    RestoreNow    the fault's undo is due (node-kill: start the node)
-    Detected      the first breach, and when it happened
-    Recovered     every invariant held for the stability window
-    Failed        a deadline passed (NotDetected, RecoveryTimeout)
+    KeepWaiting        nothing to do but look again
+    UndoNow            the fault's undo is due (node-kill: start the node)
+    Detected           the first breach, and when it happened
+    Recovered          every invariant held for the stability window
+    AwaitAgreement     recovered, but tidb-operator's status still shows something wrong
+    Agreed             what users look at (tidb-operator's status) agrees: the demo may end
+    NoOperatorStatus   the TidbCluster carries no tidb-operator status: nothing to wait for
+    Failed             a deadline passed (NotDetected, RecoveryTimeout, TidbOperatorDisagrees)
+
+Three phases follow one another in the state: detecting, recovering, then agreeing. tidb-operator
+copies PD's store states on its own sync period, so ``kubectl get tidbcluster`` may still say not
+Ready for a while after recovery is proven (about a minute after a node-kill on the kind tier): the
+demo ends when it agrees, within the recovery deadline.
 
 Detection reads the journal before the snapshot: a pod deleted and recreated
 between two looks only shows in its watch events, timed by their arrival.
@@ -21,26 +29,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from chaosdemo.api.models import TargetStatus, Violation
+from chaosdemo.api.models import ChaosDemoStatus, TargetStatus, Violation
 from chaosdemo.api.timestamps import iso, parse_iso
 from chaosdemo.core.evidence import ContainerLog, PodHistory, record_containers, record_pod, record_pods
 from chaosdemo.core.inbox import PodEvent
 from chaosdemo.core.invariants import Breach, InvariantConfig, evaluate, pod_event_breaches, target_changed
+from chaosdemo.core.sightings import tidb_operator_shows
 from chaosdemo.core.snapshot import Snapshot
 from chaosdemo.core.timeline import open_violations, update_timeline
 
 __all__ = [
+    "Agreed",
+    "AwaitAgreement",
     "Decision",
     "Detected",
     "Failed",
     "KeepWaiting",
+    "NoOperatorStatus",
     "Recovered",
-    "RestoreNow",
     "Step",
+    "UndoNow",
     "WatchPlan",
     "WatchState",
     "step",
     "summarize",
+    "watch_from",
 ]
 
 
@@ -53,7 +66,7 @@ class WatchPlan:
     recovery_seconds: float
     stability_seconds: float
     target: TargetStatus
-    restore_after: float | None = None  # seconds after injection the fault's undo is due; None: nothing to undo
+    undo_after: float | None = None  # seconds after injection the fault's undo is due; None: nothing to undo
     cfg: InvariantConfig = field(default_factory=InvariantConfig)
 
     @property
@@ -70,7 +83,7 @@ class WatchState:
     """Everything the watch remembers between two steps (and rebuilds from status on resume)."""
 
     detected: bool = False
-    restored: bool = False
+    undone: bool = False
     # The operator restarted after the injection: the target's own evidence is read once.
     resumed: bool = False
     stable_since: float | None = None
@@ -79,6 +92,9 @@ class WatchState:
     message: str = ""
     history: PodHistory = field(default_factory=dict)
     containers: ContainerLog = field(default_factory=ContainerLog)
+    recovered_at: float | None = None  # recovery proven: the watch waits for tidb-operator's agreement
+    unread: int = 0  # looks in a row where tidb-operator's status could not be read
+    shows: str = ""  # what tidb-operator's status last showed wrong ("" nothing yet)
 
 
 @dataclass(frozen=True)
@@ -87,7 +103,7 @@ class KeepWaiting:
 
 
 @dataclass(frozen=True)
-class RestoreNow:
+class UndoNow:
     pass
 
 
@@ -103,13 +119,34 @@ class Recovered:
 
 
 @dataclass(frozen=True)
+class AwaitAgreement:
+    shows: str  # what tidb-operator's status shows wrong of the target
+
+
+@dataclass(frozen=True)
+class Agreed:
+    at: float
+    waited: bool  # it disagreed first
+
+
+@dataclass(frozen=True)
+class NoOperatorStatus:
+    pass
+
+
+@dataclass(frozen=True)
 class Failed:
-    reason: str  # NotDetected or RecoveryTimeout
+    reason: str  # NotDetected, RecoveryTimeout or TidbOperatorDisagrees
     message: str
     detected: bool
 
+    @property
+    def recovered(self) -> bool:
+        """Recovery was proven (only tidb-operator's status disagreed): no stage condition turns False."""
+        return self.reason == "TidbOperatorDisagrees"
 
-Decision = KeepWaiting | RestoreNow | Detected | Recovered | Failed
+
+Decision = KeepWaiting | UndoNow | Detected | Recovered | AwaitAgreement | Agreed | NoOperatorStatus | Failed
 
 
 @dataclass(frozen=True)
@@ -153,17 +190,50 @@ def _missed(plan: WatchPlan, snap: Snapshot) -> tuple[float, list[Breach]] | Non
     return max(at, plan.injected_at), noted
 
 
+def watch_from(status: ChaosDemoStatus, *, resumed: bool, history: PodHistory | None = None) -> WatchState:
+    """The watch as a run starts following, from its record: a restarted operator carries on where it stopped.
+
+    ``resumed``: the fault may have taken effect before this operator could watch (it restarted after the
+    injection, or found the fault already in effect), so the target's own trace is read once.
+    """
+    undone = status.injection is not None and status.injection.undone_at is not None
+    return WatchState(
+        detected=status.detected_at is not None, undone=undone, resumed=resumed,
+        recovered_at=parse_iso(status.recovered_at) if status.recovered_at else None,
+        violations=tuple(status.violations), dropped=status.violations_dropped, message=status.message,
+        history=history or {})
+
+
+def _agreement(state: WatchState, plan: WatchPlan, snap: Snapshot) -> Step:
+    """Recovered: does tidb-operator's status agree? One unanswered read is not "no status": three in a row are."""
+    what = tidb_operator_shows(snap, plan.target)
+    if what is None:
+        unread = state.unread + 1
+        state = replace(state, unread=unread)
+        return Step(state, NoOperatorStatus() if unread >= 3 else KeepWaiting(), unread >= 3)
+    state = replace(state, unread=0)
+    if what == "":
+        return Step(state, Agreed(snap.taken_at, waited=bool(state.shows)), True)
+    if snap.taken_at > plan.recovery_deadline:
+        return Step(state, Failed("TidbOperatorDisagrees", f"recovered, but tidb-operator's status still shows "
+                                  f"{what} at the recovery deadline", detected=True), True)
+    if what != state.shows:
+        return Step(replace(state, shows=what), AwaitAgreement(what), True)
+    return Step(state, KeepWaiting(), False)
+
+
 def step(state: WatchState, plan: WatchPlan, events: Sequence[PodEvent], snap: Snapshot) -> Step:
     """One look: the journal's new entries and a snapshot in, the next state and a decision out."""
     history, violations, first = _read_journal(state, events)
-    history = record_pods(history, snap)
-    containers = record_containers(state.containers, snap)
     journal_news = first is not None
-    state = replace(state, history=history, containers=containers, violations=tuple(violations))
+    state = replace(state, history=record_pods(history, snap), containers=record_containers(state.containers, snap),
+                    violations=tuple(violations))
+    if state.recovered_at is not None:
+        return _agreement(state, plan, snap)
 
-    if (plan.restore_after is not None and not state.restored
-            and snap.taken_at >= plan.injected_at + plan.restore_after):
-        return Step(state, RestoreNow(), changed=True)
+    if (plan.undo_after is not None and not state.undone
+            and snap.taken_at >= plan.injected_at + plan.undo_after):
+        return Step(state, UndoNow(), changed=True)
 
     breaches = evaluate(snap, plan.cfg)
     now = iso(snap.taken_at)
@@ -197,7 +267,7 @@ def step(state: WatchState, plan: WatchPlan, events: Sequence[PodEvent], snap: S
             state, changed = replace(state, stable_since=snap.taken_at), True
         assert state.stable_since is not None
         if snap.taken_at - state.stable_since >= plan.stability_seconds:
-            return Step(state, Recovered(state.stable_since), True)
+            return Step(replace(state, recovered_at=state.stable_since), Recovered(state.stable_since), True)
         message = f"all invariants hold; confirming for {plan.stability_seconds:g}s"
     if message != state.message:
         state, changed = replace(state, message=message), True

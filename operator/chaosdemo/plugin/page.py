@@ -52,7 +52,7 @@ def _marks(st: dict[str, Any]) -> list[tuple[str, float]]:
         s = seconds(injected, st.get(key))
         if s is not None:
             found.append((label, s))
-    undone = seconds(injected, (st.get("injection") or {}).get("restoredAt"))
+    undone = seconds(injected, (st.get("injection") or {}).get("undoneAt"))
     if undone is not None:
         found.append(("fault undone", undone))
     return found

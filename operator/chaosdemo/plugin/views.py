@@ -164,7 +164,7 @@ def _timeline(st: dict[str, Any]) -> list[str]:
         ("startedAt", "the operator took it up"), ("injectedAt", "fault injected"),
         ("detectedAt", "failure detected"), ("diagnosedAt", "diagnosis ready"),
         ("recoveredAt", "recovered (stability window passed)"), ("finishedAt", "ended"))]
-    moments.append(((st.get("injection") or {}).get("restoredAt"), "fault undone (node started)"))
+    moments.append(((st.get("injection") or {}).get("undoneAt"), "fault undone (node started)"))
     for when, what in moments:
         if when:
             off = seconds(start, when)

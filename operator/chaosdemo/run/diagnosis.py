@@ -110,6 +110,7 @@ class DiagnosisJob:
                  on_timeout: Callable[[float], Awaitable[None]]) -> None:
         self._work, self.limit, self._on_timeout = work, limit, on_timeout
         self._task: asyncio.Task[None] | None = None
+        self._finished = False
 
     @property
     def running(self) -> bool:
@@ -120,8 +121,10 @@ class DiagnosisJob:
             self._task = asyncio.create_task(self._work())
 
     async def finish(self) -> None:
-        if self._task is None:
+        """Wait for it (at most ``limit``); once finished, finishing again does nothing."""
+        if self._task is None or self._finished:
             return
+        self._finished = True
         try:
             await asyncio.wait_for(asyncio.shield(self._task), self.limit)
         except TimeoutError:

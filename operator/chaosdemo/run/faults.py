@@ -9,7 +9,7 @@ and whether (and when) the fault must be undone.
 (no Docker, not a kind node). ``inject`` is called only after the intent is
 in the status; when the operator restarts between the record and the call it
 is called again and must not hurt the cluster twice. ``recover`` undoes what
-needs undoing and may be called any number of times; ``restore_after`` says
+needs undoing and may be called any number of times; ``undo_after`` says
 when the lifecycle must call it (node-kill: after nodeDownSeconds; process-pause and
 network-partition: after durationSeconds). What runs inside a kind node is ``node_exec.py``.
 
@@ -47,7 +47,7 @@ class Fault(Protocol):
     expected_class: FaultClass  # what a correct diagnosis calls it
     node_level: bool  # it takes the whole node: a diagnosis naming the node names the fault
     watches_node_container: bool  # it goes through the kind node container, whose state Docker shows
-    restore_after: float | None  # seconds after injection when ``recover`` is due; None: nothing to undo
+    undo_after: float | None  # seconds after injection when ``undo`` is due; None: nothing to undo
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
         """Refuse (FaultUnavailable) what cannot be injected here."""
@@ -55,7 +55,7 @@ class Fault(Protocol):
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
         """Do it, unless it is already done; say what was done."""
 
-    async def recover(self, namespace: str, target: TargetStatus) -> str:
+    async def undo(self, namespace: str, target: TargetStatus) -> str:
         """Undo what must be undone; return what was done."""
 
 
@@ -69,7 +69,7 @@ class PodDelete:
     expected_class: FaultClass = "pod-failure"
     node_level: bool = False
     watches_node_container: bool = False
-    restore_after: float | None = None
+    undo_after: float | None = None
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
         return None
@@ -80,7 +80,7 @@ class PodDelete:
             return Injected(f"pod {target.pod} (uid {target.pod_uid}) was already gone; nothing deleted again", True)
         return Injected(f"deleted pod {target.pod} (uid {target.pod_uid}) with grace period {self.grace}s")
 
-    async def recover(self, namespace: str, target: TargetStatus) -> str:
+    async def undo(self, namespace: str, target: TargetStatus) -> str:
         return "nothing to undo: the StatefulSet recreates the pod"
 
 
@@ -97,10 +97,10 @@ async def _kind_node(docker: DockerClient | None, node: str) -> tuple[DockerClie
 
 @dataclass
 class NodeKill:
-    """node-kill: SIGKILL the kind node container, start it again after ``restore_after`` seconds."""
+    """node-kill: SIGKILL the kind node container, start it again after ``undo_after`` seconds."""
 
     docker: DockerClient | None
-    restore_after: float | None
+    undo_after: float | None
     action: FaultAction = "node-kill"
     expected_class: FaultClass = "node-failure"
     node_level: bool = True
@@ -117,9 +117,9 @@ class NodeKill:
             return Injected(f"kind node {target.node} was already down; not killed again", True)
         await docker.kill(target.node, "SIGKILL")
         return Injected(f"killed kind node {target.node} (docker kill -s SIGKILL) hosting {target.pod}; "
-                        f"it stays down {self.restore_after:g}s")
+                        f"it stays down {self.undo_after:g}s")
 
-    async def recover(self, namespace: str, target: TargetStatus) -> str:
+    async def undo(self, namespace: str, target: TargetStatus) -> str:
         # Once the node is down, nothing here aborts: an engine that does not answer is
         # retried (DockerUnavailable is Unavailable) until the node runs again.
         docker, state = await _undo_docker(self.docker, target, f"start kind node {target.node} again")
@@ -135,7 +135,7 @@ class ContainerKill:
 
     docker: DockerClient | None
     kube: KubeClient
-    restore_after: float | None = None
+    undo_after: float | None = None
     action: FaultAction = "container-kill"
     expected_class: FaultClass = "container-crash"
     node_level: bool = False
@@ -169,7 +169,7 @@ class ContainerKill:
         return Injected(f"killed container tikv ({cid[:13]}) of pod {target.pod} in kind node {target.node} "
                         "(SIGKILL)")
 
-    async def recover(self, namespace: str, target: TargetStatus) -> str:
+    async def undo(self, namespace: str, target: TargetStatus) -> str:
         return "nothing to undo: the kubelet restarts the container"
 
 
@@ -186,10 +186,10 @@ async def _node_tools(docker: DockerClient | None, target: TargetStatus, tools: 
 @dataclass
 class ProcessPause:
     """process-pause: SIGSTOP every process of the tikv container through its kind node; SIGCONT after
-    ``restore_after`` seconds. Kubernetes keeps calling the pod Ready; the store goes silent."""
+    ``undo_after`` seconds. Kubernetes keeps calling the pod Ready; the store goes silent."""
 
     docker: DockerClient | None
-    restore_after: float | None
+    undo_after: float | None
     action: FaultAction = "process-pause"
     expected_class: FaultClass = "process-hang"
     node_level: bool = False
@@ -209,9 +209,9 @@ class ProcessPause:
         if out.strip() == "already":
             return Injected(f"the tikv process of {target.pod} was already stopped; not stopped again", True)
         return Injected(f"stopped every process of container tikv of pod {target.pod} in kind node {target.node} "
-                        f"(SIGSTOP, process {pid}); SIGCONT in {self.restore_after:g}s")
+                        f"(SIGSTOP, process {pid}); SIGCONT in {self.undo_after:g}s")
 
-    async def recover(self, namespace: str, target: TargetStatus) -> str:
+    async def undo(self, namespace: str, target: TargetStatus) -> str:
         pid = await _undo_in_node(self.docker, namespace, target, RESUME, "SIGCONT")
         if not pid:
             return f"nothing to resume: pod {target.pod} has no running tikv container in {target.node}"
@@ -221,11 +221,11 @@ class ProcessPause:
 @dataclass
 class NetworkPartition:
     """network-partition: drop the traffic between the TiKV pod and PD (and its peers, for pd-and-peers) with
-    iptables in the pod's own network namespace, entered through its kind node; healed after ``restore_after``."""
+    iptables in the pod's own network namespace, entered through its kind node; healed after ``undo_after``."""
 
     docker: DockerClient | None
     kube: KubeClient
-    restore_after: float | None
+    undo_after: float | None
     scope: str = "pd"
     action: FaultAction = "network-partition"
     expected_class: FaultClass = "network-partition"
@@ -264,9 +264,9 @@ class NetworkPartition:
             return Injected(f"{target.pod} was already cut off; not cut again", True)
         what = "PD and the other TiKV stores" if self.scope == "pd-and-peers" else "PD"
         return Injected(f"cut {target.pod} off from {what} ({', '.join(ips)}) with iptables in its network "
-                        f"namespace, through kind node {target.node}; healed in {self.restore_after:g}s")
+                        f"namespace, through kind node {target.node}; healed in {self.undo_after:g}s")
 
-    async def recover(self, namespace: str, target: TargetStatus) -> str:
+    async def undo(self, namespace: str, target: TargetStatus) -> str:
         pid = await _undo_in_node(self.docker, namespace, target, HEAL, "healing the partition")
         if not pid:
             return f"nothing to heal: pod {target.pod} has no running tikv container in {target.node}"
@@ -282,7 +282,7 @@ async def _undo_in_node(docker: DockerClient | None, namespace: str, target: Tar
     if pid:
         code, out = await run(docker, target.node, script, pid)
         if code != 0:
-            raise DemoFailed(f"{what} failed in {target.node}: {out.strip()[:200]}", reason="RestoreFailed")
+            raise DemoFailed(f"{what} failed in {target.node}: {out.strip()[:200]}", reason="UndoFailed")
     return pid
 
 
@@ -292,11 +292,11 @@ async def _undo_docker(docker: DockerClient | None, target: TargetStatus,
     answer is retried (Unavailable); no Docker access at all, or a container that is no kind node, fails."""
     if docker is None:
         raise DemoFailed(f"this operator must {what} and has no Docker access (set DOCKER_HOST or mount the "
-                         "Docker socket)", reason="RestoreFailed")
+                         "Docker socket)", reason="UndoFailed")
     try:
         return docker, await docker.kind_node(target.node)
     except NotAKindNode as e:
-        raise DemoFailed(f"cannot {what}: {e.message}", reason="RestoreFailed") from e
+        raise DemoFailed(f"cannot {what}: {e.message}", reason="UndoFailed") from e
 
 
 FaultFactory = Callable[[FaultSpec, KubeClient, DockerClient | None], Fault]

@@ -1,24 +1,27 @@
 """The lifecycle of one ChaosDemo: read it, run its stages, and end it on every way out.
 
-    begin -> preflight and target -> inject -> follow (detect, then recover) -> finish
+    begin -> preflight and target -> inject -> follow (detect, recover, agree) -> end
                                                   \\-> diagnose (beside it, never blocking recovery)
 
-The stages are ``run/stages.py`` (and ``run/follow.py`` after the injection). No kopf here: the
-handler module calls ``DemoRun.run`` from a daemon and ``cleanup`` from the deletion handler.
+The stages are ``run/stages.py`` (and ``run/follow.py`` after the injection); what each says goes
+through the story (``core/story.py``). No kopf here: the handler module calls ``DemoRun.run`` from a
+daemon and ``cleanup`` from the deletion handler.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from chaosdemo.api import conditions as cond
-from chaosdemo.api.errors import AbortDemo, DemoFailed, Forbidden, RecordRefused
+from chaosdemo.api.errors import AbortDemo, DemoFailed, FaultUnavailable, Forbidden, RecordRefused, TargetError
 from chaosdemo.api.models import ChaosDemoSpec, ChaosDemoStatus
+from chaosdemo.core.story import Aborted, Ended
 from chaosdemo.run import undo
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.preflight import check_record, lease_name
-from chaosdemo.run.stages import Stages, begin, finish
+from chaosdemo.run.stages import begin, end, ensure_undone, run_stages
+from chaosdemo.run.state import RunState
 from chaosdemo.run.status_record import Record
 
 __all__ = ["DemoRun", "Deps", "cleanup"]
@@ -39,29 +42,33 @@ class DemoRun:
         if demo.status.conditions and cond.compute_phase(demo.status.conditions) in cond.TERMINAL:
             return  # from the conditions: a phase field patched back to Pending does not start it again
         self.deps.metrics.in_flight.inc()
-        stages: Stages | None = None
+        rs: RunState | None = None
         try:
             await begin(self.deps, demo)
-            stages = Stages(self.deps, demo, self.progress)
-            await stages.run()
+            rs = RunState.open(self.deps, demo, self.progress)
+            await run_stages(rs)
         except AbortDemo as e:
             if demo.status.injected_at is None:
-                await finish(self.deps, demo, False, "Aborted", demo.rec.aborted(e))
+                await end(self.deps, demo, Aborted(e.reason, e.message, refused=_refused_by(e)))
             else:  # never "nothing was injected" once something was
-                await self._end_failed(demo, stages, e.reason, e.message)
+                await self._end_failed(demo, rs, e.reason, e.message)
         except RecordRefused as e:  # the record is not the cluster's: undo nothing it names either
-            await finish(self.deps, demo, False, e.reason, f"{e.reason}: {e.message}")
+            await end(self.deps, demo, Ended(False, e.reason, f"{e.reason}: {e.message}"))
         except DemoFailed as e:
-            await self._end_failed(demo, stages, e.reason, e.message)
+            await self._end_failed(demo, rs, e.reason, e.message)
         finally:
             self.deps.metrics.in_flight.dec()
-            if stages is not None:
-                await stages.aclose()
+            if rs is not None:
+                await rs.aclose()
 
-    async def _end_failed(self, demo: Demo, stages: Stages | None, reason: str, message: str) -> None:
-        if stages is not None:
-            await stages.ensure_restored()
-        await finish(self.deps, demo, False, reason, message)
+    async def _end_failed(self, demo: Demo, rs: RunState | None, reason: str, message: str) -> None:
+        if rs is not None:
+            await ensure_undone(rs)
+        await end(self.deps, demo, Ended(False, reason, message))
+
+
+def _refused_by(e: AbortDemo) -> Literal["preflight", "target", "fault"]:
+    return "fault" if isinstance(e, FaultUnavailable) else "target" if isinstance(e, TargetError) else "preflight"
 
 
 async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
@@ -88,7 +95,7 @@ async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
         else:
             # A node that cannot be started yet raises, and the deletion is retried:
             # the finalizer holds until the node is back.
-            done.append(await fault.recover(ns, status.target))
+            done.append(await fault.undo(ns, status.target))
             await undo.forget(deps, holder)
     done.append(await _release(deps, str(meta.get("namespace", "")), ns, lease_name(spec.cluster.name), holder))
     return "; ".join(done)

@@ -1,8 +1,8 @@
-"""The record of a demo: its status and its Kubernetes events, the only way a run says what it did.
+"""The record of a demo: its status, written only as the story (``core/story.py``) tells it.
 
-Conditions are set here, the phase is computed from them on every save, and
-each stage's story is posted as an event on the ChaosDemo. The report stage
-(how a demo ended, and the one-line verdict) is written here too.
+A run says what happened; the story gives the new status and the Events; this saves the one and posts
+the others. Progress between looks may be kept unsaved (``save=False``) and saved later with ``save``.
+Events go first and the status last: kopf stops the daemon as soon as it sees a terminal status.
 """
 
 from __future__ import annotations
@@ -12,28 +12,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from chaosdemo.api import conditions as cond
-from chaosdemo.api.errors import AbortDemo, FaultUnavailable, TargetError
-from chaosdemo.api.models import ChaosDemoStatus, ConditionType, Diagnosis
+from chaosdemo.api.models import ChaosDemoStatus
 from chaosdemo.api.timestamps import iso
 from chaosdemo.clients.kube import KubeClient
-from chaosdemo.core.evidence import clip
+from chaosdemo.core.story import Happening, Story, tell
 from chaosdemo.run.crashpoints import never
 
-__all__ = ["Record", "verdict"]
+__all__ = ["Record"]
 
 log = logging.getLogger(__name__)
-
-
-MAX_MESSAGE = 1024
-
-
-def verdict(d: Diagnosis | None) -> str:
-    """The diagnosis, in the words that end a demo's summary line."""
-    if d is None:
-        return ""
-    match = "matches the injected fault" if d.matches_injected_fault else "does NOT match the injected fault"
-    return f"; diagnosis ({d.engine}): {d.fault_class}, {match}"
 
 
 class Record:
@@ -43,58 +30,43 @@ class Record:
         self.kube, self.body, self.clock, self.crash = kube, body, clock, crash
         self.namespace, self.name = str(meta.get("namespace", "")), str(meta["name"])
         self.generation = int(meta.get("generation", 1))
-        self.status = ChaosDemoStatus.model_validate(body.get("status") or {})
+        self._status = ChaosDemoStatus.model_validate(body.get("status") or {})
         self._lock = asyncio.Lock()
+
+    @property
+    def status(self) -> ChaosDemoStatus:
+        """The status as last told (a value: a run reads it, never changes it)."""
+        return self._status
 
     def now(self) -> str:
         return iso(self.clock())
 
+    def told(self, happened: Happening) -> Story:
+        """The story of ``happened``, taken as the status from now on (not yet saved or posted)."""
+        story = tell(self._status, happened, now=self.now(), generation=self.generation)
+        self._status = story.status
+        return story
+
+    async def publish(self, story: Story, *, save: bool = True) -> None:
+        """Post the story's Events, then save: a crash between leaves an Event the status does not show yet,
+        never a status whose Event is missing. An ending is always saved."""
+        await self._post(story)
+        if save or story.ended:
+            await self.save()
+
+    async def tell(self, happened: Happening, *, save: bool = True) -> Story:
+        story = self.told(happened)
+        await self.publish(story, save=save)
+        return story
+
     async def save(self) -> None:
         async with self._lock:
-            # Messages carry text from PD and the cluster: bounded, so no status grows past what the API
-            # server accepts (a refused write would be retried forever).
-            self.status.message = clip(self.status.message, MAX_MESSAGE)
-            self.status.phase = cond.compute_phase(self.status.conditions)
-            self.status.observed_generation = self.generation
-            payload = self.status.model_dump(by_alias=True, exclude_none=True, mode="json")
+            payload = self._status.model_dump(by_alias=True, exclude_none=True, mode="json")
             await self.kube.demos.patch_status(self.namespace, self.name, payload)
-        self.crash(self.status.phase)  # a crash point per phase, right after its status is written
+            phase = self._status.phase
+        self.crash(phase)  # a crash point per phase, right after its status is written
 
-    def set(self, type_: ConditionType, status: str, reason: str, message: str) -> None:
-        self.status.conditions = cond.set_condition(
-            self.status.conditions, type_, status, reason, clip(message, MAX_MESSAGE), self.now(), self.generation
-        )
-
-    async def event(self, type_: str, reason: str, message: str) -> None:
-        log.info("%s/%s %s: %s", self.namespace, self.name, reason, message)
-        await self.kube.events.post(self.body, type_, reason, message)
-
-    async def diagnosed(self, d: Diagnosis) -> None:
-        self.status.diagnosis = d
-        self.status.diagnosed_at = self.now()
-        self.set("Diagnosed", "True", "ClaudeDiagnosed" if d.engine == "claude" else "RulesDiagnosed",
-                 d.summary[:300])
-        await self.save()
-        await self.event(
-            "Normal" if d.matches_injected_fault else "Warning", "Diagnosed",
-            f"{d.engine}: {d.summary} [{d.fault_class}; "
-            f"{'matches' if d.matches_injected_fault else 'does not match'} the injected fault]"
-            + (f" (rules engine because {d.fallback_reason})" if d.fallback_reason else ""))
-
-    def aborted(self, e: AbortDemo) -> str:
-        """Set the conditions of a demo that ends with nothing injected; the summary message."""
-        if isinstance(e, FaultUnavailable):
-            self.set("FaultInjected", "False", e.reason, f"nothing was injected: {e.message}")
-        else:
-            self.set("TargetSelected" if isinstance(e, TargetError) else "PreflightPassed", "False", e.reason,
-                     e.message)
-            self.set("FaultInjected", "False", "NotInjected", "nothing was injected")
-        return f"{e.reason}: {e.message}"
-
-    async def finish(self, ok: bool, reason: str, message: str) -> None:
-        """Write the end: kopf stops the daemon as soon as it sees it, so this comes last."""
-        self.status.finished_at = self.now()
-        self.status.message = message
-        self.set("Succeeded", "True" if ok else "False", reason, message)
-        await self.event("Normal" if ok else "Warning", cond.compute_phase(self.status.conditions), message)
-        await self.save()
+    async def _post(self, story: Story) -> None:
+        for note in story.events:
+            log.info("%s/%s %s: %s", self.namespace, self.name, note.reason, note.message)
+            await self.kube.events.post(self.body, note.type, note.reason, note.message)

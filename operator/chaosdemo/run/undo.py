@@ -30,7 +30,7 @@ def entry_for(demo: Demo, action: str, at: str) -> UndoEntry:
 
 async def record(deps: Deps, demo: Demo, fault: Fault) -> None:
     """Before a fault that must be undone is injected (nothing for one that needs no undo)."""
-    if fault.restore_after is None:
+    if fault.undo_after is None:
         return
     entry = entry_for(demo, fault.action, demo.rec.now())
     await deps.kube.ledger.put(deps.settings.leader_namespace, entry.key, entry.text())
@@ -53,7 +53,7 @@ async def reconcile(deps: Deps) -> list[str]:
         if not orphaned(entry, await deps.kube.demos.get(demo_ns, demo_name)):
             continue
         fault = deps.faults(FaultSpec.model_validate({"action": entry.action}), deps.kube, deps.docker)
-        detail = await fault.recover(entry.cluster_ns, TargetStatus(pod=entry.pod, pod_uid=entry.pod_uid,
+        detail = await fault.undo(entry.cluster_ns, TargetStatus(pod=entry.pod, pod_uid=entry.pod_uid,
                                                                     node=entry.node))
         await deps.kube.ledger.drop(ns, key)
         done.append(f"{entry.action} of ChaosDemo {demo_ns}/{demo_name} (gone or ended): {detail}")

@@ -1,0 +1,63 @@
+"""One demo's run as it goes from stage to stage: what it talks to, its demo and record, what it carries.
+
+Made once per run (``RunState.open``) and handed to each stage in turn (``run/stages.py``,
+``run/follow.py``); the stages keep nothing of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaosdemo.api.models import ChaosDemoStatus, TargetStatus
+from chaosdemo.clients.pd import PDClient
+from chaosdemo.clients.tikv import StoreProbe
+from chaosdemo.core.invariants import InvariantConfig
+from chaosdemo.run.demo import Demo, Progress
+from chaosdemo.run.deps import Deps
+from chaosdemo.run.faults import Fault
+from chaosdemo.run.observer import Observer
+from chaosdemo.run.status_record import Record
+
+__all__ = ["RunState"]
+
+
+@dataclass
+class RunState:
+    deps: Deps
+    demo: Demo
+    progress: Progress  # the pure step's state, the last snapshot, the journal cursor
+    fault: Fault
+    pd_url: str
+    pd: PDClient
+    observer: Observer  # the demo's eyes: Kubernetes through the watch journal, PD, each store's status port
+    inv_cfg: InvariantConfig
+
+    @classmethod
+    def open(cls, deps: Deps, demo: Demo, progress: Progress) -> RunState:
+        """The clients this demo needs; a PD URL the settings refuse raises (the demo is Aborted)."""
+        s = deps.settings
+        pd_url = s.pd_url(demo.cluster, demo.cluster_ns, demo.spec.cluster.pd_url)
+        pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, session=deps.pd_session, max_body=s.pd_max_body_bytes)
+        probe = (StoreProbe(deps.pd_session, port=s.store_status_port, timeout=s.store_probe_timeout_seconds)
+                 if s.store_probe else None)
+        observer = Observer(deps.kube, pd, demo.cluster, demo.cluster_ns, clock=deps.clock, journal=deps.journal,
+                            probe=probe)
+        return cls(deps=deps, demo=demo, progress=progress, fault=deps.faults(demo.spec.fault, deps.kube, deps.docker),
+                   pd_url=pd_url, pd=pd, observer=observer,
+                   inv_cfg=InvariantConfig(heartbeat_stale_seconds=s.heartbeat_stale_seconds))
+
+    @property
+    def rec(self) -> Record:
+        return self.demo.rec
+
+    @property
+    def status(self) -> ChaosDemoStatus:
+        return self.demo.rec.status
+
+    @property
+    def target(self) -> TargetStatus:
+        return self.demo.target
+
+    async def aclose(self) -> None:
+        await self.pd.aclose()
+        await self.observer.aclose()
