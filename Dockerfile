@@ -13,9 +13,8 @@ RUN python -m venv /opt/chaosdemo \
  && /opt/chaosdemo/bin/pip install -r requirements.txt "setuptools>=77"
 COPY README.md ./
 COPY operator ./operator
-RUN /opt/chaosdemo/bin/pip install --no-deps --no-build-isolation . \
- # The local proving ground (control plane launcher, simulators) is for tests, not for clusters.
- && rm -rf /opt/chaosdemo/lib/python3.11/site-packages/chaosdemo_local
+# operator/ holds the operator alone: the proving ground (proving/) is a distribution of its own.
+RUN /opt/chaosdemo/bin/pip install --no-deps --no-build-isolation .
 
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="chaosdemo-operator" \

@@ -18,10 +18,10 @@ PYTEST := bash hack/with-load.sh $(LOAD) $(PY) -m pytest $(if $(SEED),-p randoml
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml proving/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -e '.[test]'
+	$(PIP) install --quiet -e '.[test]' -e ./proving
 	touch $@
 
 install: $(VENV)/.installed  ## create .venv with the operator and its test tools
@@ -41,7 +41,7 @@ demo-up: install control-plane  ## start the local tier and leave it running for
 	$(VENV)/bin/chaosdemo-local up
 
 lint: install  ## ruff, and the import layers
-	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff check operator proving tests
 	$(VENV)/bin/lint-imports
 
 typecheck: install  ## mypy, strict, on the operator package

@@ -238,7 +238,7 @@ def test_network_partition_is_seen_by_pd_while_the_store_still_answers_and_kuber
     status_seen = {o["observer"]: o for o in st["observers"]}
     assert status_seen["kubernetes"]["what"] == "never showed the fault", "and the status says so"
     assert status_seen["pd"]["sawFaultSeconds"] > st["detectionSeconds"], status_seen["pd"]
-    assert st["injection"]["undoneAt"], "healed"
+    assert st["injection"]["undoneAt"], "the partition undone"
     assert st["diagnosis"]["faultClass"] == "network-partition"
 
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from chaosdemo.clients.kube import KubeClient
-from chaosdemo.run.leadership import LEASE_NAME, Leadership, Timing
+from chaosdemo.service.leadership import LEASE_NAME, Leadership, Timing
 from chaosdemo_local.bench.fleet import Fleet
 from chaosdemo_local.cluster.env import LocalEnv
 

@@ -23,6 +23,8 @@ from chaosdemo_local.reaper import DOCKERD_MARK, reap_leftovers
 
 from .conftest import REPO
 
+SOURCES = os.pathsep.join((str(REPO / "operator"), str(REPO / "proving")))  # the operator, the proving ground
+
 pytestmark = [pytest.mark.local, pytest.mark.docker]
 
 
@@ -114,7 +116,7 @@ def named(pids: set[int]) -> list[str]:
 def start_up() -> tuple[subprocess.Popen[bytes], set[int]]:
     proc = subprocess.Popen([sys.executable, "-m", "chaosdemo_local.cli", "up", "--time-scale", "0.1"], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO / "operator")})
+                            env={**os.environ, "PYTHONPATH": SOURCES})
     assert proc.stdout is not None
     seen, deadline = b"", time.monotonic() + 180
     while b"Ctrl-C stops everything" not in seen:
@@ -158,7 +160,7 @@ print("not interrupted", flush=True)
 def test_sigterm_sighup_and_sigint_each_end_a_command_through_its_teardown(sig: signal.Signals) -> None:
     # SIGINT ignored, as a shell leaves it for a command it starts in the background.
     proc = subprocess.Popen([sys.executable, "-c", WATCHER], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO / "operator")},
+                            env={**os.environ, "PYTHONPATH": SOURCES},
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"

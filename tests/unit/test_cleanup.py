@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 from chaosdemo.api.errors import Forbidden
+from chaosdemo.api.settings import Settings
 from chaosdemo.run.lifecycle import cleanup
-from chaosdemo.run.settings import Settings
 
 
 class RefusingLeases:

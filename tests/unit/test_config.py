@@ -2,8 +2,14 @@ import pytest
 from pydantic import ValidationError
 
 from chaosdemo.api.errors import PreflightFailed
-from chaosdemo.run.leadership import Timing
-from chaosdemo.run.settings import Settings, service_of
+from chaosdemo.api.settings import Settings
+from chaosdemo.core.addresses import pd_url, service_of
+from chaosdemo.service.leadership import Timing
+
+
+def url(s: Settings, name: str, namespace: str, override: str = "") -> str:
+    """The PD URL a run of these settings reaches (``run/state.py`` asks the same)."""
+    return pd_url(s.pd_url_template, s.cluster_domain, name, namespace, override)
 
 
 def test_settings_come_from_the_environment_with_a_prefix():
@@ -25,14 +31,14 @@ def test_an_empty_key_means_no_claude():
 def test_pd_url_defaults_to_tidb_operators_service_and_the_spec_may_name_another_service_of_that_namespace():
     s = Settings()
     fqdn = "tidb-cluster.svc.cluster.local."  # the trailing dot: no DNS search domain is tried first
-    assert s.pd_url("basic", "tidb-cluster") == f"http://basic-pd.{fqdn}:2379"
+    assert url(s, "basic", "tidb-cluster") == f"http://basic-pd.{fqdn}:2379"
     for given in ("http://my-pd:2379/", "http://my-pd.tidb-cluster:2379", "http://my-pd.tidb-cluster.svc:2379",
                   "http://my-pd.tidb-cluster.svc.cluster.local:2379"):
-        assert s.pd_url("basic", "tidb-cluster", given) == f"http://my-pd.{fqdn}:2379", given
-    assert s.pd_url("basic", "tidb-cluster", "https://pd") == f"https://pd.{fqdn}"
+        assert url(s, "basic", "tidb-cluster", given) == f"http://my-pd.{fqdn}:2379", given
+    assert url(s, "basic", "tidb-cluster", "https://pd") == f"https://pd.{fqdn}"
     other = Settings.from_env({"CHAOSDEMO_CLUSTER_DOMAIN": "corp.example"})
-    assert other.pd_url("basic", "tidb-cluster") == "http://basic-pd.tidb-cluster.svc.corp.example.:2379"
-    assert other.pd_url("basic", "tidb-cluster", "http://pd:2379") == "http://pd.tidb-cluster.svc.corp.example.:2379"
+    assert url(other, "basic", "tidb-cluster") == "http://basic-pd.tidb-cluster.svc.corp.example.:2379"
+    assert url(other, "basic", "tidb-cluster", "http://pd:2379") == "http://pd.tidb-cluster.svc.corp.example.:2379"
 
 
 def test_the_cluster_domain_is_a_dns_name():
@@ -50,7 +56,7 @@ def test_the_service_a_pd_url_reaches_is_named_only_for_the_target_namespace():
         assert service_of(elsewhere, "tidb-cluster", "cluster.local") == "", elsewhere
 
 
-@pytest.mark.parametrize("url", [
+@pytest.mark.parametrize("given", [
     "http://127.0.0.1:18999",  # an address, not a Service
     "http://pd.other-namespace:2379",  # another namespace's Service
     "http://pd.other-namespace.svc:2379",
@@ -61,9 +67,9 @@ def test_the_service_a_pd_url_reaches_is_named_only_for_the_target_namespace():
     "file:///etc/passwd",
     "http://pd:99999",
 ])
-def test_a_pd_url_that_is_not_a_service_of_the_target_namespace_is_refused_before_any_request(url):
+def test_a_pd_url_that_is_not_a_service_of_the_target_namespace_is_refused_before_any_request(given):
     with pytest.raises(PreflightFailed) as e:
-        Settings().pd_url("basic", "tidb-cluster", url)
+        url(Settings(), "basic", "tidb-cluster", given)
     assert e.value.reason == "PDURLRefused"
     assert "must name a Service of namespace tidb-cluster" in e.value.message
 

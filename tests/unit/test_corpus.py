@@ -14,7 +14,7 @@ from typing import get_args
 from chaosdemo.api.models import FaultAction
 from chaosdemo.core.evidence import MAX_TEXT
 from chaosdemo.core.scoring import report
-from chaosdemo.run.evaluate import load_corpus, run_rules
+from chaosdemo.service.evaluate import load_corpus, run_rules
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "diagnosis-corpus"
 CASES = load_corpus(CORPUS)

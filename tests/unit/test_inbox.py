@@ -2,7 +2,7 @@
 
 import asyncio
 
-from chaosdemo.core.inbox import WatchJournal, cluster_subject, node_subject
+from chaosdemo.core.journal import WatchJournal, cluster_subject, node_subject
 
 
 def pod(name: str, cluster: str, namespace: str = "tidb") -> dict[str, object]:

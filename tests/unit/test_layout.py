@@ -6,18 +6,19 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR = REPO / "operator"
+ROOTS = {"chaosdemo": OPERATOR, "chaosdemo_local": REPO / "proving"}  # each package's folder
 DOC = REPO / "docs" / "architecture.md"
 
 
 def modules_in_tree() -> set[str]:
-    return {str(p.relative_to(OPERATOR)) for root in ("chaosdemo", "chaosdemo_local")
-            for p in (OPERATOR / root).rglob("*.py") if p.name != "__init__.py"}
+    return {str(p.relative_to(ROOTS[root])) for root in ROOTS
+            for p in (ROOTS[root] / root).rglob("*.py") if p.name != "__init__.py"}
 
 
 def packages_in_tree() -> set[str]:
     """The layers: each root's packages one level down (a package inside one, like clients/kube, is of its layer)."""
-    return {str(p.parent.relative_to(OPERATOR)) for root in ("chaosdemo", "chaosdemo_local")
-            for p in (OPERATOR / root).glob("*/__init__.py")}
+    return {str(p.parent.relative_to(ROOTS[root])) for root in ROOTS
+            for p in (ROOTS[root] / root).glob("*/__init__.py")}
 
 
 def section(text: str, title: str) -> str:

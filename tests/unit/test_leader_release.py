@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
-from chaosdemo.run.leadership import Leadership
+from chaosdemo.service.leadership import Leadership
 
 
 class OneLease:

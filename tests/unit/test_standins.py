@@ -107,7 +107,7 @@ def test_the_stand_in_images_files_import_on_their_own(tmp_path):
 
     from chaosdemo_local.kind.images import REPO, STANDIN_FILES
 
-    src = REPO / "operator" / "chaosdemo_local"
+    src = REPO / "proving" / "chaosdemo_local"
     for f in STANDIN_FILES:
         (tmp_path / "chaosdemo_local" / f).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(src / f, tmp_path / "chaosdemo_local" / f)

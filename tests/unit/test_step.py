@@ -6,7 +6,7 @@ import pytest
 
 from chaosdemo.api.models import TargetStatus
 from chaosdemo.api.timestamps import iso
-from chaosdemo.core.inbox import PodEvent
+from chaosdemo.core.journal import PodEvent
 from chaosdemo.core.snapshot import NodeContainer, NodeState, Snapshot
 from chaosdemo.core.step import (
     Detected,

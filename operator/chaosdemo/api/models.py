@@ -183,7 +183,7 @@ class FaultSpec(_Model):
             "every process of the tikv container through its kind node, SIGCONT after durationSeconds "
             "(the pod stays Ready; the store goes silent). network-partition: drop the traffic between "
             "the TiKV pod and PD (partitionScope pd-and-peers: and the other TiKV stores) in the pod's "
-            "own network namespace, through its kind node; healed after durationSeconds (the pod stays "
+            "own network namespace, through its kind node; undone after durationSeconds (the pod stays "
             "Ready; PD stops hearing the store)."
         ),
     )
@@ -210,7 +210,7 @@ class FaultSpec(_Model):
         default=None,
         description=(
             f"process-pause and network-partition only: how long the fault is held before the operator "
-            f"undoes it (SIGCONT, or the partition healed). Defaults to {DEFAULT_DURATION_SECONDS}."
+            f"undoes it (SIGCONT, or the partition removed). Defaults to {DEFAULT_DURATION_SECONDS}."
         ),
         ge=1,
         le=3600,

@@ -20,7 +20,8 @@ from pydantic.alias_generators import to_camel
 
 from chaosdemo.api.models import Violation
 from chaosdemo.api.timestamps import iso, parse_iso
-from chaosdemo.core.snapshot import PodState, Snapshot, pod_name_of_store
+from chaosdemo.core.addresses import pod_name_of_store
+from chaosdemo.core.snapshot import PodState, Snapshot
 
 __all__ = [
     "MAX_EVENTS",

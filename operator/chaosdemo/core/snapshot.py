@@ -6,9 +6,10 @@ below (pure) and by ``observation.py`` (I/O). Nothing here talks to anything.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from chaosdemo.core.addresses import pod_name_of_store
 
 __all__ = [
     "COMPONENT_LABEL",
@@ -24,7 +25,6 @@ __all__ = [
     "TidbOperatorState",
     "node_from_api",
     "pod_from_api",
-    "pod_name_of_store",
     "restart_count",
     "statefulset_from_api",
     "stores_from_pd",
@@ -200,16 +200,6 @@ def node_from_api(node: dict[str, Any]) -> NodeState:
     conds = node.get("status", {}).get("conditions") or []
     reason = next((c.get("reason", "") for c in conds if c.get("type") == "Ready"), "")
     return NodeState(name=node.get("metadata", {}).get("name", ""), ready=_ready(conds), reason=reason)
-
-
-def pod_name_of_store(address: str, cluster: str, namespace: str) -> str | None:
-    """The TiKV pod behind a PD store address, or None if it is not this cluster's."""
-    pattern = (
-        rf"^({re.escape(cluster)}-tikv-[0-9]+)\.{re.escape(cluster)}-tikv-peer"
-        rf"\.{re.escape(namespace)}\.svc(\.[a-z0-9.-]+)?:20160$"
-    )
-    m = re.match(pattern, address)
-    return m.group(1) if m else None
 
 
 def stores_from_pd(payload: dict[str, Any], cluster: str, namespace: str) -> tuple[StoreState, ...]:

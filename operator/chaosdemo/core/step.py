@@ -32,8 +32,8 @@ from dataclasses import dataclass, field, replace
 from chaosdemo.api.models import ChaosDemoStatus, TargetStatus, Violation
 from chaosdemo.api.timestamps import iso, parse_iso
 from chaosdemo.core.evidence import ContainerLog, PodHistory, record_containers, record_pod, record_pods
-from chaosdemo.core.inbox import PodEvent
 from chaosdemo.core.invariants import Breach, InvariantConfig, evaluate, pod_event_breaches, target_changed
+from chaosdemo.core.journal import PodEvent
 from chaosdemo.core.sightings import tidb_operator_shows
 from chaosdemo.core.snapshot import Snapshot
 from chaosdemo.core.timeline import open_violations, update_timeline

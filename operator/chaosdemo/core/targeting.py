@@ -15,7 +15,8 @@ from typing import Any
 
 from chaosdemo.api.errors import TargetError
 from chaosdemo.api.models import TargetSpec, TargetStatus
-from chaosdemo.core.snapshot import PodState, StatefulSetState, StoreState, pod_name_of_store
+from chaosdemo.core.addresses import pod_name_of_store
+from chaosdemo.core.snapshot import PodState, StatefulSetState, StoreState
 
 __all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "members", "owned_by", "select_target", "why_names_refused",
            "why_node_refused", "why_pd_service_refused", "why_record_refused"]

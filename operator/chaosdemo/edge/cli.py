@@ -70,11 +70,11 @@ def evaluate(args: argparse.Namespace) -> int:
     import asyncio
     import json
 
+    from chaosdemo.api.settings import Settings
     from chaosdemo.clients.metrics import Metrics
     from chaosdemo.core.scoring import render, report
     from chaosdemo.edge.wiring import claude_from
-    from chaosdemo.run.evaluate import ask_claude, load_corpus, run_rules
-    from chaosdemo.run.settings import Settings
+    from chaosdemo.service.evaluate import ask_claude, load_corpus, run_rules
 
     settings = Settings.from_env()
     cases = load_corpus(args.corpus)

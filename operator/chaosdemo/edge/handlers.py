@@ -18,12 +18,12 @@ import kopf
 from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.errors import ChaosDemoError, Unavailable
 from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
+from chaosdemo.api.settings import Settings
 from chaosdemo.core.snapshot import TIKV_LABELS
 from chaosdemo.edge.wiring import build_deps, build_leadership, close_deps
-from chaosdemo.run.leadership import LEASE_NAME, Leadership, LostLeadership
 from chaosdemo.run.lifecycle import DemoRun, Deps, cleanup
-from chaosdemo.run.settings import Settings
-from chaosdemo.run.undo import keep_undoing
+from chaosdemo.service.leadership import LEASE_NAME, Leadership, LostLeadership
+from chaosdemo.service.reconciler import keep_undoing
 
 FINALIZER = "chaosdemo.dev/finalizer"
 

@@ -7,14 +7,14 @@ import socket
 import uuid
 from typing import TYPE_CHECKING
 
+from chaosdemo.api.settings import Settings
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.metrics import Metrics
 from chaosdemo.clients.pd import pd_session
 from chaosdemo.run.crashpoints import crasher
 from chaosdemo.run.deps import Deps
-from chaosdemo.run.leadership import Leadership, Timing
-from chaosdemo.run.settings import Settings
+from chaosdemo.service.leadership import Leadership, Timing
 
 if TYPE_CHECKING:
     from chaosdemo.clients.claude import ClaudeDiagnoser

@@ -1,7 +1,7 @@
 """Crash points: named steps of a run where a test can have the operator SIGKILLed.
 
 The fault matrix kills the operator at each step of a demo and checks that the
-next operator finishes it: one fault, never two, and a node always restored.
+next operator finishes it: one fault, never two, and every fault undone.
 A point is reached by calling ``Deps.crash(point)``; it does nothing unless the
 operator was started with ``CHAOSDEMO_CRASH_AT=<point>`` (testing only), in
 which case the process sends itself SIGKILL there: nothing is flushed, no
@@ -14,16 +14,10 @@ import os
 import signal
 from collections.abc import Callable
 
+from chaosdemo.api.settings import POINTS
+
 __all__ = ["POINTS", "crasher", "never"]
 
-POINTS = (
-    "after-lease",  # the cluster's Lease is held, no target chosen yet
-    "before-inject",  # the intent to inject is in status, the fault call not made
-    "after-inject",  # the fault call returned, its result not yet in status
-    "Detecting",  # the first status write in that phase
-    "Diagnosing",
-    "Recovering",
-)
 
 
 def never(point: str) -> None:

@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from chaosdemo.api.settings import Settings
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.metrics import Metrics
-from chaosdemo.core.inbox import WatchJournal
+from chaosdemo.core.journal import WatchJournal
 from chaosdemo.run.crashpoints import never
 from chaosdemo.run.faults import FaultFactory, fault_for
-from chaosdemo.run.settings import Settings
 
 if TYPE_CHECKING:  # the SDK is imported only when a key is set (wiring)
     from chaosdemo.clients.claude import ClaudeDiagnoser

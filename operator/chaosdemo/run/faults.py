@@ -30,7 +30,7 @@ from chaosdemo.clients.docker import ContainerState, DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.core.grading import GroundTruth
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, restart_count
-from chaosdemo.run.node_exec import HEAL, PARTITION, PAUSE, RESUME, run, tikv_container, tikv_pid
+from chaosdemo.run.node_exec import PARTITION, PAUSE, RESUME, UNDO_PARTITION, run, tikv_container, tikv_pid
 
 __all__ = ["FAULTS", "ContainerKill", "Fault", "Injected", "NetworkPartition", "NodeKill", "PodDelete", "ProcessPause",
            "fault_for", "ground_truth"]
@@ -221,7 +221,7 @@ class ProcessPause:
 @dataclass
 class NetworkPartition:
     """network-partition: drop the traffic between the TiKV pod and PD (and its peers, for pd-and-peers) with
-    iptables in the pod's own network namespace, entered through its kind node; healed after ``undo_after``."""
+    iptables in the pod's own network namespace, entered through its kind node; undone after ``undo_after``."""
 
     docker: DockerClient | None
     kube: KubeClient
@@ -264,13 +264,13 @@ class NetworkPartition:
             return Injected(f"{target.pod} was already cut off; not cut again", True)
         what = "PD and the other TiKV stores" if self.scope == "pd-and-peers" else "PD"
         return Injected(f"cut {target.pod} off from {what} ({', '.join(ips)}) with iptables in its network "
-                        f"namespace, through kind node {target.node}; healed in {self.undo_after:g}s")
+                        f"namespace, through kind node {target.node}; undone after {self.undo_after:g}s")
 
     async def undo(self, namespace: str, target: TargetStatus) -> str:
-        pid = await _undo_in_node(self.docker, namespace, target, HEAL, "healing the partition")
+        pid = await _undo_in_node(self.docker, namespace, target, UNDO_PARTITION, "undoing the partition")
         if not pid:
-            return f"nothing to heal: pod {target.pod} has no running tikv container in {target.node}"
-        return f"healed the partition of {target.pod} (its iptables chain removed, through process {pid})"
+            return f"nothing to undo: pod {target.pod} has no running tikv container in {target.node}"
+        return f"undid the partition of {target.pod} (its iptables chain removed, through process {pid})"
 
 
 async def _undo_in_node(docker: DockerClient | None, namespace: str, target: TargetStatus, script: str,

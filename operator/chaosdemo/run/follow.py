@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from chaosdemo.api.errors import DemoFailed
 from chaosdemo.api.timestamps import iso, parse_iso
-from chaosdemo.core.inbox import Subject, Wakeup, cluster_subject, node_subject
+from chaosdemo.core.journal import Subject, Wakeup, cluster_subject, node_subject
 from chaosdemo.core.sightings import advance
 from chaosdemo.core.step import (
     Agreed,

@@ -14,7 +14,7 @@ from chaosdemo.api.errors import FaultUnavailable
 from chaosdemo.api.models import TargetStatus
 from chaosdemo.clients.docker import DockerClient
 
-__all__ = ["CHAIN", "HEAL", "PARTITION", "PAUSE", "RESUME", "run", "tikv_container", "tikv_pid"]
+__all__ = ["CHAIN", "PARTITION", "PAUSE", "RESUME", "UNDO_PARTITION", "run", "tikv_container", "tikv_pid"]
 
 CHAIN = "CHAOSDEMO"  # the iptables chain of a partition, in the pod's own network namespace
 
@@ -31,10 +31,10 @@ PARTITION = (f'pid=$1; shift; ns() {{ nsenter -t "$pid" -n "$@"; }}; '
              f'ns iptables -N {CHAIN} 2>/dev/null || ns iptables -F {CHAIN}; '
              f'for ip in "$@"; do ns iptables -A {CHAIN} -d "$ip" -j DROP && ns iptables -A {CHAIN} -s "$ip" -j DROP '
              f'|| exit 1; done; ns iptables -I INPUT -j {CHAIN} && ns iptables -I OUTPUT -j {CHAIN} && echo cut off')
-HEAL = (f'pid=$1; ns() {{ nsenter -t "$pid" -n "$@"; }}; '
+UNDO_PARTITION = (f'pid=$1; ns() {{ nsenter -t "$pid" -n "$@"; }}; '
         f'while ns iptables -D OUTPUT -j {CHAIN} 2>/dev/null; do :; done; '
         f'while ns iptables -D INPUT -j {CHAIN} 2>/dev/null; do :; done; '
-        f'ns iptables -F {CHAIN} 2>/dev/null; ns iptables -X {CHAIN} 2>/dev/null; echo healed')
+        f'ns iptables -F {CHAIN} 2>/dev/null; ns iptables -X {CHAIN} 2>/dev/null; echo undone')
 
 _ID = re.compile(r"^[0-9a-f]{12,64}$")
 

@@ -21,7 +21,7 @@ from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.clients.tikv import StoreProbe
-from chaosdemo.core.inbox import Subject, WatchJournal, node_subject, statefulset_subject
+from chaosdemo.core.journal import Subject, WatchJournal, node_subject, statefulset_subject
 from chaosdemo.core.snapshot import (
     REGION_CHECKS,
     NodeContainer,

@@ -14,12 +14,13 @@ from typing import Any
 from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.errors import Forbidden, PreflightFailed, RecordRefused
 from chaosdemo.api.models import TargetStatus
+from chaosdemo.api.settings import Settings
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
+from chaosdemo.core.addresses import service_of
 from chaosdemo.core.invariants import InvariantConfig, evaluate
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, Snapshot
 from chaosdemo.core.targeting import why_names_refused, why_node_refused, why_pd_service_refused, why_record_refused
-from chaosdemo.run.settings import Settings, service_of
 
 __all__ = [
     "check_blast_radius",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from chaosdemo.api.models import ChaosDemoStatus, TargetStatus
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.clients.tikv import StoreProbe
+from chaosdemo.core.addresses import pd_url as pd_of
 from chaosdemo.core.invariants import InvariantConfig
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
@@ -36,7 +37,7 @@ class RunState:
     def open(cls, deps: Deps, demo: Demo, progress: Progress) -> RunState:
         """The clients this demo needs; a PD URL the settings refuse raises (the demo is Aborted)."""
         s = deps.settings
-        pd_url = s.pd_url(demo.cluster, demo.cluster_ns, demo.spec.cluster.pd_url)
+        pd_url = pd_of(s.pd_url_template, s.cluster_domain, demo.cluster, demo.cluster_ns, demo.spec.cluster.pd_url)
         pd = PDClient(pd_url, timeout=s.pd_timeout_seconds, session=deps.pd_session, max_body=s.pd_max_body_bytes)
         probe = (StoreProbe(deps.pd_session, port=s.store_status_port, timeout=s.store_probe_timeout_seconds)
                  if s.store_probe else None)

@@ -7,16 +7,20 @@ Deployment) and kept as a SecretStr so it never reaches status, events or logs.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
-from chaosdemo.api.errors import PreflightFailed
-from chaosdemo.run.crashpoints import POINTS
+__all__ = ["POINTS", "Settings"]
 
-__all__ = ["Settings", "service_of", "service_url"]
+POINTS = (  # crash points (run/crashpoints.py): named steps of a run where a test can have the operator SIGKILLed
+    "after-lease",  # the cluster's Lease is held, no target chosen yet
+    "before-inject",  # the intent to inject is in status, the fault call not made
+    "after-inject",  # the fault call returned, its result not yet in status
+    "Detecting",  # the first status write in that phase
+    "Diagnosing",
+    "Recovering",
+)
 
 _PREFIX = "CHAOSDEMO_"
 
@@ -58,7 +62,7 @@ class Settings(BaseModel):
     save_interval_seconds: float = Field(
         default=1.0, ge=0,
         description="Once the failure is detected, the watch's progress (message, violations opening and "
-        "closing) is written to status at most once per this many seconds; detection, each restore and the "
+        "closing) is written to status at most once per this many seconds; detection, each undo and the "
         "end are written at once.",
     )
     detect_poll_seconds: float = Field(
@@ -112,7 +116,7 @@ class Settings(BaseModel):
     crash_at: str | None = Field(
         default=None,
         description="Testing only: the operator SIGKILLs itself when it reaches this crash point (one of "
-        "crashpoints.POINTS). Used by the fault matrix to kill the operator at an exact step of a demo.",
+        "POINTS). Used by the fault matrix to kill the operator at an exact step of a demo.",
     )
 
     @field_validator("crash_at")
@@ -150,55 +154,3 @@ class Settings(BaseModel):
         if not values.get("leader_namespace"):
             values["leader_namespace"] = env.get("POD_NAMESPACE") or "default"
         return cls.model_validate(values)
-
-    def pd_url(self, name: str, namespace: str, override: str = "") -> str:
-        """PD's base URL: the operator's template, or the spec's override, which must name a Service of
-        the target namespace (``service_url``)."""
-        if override:
-            return service_url(override, namespace, self.cluster_domain)
-        return self.pd_url_template.format(name=name, namespace=namespace, domain=self.cluster_domain).rstrip("/")
-
-
-_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def service_url(url: str, namespace: str, domain: str = "cluster.local") -> str:
-    """``url`` as the fully qualified URL of a Service of ``namespace``, or PreflightFailed (PDURLRefused).
-
-    A user's pdURL may only name a Service of the cluster's own namespace:
-    ``http(s)://<service>[.<namespace>[.svc[.cluster.local]]][:<port>]``. A bare
-    name is resolved in that namespace, never in the operator's, and nothing
-    else (no IP address, no other host, no path, no credentials) is fetched. The host returned is
-    fully qualified, ``<service>.<namespace>.svc.<domain>.``: no DNS search domain is tried first.
-    """
-    refuse = PreflightFailed(
-        f"spec.cluster.pdURL {url!r} must name a Service of namespace {namespace}, as "
-        f"http://<service>[.{namespace}[.svc]]:<port>; the operator fetches nothing else", reason="PDURLRefused")
-    try:
-        u = urlsplit(url.strip())
-        port = u.port
-    except ValueError as e:
-        raise refuse from e
-    if u.scheme not in ("http", "https") or u.username or u.password or u.query or u.fragment:
-        raise refuse
-    if u.path not in ("", "/") or not u.hostname:
-        raise refuse
-    labels = u.hostname.split(".")
-    service, rest = labels[0], labels[1:]
-    if not _LABEL.match(service) or rest not in ([], [namespace], [namespace, "svc"],
-                                                  [namespace, "svc", "cluster", "local"]):
-        raise refuse
-    return f"{u.scheme}://{service}.{namespace}.svc.{domain}." + (f":{port}" if port else "")
-
-
-def service_of(url: str, namespace: str, domain: str) -> str:
-    """The name of the Service of ``namespace`` that ``url`` reaches (``<service>.<namespace>.svc[.<domain>][.]``),
-    or '' when it names no Service (an operator's template pointing elsewhere, such as the local tier's)."""
-    try:
-        host = (urlsplit(url).hostname or "").rstrip(".")
-    except ValueError:
-        return ""
-    for suffix in (f".{namespace}.svc.{domain}", f".{namespace}.svc"):
-        if host.endswith(suffix) and _LABEL.match(host[: -len(suffix)]):
-            return host[: -len(suffix)]
-    return ""

@@ -1,4 +1,4 @@
-"""The inbox: TiKV pod watch events as they arrived, and wake-ups by subject.
+"""The journal: TiKV pod watch events as they arrived, and wake-ups by subject.
 
 Not to be confused with Kubernetes Events (the ``Event`` objects a demo posts
 and the diagnosis reads): these are the watch stream's ADDED, MODIFIED and

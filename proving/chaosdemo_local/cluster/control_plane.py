@@ -33,7 +33,19 @@ OWN_STAGES = Path(__file__).resolve().parents[1] / "stages"  # chaosdemo_local/s
 
 __all__ = ["ControlPlaneError", "LocalCluster", "find_binaries", "free_port"]
 
-REPO = Path(__file__).resolve().parents[3]  # operator/chaosdemo_local/cluster/ -> the repository
+
+
+def checkout() -> Path:
+    """The repository the tiers build from (hack/, deploy/, crds/, the Dockerfile): ``$CHAOSDEMO_REPO``, else
+    the checkout this package is installed from (``pip install -e proving``), else the working directory."""
+    here = Path(__file__).resolve().parents[3]  # proving/chaosdemo_local/cluster/ -> the repository
+    for candidate in (os.environ.get("CHAOSDEMO_REPO"), here, Path.cwd()):
+        if candidate and (Path(candidate) / "hack" / "build-control-plane.sh").is_file():
+            return Path(candidate)
+    return here  # what is missing is named where it is first needed
+
+
+REPO = checkout()
 BUILD_SCRIPT = REPO / "hack" / "build-control-plane.sh"
 ADMIN_TOKEN = "chaosdemo-local-admin-token"  # a throwaway cluster on loopback, made per run
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"

@@ -76,7 +76,7 @@ def operator_image(host: str, tag: str) -> float:
 
 def standin_image(host: str) -> str:
     """The image of the PD, TiKV and tidb-operator STAND-INS, tagged by its content."""
-    src = REPO / "operator" / "chaosdemo_local"
+    src = Path(__file__).resolve().parents[1]  # this package, wherever it is installed
     digest = hashlib.sha256(b"".join((src / f).read_bytes() for f in STANDIN_FILES)).hexdigest()[:10]
     tag = f"chaosdemo/tidb-standins:{digest}"
     if _exists(host, tag):

@@ -1,0 +1,1 @@
+"""What the operator does besides running demos: leadership among replicas, the undo reconciler, the evaluation."""

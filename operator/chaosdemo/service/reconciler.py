@@ -1,0 +1,53 @@
+"""The undo reconciler: at startup and periodically, undo every fault of the ledger whose demo will not.
+
+The ledger (``run/undo.py``) lives in the operator's own namespace (``Settings.leader_namespace``), where only
+the operator may write it; unlike a demo's status, it is the operator's own word.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from chaosdemo.api.errors import ChaosDemoError
+from chaosdemo.api.models import FaultSpec, TargetStatus
+from chaosdemo.core.undo import UndoEntry, orphaned
+from chaosdemo.run.deps import Deps
+
+__all__ = ["keep_undoing", "reconcile"]
+
+log = logging.getLogger(__name__)
+
+
+async def reconcile(deps: Deps) -> list[str]:
+    """Undo every orphaned entry of the ledger; what was done, one line each."""
+    ns, done = deps.settings.leader_namespace, []
+    for key, text in (await deps.kube.ledger.entries(ns)).items():
+        entry = UndoEntry.parse(text)
+        if entry is None or entry.key != key:
+            log.warning("ledger %s: entry %s is not one this operator wrote; left alone", ns, key[:80])
+            continue
+        demo_ns, demo_name, _ = entry.demo.split("/")
+        if not orphaned(entry, await deps.kube.demos.get(demo_ns, demo_name)):
+            continue
+        fault = deps.faults(FaultSpec.model_validate({"action": entry.action}), deps.kube, deps.docker)
+        detail = await fault.undo(entry.cluster_ns, TargetStatus(pod=entry.pod, pod_uid=entry.pod_uid,
+                                                                    node=entry.node))
+        await deps.kube.ledger.drop(ns, key)
+        done.append(f"{entry.action} of ChaosDemo {demo_ns}/{demo_name} (gone or ended): {detail}")
+        log.warning("undid %s", done[-1])
+    return done
+
+
+async def keep_undoing(deps: Deps, leading: asyncio.Event | None) -> None:
+    """Reconcile the ledger whenever this operator leads: at once, then every ``undo_check_seconds``."""
+    while True:
+        if leading is not None and not leading.is_set():
+            await leading.wait()
+        try:
+            await reconcile(deps)
+        except (ChaosDemoError, OSError) as e:  # the API server or Docker did not answer: next round
+            log.warning("could not reconcile the undo ledger: %s", e)
+        except Exception:  # never let the loop die: the next round may undo what this one could not
+            log.exception("reconciling the undo ledger failed")
+        await asyncio.sleep(deps.settings.undo_check_seconds)
