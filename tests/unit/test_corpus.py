@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import get_args
 
 from chaosdemo.api.models import FaultAction
-from chaosdemo.core.evidence import MAX_TEXT
 from chaosdemo.core.scoring import report
+from chaosdemo.core.scrub import MAX_TEXT
 from chaosdemo.service.evaluate import load_corpus, run_rules
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "diagnosis-corpus"

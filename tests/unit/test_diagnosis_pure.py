@@ -4,10 +4,12 @@ import json
 
 from chaosdemo.api.models import DiagnosisAnswer, FaultSpec, TargetStatus, Violation
 from chaosdemo.api.timestamps import iso
-from chaosdemo.core.evidence import ContainerEvent, build_evidence, evidence_refs, record_pod, record_pods, scrub
+from chaosdemo.core.evidence import build_evidence, evidence_refs
 from chaosdemo.core.grading import GroundTruth, grade
+from chaosdemo.core.history import ContainerEvent, record_pod, record_pods
 from chaosdemo.core.prompt import SYSTEM_PROMPT, build_user_prompt
 from chaosdemo.core.rules import diagnose_by_rules
+from chaosdemo.core.scrub import scrub
 from chaosdemo.core.snapshot import NodeState
 from chaosdemo.run.faults import fault_for, ground_truth
 

@@ -7,8 +7,11 @@ patterns below went through, every Event of the namespace was sent).
 import json
 
 from chaosdemo.api.timestamps import iso
-from chaosdemo.core.evidence import NewestEvents, build_evidence, record_pods, scrub
+from chaosdemo.core.evidence import build_evidence
+from chaosdemo.core.history import record_pods
+from chaosdemo.core.kube_events import NewestEvents
 from chaosdemo.core.prompt import build_user_prompt
+from chaosdemo.core.scrub import scrub
 
 from .helpers import NOW, healthy
 

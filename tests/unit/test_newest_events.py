@@ -6,7 +6,7 @@ import inspect
 from typing import Any
 
 from chaosdemo.api.timestamps import iso, parse_iso
-from chaosdemo.core.evidence import NewestEvents
+from chaosdemo.core.kube_events import NewestEvents
 
 T0 = parse_iso("2026-12-02T07:00:00.000Z")
 

@@ -6,7 +6,8 @@ import json
 
 from chaosdemo.api.models import DiagnosisAnswer
 from chaosdemo.api.timestamps import iso
-from chaosdemo.core.evidence import build_evidence, record_pod, record_pods
+from chaosdemo.core.evidence import build_evidence
+from chaosdemo.core.history import record_pod, record_pods
 from chaosdemo.core.rules import diagnose_by_rules
 from chaosdemo.core.scoring import Outcome, load_case, render, report
 

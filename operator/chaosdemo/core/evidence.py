@@ -9,179 +9,35 @@ looks like a credential before it leaves the operator.
 
 from __future__ import annotations
 
-import heapq
-import re
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from chaosdemo.api.models import Violation
 from chaosdemo.api.timestamps import iso, parse_iso
 from chaosdemo.core.addresses import pod_name_of_store
-from chaosdemo.core.snapshot import PodState, Snapshot
+from chaosdemo.core.history import MAX_EVENTS, ContainerEvent, Data, PodHistory, PodObservation
+from chaosdemo.core.scrub import scrub
+from chaosdemo.core.snapshot import Snapshot
 
 __all__ = [
-    "MAX_EVENTS",
-    "MAX_TEXT",
-    "ContainerEvent",
-    "ContainerLog",
     "Evidence",
     "KubeEvent",
-    "NewestEvents",
     "NodeEvidence",
     "OperatorStore",
-    "PodHistory",
-    "PodObservation",
     "StoreEvidence",
     "TidbOperatorView",
     "TimelineEntry",
     "build_evidence",
-    "clip",
     "evidence_refs",
-    "record_containers",
-    "record_pod",
-    "record_pods",
-    "scrub",
 ]
 
-MAX_EVENTS = 40
-MAX_TEXT = 300
-MAX_OBSERVATIONS_PER_POD = 8
 MAX_STORES = 50
 MAX_PD_MEMBERS = 10
 
-_SECRET_PATTERNS = [
-    # a PEM private key, whole (or to the end of a truncated text)
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]+"),
-    re.compile(r"(?i)\bauthorization\s*[=:]\s*(?:bearer|basic|token|digest)?\s*\S+"),
-    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=\-]{8,}"),
-    re.compile(r"(?i)[\w-]*(api[_-]?key|token|passw(or)?d|pwd|secret|credentials?|access[_-]?key|private[_-]?key)"
-               r"\s*[=:]\s*\S+"),
-    re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA)[0-9A-Z]{16}\b"),  # AWS access key ids
-    re.compile(r"eyJ[A-Za-z0-9_\-]{10,}\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+"),
-]
 
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, the cut marked with an ellipsis."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def scrub(text: str, limit: int = MAX_TEXT) -> str:
-    for pat in _SECRET_PATTERNS:
-        text = pat.sub("[redacted]", text)
-    return clip(text, limit)
-
-
-class _Data(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
-
-
-class PodObservation(_Data):
-    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
-    at: str
-    uid: str
-    node: str
-    phase: str
-    ready: bool
-    terminating: bool
-    restarts: int
-
-
-PodHistory = dict[str, list[PodObservation]]
-
-
-def record_pods(history: PodHistory, snapshot: Snapshot) -> PodHistory:
-    """Append each pod's state when it differs from the last one recorded (pure)."""
-    out = {name: list(obs) for name, obs in history.items()}
-    now = iso(snapshot.taken_at)
-    for p in snapshot.pods:
-        obs = _observe(p, now)
-        seen = out.setdefault(p.name, [])
-        if not seen or _key(seen[-1]) != _key(obs):
-            seen.append(obs)
-            del seen[:-MAX_OBSERVATIONS_PER_POD]
-    present = {p.name for p in snapshot.pods}
-    for name, seen in out.items():
-        if name not in present and (not seen or seen[-1].uid != ""):
-            seen.append(
-                PodObservation(
-                    at=now, uid="", node="", phase="Absent", ready=False, terminating=False, restarts=0
-                )
-            )
-            del seen[:-MAX_OBSERVATIONS_PER_POD]
-    return out
-
-
-def record_pod(history: PodHistory, pod: PodState, at: str, deleted: bool = False) -> PodHistory:
-    """Append one pod state seen in a watch event (pure); a deletion shows as Absent."""
-    out = {name: list(obs) for name, obs in history.items()}
-    obs = _observe(pod, at)
-    if deleted:
-        obs = obs.model_copy(update={"phase": "Absent", "ready": False})
-    seen = out.setdefault(pod.name, [])
-    if not seen or _key(seen[-1]) != _key(obs):
-        seen.append(obs)
-        del seen[:-MAX_OBSERVATIONS_PER_POD]
-    return out
-
-
-def _observe(p: PodState, now: str) -> PodObservation:
-    return PodObservation(
-        at=now,
-        uid=p.uid,
-        node=p.node,
-        phase=p.phase,
-        ready=p.ready,
-        terminating=p.deleting,
-        restarts=p.restart_count,
-    )
-
-
-def _key(o: PodObservation) -> tuple[Any, ...]:
-    return (o.uid, o.node, o.phase, o.ready, o.terminating, o.restarts)
-
-
-class ContainerEvent(_Data):
-    """Docker's view of a kind node container changing: an observation, not an action of ours."""
-
-    ref: str = ""
-    node: str
-    action: Literal["die", "start"]
-    at: str
-    exit_code: int = 0
-    finished_at: str = ""
-    started_at: str = ""
-
-
-@dataclass(frozen=True)
-class ContainerLog:
-    """The node containers' last seen states (running, started at) and the changes seen so far."""
-
-    last: dict[str, tuple[bool, str]] = field(default_factory=dict)
-    events: tuple[ContainerEvent, ...] = ()
-
-
-def record_containers(log: ContainerLog, snapshot: Snapshot) -> ContainerLog:
-    """Note each node container that died or started since the last snapshot (pure)."""
-    last, events = dict(log.last), list(log.events)
-    at = iso(snapshot.taken_at)
-    for c in snapshot.node_containers:
-        before = last.get(c.name)
-        if (before is None or before[0]) and not c.running:
-            events.append(ContainerEvent(node=c.name, action="die", at=at, exit_code=c.exit_code,
-                                         finished_at=c.finished_at))
-        elif before is not None and not before[0] and c.running:
-            events.append(ContainerEvent(node=c.name, action="start", at=at, started_at=c.started_at))
-        last[c.name] = (c.running, c.started_at)
-    return ContainerLog(last, tuple(events[-MAX_EVENTS:]))
-
-
-class TimelineEntry(_Data):
+class TimelineEntry(Data):
     ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     invariant: str
     subject: str
@@ -191,14 +47,14 @@ class TimelineEntry(_Data):
     cleared: str = ""
 
 
-class NodeEvidence(_Data):
+class NodeEvidence(Data):
     ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     name: str
     ready: str
     reason: str = ""
 
 
-class StoreEvidence(_Data):
+class StoreEvidence(Data):
     ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     id: str
     address: str
@@ -209,13 +65,13 @@ class StoreEvidence(_Data):
     region_count: int
 
 
-class PDMember(_Data):
+class PDMember(Data):
     ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     name: str
     health: bool
 
 
-class KubeEvent(_Data):
+class KubeEvent(Data):
     ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     time: str
     type: str
@@ -225,21 +81,21 @@ class KubeEvent(_Data):
     count: str
 
 
-class ReadyCondition(_Data):
+class ReadyCondition(Data):
     ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     status: str
     reason: str
     message: str
 
 
-class OperatorStore(_Data):
+class OperatorStore(Data):
     ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     id: str
     pod_name: str
     state: str
 
 
-class TidbOperatorView(_Data):
+class TidbOperatorView(Data):
     """tidb-operator's own status of the cluster: its Ready condition and its map of TiKV stores.
 
     It still names each pod's store when PD itself cannot be reached.
@@ -249,7 +105,7 @@ class TidbOperatorView(_Data):
     tikv_stores: list[OperatorStore] = Field(default_factory=list)
 
 
-class Evidence(_Data):
+class Evidence(Data):
     cluster: str
     observed_from: str
     observed_to: str
@@ -266,53 +122,6 @@ class Evidence(_Data):
     # Whether each store was also asked directly on its own status port (tikv-stores-answer): only then can
     # a silent store (a hung process) be told from one PD no longer hears (a partition).
     stores_asked_directly: bool = False
-
-
-def about_cluster(cluster: str) -> Callable[[dict[str, Any]], bool]:
-    """Whether an Event's involvedObject is one of the TidbCluster's own: its TiKV, PD and TiDB pods and
-    StatefulSets, the TidbCluster, or a node. Any other Event of the namespace (another team's app,
-    another cluster) is not the evidence, and is not sent."""
-    member = re.compile(rf"{re.escape(cluster)}-(tikv|pd|tidb)(-\d+)?")
-
-    def about(obj: dict[str, Any]) -> bool:
-        kind, name = str(obj.get("kind", "")), str(obj.get("name", ""))
-        return (kind == "Node" or (kind == "TidbCluster" and name == cluster)
-                or (kind in ("Pod", "StatefulSet") and member.fullmatch(name) is not None))
-    return about
-
-
-class NewestEvents:
-    """The newest ``keep`` Kubernetes Events at or after ``since``, summarized, fed one page of the
-    API server's list at a time: a namespace's long history of Events is never held at once."""
-
-    def __init__(self, since: float, keep: int, cluster: str) -> None:
-        self.since, self.keep, self.about = since, max(0, keep), about_cluster(cluster)
-        self._heap: list[tuple[float, int, dict[str, Any]]] = []  # the oldest kept first
-        self._seen = 0
-
-    def add(self, items: Iterable[dict[str, Any]]) -> None:
-        for ev in items:
-            obj, meta = ev.get("involvedObject") or {}, ev.get("metadata") or {}
-            when = (ev.get("lastTimestamp") or ev.get("eventTime") or ev.get("firstTimestamp")
-                    or meta.get("creationTimestamp") or "")
-            try:
-                at = parse_iso(str(when))
-            except ValueError:
-                continue
-            if at < self.since or not self.keep or not self.about(obj):
-                continue
-            self._seen += 1
-            entry = (at, self._seen, {"time": when, "type": ev.get("type", ""), "reason": ev.get("reason", ""),
-                                      "object": f"{obj.get('kind', '')}/{obj.get('name', '')}",
-                                      "message": ev.get("message", ""), "count": ev.get("count", 1)})
-            if len(self._heap) < self.keep:
-                heapq.heappush(self._heap, entry)
-            else:
-                heapq.heappushpop(self._heap, entry)
-
-    def result(self) -> list[dict[str, Any]]:
-        """The events kept, oldest first."""
-        return [e[2] for e in sorted(self._heap)]
 
 
 def build_evidence(

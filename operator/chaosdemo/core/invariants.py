@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from chaosdemo.core.evidence import clip
+from chaosdemo.core.scrub import clip
 from chaosdemo.core.snapshot import REGION_CHECKS, PodState, Snapshot
 
 __all__ = [

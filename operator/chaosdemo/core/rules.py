@@ -13,7 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from chaosdemo.api.models import DiagnosisAnswer
-from chaosdemo.core.evidence import Evidence, PodObservation, TimelineEntry
+from chaosdemo.core.evidence import Evidence, TimelineEntry
+from chaosdemo.core.history import PodObservation
 
 __all__ = ["diagnose_by_rules"]
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from chaosdemo.api.models import ChaosDemoStatus, TargetStatus, Violation
 from chaosdemo.api.timestamps import iso, parse_iso
-from chaosdemo.core.evidence import ContainerLog, PodHistory, record_containers, record_pod, record_pods
+from chaosdemo.core.history import ContainerLog, PodHistory, record_containers, record_pod, record_pods
 from chaosdemo.core.invariants import Breach, InvariantConfig, evaluate, pod_event_breaches, target_changed
 from chaosdemo.core.journal import PodEvent
 from chaosdemo.core.sightings import tidb_operator_shows

@@ -33,7 +33,7 @@ from chaosdemo.api.models import (
     Violation,
 )
 from chaosdemo.api.timestamps import seconds_between
-from chaosdemo.core.evidence import clip
+from chaosdemo.core.scrub import clip
 from chaosdemo.core.sightings import close, ours
 
 __all__ = [

@@ -13,8 +13,9 @@ import logging
 from typing import Any
 
 from chaosdemo.api.timestamps import iso
-from chaosdemo.core.evidence import Evidence, record_pods
+from chaosdemo.core.evidence import Evidence
 from chaosdemo.core.grading import GroundTruth
+from chaosdemo.core.history import record_pods
 from chaosdemo.core.snapshot import Snapshot
 from chaosdemo.run.demo import Demo
 from chaosdemo.run.deps import Deps

@@ -19,8 +19,9 @@ from chaosdemo.api.models import Diagnosis, DiagnosisAnswer, Violation
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.metrics import Metrics
-from chaosdemo.core.evidence import ContainerEvent, Evidence, PodHistory, build_evidence, evidence_refs
+from chaosdemo.core.evidence import Evidence, build_evidence, evidence_refs
 from chaosdemo.core.grading import GroundTruth, grade, unknown_citations
+from chaosdemo.core.history import ContainerEvent, PodHistory
 from chaosdemo.core.prompt import SYSTEM_PROMPT, build_user_prompt
 from chaosdemo.core.rules import diagnose_by_rules
 from chaosdemo.core.snapshot import Snapshot

@@ -15,7 +15,7 @@ from dataclasses import replace
 from chaosdemo.api import conditions as cond
 from chaosdemo.api.errors import PreflightFailed, RecordRefused, Unavailable
 from chaosdemo.api.models import TargetStatus
-from chaosdemo.core.evidence import record_pods
+from chaosdemo.core.history import record_pods
 from chaosdemo.core.step import WatchState
 from chaosdemo.core.story import DryRunEnded, Happening, Injected, Requested, Started, TargetChosen, UndoFailed
 from chaosdemo.core.story import Succeeded as SucceededStory

@@ -10,7 +10,7 @@ from kubernetes_asyncio import client
 
 from chaosdemo.api.models import API_GROUP, API_VERSION, KIND
 from chaosdemo.clients.kube.transport import Transport
-from chaosdemo.core.evidence import NewestEvents
+from chaosdemo.core.kube_events import NewestEvents
 
 __all__ = ["EVENTS_PAGE", "Events"]
 
