@@ -85,7 +85,7 @@ test-kind: install control-plane helm kind-tier  ## the kind e2e suite (pytest-k
 bench: install control-plane  ## benchmark on the local tier at PD's real timing (about 25 min): bench/results.json, docs/benchmark.md
 	$(VENV)/bin/chaosdemo-local bench
 
-bench-kind: install control-plane helm kind-tier  ## who saw each gray fault first, on the kind tier (about 15 min): bench/kind-results.json
+bench-kind: install control-plane helm kind-tier  ## who saw each gray fault first, on the kind tier (BENCH_RUNS=3 demos per action, progress printed): bench/kind-results.json
 	$(VENV)/bin/chaosdemo-local bench-kind $(if $(RECORD),--record $(RECORD))
 
 eval: install  ## the diagnosis benchmark on tests/data/diagnosis-corpus: rules, and Claude (or its local STAND-IN)

@@ -1,3 +1,3 @@
-"""The edge: the `chaosdemo` command, the kopf handlers (the only code that knows kopf) and the wiring
+"""The edge: the `chaosdemo` command, the kopf handlers (the only module with kopf's decorators) and the wiring
 that creates the real clients.
 """

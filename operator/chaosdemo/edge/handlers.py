@@ -1,4 +1,4 @@
-"""The kopf handlers: the only module that knows kopf.
+"""The kopf handlers: the only module that imports kopf's decorators (the CLI only starts kopf).
 
 A daemon per ChaosDemo runs its lifecycle (plain async code in
 ``lifecycle.py``); kopf resumes it after an operator restart and stops it when
