@@ -1,5 +1,6 @@
 """The SIMULATED PD keeps PD's JSON and PD's timing (scaled by one knob)."""
 
+from chaosdemo_local.simulation.pd_api import region_check, stores_json
 from chaosdemo_local.simulation.pd_sim import PDSim, Timing, go_duration, parse_go_duration
 
 T0 = 1_795_520_000.0
@@ -36,7 +37,7 @@ def test_stores_register_per_pod_address_and_bootstrap_regions():
 
 def test_store_json_has_pds_field_names_types_and_omissions():
     sim = booted()
-    js = sim.stores_json(T0 + 6)
+    js = stores_json(sim, T0 + 6)
     assert js["count"] == 3
     store, status = js["stores"][0]["store"], js["stores"][0]["status"]
     assert "state" not in store, "state is omitted when Up (protobuf omitempty)"
@@ -72,21 +73,21 @@ def test_max_store_down_time_is_settable_like_pds_config_api():
 def test_leaders_move_off_a_silent_store_and_come_back_after_catch_up():
     sim = booted()
     sid = sim.stores["basic-tikv-1"].id
-    before = sim._leaders(sid)
+    before = sim.leaders(sid)
     assert before > 0
     gone = [p for p in PODS if p["metadata"]["name"] != "basic-tikv-1"]
     for t in range(6, 20):
         sim.observe_pods(gone, T0 + t)
-    assert sim._leaders(sid) == 0, "Raft elected new leaders after the election timeout"
+    assert sim.leaders(sid) == 0, "Raft elected new leaders after the election timeout"
     back = [*gone, k8s_pod("basic-tikv-1", uid="new", node="w1")]
     sim.observe_pods(back, T0 + 20)
     sim.observe_pods(back, T0 + 25)  # first heartbeat of the new TiKV
     assert sim.stores["basic-tikv-1"].id == sid, "the store keeps its id"
-    assert sim.region_check("pending-peer", T0 + 26)["count"] > 0, "pending while it catches up"
+    assert region_check(sim, "pending-peer", T0 + 26)["count"] > 0, "pending while it catches up"
     for t in range(26, 80):
         sim.observe_pods(back, T0 + t)
-    assert sim.region_check("pending-peer", T0 + 80)["count"] == 0
-    assert sim._leaders(sid) >= 15, "leaders rebalanced back"
+    assert region_check(sim, "pending-peer", T0 + 80)["count"] == 0
+    assert sim.leaders(sid) >= 15, "leaders rebalanced back"
 
 
 def test_a_new_pod_under_the_same_name_is_a_new_tikv_process():
@@ -110,7 +111,7 @@ def test_down_peers_appear_after_tikvs_max_peer_down_duration():
     gone = [p for p in PODS if p["metadata"]["name"] != "basic-tikv-2"]
     for i in range(1, 80):
         sim.observe_pods(gone, T0 + 0.05 + i * 0.1)
-    check = sim.region_check("down-peer", T0 + 0.05 + 6.2)
+    check = region_check(sim, "down-peer", T0 + 0.05 + 6.2)
     assert check["count"] > 0
     region = check["regions"][0]
     assert region["down_peers"][0]["peer"]["role_name"] == "Voter"

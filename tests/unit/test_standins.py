@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from chaosdemo_local.simulation.pd_api import answer, config_json, member_json
 from chaosdemo_local.simulation.pd_model import PDModel
 from chaosdemo_local.standins import pd_server
 
@@ -38,24 +39,24 @@ def test_the_pd_standin_learns_its_cluster_and_member_from_pds_own_flags(tmp_pat
     (tmp_path / "pd.toml").write_text('[schedule]\nmax-store-down-time = "5m"\n[replication]\nmax-replicas = 3\n')
     m = parsed(flags(tmp_path, "--initial-cluster=basic-pd-0=http://basic-pd-0.basic-pd-peer.tidb-cluster.svc:2380"))
     assert (m.cluster, m.namespace) == ("basic", "tidb-cluster")
-    member = m.member_json()
+    member = member_json(m)
     assert member["name"] == "basic-pd-0" and member["client_urls"] == [ADVERTISED]
-    assert m.config_json()["schedule"]["max-store-down-time"] == "5m0s", "read from --config, as PD reads pd.toml"
+    assert config_json(m)["schedule"]["max-store-down-time"] == "5m0s", "read from --config, as PD reads pd.toml"
 
 
 def test_without_a_config_file_pd_keeps_its_defaults(tmp_path: Path) -> None:
     m = parsed(flags(tmp_path))
-    assert m.config_json()["schedule"]["max-store-down-time"] == "30m0s"
-    assert m.config_json()["replication"]["max-replicas"] == 3
+    assert config_json(m)["schedule"]["max-store-down-time"] == "30m0s"
+    assert config_json(m)["replication"]["max-replicas"] == 3
 
 
 def test_tombstone_stores_are_asked_for_by_state_and_there_are_none() -> None:
     m = PDModel(cluster="basic", namespace="tidb-cluster")
     m.heartbeat("basic-tikv-0", "basic-tikv-0.basic-tikv-peer.tidb-cluster.svc:20160", "p1", 100.0)
-    assert m.api("GET", "/pd/api/v1/stores", b"", 101.0)[1]["count"] == 1
-    assert m.api("GET", "/pd/api/v1/stores?state=2", b"", 101.0)[1] == {"count": 0, "stores": []}
-    assert m.api("GET", "/pd/api/v1/leader", b"", 101.0)[1]["name"] == "basic-pd-0"
-    assert m.api("POST", "/pd/api/v1/store/1/label", b'{"zone":"a"}', 101.0)[0] == 200
+    assert answer(m, "GET", "/pd/api/v1/stores", b"", 101.0)[1]["count"] == 1
+    assert answer(m, "GET", "/pd/api/v1/stores?state=2", b"", 101.0)[1] == {"count": 0, "stores": []}
+    assert answer(m, "GET", "/pd/api/v1/leader", b"", 101.0)[1]["name"] == "basic-pd-0"
+    assert answer(m, "POST", "/pd/api/v1/store/1/label", b'{"zone":"a"}', 101.0)[0] == 200
 
 
 @pytest.fixture

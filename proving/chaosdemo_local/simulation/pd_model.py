@@ -1,4 +1,4 @@
-"""SIMULATED PD's model: stores, regions and leaders on PD's and TiKV's timing, and PD's JSON.
+"""SIMULATED PD's model: stores, regions and leaders on PD's and TiKV's timing (its JSON: ``pd_api``).
 
 This is a simulation, not PD. It knows nothing of Kubernetes and needs only
 Python's standard library, so that the same model serves PD's HTTP API on
@@ -24,12 +24,11 @@ All times are multiplied by ``Timing.scale``:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["PDModel", "Region", "SimStore", "Timing", "go_duration", "parse_go_duration", "rfc3339", "tc_status"]
+__all__ = ["CLUSTER_ID", "MEMBER_ID", "PDModel", "Region", "SimStore", "Timing", "go_duration", "parse_go_duration",
+           "rfc3339", "tc_status"]
 
 CLUSTER_ID = 7311864592512735234
 MEMBER_ID = 1428427862495950874
@@ -192,11 +191,11 @@ class PDModel:
             if silent:
                 candidates = [sid for sid in r.peers if sid in healthy]
                 if candidates:
-                    r.leader_store = min(candidates, key=lambda sid: self._leaders(sid))
+                    r.leader_store = min(candidates, key=lambda sid: self.leaders(sid))
         if now - self.last_rebalance >= t.s("rebalance_step") and healthy:
             self.last_rebalance = now
             for _ in range(4):  # a few leaders per step, as balance-leader does
-                counts = {sid: self._leaders(sid) for sid in healthy}
+                counts = {sid: self.leaders(sid) for sid in healthy}
                 lo, hi = min(counts, key=counts.__getitem__), max(counts, key=counts.__getitem__)
                 if counts[hi] - counts[lo] <= 1:
                     break
@@ -205,57 +204,12 @@ class PDModel:
                     break
                 r.leader_store = lo
 
-    def _leaders(self, store_id: int) -> int:
+    def leaders(self, store_id: int) -> int:
         return sum(1 for r in self.regions if r.leader_store == store_id)
 
     # ------------------------------------------------------------ PD JSON
 
-    def store_json(self, st: SimStore, now: float) -> dict[str, Any]:
-        host = st.address.rsplit(":", 1)[0]
-        leaders = self._leaders(st.id)
-        regions = sum(1 for r in self.regions if st.id in r.peers)
-        pending = len(self._pending_regions(now, st.id))
-        store: dict[str, Any] = {
-            "id": st.id,
-            "address": st.address,
-            "version": "8.5.7",
-            "peer_address": st.address,
-            "status_address": f"{host}:20180",
-            "git_hash": "c3b6bd0c5e4a3f0d7d2f1a9b8e6d5c4b3a291807",
-            "start_timestamp": int(st.start_ts),
-            "deploy_path": "/",
-            "last_heartbeat": int(st.last_heartbeat * 1e9),
-            "node_state": 1,
-            "state_name": self.state_name(st, now),
-        }
-        status: dict[str, Any] = {
-            "capacity": "10GiB",
-            "available": "9.2GiB",
-            "used_size": f"{100 + regions * 2.5:.1f}MiB",
-            "leader_count": leaders,
-            "leader_weight": 1,
-            "leader_score": leaders,
-            "leader_size": leaders,
-            "region_count": regions,
-            "region_weight": 1,
-            "region_score": round(regions * 1.05, 2),
-            "region_size": regions,
-            "slow_score": 1,
-            "start_ts": rfc3339(st.start_ts),
-            "last_heartbeat_ts": rfc3339(st.last_heartbeat, nanos=True),
-            "uptime": go_duration(max(0.0, st.last_heartbeat - st.start_ts)),
-        }
-        if pending:
-            status["pending_peer_count"] = pending
-        return {"store": store, "status": status}
-
-    def stores_json(self, now: float, state: str | None = None) -> dict[str, Any]:
-        out = [self.store_json(s, now) for s in sorted(self.stores.values(), key=lambda s: s.id)]
-        if state:
-            out = [s for s in out if s["store"]["state_name"].lower() == state.lower()]
-        return {"count": len(out), "stores": out}
-
-    def _pending_regions(self, now: float, only_store: int | None = None) -> list[Region]:
+    def pending_regions(self, now: float, only_store: int | None = None) -> list[Region]:
         by_id = {s.id: s for s in self.stores.values()}
         catching = {sid for sid, s in by_id.items()
                     if s.serving_since is not None and s.last_heartbeat and now < s.caught_up_at}
@@ -263,7 +217,7 @@ class PDModel:
             catching &= {only_store}
         return [r for r in self.regions if catching & set(r.peers) and r.leader_store not in catching]
 
-    def _down_peers(self, r: Region, now: float) -> list[tuple[int, int, int]]:
+    def down_peers(self, r: Region, now: float) -> list[tuple[int, int, int]]:
         by_id = {s.id: s for s in self.stores.values()}
         out = []
         for sid, pid in r.peers.items():
@@ -274,118 +228,6 @@ class PDModel:
             if st.serving_since is None and silent >= self.timing.s("max_peer_down"):
                 out.append((pid, sid, int(silent)))
         return out
-
-    def region_json(self, r: Region, now: float) -> dict[str, Any]:
-        def peer(sid: int) -> dict[str, Any]:
-            return {"id": r.peers[sid], "store_id": sid, "role_name": "Voter"}
-
-        out: dict[str, Any] = {
-            "id": r.id,
-            "start_key": r.start_key,
-            "end_key": r.end_key,
-            "epoch": {"conf_ver": r.conf_ver, "version": r.version},
-            "peers": [peer(sid) for sid in sorted(r.peers)],
-            "leader": peer(r.leader_store),
-            "cpu_usage": 0,
-            "written_bytes": 0,
-            "read_bytes": 0,
-            "written_keys": 0,
-            "read_keys": 0,
-            "approximate_size": 1,
-            "approximate_keys": 0,
-            "approximate_kv_size": 0,
-        }
-        down = self._down_peers(r, now)
-        if down:
-            out["down_peers"] = [{"peer": {"id": pid, "store_id": sid, "role_name": "Voter"}, "down_seconds": secs}
-                                 for pid, sid, secs in down]
-        pending = [sid for sid in r.peers if r in self._pending_regions(now, sid)]
-        if pending:
-            out["pending_peers"] = [peer(sid) for sid in pending]
-        return out
-
-    def region_check(self, check: str, now: float) -> dict[str, Any] | None:
-        if check == "down-peer":
-            regions = [r for r in self.regions if self._down_peers(r, now)]
-        elif check == "pending-peer":
-            regions = self._pending_regions(now)
-        elif check in ("miss-peer", "offline-peer", "extra-peer", "learner-peer", "empty-region",
-                       "oversized-region", "undersized-region"):
-            regions = []  # 3 stores, 3 replicas: nowhere to add or remove a peer
-        else:
-            return None
-        return {"count": len(regions), "regions": [self.region_json(r, now) for r in regions]}
-
-    def config_json(self) -> dict[str, Any]:
-        msd = self.max_store_down if self.max_store_down is not None else self.timing.s("max_store_down")
-        return {
-            "client-urls": "http://0.0.0.0:2379",
-            "schedule": {"max-store-down-time": go_duration(msd), "leader-schedule-limit": 4,
-                         "region-schedule-limit": 2048, "replica-schedule-limit": 64},
-            "replication": {"max-replicas": self.max_replicas, "location-labels": "", "strictly-match-label": "false",
-                            "enable-placement-rules": "true", "isolation-level": ""},
-        }
-
-    # ------------------------------------------------------------ PD's HTTP API
-
-    def member_json(self) -> dict[str, Any]:
-        host = "http://" + (self.member_host or f"{self.cluster}-pd-0.{self.cluster}-pd-peer.{self.namespace}.svc")
-        return {"name": self.member_name or f"{self.cluster}-pd-0", "member_id": MEMBER_ID,
-                "peer_urls": [f"{host}:2380"],
-                "client_urls": [f"{host}:2379"], "deploy_path": "/", "binary_version": "v8.5.7",
-                "git_hash": "0b0f16a3e8d0f2c1b4a5e6d7c8b9a0f1e2d3c4b5"}
-
-    def api(self, method: str, target: str, body: bytes, now: float) -> tuple[int, Any]:
-        """Answer one request of PD's HTTP API: (status, JSON value)."""
-        url = urlsplit(target)
-        path, query = url.path.rstrip("/"), {k: v[-1] for k, v in parse_qs(url.query).items()}
-        member = self.member_json()
-        if method == "GET":
-            if path == "/pd/api/v1/stores":
-                # PD filters by metapb.StoreState (0 Up, 1 Offline, 2 Tombstone); without a filter it
-                # leaves out Tombstone. These stores are never offline nor tombstones.
-                states = parse_qs(url.query).get("state", ["0", "1"])
-                return 200, self.stores_json(now) if "0" in states else {"count": 0, "stores": []}
-            if path == "/pd/api/v1/stores/check":
-                return 200, self.stores_json(now, query.get("state"))
-            if path.startswith("/pd/api/v1/store/"):
-                sid = path.rsplit("/", 1)[1]
-                st = next((s for s in self.stores.values() if str(s.id) == sid), None)
-                return (200, self.store_json(st, now)) if st else (404, f"store id {sid} not found")
-            if path == "/pd/api/v1/health":
-                return 200, [{"name": member["name"], "member_id": MEMBER_ID, "client_urls": member["client_urls"],
-                              "health": True}]
-            if path == "/pd/api/v1/members":
-                return 200, {"header": {"cluster_id": CLUSTER_ID}, "members": [member], "leader": member,
-                             "etcd_leader": member}
-            if path == "/pd/api/v1/cluster":
-                return 200, {"id": CLUSTER_ID, "max_peer_count": self.max_replicas}
-            if path == "/pd/api/v1/leader":
-                return 200, member
-            if path == "/pd/api/v2/ready":
-                return 200, ""
-            if path == "/pd/api/v1/config/replicate":
-                return 200, self.config_json()["replication"]
-            if path == "/pd/api/v1/config":
-                return 200, self.config_json()
-            if path.startswith("/pd/api/v1/regions/check/"):
-                out = self.region_check(path.rsplit("/", 1)[1], now)
-                return (200, out) if out is not None else (404, "unknown check")
-            if path == "/pd/api/v1/regions":
-                return 200, {"count": len(self.regions), "regions": [self.region_json(r, now) for r in self.regions]}
-        if method == "POST" and path.startswith("/pd/api/v1/store/") and path.endswith("/label"):
-            # tidb-operator sets a store's labels from its node's; these stores keep none.
-            return 200, "The store's label is updated."
-        if method == "POST" and path == "/pd/api/v1/config":
-            try:
-                doc = json.loads(body or b"{}")
-                for key in ("max-store-down-time", "schedule.max-store-down-time"):
-                    if key in doc:
-                        self.max_store_down = parse_go_duration(str(doc[key]))
-            except ValueError as e:
-                return 400, str(e)
-            return 200, "The config is updated."
-        return 404, "404 page not found"
 
 
 def parse_go_duration(text: str) -> float:

@@ -29,6 +29,7 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, restart_count
+from chaosdemo_local.simulation.pd_api import answer, stores_json
 from chaosdemo_local.simulation.pd_model import PDModel, Timing, go_duration, parse_go_duration, tc_status
 
 __all__ = ["PDSim", "Timing", "build_app", "go_duration", "main", "parse_go_duration"]
@@ -130,7 +131,7 @@ def build_app(sim: PDSim, clock: Any = time.time) -> web.Application:
         path = "/pd/api/v1/" + req.match_info["tail"] + (f"?{req.query_string}" if req.query_string else "")
         now = clock()
         sim.beat(now)
-        status, payload = sim.api(req.method, path, await req.read(), now)
+        status, payload = answer(sim, req.method, path, await req.read(), now)
         return web.json_response(payload, status=status)
 
     async def state(req: web.Request) -> web.Response:
@@ -230,7 +231,7 @@ async def follow_clusters(sims: list[PDSim], api: client.ApiClient, tick: float,
                         "pingcap.com", "v1alpha1", sim.namespace, "tidbclusters", sim.cluster)
                     await custom.patch_namespaced_custom_object_status(
                         "pingcap.com", "v1alpha1", sim.namespace, "tidbclusters", sim.cluster,
-                        {"status": tc_status(sim.stores_json(now), tc.get("status") or {}, now)},
+                        {"status": tc_status(stores_json(sim, now), tc.get("status") or {}, now)},
                         _content_type="application/merge-patch+json")
         except ApiException as e:
             log.warning("API server: %s %s", e.status, e.reason)

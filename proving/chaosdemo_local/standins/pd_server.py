@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from chaosdemo_local.simulation.pd_api import answer, config_json, member_json
 from chaosdemo_local.simulation.pd_model import PDModel, Timing, parse_go_duration, rfc3339
 
 log = logging.getLogger("pd-standin")
@@ -92,7 +93,7 @@ def handler_for(s: Standin) -> type[BaseHTTPRequestHandler]:
                     with s.lock:
                         return self._answer(200, list(s.events))
                 with s.lock:
-                    status, payload = s.model.api(method, self.path, body, now)
+                    status, payload = answer(s.model, method, self.path, body, now)
                 self._answer(status, payload)
             except (KeyError, ValueError) as e:
                 self._answer(400, f"bad request: {e}")
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     etcd = start_etcd(a.data_dir, a.port + 10000)
     server = PDPort(("0.0.0.0", a.port), handler_for(s))
     server.etcd_port = a.port + 10000 if etcd else 0
-    member, seen = s.model.member_json()["name"], set()
+    member, seen = member_json(s.model)["name"], set()
 
     def on_etcd(peer: Any) -> None:  # the first connection of each client host, so TiKV's events are not crowded out
         if peer[0] not in seen:
@@ -264,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     start = (f"--initial-cluster={a.initial_cluster}" if a.initial_cluster else f"--join={a.join}" if a.join
              else "no discovery arguments")
     log.info("PD STAND-IN (not PD) %s for %s/%s on :%d, time scale %g, max-store-down-time %s, %s: stores come "
-             "only from TiKV heartbeats", s.model.member_json()["name"], s.model.namespace, s.model.cluster, a.port,
-             a.time_scale, s.model.config_json()["schedule"]["max-store-down-time"], start)
+             "only from TiKV heartbeats", member_json(s.model)["name"], s.model.namespace, s.model.cluster, a.port,
+             a.time_scale, config_json(s.model)["schedule"]["max-store-down-time"], start)
     signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
     try:
         server.serve_forever()
