@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import get_args
 
@@ -13,22 +14,10 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["pd-sim"]:
-        from chaosdemo_local.simulation.pd_sim import main as pd_main
-
-        return pd_main(argv[1:])
-    if argv[:1] == ["bench"]:
-        from chaosdemo_local.bench.benchmark import main as bench_main
-
-        return bench_main(argv[1:])
-    if argv[:1] == ["eval"]:
-        from chaosdemo_local.bench.evaluation import main as eval_main
-
-        return eval_main(argv[1:])
-    if argv[:1] == ["bench-kind"]:
-        from chaosdemo_local.bench.kind_bench import main as bench_kind_main
-
-        return bench_kind_main(argv[1:])
+    passed_on = {"pd-sim": "chaosdemo_local.simulation.pd_sim", "bench": "chaosdemo_local.bench.benchmark",
+                 "eval": "chaosdemo_local.bench.evaluation", "bench-kind": "chaosdemo_local.bench.kind_bench"}
+    if argv[:1] and argv[0] in passed_on:  # commands with parsers of their own
+        return int(importlib.import_module(passed_on[argv[0]]).main(argv[1:]))
     parser = argparse.ArgumentParser(prog="chaosdemo-local", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("pd-sim", help="run the SIMULATED PD (see chaosdemo-local pd-sim --help)")

@@ -43,9 +43,10 @@ from chaosdemo.api.models import HELD_ACTIONS
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo.run.casebook import CASE_MARK
 from chaosdemo_local.cluster.tikv import node_of, pod_away_from, tikv_pods
-from chaosdemo_local.kind.env import TIDB_ADMIN_NS, TIDB_NS, KindEnv, Unsupported
+from chaosdemo_local.kind.env import KindEnv
 from chaosdemo_local.kind.images import REPO
 from chaosdemo_local.kind.observers import Observers, sights
+from chaosdemo_local.kind.steps import TIDB_ADMIN_NS, TIDB_NS, Unsupported
 from chaosdemo_local.reaper import stop_on_signals
 
 __all__ = ["main", "summarize", "table"]
@@ -237,7 +238,7 @@ def extras(env: KindEnv, args: argparse.Namespace, results: dict[str, Any]) -> N
     say(f"recorded {len(list(args.record.glob('*.json')))} cases in {args.record}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="chaosdemo-local bench-kind", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--runs", type=int, default=int(os.environ.get("BENCH_RUNS", "3")))
@@ -248,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--record", type=Path, default=None, help="write each run's evidence as a diagnosis case here")
     p.add_argument("--controls", type=int, default=2, help="with --record: dry runs of the healthy cluster")
     p.add_argument("--distractions", type=int, default=2, help="with --record: pod-kills with a planted Event")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     stop_on_signals()
     actions = [a for a in args.actions.split(",") if a]
     per_run = {"node-kill": 2.5, "process-pause": 1.0 + args.hold / 60, "network-partition": 1.0 + args.hold / 60}

@@ -11,9 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,7 @@ from kubernetes_asyncio import client, config
 from chaosdemo_local.cluster import tidb_operator
 from chaosdemo_local.cluster.control_plane import REPO, LocalCluster, find_binaries, free_port
 from chaosdemo_local.cluster.docker_nodes import Dockerd, cached_data_root, docker_cli
+from chaosdemo_local.cluster.health import pd_call, tier_health
 from chaosdemo_local.reaper import die_with_parent, marked_env, reap_leftovers
 
 __all__ = ["LocalEnv", "Process"]
@@ -62,6 +60,51 @@ class KubectlFailed(subprocess.CalledProcessError):
         return f"{super().__str__()}: {(self.stderr or '').strip()[-600:]}"
 
 
+def start_dockerd(workdir: Path) -> tuple[Dockerd | None, int | None, str]:
+    """Our Docker engine, on the cached data root when no other run holds it (images then outlive the run):
+    (the engine or None, the data root's lock or None, why there is no engine)."""
+    cached = cached_data_root("local-tier")
+    if cached is None:
+        print("[local-tier] another run holds the cached Docker data root: this one keeps its own (its images "
+              "are built again)", file=sys.stderr)
+    lock = cached[1] if cached else None
+    try:
+        dockerd = Dockerd(workdir, live_restore=True, data_root=cached[0] if cached else None).start()
+    except RuntimeError as e:
+        return None, lock, str(e)
+    if cached is not None and dockerd.process is not None:
+        # Ours alone (the lock): containers a killed run left in it go; its images stay.
+        left = docker_cli(dockerd.host, "ps", "-aq").stdout.decode().split()
+        if left:
+            docker_cli(dockerd.host, "rm", "-f", *left, check=False)
+    return dockerd, lock, ""
+
+
+def operator_env(pd_url: str, s: float, namespace: str, docker_host: str, **extra: str) -> dict[str, str]:
+    """The operator's settings on the local tier: its PD, and its timings scaled as the tier's."""
+    env = {
+        "CHAOSDEMO_PD_URL_TEMPLATE": pd_url,
+        # The SIMULATED stores have no TiKV process to ask on a status port: tikv-stores-answer is off here
+        # (on by default, and on the kind tier, where the stand-in TiKV serves /status).
+        "CHAOSDEMO_STORE_PROBE": "false",
+        # The tests' demos live in namespaces of their own and target tidb-cluster: allowed on purpose.
+        "CHAOSDEMO_TARGET_NAMESPACES": namespace,
+        "CHAOSDEMO_POLL_SECONDS": str(max(0.2, 2.0 * s)),
+        "CHAOSDEMO_HEARTBEAT_STALE_SECONDS": str(15.0 * s),
+        "CHAOSDEMO_LOOK_INTERVAL_SECONDS": str(0.25 * s),
+        "CHAOSDEMO_SAVE_INTERVAL_SECONDS": str(1.0 * s),
+        "CHAOSDEMO_DIAGNOSIS_SETTLE_SECONDS": str(10.0 * s),
+        # A killed operator's successor waits out its leader Lease: 5 s here, 15 s by default.
+        "CHAOSDEMO_LEADER_LEASE_SECONDS": "5",
+        # Several operators share this host in the tests: metrics only where a test asks, on its own port.
+        "CHAOSDEMO_METRICS_PORT": "0",
+        "ANTHROPIC_API_KEY": "",
+        "DOCKER_HOST": docker_host,
+    }
+    env.update(extra)
+    return env
+
+
 @dataclass
 class LocalEnv:
     workdir: Path
@@ -83,7 +126,7 @@ class LocalEnv:
         self.workdir.mkdir(parents=True, exist_ok=True)
         reap_leftovers(log=lambda msg: print(f"[local-tier] {msg}", file=sys.stderr))
         if self.docker:
-            self._start_docker()
+            self.dockerd, self._data_root_lock, self.docker_error = start_dockerd(self.workdir / "dockerd")
         self.cluster = LocalCluster(self.name, self.workdir / "cluster", find_binaries(),
                                     node_monitor_grace_seconds=max(5, round(40 * self.time_scale)),
                                     docker_host=self.docker_host or None).start()
@@ -100,27 +143,6 @@ class LocalEnv:
         self.kubectl("wait", "--for=condition=Established", "crd/chaosdemos.chaosdemo.dev", "--timeout=30s")
         self.wait_healthy(timeout=60)
         return self
-
-    def _start_docker(self) -> None:
-        """Our Docker engine, on the cached data root when no other run holds it (images then outlive the run)."""
-        cached = cached_data_root("local-tier")
-        if cached is None:
-            print("[local-tier] another run holds the cached Docker data root: this one keeps its own (its images "
-                  "are built again)", file=sys.stderr)
-        else:
-            self._data_root_lock = cached[1]
-        try:
-            self.dockerd = Dockerd(self.workdir / "dockerd", live_restore=True,
-                                   data_root=cached[0] if cached else None).start()
-        except RuntimeError as e:
-            self.docker_error = str(e)
-            self.dockerd = None
-            return
-        if cached is not None and self.dockerd.process is not None:
-            # Ours alone (the lock): containers a killed run left in it go; its images stay.
-            left = docker_cli(self.dockerd.host, "ps", "-aq").stdout.decode().split()
-            if left:
-                docker_cli(self.dockerd.host, "rm", "-f", *left, check=False)
 
     async def _install_tidb(self) -> None:
         cfg = client.Configuration()
@@ -192,52 +214,12 @@ class LocalEnv:
         return proc
 
     def pd(self, path: str, method: str = "GET", body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.pd_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=5) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as e:
-            with e:
-                raise OSError(f"PD simulator {method} {path}: HTTP {e.code}") from None
+        return pd_call(self.pd_url, path, method, body)
 
     def healthy(self) -> tuple[bool, str]:
-        """Whether the cluster is as a demo's preflight needs it, by Kubernetes, PD and the simulation.
-
-        PD's answers alone are not enough right after a fault: a store whose pod
-        or node came back still shows Up, with nothing pending, until its new
-        TiKV process first heartbeats and starts to catch up (CI saw a preflight
-        refuse 32 pending regions right after such a look). So every Ready pod
-        must also be the one the simulation's store serves (same uid), and
-        every store settled, by the simulation's own word.
-        """
+        """Whether the cluster is as a demo's preflight needs it (``health.tier_health``)."""
         assert self.cluster is not None
-        ns, name = self.tidb_namespace, self.tidb_name
-        selector = urllib.parse.quote(f"app.kubernetes.io/component=tikv,app.kubernetes.io/instance={name}")
-        pods = self.cluster.api(f"/api/v1/namespaces/{ns}/pods?labelSelector={selector}")["items"]
-        ready = [p for p in pods if not p["metadata"].get("deletionTimestamp") and any(
-            c["type"] == "Ready" and c["status"] == "True" for c in p.get("status", {}).get("conditions", []))]
-        try:
-            stores = self.pd("/pd/api/v1/stores")["stores"]
-            regions = self.pd("/pd/api/v1/regions")["count"]
-            pending = self.pd("/pd/api/v1/regions/check/pending-peer")["count"]
-            sim = self.pd("/_sim/state")["stores"]
-        except OSError as e:
-            return False, f"PD simulator not answering: {e}"
-        up = [s for s in stores if s["store"]["state_name"] == "Up"]
-        unsettled = sorted(f"{pod} {s['why']}" for pod, s in sim.items() if s["why"])
-        unseen = sorted(p["metadata"]["name"] for p in ready
-                        if (sim.get(p["metadata"]["name"]) or {}).get("uid") != p["metadata"]["uid"])
-        tc = self.cluster.api(f"/apis/pingcap.com/v1alpha1/namespaces/{ns}/tidbclusters/{name}")
-        tc_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                       for c in (tc.get("status") or {}).get("conditions", []))
-        ok = len(ready) == 3 and len(up) == 3 and regions > 0 and pending == 0 and tc_ready and not (
-            unsettled or unseen)
-        return ok, (f"{len(ready)}/3 TiKV pods Ready, {len(up)}/{len(stores)} stores Up, "
-                    f"{regions} regions, {pending} pending, TidbCluster Ready={tc_ready}"
-                    + (f", stores not settled: {', '.join(unsettled)}" if unsettled else "")
-                    + (f", pods the simulation has not seen yet: {', '.join(unseen)}" if unseen else ""))
+        return tier_health(self.cluster, self.pd_url, self.tidb_namespace, self.tidb_name)
 
     def wait_healthy(self, timeout: float = 60) -> str:
         """Wait until the cluster is healthy (``healthy``), with a deadline."""
@@ -251,28 +233,7 @@ class LocalEnv:
         raise TimeoutError(f"local TiDB stand-in not healthy after {timeout}s: {why}")
 
     def operator_env(self, **extra: str) -> dict[str, str]:
-        s = self.time_scale
-        env = {
-            "CHAOSDEMO_PD_URL_TEMPLATE": self.pd_url,
-            # The SIMULATED stores have no TiKV process to ask on a status port: tikv-stores-answer is off here
-            # (on by default, and on the kind tier, where the stand-in TiKV serves /status).
-            "CHAOSDEMO_STORE_PROBE": "false",
-            # The tests' demos live in namespaces of their own and target tidb-cluster: allowed on purpose.
-            "CHAOSDEMO_TARGET_NAMESPACES": self.tidb_namespace,
-            "CHAOSDEMO_POLL_SECONDS": str(max(0.2, 2.0 * s)),
-            "CHAOSDEMO_HEARTBEAT_STALE_SECONDS": str(15.0 * s),
-            "CHAOSDEMO_LOOK_INTERVAL_SECONDS": str(0.25 * s),
-            "CHAOSDEMO_SAVE_INTERVAL_SECONDS": str(1.0 * s),
-            "CHAOSDEMO_DIAGNOSIS_SETTLE_SECONDS": str(10.0 * s),
-            # A killed operator's successor waits out its leader Lease: 5 s here, 15 s by default.
-            "CHAOSDEMO_LEADER_LEASE_SECONDS": "5",
-            # Several operators share this host in the tests: metrics only where a test asks, on its own port.
-            "CHAOSDEMO_METRICS_PORT": "0",
-            "ANTHROPIC_API_KEY": "",
-            "DOCKER_HOST": self.docker_host,
-        }
-        env.update(extra)
-        return env
+        return operator_env(self.pd_url, self.time_scale, self.tidb_namespace, self.docker_host, **extra)
 
     def start_operator(self, name: str = "operator", args: tuple[str, ...] = (), verbose: bool = True,
                        **extra: str) -> Process:

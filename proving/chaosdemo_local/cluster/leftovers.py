@@ -23,9 +23,9 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosdemo_local.cluster.control_plane import ADMIN_TOKEN
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv
+from chaosdemo_local.cluster.pki import ADMIN_TOKEN
 from chaosdemo_local.reaper import MARK, processes
 
 __all__ = ["Reader", "TierState", "describe", "going_namespaces", "left_behind", "operator_pids", "read_tier", "remove",

@@ -39,36 +39,30 @@ from typing import Any
 
 import yaml
 
-from chaosdemo_local.cluster.docker_nodes import CACHE, Dockerd, docker_cli
-from chaosdemo_local.kind.images import REPO, component_images, operator_image, tidb_operator_image
-from chaosdemo_local.reaper import reap_leftovers, stop_on_signals
+from chaosdemo_local.cluster.docker_nodes import Dockerd, docker_cli
+from chaosdemo_local.kind.images import REPO
+from chaosdemo_local.kind.steps import (
+    TIDB_NS,
+    TIDB_OPERATOR_VERSION,
+    TOOLS,
+    Unsupported,
+    build_and_load_images,
+    check_privileged,
+    create_cluster,
+    export_logs,
+    install_operator_chart,
+    install_tidb_operator,
+    kind_config,
+    remove_cluster,
+    sh,
+    start_engine,
+    tidb_cluster_manifest,
+    tidb_health,
+    tidb_operator_said,
+)
+from chaosdemo_local.reaper import stop_on_signals
 
 __all__ = ["KindEnv", "Unsupported", "timings_table"]
-
-LOCAL_REPO = "local.chaosdemo.dev"
-OPERATOR_IMAGE = "chaosdemo-operator:kind-e2e"
-TIDB_OPERATOR_VERSION = "v1.6.6"
-TIDB_NS, TIDB_ADMIN_NS = "tidb-cluster", "tidb-admin"
-
-
-class Unsupported(RuntimeError):
-    """This machine cannot run the kind tier (the reason says why); the suite is skipped, never hung."""
-
-
-def _sh(*args: str, env: dict[str, str] | None = None, timeout: float = 1800, cwd: Path = REPO) -> str:
-    done = subprocess.run(args, capture_output=True, text=True, env=env, timeout=timeout, cwd=cwd)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[:4])} failed ({done.returncode}):\n{done.stdout[-1500:]}\n"
-                           f"{done.stderr[-3000:]}")
-    return done.stdout
-
-
-def _lacks_sys_resource() -> bool:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("CapBnd:"):
-            return not (int(line.split()[1], 16) >> 24) & 1
-    return False
-
 
 def timings_table(timings: list[tuple[str, float]]) -> str:
     width = max((len(n) for n, _ in timings), default=10)
@@ -112,7 +106,7 @@ class KindEnv:
                 "PATH": f"{path}{os.pathsep}{os.environ.get('PATH', '')}"}
 
     def kind(self, *args: str, timeout: float = 1800) -> str:
-        return _sh(str(self.bins["kind-tier"] / "kind"), *args, env=self.env, timeout=timeout)
+        return sh(str(self.bins["kind-tier"] / "kind"), *args, env=self.env, timeout=timeout)
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run([str(self.bins["control-plane"] / "kubectl"), *args], capture_output=True, text=True,
@@ -134,16 +128,12 @@ class KindEnv:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             self._step("Docker engine", self._engine)
-            self.bins["control-plane"] = Path(self._step(
-                "control plane binaries", lambda: _sh("bash", "hack/build-control-plane.sh")).splitlines()[-1])
-            self.bins["kind-tier"] = Path(self._step(
-                "kind and node binaries", lambda: _sh("bash", "hack/build-kind-tier.sh")).splitlines()[-1])
-            self.bins["helm"] = Path(self._step(  # the binary itself, not its folder
-                "helm", lambda: _sh("bash", "hack/build-helm.sh")).splitlines()[-1])
-            self.tidb_operator = Path(self._step(f"tidb-operator {TIDB_OPERATOR_VERSION} from its module", lambda: _sh(
+            for what, key, script in TOOLS:
+                self.bins[key] = Path(self._step(what, lambda script=script: sh("bash", script)).splitlines()[-1])
+            self.tidb_operator = Path(self._step(f"tidb-operator {TIDB_OPERATOR_VERSION} from its module", lambda: sh(
                 "bash", "hack/build-tidb-operator.sh",
                 env={**os.environ, "TIDB_OPERATOR_VERSION": TIDB_OPERATOR_VERSION})).splitlines()[-1])
-            self.node_image = self._step("node image", lambda: _sh(
+            self.node_image = self._step("node image", lambda: sh(
                 "bash", "hack/kind/build-node-image.sh", env=self.env)).splitlines()[-1]
             self._step("kind create cluster", self._create)
             self._step("images built and loaded", self._images)
@@ -156,106 +146,31 @@ class KindEnv:
         return self
 
     def _engine(self) -> None:
-        if shutil.which("docker") is None:
-            raise Unsupported("no docker CLI on this machine")
-        extra: list[str] = []
-        if _lacks_sys_resource() and not os.environ.get("DOCKER_HOST"):
-            wrapper = REPO / "hack" / "kind" / "runc-without-sys-resource"
-            extra = ["--add-runtime", f"chaosdemo-runc={wrapper}", "--default-runtime", "chaosdemo-runc"]
-            self.progress("CAP_SYS_RESOURCE is missing from the bounding set: containers run through "
-                          f"{wrapper.name}")
-        # A dockerd (and its nodes' shims) that a killed run left on our data root holds its lock: it goes.
-        # One that another run still uses stays, and ours then fails to start, saying so.
-        reap_leftovers(log=self.progress)
-        # A user's engine (DOCKER_HOST, or the default socket) comes first; else one of ours. Ours needs no
-        # default bridge (kind makes its own network) and caches its images across runs.
-        self.dockerd = Dockerd(self.workdir / "dockerd", network=["--bridge=none"], data_root=CACHE / "kind-docker",
-                               extra=extra, also_try=("unix:///var/run/docker.sock",))
-        try:
-            self.dockerd.start()
-        except RuntimeError as e:
-            raise Unsupported(f"no Docker engine could be started (is another kind-tier run using "
-                              f"{CACHE / 'kind-docker'}?): {str(e)[-300:]}") from e
+        self.dockerd = start_engine(self.workdir, self.progress)
         self.host = self.dockerd.host
-        probe = self.docker("run", "--rm", "--privileged", "--entrypoint", "true", self._probe_image(), check=False)
-        if probe.returncode != 0:
-            raise Unsupported(f"this Docker engine cannot run privileged containers, which kind nodes are: "
-                              f"{probe.stderr.decode(errors='replace')[-300:]}")
+        check_privileged(self.host, self.workdir)
         # A cluster an earlier, killed run left in this engine goes first.
         if self.name in self.docker("ps", "-a", "--format", "{{.Label \"io.x-k8s.kind.cluster\"}}").stdout.decode():
             self.progress(f"removing the kind cluster {self.name} an earlier run left behind")
             self._remove_cluster()
 
-    def _probe_image(self) -> str:
-        """Something to run a privileged probe with: busybox, imported once."""
-        tag = "chaosdemo/probe:busybox"
-        if self.docker("image", "inspect", tag, check=False).returncode != 0:
-            busybox = shutil.which("busybox") or "/bin/busybox"
-            ctx = self.workdir / "probe"
-            (ctx / "bin").mkdir(parents=True, exist_ok=True)
-            shutil.copy(busybox, ctx / "bin" / "busybox")
-            (ctx / "bin" / "true").symlink_to("busybox")
-            _sh("tar", "-C", str(ctx), "-cf", str(self.workdir / "probe.tar"), ".")
-            self.docker("import", str(self.workdir / "probe.tar"), tag)
-        return tag
-
     def _create(self) -> None:
-        versions = {
-            "k8s": "v1.36.3",
-            "etcd": "v" + _sh(str(self.bins["control-plane"] / "etcd"), "--version").split()[2],
-            "coredns": "v" + _sh(str(self.bins["kind-tier"] / "coredns"), "-version").split("CoreDNS-")[1].split()[0],
-        }
-        socket = self.host.removeprefix("unix://")
-        cfg = _sh(sys.executable, "hack/kind/cluster-config.py", "--name", self.name, "--docker-socket", socket,
-                  "--local-images", f"{LOCAL_REPO}:{versions['k8s']}:{versions['etcd']}:{versions['coredns']}")
-        (self.workdir / "kind-config.yaml").write_text(cfg)
-        from pytest_kind import KindCluster  # the user's named e2e library drives kind itself
-
+        (self.workdir / "kind-config.yaml").write_text(kind_config(self.name, self.host, self.bins))
         os.environ.update({k: self.env[k] for k in ("DOCKER_HOST", "PATH")})
-        self.cluster = KindCluster(self.name, kubeconfig=self.kubeconfig, image=self.node_image,
-                                   kind_path=self.bins["kind-tier"] / "kind",
-                                   kubectl_path=self.bins["control-plane"] / "kubectl")
-        try:
-            self.cluster.create(config_file=self.workdir / "kind-config.yaml")
-            self.kubectl("wait", "--for=condition=Ready", "nodes", "--all", "--timeout=300s")
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
-            self._export_logs()
-            raise
+        self.cluster = create_cluster(self.name, self.workdir / "kind-config.yaml", self.kubeconfig, self.node_image,
+                                      self.bins, self.kubectl, self._export_logs)
 
     def _images(self) -> None:
         assert self.tidb_operator is not None
-        self.components = component_images(self.host, self.bins["control-plane"] / "etcd")
-        self.tidb_operator_image = tidb_operator_image(self.host, self.tidb_operator / "bin", TIDB_OPERATOR_VERSION)
-        seconds = operator_image(self.host, OPERATOR_IMAGE)
-        self.progress(f"operator image built from the Dockerfile in {seconds:.0f}s")
-        # Each image only where it runs: the operator's pods are pinned to the control-plane node (the Docker
-        # socket is mounted there), and the control plane's taint keeps tidb-operator and the TidbCluster's
-        # pods on the workers. One load per group: its images share their base layers, which cross once.
-        nodes = self.kind("get", "nodes", "--name", self.name).split()
-        control_plane = [n for n in nodes if n.endswith("-control-plane")]
-        workers = [n for n in nodes if n not in control_plane]
-        self.kind("load", "docker-image", "--name", self.name, "--nodes", ",".join(control_plane), OPERATOR_IMAGE,
-                  timeout=1200)
-        self.kind("load", "docker-image", "--name", self.name, "--nodes", ",".join(workers),
-                  self.tidb_operator_image, *sorted(set(self.components.values())), timeout=1200)
+        self.components, self.tidb_operator_image = build_and_load_images(
+            self.kind, self.name, self.host, self.bins["control-plane"] / "etcd", self.tidb_operator, self.progress)
 
     def _install_tidb_operator(self) -> None:
-        """tidb-operator as its getting-started guide installs it: CRDs, then its chart; only the image is ours."""
         assert self.tidb_operator is not None
-        self.kubectl("create", "-f", str(self.tidb_operator / "manifests" / "crd.yaml"))
-        self.kubectl("create", "namespace", TIDB_ADMIN_NS)
-        chart = self.tidb_operator / "charts" / "tidb-operator"
-        _sh(str(self.bins["helm"]), "install", "tidb-operator", str(chart), "--namespace", TIDB_ADMIN_NS,
-            "--set", f"operatorImage={self.tidb_operator_image}", "--wait", "--timeout", "5m",
-            env=self.env, timeout=400)
+        install_tidb_operator(self.kubectl, self.bins["helm"], self.tidb_operator, self.tidb_operator_image, self.env)
 
     def tidb_cluster(self) -> dict[str, Any]:
-        """deploy/tidb-cluster.yaml as users apply it, with the STAND-IN images in place of PD's, TiKV's, TiDB's."""
-        tc: dict[str, Any] = yaml.safe_load((REPO / "deploy" / "tidb-cluster.yaml").read_text())
-        for role in ("pd", "tikv", "tidb"):
-            tc["spec"][role]["baseImage"] = self.components[role].rsplit(":", 1)[0]
-        tc["spec"]["helper"]["image"] = self.components["helper"]
-        return tc
+        return tidb_cluster_manifest(self.components)
 
     def _tidb(self) -> None:
         self.kubectl("create", "namespace", TIDB_NS)
@@ -263,28 +178,12 @@ class KindEnv:
         self.wait_healthy(timeout=420)
 
     def _operator(self) -> None:
-        gid = os.stat(self.host.removeprefix("unix://")).st_gid
-        repo, tag = OPERATOR_IMAGE.rsplit(":", 1)
-        _sh(str(self.bins["helm"]), "upgrade", "--install", "chaosdemo", "charts/chaosdemo-operator", "--namespace",
-            "chaosdemo-system", "--create-namespace", "--set", f"image.repository={repo}", "--set", f"image.tag={tag}",
-            "--set", "dockerSocket.enabled=true", "--set", f"dockerSocket.groupId={gid}", "--set", "replicas=2",
-            # tidb-operator starts the stand-ins at PD's real timing (a heartbeat every 10 s): the chart's
-            # default heartbeatStaleSeconds (11) is for that timing.
-            *(a for k, v in sorted(self.operator_values.items()) for a in ("--set", f"{k}={v}")),
-            "--wait", "--timeout", "5m",
-            env=self.env, timeout=400)
+        install_operator_chart(self.bins["helm"], self.host, self.operator_values, self.env)
 
     # ------------------------------------------------------------ health
 
     def healthy(self) -> tuple[bool, str]:
-        tc = self.kubectl("get", "tidbcluster", "basic", "-n", TIDB_NS, "-o", "json", check=False)
-        if tc.returncode != 0:
-            return False, tc.stderr.strip()
-        status = json.loads(tc.stdout).get("status") or {}
-        ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {})
-        stores = (status.get("tikv") or {}).get("stores") or {}
-        ok = ready.get("status") == "True" and len(stores) == 3 and all(s["state"] == "Up" for s in stores.values())
-        return ok, f"Ready={ready.get('status')} stores={ {k: v['state'] for k, v in stores.items()} }"
+        return tidb_health(self.kubectl)
 
     def wait_healthy(self, timeout: float = 300) -> None:
         deadline, why = time.monotonic() + timeout, ""
@@ -293,33 +192,16 @@ class KindEnv:
             if ok:
                 return
             time.sleep(2)
-        pods = self.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout
-        logs = self.kubectl("logs", "-n", TIDB_ADMIN_NS, "-l", "app.kubernetes.io/component=controller-manager",
-                            "--tail", "40", check=False).stdout
-        raise RuntimeError(f"the TidbCluster did not become healthy in {timeout:.0f}s: {why}\n{pods}\n"
-                           f"tidb-operator's last lines:\n{logs}")
+        raise RuntimeError(f"the TidbCluster did not become healthy in {timeout:.0f}s: {why}\n"
+                           f"{tidb_operator_said(self.kubectl)}")
 
     # ------------------------------------------------------------ stop
 
     def _export_logs(self) -> None:
-        out = self.workdir / "kind-logs"
-        try:
-            self.kind("export", "logs", "--name", self.name, str(out), timeout=300)
-            self.progress(f"kind's logs are in {out}")
-        except (RuntimeError, subprocess.TimeoutExpired) as e:
-            self.progress(f"could not export kind's logs: {e}")
+        export_logs(self.kind, self.name, self.workdir / "kind-logs", self.progress)
 
     def _remove_cluster(self) -> None:
-        if "kind-tier" in self.bins:
-            try:
-                self.kind("delete", "cluster", "--name", self.name, timeout=300)
-            except (RuntimeError, subprocess.TimeoutExpired) as e:
-                self.progress(f"kind delete cluster failed: {e}")
-        ids = self.docker("ps", "-aq", "--filter", f"label=io.x-k8s.kind.cluster={self.name}",
-                          check=False).stdout.decode().split()
-        if ids:
-            self.docker("rm", "-f", *ids, check=False)
-        self.docker("network", "rm", "kind", check=False)
+        remove_cluster(self.kind if "kind-tier" in self.bins else None, self.host, self.name, self.progress)
 
     def stop(self) -> None:
         """Remove the cluster, its network and our dockerd; each step's time goes in the timings table."""

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaosdemo_local.cluster.tikv import TIKV
-from chaosdemo_local.kind.env import TIDB_NS, KindEnv
+from chaosdemo_local.kind.env import KindEnv
+from chaosdemo_local.kind.steps import TIDB_NS
 
 __all__ = ["Observers", "Row", "Sight", "sights"]
 

@@ -48,6 +48,38 @@ def _error(status: int, kind: str, message: str, headers: dict[str, str] | None 
                              status=status, headers=headers)
 
 
+async def _answer(req: web.Request, state: dict[str, Any], body: dict[str, Any],
+                  record: dict[str, Any]) -> web.Response:
+    """As the API answers a well-formed request, or fails it, in the mode a test set (``/_control``)."""
+    mode = state["mode"]
+    if mode == "429":
+        return _error(429, "rate_limit_error", "Number of requests has exceeded your rate limit",
+                      {"retry-after": "0", "retry-after-ms": "10"})
+    if mode == "500":
+        return _error(500, "api_error", "Internal server error")
+    if mode == "timeout":
+        # Slow, but watching the connection: a caller that gives up (cancels, closes) is recorded as
+        # such at once, so a test can wait for that instead of for the delay.
+        until = asyncio.get_running_loop().time() + float(state["delay"] or 30)
+        while asyncio.get_running_loop().time() < until:
+            if req.transport is None or req.transport.is_closing():
+                record["outcome"] = "dropped by the caller"
+                return web.Response(status=499)
+            await asyncio.sleep(0.05)
+    record["outcome"] = "answered"
+    text = "{\"summary\": \"truncated" if mode == "malformed" else json.dumps(state["answer"] or STANDIN_ANSWER)
+    return web.json_response({
+        "id": f"msg_local{len(state['requests']):06d}",
+        "type": "message",
+        "role": "assistant",
+        "model": body["model"],
+        "content": [{"type": "text", "text": text}],
+        "stop_reason": "end_turn",
+        "stop_sequence": None,
+        "usage": {"input_tokens": len(json.dumps(body)) // 4, "output_tokens": len(text) // 4},
+    })
+
+
 def build_app() -> web.Application:
     state: dict[str, Any] = {"mode": "answer", "answer": None, "delay": 0.0, "requests": []}
     routes = web.RouteTableDef()
@@ -84,33 +116,7 @@ def build_app() -> web.Application:
         if fmt.get("type") != "json_schema" or ("schema" in fmt and check_schema(fmt["schema"])):
             return _error(400, "invalid_request_error",
                           f"output_config.format must be a strict json_schema: {check_schema(fmt.get('schema'))}")
-        mode = state["mode"]
-        if mode == "429":
-            return _error(429, "rate_limit_error", "Number of requests has exceeded your rate limit",
-                          {"retry-after": "0", "retry-after-ms": "10"})
-        if mode == "500":
-            return _error(500, "api_error", "Internal server error")
-        if mode == "timeout":
-            # Slow, but watching the connection: a caller that gives up (cancels, closes) is recorded as
-            # such at once, so a test can wait for that instead of for the delay.
-            until = asyncio.get_running_loop().time() + float(state["delay"] or 30)
-            while asyncio.get_running_loop().time() < until:
-                if req.transport is None or req.transport.is_closing():
-                    record["outcome"] = "dropped by the caller"
-                    return web.Response(status=499)
-                await asyncio.sleep(0.05)
-        record["outcome"] = "answered"
-        text = "{\"summary\": \"truncated" if mode == "malformed" else json.dumps(state["answer"] or STANDIN_ANSWER)
-        return web.json_response({
-            "id": f"msg_local{len(state['requests']):06d}",
-            "type": "message",
-            "role": "assistant",
-            "model": body["model"],
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "end_turn",
-            "stop_sequence": None,
-            "usage": {"input_tokens": len(json.dumps(body)) // 4, "output_tokens": len(text) // 4},
-        })
+        return await _answer(req, state, body, record)
 
     app = web.Application()
     app.add_routes(routes)

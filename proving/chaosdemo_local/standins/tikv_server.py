@@ -72,7 +72,7 @@ def status_server(port: int, info: dict[str, Any], only: str = "") -> ThreadingH
     return srv
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="tikv-standin", description="TiKV STAND-IN for the kind tier")
     p.add_argument("--pd", default=os.environ.get("PD_URL", "http://basic-pd:2379"))
     p.add_argument("--address", "--advertise-addr", default=os.environ.get("ADVERTISE_ADDR", ""))
@@ -88,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s tikv-standin %(message)s")
     if unknown:
         log.info("TiKV flags this stand-in does not use: %s", " ".join(unknown))
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(argv)
     # The store is its pod's: the first label of the advertised address, as tidb-operator maps them.
     a.pod = a.pod or (a.address.split(".")[0] if a.address else socket.gethostname())
     process = f"{socket.gethostname()}/{os.getpid()}/{time.time():.3f}"
