@@ -19,8 +19,9 @@ import yaml
 
 from chaosdemo_local.cluster.control_plane import free_port
 from chaosdemo_local.cluster.env import LocalEnv
+from chaosdemo_local.cluster.harness import Demos, Operator
 
-from .conftest import REPO, Demos, Operator
+from .conftest import REPO
 
 pytestmark = pytest.mark.local
 SA = "system:serviceaccount:chaosdemo-system:chaosdemo-operator"

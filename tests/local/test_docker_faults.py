@@ -24,8 +24,8 @@ from chaosdemo.clients.docker import DockerClient
 from chaosdemo.run.faults import NodeKill
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv
-
-from .conftest import NO_LEADER_ELECTION, Demos, Operator, PhaseWatch, node_kill, running, tikv_pods
+from chaosdemo_local.cluster.harness import NO_LEADER_ELECTION, Demos, Operator, PhaseWatch, node_kill, running
+from chaosdemo_local.cluster.tikv import tikv_pods
 
 pytestmark = [pytest.mark.local, pytest.mark.docker]
 

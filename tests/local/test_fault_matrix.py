@@ -19,12 +19,10 @@ import time
 
 import pytest
 
-from chaosdemo.run.crashpoints import POINTS
+from chaosdemo.api.settings import POINTS
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv
-from chaosdemo_local.cluster.tikv import pod_away_from_pd
-
-from .conftest import (
+from chaosdemo_local.cluster.harness import (
     NO_LEADER_ELECTION,
     Demos,
     Operator,
@@ -32,8 +30,8 @@ from .conftest import (
     now_iso,
     operator_deletions,
     running,
-    tikv_pods,
 )
+from chaosdemo_local.cluster.tikv import pod_away_from_pd, tikv_pods
 
 pytestmark = pytest.mark.local
 

@@ -21,9 +21,9 @@ import pytest
 from chaosdemo_local.cluster.control_plane import free_port
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv
+from chaosdemo_local.cluster.harness import Demos
+from chaosdemo_local.cluster.tikv import tikv_pods
 from chaosdemo_local.kind.images import operator_image
-
-from .conftest import Demos, tikv_pods
 
 # The first test builds the image (on a new machine, the Python base from Debian's packages too): minutes.
 pytestmark = [pytest.mark.local, pytest.mark.docker, pytest.mark.timeout(1200)]

@@ -15,16 +15,15 @@ import pytest
 import yaml
 
 from chaosdemo_local.cluster.env import LocalEnv
-
-from .conftest import (
+from chaosdemo_local.cluster.harness import (
     NO_LEADER_ELECTION,
     Demos,
     Operator,
     PhaseWatch,
     claude_control,
     lease_exists,
-    tikv_pods,
 )
+from chaosdemo_local.cluster.tikv import tikv_pods
 
 pytestmark = pytest.mark.local
 

@@ -19,8 +19,9 @@ import pytest
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo_local.cluster.control_plane import free_port
 from chaosdemo_local.cluster.env import LocalEnv
+from chaosdemo_local.cluster.harness import Demos, Operator, lease_exists, node_kill, running
+from chaosdemo_local.cluster.tikv import tikv_pods
 
-from .conftest import Demos, Operator, lease_exists, node_kill, running, tikv_pods
 from .misbehaving_pd import MODES, SLOW_SECONDS, MisbehavingPD
 
 pytestmark = pytest.mark.local

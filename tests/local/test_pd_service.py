@@ -14,8 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from chaosdemo_local.cluster.env import LocalEnv
-
-from .conftest import Demos, Operator
+from chaosdemo_local.cluster.harness import Demos, Operator
 
 pytestmark = pytest.mark.local
 

@@ -23,8 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chaosdemo_local.cluster.control_plane import free_port
 from chaosdemo_local.cluster.env import LocalEnv
-
-from .conftest import Demos, Operator, claude_control
+from chaosdemo_local.cluster.harness import Demos, Operator, claude_control
 
 pytestmark = pytest.mark.local
 

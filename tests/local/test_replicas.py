@@ -20,8 +20,7 @@ from chaosdemo.clients.kube import KubeClient
 from chaosdemo.service.leadership import LEASE_NAME, Leadership, Timing
 from chaosdemo_local.bench.fleet import Fleet
 from chaosdemo_local.cluster.env import LocalEnv
-
-from .conftest import Demos, Operator, claude_control, lease_exists, now_iso, operator_deletions
+from chaosdemo_local.cluster.harness import Demos, Operator, claude_control, lease_exists, now_iso, operator_deletions
 
 pytestmark = pytest.mark.local
 

@@ -12,9 +12,9 @@ import pytest
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo.plugin.page import COLORS
 from chaosdemo_local.cluster.env import LocalEnv
+from chaosdemo_local.cluster.harness import Demos, Operator
 from chaosdemo_local.picture import boxes, screenshot
 
-from .conftest import Demos, Operator
 from .test_plugin_and_metrics import kubectl_plugin
 
 pytestmark = pytest.mark.local

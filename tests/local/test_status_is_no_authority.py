@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 from chaosdemo_local.cluster.env import LocalEnv
-
-from .conftest import Demos, Operator, tikv_pods
+from chaosdemo_local.cluster.harness import Demos, Operator
+from chaosdemo_local.cluster.tikv import tikv_pods
 
 
 def now() -> str:
