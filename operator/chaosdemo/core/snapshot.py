@@ -24,6 +24,7 @@ __all__ = [
     "StoreState",
     "TidbOperatorState",
     "node_from_api",
+    "pd_members_from",
     "pod_from_api",
     "restart_count",
     "statefulset_from_api",
@@ -202,6 +203,16 @@ def node_from_api(node: dict[str, Any]) -> NodeState:
     return NodeState(name=node.get("metadata", {}).get("name", ""), ready=_ready(conds), reason=reason)
 
 
+MAX_ADDRESS = 253 + len(":20160")
+MAX_ID, MAX_STATE, MAX_MEMBER_NAME, MAX_PD_MEMBERS = 20, 40, 128, 16
+
+
+def pd_members_from(health: list[dict[str, Any]]) -> tuple[tuple[str, bool], ...]:
+    """PD's ``GET /pd/api/v1/health`` as (member name, healthy), names and count bounded where they are read:
+    a tenant's PD writes them, and they reach invariants, evidence and status."""
+    return tuple((str(m.get("name", ""))[:MAX_MEMBER_NAME], bool(m.get("health"))) for m in health[:MAX_PD_MEMBERS])
+
+
 def stores_from_pd(payload: dict[str, Any], cluster: str, namespace: str) -> tuple[StoreState, ...]:
     """Parse PD's ``GET /pd/api/v1/stores`` answer, keeping this cluster's TiKV stores.
 
@@ -212,14 +223,15 @@ def stores_from_pd(payload: dict[str, Any], cluster: str, namespace: str) -> tup
     stores = []
     for entry in payload.get("stores") or []:
         store, status = entry.get("store", {}), entry.get("status", {})
-        address = store.get("address", "")
-        if pod_name_of_store(address, cluster, namespace) is None:
+        address = str(store.get("address", ""))
+        # A DNS name is at most 253 characters: a longer address is no store of this cluster's.
+        if len(address) > MAX_ADDRESS or pod_name_of_store(address, cluster, namespace) is None:
             continue
         stores.append(
             StoreState(
-                id=str(store.get("id", "")),
+                id=str(store.get("id", ""))[:MAX_ID],
                 address=address,
-                state_name=store.get("state_name", "Up"),
+                state_name=str(store.get("state_name", "Up"))[:MAX_STATE],
                 last_heartbeat_ns=int(store.get("last_heartbeat", 0)),
                 leader_count=int(status.get("leader_count", 0)),
                 region_count=int(status.get("region_count", 0)),

@@ -33,6 +33,8 @@ __all__ = ["DiagnosisJob", "collect_evidence", "diagnose"]
 
 log = logging.getLogger(__name__)
 
+EVIDENCE_SECONDS = 10.0  # building one demo's evidence; it takes milliseconds (bounded text, linear patterns)
+
 
 async def diagnose(
     evidence: Evidence,
@@ -96,7 +98,10 @@ async def collect_evidence(
     recent = await kube.events.newest(snapshot.namespace, snapshot.cluster, since=parse_iso(started_at) - 1,
                                       keep=events_limit)
     tidbcluster = await kube.cluster.get_tidbcluster(snapshot.namespace, snapshot.cluster)
-    return build_evidence(snapshot, started_at, violations, history, recent, container_events, tidbcluster)
+    # Built off the event loop, with a bound: its text comes from the cluster, and the loop serves every demo.
+    return await asyncio.wait_for(asyncio.to_thread(
+        build_evidence, snapshot, started_at, violations, history, recent, container_events, tidbcluster),
+        EVIDENCE_SECONDS)
 
 
 class DiagnosisJob:
