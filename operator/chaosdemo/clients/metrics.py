@@ -43,6 +43,9 @@ class Metrics:
         self.fallbacks = Counter("chaosdemo_rules_fallbacks",
                                  "Diagnoses the rules engine gave instead of Claude, by reason.", ["reason"],
                                  registry=r)
+        self.undo_failures = Counter("chaosdemo_undo_failures",
+                                     "Undo-ledger entries whose undo failed in a reconcile round (kept for the next).",
+                                     ["action"], registry=r)
         self.in_flight = Gauge("chaosdemo_demos_in_flight", "Demos this replica is running now.", registry=r)
         self.leader = Gauge("chaosdemo_leader", "1 while this replica leads (runs the demos), else 0.",
                             registry=r)
@@ -69,6 +72,9 @@ class Metrics:
             self.claude_tokens.labels("input").inc(input_tokens)
         if output_tokens:
             self.claude_tokens.labels("output").inc(output_tokens)
+
+    def undo_failed(self, action: str) -> None:
+        self.undo_failures.labels(action).inc()
 
     def fallback(self, reason: str) -> None:
         self.fallbacks.labels(reason).inc()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from chaosdemo.api.timestamps import iso
 from chaosdemo.core.undo import UndoEntry, ledger_key
 from chaosdemo.run.demo import Demo
 from chaosdemo.run.deps import Deps
@@ -20,17 +21,17 @@ __all__ = ["entry_for", "forget", "record"]
 log = logging.getLogger(__name__)
 
 
-def entry_for(demo: Demo, action: str, at: str) -> UndoEntry:
+def entry_for(demo: Demo, action: str, at: float, hold: float) -> UndoEntry:
     t = demo.target
     return UndoEntry(action=action, demo=demo.holder, cluster_ns=demo.cluster_ns, pod=t.pod, pod_uid=t.pod_uid,
-                     node=t.node, since=at)
+                     node=t.node, since=iso(at), due=iso(at + hold))
 
 
 async def record(deps: Deps, demo: Demo, fault: Fault) -> None:
     """Before a fault that must be undone is injected (nothing for one that needs no undo)."""
     if fault.undo_after is None:
         return
-    entry = entry_for(demo, fault.action, demo.rec.now())
+    entry = entry_for(demo, fault.action, demo.rec.clock(), fault.undo_after)
     await deps.kube.ledger.put(deps.settings.leader_namespace, entry.key, entry.text())
 
 
