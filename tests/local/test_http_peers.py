@@ -101,6 +101,30 @@ async def test_claude_failures_after_the_sdks_retries_become_claude_unavailable(
     await claude.aclose()
 
 
+async def test_an_answer_out_of_bounds_is_refused_and_the_rules_engine_says_why(serve):
+    """A real small model served offline answered this: confidence -3.0 and refs it was never given."""
+    from chaosdemo.api.models import TargetStatus
+    from chaosdemo.api.timestamps import iso
+    from chaosdemo.core.evidence import build_evidence
+    from chaosdemo.core.grading import GroundTruth
+    from chaosdemo.run.diagnosis import diagnose
+
+    from ..unit.helpers import NOW, healthy
+
+    url = await serve(fake_claude.build_app())
+    await control(url, mode="answer", answer={**ANSWER.model_dump(), "confidence": -3.0,
+                                              "cited_evidence": [f"X{i}" for i in range(60)]})
+    claude = await claude_at(url, max_retries=0)
+    with pytest.raises(ClaudeUnavailable) as e:
+        await claude.diagnose(model="claude-sonnet-5-5", system="s", user="u")
+    assert e.value.reason == "ClaudeAnswerOutOfBounds"
+    assert "confidence is -3.0" in e.value.message and "cited_evidence has 60 items" in e.value.message
+    d = await diagnose(build_evidence(healthy(), iso(NOW), [], {}, [], []), claude=claude, model="claude-sonnet-5-5",
+                       truth=GroundTruth("pod-delete", "pod-failure", TargetStatus(pod="basic-tikv-1")))
+    assert d.engine == "rules" and d.fallback_reason.startswith("ClaudeAnswerOutOfBounds: Claude's answer was refused")
+    await claude.aclose()
+
+
 async def test_a_slow_claude_times_out_into_claude_unavailable(serve):
     url = await serve(fake_claude.build_app())
     await control(url, mode="timeout", delay=5)

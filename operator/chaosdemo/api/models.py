@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -423,26 +423,59 @@ class Violation(_Model):
     cleared: str | None = Field(default=None, description="When it held again.")
 
 
+# What an answer may hold: a model's answer is untrusted input, refused whole when out of these bounds (the
+# rules engine then stands in, saying why). Text fields in characters; lists in items, each item's text.
+ANSWER_TEXT = {"summary": 500, "root_cause": 2000, "affected_pod": 253, "affected_store": 20, "affected_node": 253}
+ANSWER_LISTS = {"evidence": (20, 500), "cited_evidence": (40, 40), "recommended_actions": (10, 500)}
+
+
+def answer_out_of_bounds(answer: DiagnosisAnswer) -> list[str]:
+    """What in an answer is out of bounds (``ANSWER_TEXT``, ``ANSWER_LISTS``, a confidence from 0 to 1)."""
+    problems = [f"{name} is {len(getattr(answer, name))} characters (at most {limit})"
+                for name, limit in ANSWER_TEXT.items() if len(getattr(answer, name)) > limit]
+    for name, (items, chars) in ANSWER_LISTS.items():
+        values: list[str] = getattr(answer, name)
+        if len(values) > items:
+            problems.append(f"{name} has {len(values)} items (at most {items})")
+        problems += [f"{name}[{i}] is {len(v)} characters (at most {chars})" for i, v in enumerate(values)
+                     if len(v) > chars][:3]
+    if not 0.0 <= answer.confidence <= 1.0:  # NaN too
+        problems.append(f"confidence is {answer.confidence} (from 0 to 1)")
+    return problems
+
+
 class DiagnosisAnswer(BaseModel):
     """The structured answer a diagnosis engine gives, Claude's or the rules engine's.
 
     Claude is asked for exactly this shape through the SDK's structured output
-    (``messages.parse(output_format=DiagnosisAnswer)``), so extra keys are refused.
+    (``messages.parse(output_format=DiagnosisAnswer)``), so extra keys are refused. The bounds are said
+    in each field's description (the model reads them) and checked after: an answer out of them is
+    refused whole (``answer_out_of_bounds``).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    summary: str = Field(description="One sentence: what failed.")
-    root_cause: str = Field(description="The root cause, as specific as the evidence allows.")
+    summary: str = Field(description="One sentence: what failed (at most 500 characters).")
+    root_cause: str = Field(description="The root cause, as specific as the evidence allows (at most 2000 "
+                            "characters).")
     fault_class: FaultClass = Field(description="The class of fault.")
     affected_pod: str = Field(description="Name of the affected TiKV pod, or empty.")
     affected_store: str = Field(description="PD store id of the affected store, or empty.")
     affected_node: str = Field(description="Name of the affected node, or empty.")
-    confidence: float = Field(description="Confidence between 0 and 1.")
-    evidence: list[str] = Field(description="The observations this diagnosis rests on.")
+    confidence: float = Field(description="Confidence from 0 to 1.")
+    evidence: list[str] = Field(description="The observations this diagnosis rests on (at most 20, each at most "
+                                "500 characters).")
     cited_evidence: list[str] = Field(
-        description="The refs (each evidence item's ref field) of the items this diagnosis rests on.")
-    recommended_actions: list[str] = Field(description="Concrete next steps for an operator.")
+        description="The refs (each evidence item's ref field) of the items this diagnosis rests on (at most 40).")
+    recommended_actions: list[str] = Field(description="Concrete next steps for an operator (at most 10, each at "
+                                           "most 500 characters).")
+
+    @model_validator(mode="after")
+    def _within_bounds(self) -> DiagnosisAnswer:
+        # An engine's answer only: a Diagnosis is made from one (bounded and clipped) and read back from status.
+        if type(self) is DiagnosisAnswer and (problems := answer_out_of_bounds(self)):
+            raise ValueError("answer out of bounds: " + "; ".join(problems))
+        return self
 
 
 class Diagnosis(DiagnosisAnswer):

@@ -66,6 +66,9 @@ class ClaudeDiagnoser:
         except anthropic.APIConnectionError as e:
             raise ClaudeUnavailable("Claude could not be reached", reason="ClaudeUnreachable") from e
         except (pydantic.ValidationError, ValueError) as e:
+            if "answer out of bounds" in str(e):
+                raise ClaudeUnavailable(f"Claude's answer was refused: {_bounds_problems(e)}",
+                                        reason="ClaudeAnswerOutOfBounds") from e
             raise ClaudeUnavailable(
                 f"Claude's answer did not match the diagnosis schema: {str(e)[:200]}",
                 reason="ClaudeMalformedOutput",
@@ -79,3 +82,9 @@ class ClaudeDiagnoser:
             raise ClaudeUnavailable("Claude returned no structured answer", reason="ClaudeMalformedOutput")
         usage = resp.usage
         return parsed, (int(getattr(usage, "input_tokens", 0) or 0), int(getattr(usage, "output_tokens", 0) or 0))
+
+
+def _bounds_problems(e: Exception) -> str:
+    """The bounds an answer broke, from the validation error that refused it."""
+    text = str(e)
+    return text[text.index("answer out of bounds: ") + len("answer out of bounds: "):].split("[type=")[0].strip()[:300]
