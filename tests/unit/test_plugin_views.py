@@ -1,6 +1,7 @@
 """What `kubectl chaosdemo` shows, from ChaosDemo objects as the API server sends them."""
 
 import datetime as dt
+import re
 
 from chaosdemo.plugin.views import Follower, deadline, lanes, report, rows, sightings
 
@@ -77,7 +78,7 @@ def test_the_report_tells_the_whole_story_and_keeps_cluster_text_inert():
     assert md.startswith("# ChaosDemo ns/d: Succeeded")
     assert "| 2026-11-25T08:00:00.012Z | +0.01 | failure detected |" in md
     assert "| 2026-11-25T07:59:59.5Z | -0.50 | the operator took it up |" in md
-    assert "a\\|b &lt;script>" in md and "<script>" not in md
+    assert "a\\|b \\<script\\>" in md and "<script>" not in md
     assert "- engine: claude (claude-x)" in md and "matches (class and pod agree)" in md
     assert "| Warning | FaultInjected | deleted |" in md
     assert "- none given" in md  # no recommended actions
@@ -112,3 +113,46 @@ def test_lanes_draw_each_observer_and_each_breach_over_the_demos_time():
     assert drawn["tikv-stores-answer basic-tikv-1"] == "." + "#" * 19 + "." * 20
     assert drawn[""].startswith("0 s") and drawn[""].endswith("40 s")
     assert lanes({"phase": "Pending"}, at(0)) == []
+
+
+# --- issue 30: a report shows what the operator wrote, escaped for where it goes
+
+HOSTILE = "fine\r[click](http://evil.example) ![x](http://evil.example/a.png) \x1b[2J\x1b]0;owned\x07 <b>&amp; # h"
+
+
+def test_every_cell_of_a_markdown_report_is_inert_whatever_the_event_says() -> None:
+    obj = demo("Succeeded", [])
+    ev = {"lastTimestamp": "2026-11-25T08:00:00.000Z", "type": "Warning|<img src=x>", "reason": "[r](http://e)",
+          "message": HOSTILE, "involvedObject": {"uid": "uid-1"}, "reportingComponent": "chaosdemo.dev/operator"}
+    md = report(obj, [ev])
+    line = next(x for x in md.splitlines() if "2026-11-25T08:00:00.000Z" in x)
+    assert line.count(" | ") == 3, "one row, four cells: no pipe or newline got through"
+    for active in (r"(?<!\\)\]\(", r"(?<!\\)<img", r"(?<!\\)<b", r"(?<!\\)&amp;", "\x1b", "\r", "\x07"):
+        assert not re.search(active, line), active
+    assert "fine \\[click\\](http://evil.example) !\\[x\\]" in line
+
+
+def test_text_at_a_lines_start_cannot_become_a_heading_or_a_list() -> None:
+    from chaosdemo.plugin.views import _md
+
+    assert _md("# not a heading") == "\\# not a heading"
+    assert _md("- not a list") == "\\- not a list" and _md("1. nor this") == "1\\. nor this"
+    assert _md("a - b (c)") == "a - b (c)", "only what Markdown would read is escaped"
+
+
+def test_control_characters_are_gone_from_everything_the_plugin_shows() -> None:
+    from chaosdemo.plugin.views import inert
+
+    obj = inert({"status": {"message": "ok\x1b[31m red\x9b2J", "observers": [{"what": "a\x00b"}]}, "n": 3})
+    assert obj == {"status": {"message": "ok[31m red2J", "observers": [{"what": "ab"}]}, "n": 3}
+
+
+def test_only_the_operators_events_on_this_very_demo_are_reported() -> None:
+    from chaosdemo.plugin.views import ours
+
+    mine = {"involvedObject": {"uid": "u1"}, "reportingComponent": "chaosdemo.dev/operator", "reason": "Started"}
+    legacy = {"involvedObject": {"uid": "u1"}, "source": {"component": "chaosdemo-operator"}, "reason": "Old"}
+    forged = {"involvedObject": {"uid": "u1"}, "reportingComponent": "someone-else", "reason": "Forged"}
+    earlier = {**mine, "involvedObject": {"uid": "u0"}, "reason": "AnEarlierDemoOfThatName"}
+    assert [e["reason"] for e in ours([mine, legacy, forged, earlier], "u1")] == ["Started", "Old"]
+    assert ours([mine], "") == []

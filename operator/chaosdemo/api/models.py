@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 API_GROUP = "chaosdemo.dev"
+# How the operator signs the Events it posts on a demo (the plugin reports only those).
+EVENT_SOURCE = "chaosdemo-operator"
+REPORTING_COMPONENT = "chaosdemo.dev/operator"
 API_VERSION = "v1alpha1"
 KIND = "ChaosDemo"
 PLURAL = "chaosdemos"

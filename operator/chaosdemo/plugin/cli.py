@@ -33,7 +33,7 @@ from rich.text import Text
 from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
 from chaosdemo.plugin.page import page
-from chaosdemo.plugin.views import Follower, Note, deadline, lanes, report, rows, sightings
+from chaosdemo.plugin.views import Follower, Note, deadline, inert, lanes, ours, report, rows, sightings
 
 __all__ = ["follow", "main"]
 
@@ -55,7 +55,7 @@ def connect(kubeconfig: str | None, context: str | None) -> tuple[client.ApiClie
 
 
 def _demo(co: client.CustomObjectsApi, ns: str, name: str) -> dict[str, Any]:
-    return cast(dict[str, Any], co.get_namespaced_custom_object(API_GROUP, API_VERSION, ns, PLURAL, name))
+    return cast(dict[str, Any], inert(co.get_namespaced_custom_object(API_GROUP, API_VERSION, ns, PLURAL, name)))
 
 
 def _demo_or_say(co: client.CustomObjectsApi, ns: str, name: str, console: Console) -> dict[str, Any] | None:
@@ -152,7 +152,7 @@ def _pump(co: client.CustomObjectsApi, ns: str, name: str, rv: str, out: queue.Q
             for ev in w.stream(co.list_namespaced_custom_object, API_GROUP, API_VERSION, ns, PLURAL,
                                field_selector=f"metadata.name={name}", resource_version=rv, timeout_seconds=30):
                 rv = ev["object"]["metadata"]["resourceVersion"]
-                out.put((ev["type"], ev["object"]))
+                out.put((ev["type"], inert(ev["object"])))
                 if stop.is_set():
                     w.stop()
                     return
@@ -233,9 +233,10 @@ def list_demos(api: client.ApiClient, ns: str | None, console: Console) -> int:
     co = client.CustomObjectsApi(api)
     items: list[dict[str, Any]]
     if ns is None:
-        items = cast(dict[str, Any], co.list_cluster_custom_object(API_GROUP, API_VERSION, PLURAL))["items"]
+        items = inert(cast(dict[str, Any], co.list_cluster_custom_object(API_GROUP, API_VERSION, PLURAL))["items"])
     else:
-        items = cast(dict[str, Any], co.list_namespaced_custom_object(API_GROUP, API_VERSION, ns, PLURAL))["items"]
+        items = inert(cast(dict[str, Any], co.list_namespaced_custom_object(API_GROUP, API_VERSION, ns,
+                                                                            PLURAL))["items"])
     if not items:
         console.print(f"No ChaosDemos found{' in namespace ' + ns if ns else ''}.")
         return 0
@@ -257,9 +258,10 @@ def report_demo(api: client.ApiClient, ns: str, name: str, output: str, console:
     obj = _demo_or_say(co, ns, name, console)
     if obj is None:
         return 3
-    evs = core.list_namespaced_event(ns, field_selector=f"involvedObject.name={name},involvedObject.kind=ChaosDemo")
-    events: list[dict[str, Any]] = sorted((api.sanitize_for_serialization(e) for e in evs.items),
-                    key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
+    uid = str(obj["metadata"].get("uid", ""))
+    evs = core.list_namespaced_event(ns, field_selector=f"involvedObject.uid={uid},involvedObject.kind=ChaosDemo")
+    events: list[dict[str, Any]] = sorted(ours(inert([api.sanitize_for_serialization(e) for e in evs.items]), uid),
+                                          key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "")
     if output == "json":
         sys.stdout.write(json.dumps({"apiVersion": obj["apiVersion"], "kind": obj["kind"],
                                      "metadata": {k: obj["metadata"].get(k) for k in ("name", "namespace", "uid")},

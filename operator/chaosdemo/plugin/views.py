@@ -9,10 +9,12 @@ a line when an invariant breaks or holds again, and the deadline in force.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from chaosdemo.api.conditions import TERMINAL
+from chaosdemo.api.models import EVENT_SOURCE, REPORTING_COMPONENT
 
 __all__ = ["STAGES", "Follower", "Note", "deadline", "lanes", "report", "rows", "seconds", "sightings"]
 
@@ -134,9 +136,39 @@ def _age(d: dt.timedelta) -> str:
     return f"{s}s" if s < 120 else f"{s // 60}m" if s < 7200 else f"{s // 3600}h"
 
 
+# C0 and C1 control characters (ESC starts a terminal's escape sequences), newline and tab aside.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What Markdown reads inline (emphasis, code, links and images, HTML, entities, tables, headings).
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<>|~#&])")
+_MD_BULLET = re.compile(r"^([-+=])")
+_MD_NUMBERED = re.compile(r"^(\d+)([.)])")
+
+
+def inert(value: Any) -> Any:
+    """A demo or an Event as read, without control characters in any text: whoever may write a status field or
+    an Event's message would otherwise write to the terminal of whoever reads it (``watch``, ``-o pretty``)."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", value)
+    if isinstance(value, dict):
+        return {k: inert(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [inert(v) for v in value]
+    return value
+
+
+def ours(events: list[dict[str, Any]], uid: str) -> list[dict[str, Any]]:
+    """The Events the operator posted on this demo: its uid (not another demo once of that name), and the
+    operator as their source (not anyone else who may create Events in the namespace)."""
+    return [e for e in events if (e.get("involvedObject") or {}).get("uid") == uid and uid
+            and (e.get("reportingComponent") == REPORTING_COMPONENT
+                 or (e.get("source") or {}).get("component") == EVENT_SOURCE)]
+
+
 def _md(text: object) -> str:
-    """Text from the cluster or from Claude, made inert in a Markdown table cell or line."""
-    return str(text).replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+    """Text from the cluster or from Claude, made inert in a Markdown table cell or line: one line, no
+    control character, every character Markdown would read as markup escaped."""
+    line = _CONTROL.sub("", " ".join(str(text).split()))
+    return _MD_NUMBERED.sub(r"\1\\\2", _MD_BULLET.sub(r"\\\1", _MD_ACTIVE.sub(r"\\\1", line)))
 
 
 def _summary(meta: dict[str, Any], spec: dict[str, Any], st: dict[str, Any]) -> list[str]:
@@ -274,7 +306,8 @@ def _events(events: list[dict[str, Any]]) -> list[str]:
     lines += ["| when | type | reason | message |", "| --- | --- | --- | --- |"]
     for e in events:
         when = e.get("lastTimestamp") or e.get("eventTime") or ""
-        lines.append(f"| {when} | {e.get('type', '')} | {e.get('reason', '')} | {_md(e.get('message', ''))} |")
+        lines.append(f"| {_md(when)} | {_md(e.get('type', ''))} | {_md(e.get('reason', ''))} | "
+                     f"{_md(e.get('message', ''))} |")
     return lines
 
 

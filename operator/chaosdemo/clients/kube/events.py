@@ -8,7 +8,7 @@ from typing import Any
 
 from kubernetes_asyncio import client
 
-from chaosdemo.api.models import API_GROUP, API_VERSION, KIND
+from chaosdemo.api.models import API_GROUP, API_VERSION, EVENT_SOURCE, KIND, REPORTING_COMPONENT
 from chaosdemo.clients.kube.transport import Transport
 from chaosdemo.core.kube_events import NewestEvents
 
@@ -38,8 +38,8 @@ class Events:
                 namespace=meta.get("namespace"), uid=meta.get("uid"),
             ),
             type=type_, reason=reason, message=message[:1024], first_timestamp=now, last_timestamp=now, count=1,
-            event_time=now, action=reason, source=client.V1EventSource(component="chaosdemo-operator"),
-            reporting_component="chaosdemo.dev/operator", reporting_instance="chaosdemo-operator",
+            event_time=now, action=reason, source=client.V1EventSource(component=EVENT_SOURCE),
+            reporting_component=REPORTING_COMPONENT, reporting_instance=EVENT_SOURCE,
         )
         await self.t.send(f"post an event on ChaosDemo {meta.get('namespace')}/{meta.get('name')}",
                           self.t.core.create_namespaced_event(meta.get("namespace"), ev, _preload_content=False))
