@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from chaosdemo.api.errors import FaultUnavailable, NotAKindNode
+from chaosdemo.api.errors import DockerUnavailable, FaultUnavailable, NotAKindNode
 from chaosdemo.api.models import TargetStatus
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo.clients.docker import DockerClient
@@ -227,3 +227,23 @@ def test_a_cluster_not_healthy_by_the_deadline_fails_the_demo_and_the_node_is_st
     assert st["injection"]["undoneAt"] and running(docker_host, node)
     assert st["diagnosis"]["faultClass"] == "node-failure", "a failed demo still gets its diagnosis"
     local_env.wait_healthy(timeout=60)
+
+
+def test_an_exec_in_a_node_that_does_not_finish_is_docker_unavailable_not_a_hang(docker_host: str,
+                                                                               local_env: LocalEnv) -> None:
+    """Issue 30: a wedged node cannot hang an undo for ever; the exec's bound ends it and the undo is retried."""
+    node = local_env.cluster.worker_names()[0]  # type: ignore[union-attr]
+
+    async def attempt() -> float:
+        client = DockerClient(docker_host, exec_seconds=1)
+        try:
+            assert await client.exec(node, ["sh", "-c", "echo ok"]) == (0, "ok\n")
+            t0 = time.monotonic()
+            with pytest.raises(DockerUnavailable) as slow:
+                await client.exec(node, ["sleep", "3"])  # ends by itself: nothing is left in the node
+            assert "did not finish in 1s" in slow.value.message
+            return time.monotonic() - t0
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(attempt()) < 2.5

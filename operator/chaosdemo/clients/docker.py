@@ -10,6 +10,7 @@ is ``DockerUnavailable``; a container that is missing or not a kind node is
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,10 @@ __all__ = ["KIND_CLUSTER_LABEL", "ContainerState", "DockerClient"]
 KIND_CLUSTER_LABEL = "io.x-k8s.kind.cluster"
 
 
+EXEC_SECONDS = 30.0  # a script in a node: the fault scripts take milliseconds
+EXEC_OUTPUT = 64 * 1024  # bytes of an exec's output kept
+
+
 @dataclass(frozen=True)
 class ContainerState:
     name: str
@@ -33,8 +38,8 @@ class ContainerState:
 
 
 class DockerClient:
-    def __init__(self, url: str | None = None) -> None:
-        self.url = url
+    def __init__(self, url: str | None = None, *, exec_seconds: float = EXEC_SECONDS) -> None:
+        self.url, self.exec_seconds = url, exec_seconds
         self._docker: aiodocker.Docker | None = None
 
     def _client(self) -> aiodocker.Docker:
@@ -97,16 +102,25 @@ class DockerClient:
             raise DockerUnavailable(f"docker start {name} failed: {e}") from e
 
     async def exec(self, name: str, cmd: list[str]) -> tuple[int, str]:
-        """Run ``cmd`` inside the kind node container; (exit code, output)."""
+        """Run ``cmd`` inside the kind node container; (exit code, output, at most ``EXEC_OUTPUT`` bytes).
+
+        A node that does not finish within ``exec_seconds`` (wedged, or its runtime hung) is
+        DockerUnavailable: the undo that asked is tried again later, never waited on for ever.
+        """
         await self.kind_node(name)
         try:
-            container = self._client().containers.container(name)
-            ex = await container.exec(cmd, stdout=True, stderr=True)
-            async with ex.start(detach=False) as stream:
-                chunks = []
-                while (msg := await stream.read_out()) is not None:
-                    chunks.append(msg.data.decode(errors="replace"))
-            code = (await ex.inspect()).get("ExitCode")
+            async with asyncio.timeout(self.exec_seconds):
+                container = self._client().containers.container(name)
+                ex = await container.exec(cmd, stdout=True, stderr=True)
+                async with ex.start(detach=False) as stream:
+                    chunks, size = [], 0
+                    while (msg := await stream.read_out()) is not None:
+                        if size < EXEC_OUTPUT:
+                            chunks.append(msg.data[: EXEC_OUTPUT - size].decode(errors="replace"))
+                            size += len(msg.data)
+                code = (await ex.inspect()).get("ExitCode")
+        except TimeoutError as e:
+            raise DockerUnavailable(f"{' '.join(cmd[:2])} in {name} did not finish in {self.exec_seconds:g}s") from e
         except aiodocker.DockerError as e:
             # An exec of a binary the node lacks fails here, before any output.
             return 127, str(e)

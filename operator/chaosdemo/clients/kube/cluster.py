@@ -5,6 +5,7 @@ One write: a pod's deletion.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from kubernetes_asyncio import client
@@ -15,6 +16,9 @@ from chaosdemo.core.snapshot import tikv_selector
 __all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "ClusterObjects"]
 
 TIDB_GROUP, TIDB_VERSION, TIDB_PLURAL = "pingcap.com", "v1alpha1", "tidbclusters"
+MAX_PODS = 200  # pods of one selector read by a look
+
+log = logging.getLogger(__name__)
 
 
 class ClusterObjects:
@@ -28,9 +32,14 @@ class ClusterObjects:
         return await self.list_pods(namespace, tikv_selector(cluster), "TiKV")
 
     async def list_pods(self, namespace: str, selector: str, what: str) -> list[dict[str, Any]]:
+        """At most ``MAX_PODS`` pods of the selector: every look reads them, and whoever may create pods in
+        the namespace may give any number of them these labels (only the TidbCluster's own are ever members)."""
         found = await self.t.read(f"{what} pods in {namespace}", self.t.core.list_namespaced_pod(
-            namespace, label_selector=selector, _preload_content=False))
+            namespace, label_selector=selector, limit=MAX_PODS, _preload_content=False))
         items: list[dict[str, Any]] = (found or {}).get("items") or []
+        if ((found or {}).get("metadata") or {}).get("continue"):
+            log.warning("more than %d %s pods in %s match %s: only the first %d are read", MAX_PODS, what,
+                        namespace, selector, MAX_PODS)
         return items
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
