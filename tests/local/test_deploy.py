@@ -96,6 +96,9 @@ def test_helm_lint_is_clean_and_the_values_schema_refuses_bad_values(helm: str) 
     bad = subprocess.run([helm, "template", "x", str(CHART), "--kube-version", "1.36.3",
                           "--set", "dockerSocket.enabled=maybe"], capture_output=True, text=True)
     assert bad.returncode != 0 and "dockerSocket" in bad.stderr
+    guessed = subprocess.run([helm, "template", "x", str(CHART), "--kube-version", "1.36.3",
+                              "--set", "dockerSocket.enabled=true"], capture_output=True, text=True)
+    assert guessed.returncode != 0 and "dockerSocket.groupId" in guessed.stderr, "no group is guessed (0 is root's)"
 
 
 @pytest.fixture

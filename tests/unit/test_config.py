@@ -102,3 +102,10 @@ def test_a_crash_point_must_be_one_the_operator_has():
     assert Settings.from_env({"CHAOSDEMO_CRASH_AT": "after-inject"}).crash_at == "after-inject"
     with pytest.raises(ValueError, match="unknown crash point"):
         Settings.from_env({"CHAOSDEMO_CRASH_AT": "after-lunch"})
+
+
+def test_a_demo_may_ask_only_for_the_models_the_administrator_allows():
+    s = Settings.from_env({"CHAOSDEMO_CLAUDE_MODEL": "claude-sonnet-5-5",
+                           "CHAOSDEMO_ALLOWED_MODELS": "claude-haiku-5-5, claude-opus-5"})
+    assert s.may_use("") and s.may_use("claude-sonnet-5-5") and s.may_use("claude-opus-5")
+    assert not s.may_use("claude-mythos-9") and not Settings().may_use("claude-opus-5"), "none allowed by default"

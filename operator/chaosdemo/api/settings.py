@@ -93,6 +93,12 @@ class Settings(BaseModel):
     undo_check_seconds: float = Field(
         default=30.0, gt=0, description="How often the leader looks for a fault whose demo is gone and undoes it "
         "(also at once when it starts leading).")
+    allowed_models: frozenset[str] = Field(
+        default=frozenset(),
+        description="The Claude models a ChaosDemo may ask for in spec.diagnosis.model (comma-separated), besides "
+        "claude_model: each diagnosis costs what its model costs, and the administrator pays. A demo naming "
+        "another is Aborted (ModelNotAllowed) before anything is touched.",
+    )
     target_namespaces: frozenset[str] = Field(
         default=frozenset(),
         description="Namespaces whose TidbClusters a ChaosDemo of another namespace may target (comma-separated; "
@@ -126,12 +132,16 @@ class Settings(BaseModel):
             raise ValueError(f"unknown crash point {v!r}; one of {', '.join(POINTS)}")
         return v
 
-    @field_validator("target_namespaces", mode="before")
+    @field_validator("target_namespaces", "allowed_models", mode="before")
     @classmethod
     def _comma_list(cls, v: object) -> object:
         if isinstance(v, str):
             return frozenset(n.strip() for n in v.split(",") if n.strip())
         return v
+
+    def may_use(self, model: str) -> bool:
+        """Whether a demo may ask for ``model`` ("" is the operator's default)."""
+        return not model or model == self.claude_model or model in self.allowed_models
 
     def may_target(self, demo_namespace: str, cluster_namespace: str) -> bool:
         return (cluster_namespace == demo_namespace or "*" in self.target_namespaces

@@ -190,7 +190,8 @@ async def diagnosis(rs: RunState) -> None:
             history=p.watch.history, container_events=p.watch.containers.events, events_limit=s.events_limit)
         truth = ground_truth(rs.fault, demo.target)
         record_case(rs.deps, demo, evidence, truth)
-        d = await diagnose(evidence, claude=rs.deps.claude, model=demo.spec.diagnosis.model or s.claude_model,
+        model = demo.spec.diagnosis.model if s.may_use(demo.spec.diagnosis.model) else ""
+        d = await diagnose(evidence, claude=rs.deps.claude, model=model or s.claude_model,
                            truth=truth, metrics=rs.deps.metrics)
     except asyncio.CancelledError:
         raise

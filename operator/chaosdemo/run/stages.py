@@ -45,6 +45,11 @@ async def begin(deps: Deps, demo: Demo) -> None:
     """A new demo's first record, and the operator's own check of where it may point (before any client)."""
     st = demo.status
     await demo.rec.tell(Started(f"{demo.cluster_ns}/{demo.cluster}"), save=not st.conditions)
+    model = demo.spec.diagnosis.model
+    if not deps.settings.may_use(model) and (st.injection is None or st.injection.requested_at is None):
+        raise PreflightFailed(f"spec.diagnosis.model {model!r} is not one this operator may use: "
+                              f"{', '.join(sorted({deps.settings.claude_model, *deps.settings.allowed_models}))} "
+                              "(chart value claude.allowedModels)", reason="ModelNotAllowed")
     if not deps.settings.may_target(demo.rec.namespace, demo.cluster_ns):
         why = (f"a ChaosDemo in namespace {demo.rec.namespace} may not target TidbCluster {demo.cluster_ns}/"
                f"{demo.cluster}: the operator allows other namespaces only when listed in its "
