@@ -15,9 +15,9 @@ ONE_PD = (("basic-pd-0", True),)
 THREE_PD = (("basic-pd-0", True), ("basic-pd-1", True), ("basic-pd-2", True))
 
 
-def why(node="w1", labels=None, tikv=1, pd=(), members=THREE_PD, operator=""):
+def why(node="w1", labels=None, tikv=1, pd=(), members=THREE_PD, operator="", others=()):
     return why_node_refused(node, labels=labels or {}, tikv_on_node=tikv, pd_on_node=list(pd), pd_members=members,
-                            operator_node=operator)
+                            operator_node=operator, others=list(others))
 
 
 def test_a_node_with_one_store_and_no_pd_majority_may_be_killed():
@@ -50,3 +50,25 @@ def test_a_random_node_kill_target_is_chosen_away_from_refused_nodes_and_a_named
     every = {p.node: "no" for p in s.pods}
     with pytest.raises(TargetError, match="no TiKV pod's node may be killed"):
         select_target(list(s.pods), list(s.stores), TargetSpec(), "basic", "tidb-cluster", refused_nodes=every)
+
+
+# --- issue 30: node-kill counts everyone on the node, not just the demo's own cluster
+
+def pod(ns, name, *, owner=None, phase="Running"):
+    refs = [{"kind": owner, "name": "x", "uid": "u", "controller": True}] if owner else []
+    return {"metadata": {"namespace": ns, "name": name, "ownerReferences": refs}, "status": {"phase": phase}}
+
+
+def test_a_node_running_another_tenants_pods_is_refused_daemonsets_and_node_agents_aside():
+    from chaosdemo.core.targeting import others_on_node
+
+    on_node = [pod("tidb-cluster", "basic-tikv-1", owner="StatefulSet"), pod("tidb-cluster", "stray"),
+               pod("kube-system", "kube-proxy-abc", owner="DaemonSet"), pod("kube-system", "coredns-1"),
+               pod("monitoring", "node-exporter-x", owner="DaemonSet"), pod("team-b", "pd-0", owner="StatefulSet"),
+               pod("team-c", "job-1", phase="Succeeded")]
+    others = others_on_node(on_node, "tidb-cluster")
+    assert others == ["team-b/pd-0"]
+    assert "pods of other namespaces (team-b/pd-0)" in why(others=others)
+    assert why(others=[]) == ""
+    many = [f"t{i}/p" for i in range(5)]
+    assert "t0/p, t1/p, t2/p and 2 more" in why(others=many)

@@ -18,7 +18,8 @@ from chaosdemo.api.models import TargetSpec, TargetStatus
 from chaosdemo.core.addresses import pod_name_of_store
 from chaosdemo.core.snapshot import PodState, StatefulSetState, StoreState
 
-__all__ = ["CONTROL_PLANE_LABELS", "TargetChoice", "members", "owned_by", "select_target", "why_names_refused",
+__all__ = ["CONTROL_PLANE_LABELS", "NODE_AGENT_NAMESPACES", "TargetChoice", "members", "others_on_node", "owned_by",
+           "select_target", "why_names_refused",
            "why_node_refused", "why_pd_service_refused", "why_record_refused"]
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
@@ -146,17 +147,39 @@ def _excluding(refused: Mapping[str, str]) -> str:
     return f" (not on {', '.join(sorted(refused))}, which node-kill may not take down)" if refused else ""
 
 
+NODE_AGENT_NAMESPACES = frozenset({"kube-system"})  # the node's own agents (kube-proxy, CNI): they come back with it
+
+
+def others_on_node(pods: Sequence[dict[str, Any]], namespace: str) -> list[str]:
+    """The running pods on a node that are not the demo's to take down: of another namespace than its cluster's,
+    neither a DaemonSet's (one per node, back with the node) nor a node agent of kube-system (pure)."""
+    out = []
+    for p in pods:
+        meta, status = p.get("metadata") or {}, p.get("status") or {}
+        ns = str(meta.get("namespace", ""))
+        if ns == namespace or ns in NODE_AGENT_NAMESPACES or status.get("phase") in ("Succeeded", "Failed"):
+            continue
+        if any(r.get("kind") == "DaemonSet" and r.get("controller") for r in meta.get("ownerReferences") or []):
+            continue
+        out.append(f"{ns}/{meta.get('name', '')}"[:120])
+    return sorted(out)
+
+
 def why_node_refused(node: str, *, labels: Mapping[str, str], tikv_on_node: int, pd_on_node: Sequence[str],
-                     pd_members: Sequence[tuple[str, bool]], operator_node: str) -> str:
+                     pd_members: Sequence[tuple[str, bool]], operator_node: str, others: Sequence[str] = ()) -> str:
     """Why killing this whole node would take down more than the one store a demo may take, or '' (pure).
 
     The quorum guard counts one lost store; a node with two stores, PD members whose loss breaks PD's
-    quorum, the control plane, or the operator's own node is refused outright.
+    quorum, the control plane, the operator's own node, or pods of anyone else (``others_on_node``: the
+    effect is node-wide, the right to it was checked in one namespace) is refused outright.
     """
     if any(label in labels for label in CONTROL_PLANE_LABELS):
         return "it runs the Kubernetes control plane"
     if operator_node and node == operator_node:
         return "it runs this operator, which would not be there to start it again"
+    if others:
+        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+        return f"it runs pods of other namespaces ({', '.join(others[:3])}{more}), which the demo may not take down"
     if tikv_on_node > 1:
         return f"it hosts {tikv_on_node} TiKV stores of the cluster; a demo takes one"
     healthy = {name for name, ok in pd_members if ok}

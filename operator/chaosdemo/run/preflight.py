@@ -20,7 +20,13 @@ from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.addresses import service_of
 from chaosdemo.core.invariants import InvariantConfig, evaluate
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, Snapshot
-from chaosdemo.core.targeting import why_names_refused, why_node_refused, why_pd_service_refused, why_record_refused
+from chaosdemo.core.targeting import (
+    others_on_node,
+    why_names_refused,
+    why_node_refused,
+    why_pd_service_refused,
+    why_record_refused,
+)
 
 __all__ = [
     "check_blast_radius",
@@ -196,7 +202,8 @@ async def refused_nodes(kube: KubeClient, snapshot: Snapshot, operator_node: str
             node, labels=((obj or {}).get("metadata") or {}).get("labels") or {},
             tikv_on_node=sum(1 for p in snapshot.pods if p.node == node),
             pd_on_node=[str(p["metadata"]["name"]) for p in pd_pods if (p.get("spec") or {}).get("nodeName") == node],
-            pd_members=snapshot.pd_members, operator_node=operator_node)
+            pd_members=snapshot.pd_members, operator_node=operator_node,
+            others=others_on_node(await kube.cluster.pods_on_node(node), snapshot.namespace))
         if why:
             refused[node] = why
     return refused

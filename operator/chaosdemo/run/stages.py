@@ -13,7 +13,7 @@ import logging
 from dataclasses import replace
 
 from chaosdemo.api import conditions as cond
-from chaosdemo.api.errors import PreflightFailed, RecordRefused, Unavailable
+from chaosdemo.api.errors import FaultUnavailable, PreflightFailed, RecordRefused, TargetError, Unavailable
 from chaosdemo.api.models import TargetStatus
 from chaosdemo.core.history import record_pods
 from chaosdemo.core.step import WatchState
@@ -88,6 +88,7 @@ async def run_stages(rs: RunState) -> None:
     else:  # resumed from the status: what it names is confirmed from the cluster before anything is touched
         await check_resume(deps.kube, deps.settings, rs.demo.cluster_ns, rs.demo.cluster, st.target, rs.pd_url,
                            through_node=rs.fault.watches_node_container)
+        await recheck_blast_radius(rs)
     # A fault that took effect before this operator could watch (it restarted mid-demo) is seen from its trace.
     with deps.journal.following(rs.demo.cluster_ns, rs.demo.cluster):
         resumed = rs.status.injected_at is not None or await inject(rs)
@@ -119,6 +120,22 @@ async def preflight(rs: RunState) -> None:
                           store_address=choice.store.address, selection=choice.selection)
     await rs.fault.check(demo.cluster_ns, target)
     await rs.rec.tell(TargetChosen(len(snap.pods), len(snap.stores), target))
+
+
+async def recheck_blast_radius(rs: RunState) -> None:
+    """A node-kill resumed before its injection asks again who is on the node: pods may have come since."""
+    st = rs.status
+    if not rs.fault.node_level or st.injected_at is not None or st.target is None:
+        return
+    why = (await refused_nodes(rs.deps.kube, await rs.observer.snapshot(), rs.deps.settings.node_name)
+           ).get(st.target.node)
+    if not why:
+        return
+    try:
+        await rs.fault.check(rs.demo.cluster_ns, st.target)
+    except FaultUnavailable:
+        return  # the node is down already: the fault took effect, and the run carries on to undo it
+    raise TargetError(f"refusing to kill node {st.target.node} on resume: {why}", reason="NodeKillRefused")
 
 
 async def inject(rs: RunState) -> bool:

@@ -17,6 +17,7 @@ __all__ = ["TIDB_GROUP", "TIDB_PLURAL", "TIDB_VERSION", "ClusterObjects"]
 
 TIDB_GROUP, TIDB_VERSION, TIDB_PLURAL = "pingcap.com", "v1alpha1", "tidbclusters"
 MAX_PODS = 200  # pods of one selector read by a look
+MAX_NODE_PODS = 250
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,13 @@ class ClusterObjects:
     async def get_service(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self.t.read(f"Service {namespace}/{name}",
                                  self.t.core.read_namespaced_service(name, namespace, _preload_content=False))
+
+    async def pods_on_node(self, node: str) -> list[dict[str, Any]]:
+        """Every namespace's pods on ``node`` (at most ``MAX_NODE_PODS``, as a kubelet runs at most 110)."""
+        found = await self.t.read(f"pods on node {node}", self.t.core.list_pod_for_all_namespaces(
+            field_selector=f"spec.nodeName={node}", limit=MAX_NODE_PODS, _preload_content=False))
+        items: list[dict[str, Any]] = (found or {}).get("items") or []
+        return items
 
     async def get_node(self, name: str) -> dict[str, Any] | None:
         return await self.t.read(f"node {name}", self.t.core.read_node(name, _preload_content=False))
