@@ -240,6 +240,13 @@ def test_network_partition_is_seen_by_pd_while_the_store_still_answers_and_kuber
     assert status_seen["pd"]["sawFaultSeconds"] > st["detectionSeconds"], status_seen["pd"]
     assert st["injection"]["undoneAt"], "the partition undone"
     assert st["diagnosis"]["faultClass"] == "network-partition"
+    # Seen from inside: no rule of any demo is left in the pod's network namespace, entered through its sandbox.
+    target = st["target"]
+    rules = kind_env.docker("exec", target["node"], "sh", "-c",
+                            'id=$(crictl pods -q --name "^$1$" --namespace "^$2$" | head -1); '
+                            'pid=$(crictl inspectp -o go-template --template "{{.info.pid}}" "$id"); '
+                            'nsenter -t "$pid" -n iptables -w -S', "check", target["pod"], NS).stdout.decode()
+    assert "-P OUTPUT ACCEPT" in rules and "CHAOSDEMO" not in rules, rules
 
 
 def picture(env: KindEnv, obj: dict[str, Any], name: str) -> None:

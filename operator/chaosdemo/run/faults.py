@@ -30,7 +30,18 @@ from chaosdemo.clients.docker import ContainerState, DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.core.grading import GroundTruth
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, restart_count
-from chaosdemo.run.node_exec import PARTITION, PAUSE, RESUME, UNDO_PARTITION, run, tikv_container, tikv_pid
+from chaosdemo.core.targeting import owned_by
+from chaosdemo.run.node_exec import (
+    PARTITION,
+    PAUSE,
+    RESUME,
+    UNDO_PARTITION,
+    chain_of,
+    run,
+    sandbox_pid,
+    tikv_container,
+    tikv_pid,
+)
 
 __all__ = ["FAULTS", "ContainerKill", "Fault", "Injected", "NetworkPartition", "NodeKill", "PodDelete", "ProcessPause",
            "fault_for", "ground_truth"]
@@ -196,14 +207,14 @@ class ProcessPause:
     watches_node_container: bool = True
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
-        await _node_tools(self.docker, target, "crictl kill sed cat")
+        await _node_tools(self.docker, target, "crictl kill sed cat grep")
 
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
         docker, _ = await _kind_node(self.docker, target.node)
-        pid = await tikv_pid(docker, target.node, namespace, target)
+        pid, cid = await tikv_pid(docker, target.node, namespace, target)
         if not pid:
             return Injected(f"no running tikv container of pod {target.pod} in {target.node}; nothing paused", True)
-        code, out = await run(docker, target.node, PAUSE, pid)
+        code, out = await run(docker, target.node, PAUSE, pid, cid)
         if code != 0:
             raise FaultUnavailable(f"SIGSTOP failed in {target.node}: {out.strip()[:200]}", reason="PauseFailed")
         if out.strip() == "already":
@@ -233,31 +244,49 @@ class NetworkPartition:
     watches_node_container: bool = True
 
     async def check(self, namespace: str, target: TargetStatus) -> None:
-        await _node_tools(self.docker, target, "crictl nsenter iptables")
+        await _node_tools(self.docker, target, "crictl nsenter iptables grep")
+        pod = await self.kube.cluster.get_pod(namespace, target.pod) or {}
+        if (pod.get("spec") or {}).get("hostNetwork"):
+            raise FaultUnavailable(f"pod {target.pod} uses the node's network (hostNetwork): the rules would land "
+                                   f"in kind node {target.node}'s own namespace and cut off its kubelet",
+                                   reason="HostNetwork")
 
     async def addresses(self, namespace: str, target: TargetStatus) -> list[str]:
-        """PD's pod IPs and its Service's address (a rule in the pod sees the ClusterIP: kube-proxy's DNAT comes
-        later, on the node), and for pd-and-peers the other TiKV pods' IPs; all read from the API server."""
+        """The pod IPs of the TidbCluster's own PD (and, for pd-and-peers, its other TiKV) pods, and its PD
+        Service's address (a rule in the pod sees the ClusterIP: kube-proxy's DNAT comes later, on the node).
+        Only what the TidbCluster controls, through its StatefulSets: labels are anyone's to copy."""
         pod = await self.kube.cluster.get_pod(namespace, target.pod) or {}
         cluster = ((pod.get("metadata") or {}).get("labels") or {}).get(INSTANCE_LABEL, "")
-        pds = await self.kube.cluster.list_pods(namespace, f"{COMPONENT_LABEL}=pd,{INSTANCE_LABEL}={cluster}", "PD")
+        tc = await self.kube.cluster.get_tidbcluster(namespace, cluster) or {}
+        tc_uid = str((tc.get("metadata") or {}).get("uid", ""))
+        ips = [*await self._member_ips(namespace, cluster, "pd", tc_uid, "")]
         svc = await self.kube.cluster.get_service(namespace, f"{cluster}-pd") or {}
-        ips = [*[(p.get("status") or {}).get("podIP", "") for p in pds],
-               *((svc.get("spec") or {}).get("clusterIPs") or [])]
+        if owned_by(svc, "TidbCluster", cluster, tc_uid):
+            ips += (svc.get("spec") or {}).get("clusterIPs") or []
         if self.scope == "pd-and-peers":
-            peers = await self.kube.cluster.list_tikv_pods(namespace, cluster)
-            ips += [(p.get("status") or {}).get("podIP", "") for p in peers if p["metadata"]["name"] != target.pod]
+            ips += await self._member_ips(namespace, cluster, "tikv", tc_uid, target.pod)
         return sorted({ip for ip in ips if ip and ip != "None" and re.fullmatch(r"[0-9a-fA-F.:]{2,45}", ip)})
 
+    async def _member_ips(self, namespace: str, cluster: str, role: str, tc_uid: str, but: str) -> list[str]:
+        sts = await self.kube.cluster.get_statefulset(namespace, f"{cluster}-{role}") or {}
+        if not owned_by(sts, "TidbCluster", cluster, tc_uid):
+            return []
+        sts_uid = str((sts.get("metadata") or {}).get("uid", ""))
+        pods = await self.kube.cluster.list_pods(namespace, f"{COMPONENT_LABEL}={role},{INSTANCE_LABEL}={cluster}",
+                                                 role)
+        return [str((p.get("status") or {}).get("podIP", "")) for p in pods
+                if owned_by(p, "StatefulSet", f"{cluster}-{role}", sts_uid) and p["metadata"]["name"] != but]
+
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
+        await self.check(namespace, target)  # again, at the moment of the act
         docker, _ = await _kind_node(self.docker, target.node)
-        pid = await tikv_pid(docker, target.node, namespace, target)
+        pid = await sandbox_pid(docker, target.node, namespace, target)
         if not pid:
-            return Injected(f"no running tikv container of pod {target.pod} in {target.node}; nothing cut off", True)
+            raise FaultUnavailable(f"pod {target.pod} has no running sandbox in {target.node}", reason="NoSandbox")
         ips = await self.addresses(namespace, target)
         if not ips:
             raise FaultUnavailable(f"no address of PD found for {target.pod}", reason="NoPDAddress")
-        code, out = await run(docker, target.node, PARTITION, pid, *ips)
+        code, out = await run(docker, target.node, PARTITION, pid, chain_of(target), *ips)
         if code != 0:
             raise FaultUnavailable(f"iptables failed in {target.node}: {out.strip()[:200]}", reason="PartitionFailed")
         if out.strip() == "already":
@@ -267,10 +296,19 @@ class NetworkPartition:
                         f"namespace, through kind node {target.node}; undone after {self.undo_after:g}s")
 
     async def undo(self, namespace: str, target: TargetStatus) -> str:
-        pid = await _undo_in_node(self.docker, namespace, target, UNDO_PARTITION, "undoing the partition")
+        """The chain removed, then looked for: the undo is done only when no rule of it is left, or the pod's
+        sandbox (and its network namespace with the rules) is gone; a container restarting meanwhile does
+        not matter, the sandbox outlives it."""
+        docker, _ = await _undo_docker(self.docker, target, f"undo the partition of {target.pod}")
+        pid = await sandbox_pid(docker, target.node, namespace, target)
         if not pid:
-            return f"nothing to undo: pod {target.pod} has no running tikv container in {target.node}"
-        return f"undid the partition of {target.pod} (its iptables chain removed, through process {pid})"
+            return f"nothing to undo: pod {target.pod} has no sandbox in {target.node}, nor its network namespace"
+        code, out = await run(docker, target.node, UNDO_PARTITION, pid, chain_of(target))
+        if code != 0:
+            raise DemoFailed(f"undoing the partition failed in {target.node}: {out.strip()[:200]}",
+                             reason="UndoFailed")
+        return (f"undid the partition of {target.pod} (its iptables chain removed, and none of it left in its "
+                f"network namespace, entered through its sandbox, process {pid})")
 
 
 async def _undo_in_node(docker: DockerClient | None, namespace: str, target: TargetStatus, script: str,
@@ -278,9 +316,9 @@ async def _undo_in_node(docker: DockerClient | None, namespace: str, target: Tar
     """Run an undo ``script`` against the target's tikv process in its node: its PID, or '' when it has none
     (the container or pod is gone, and what was done to it with it)."""
     docker, _ = await _undo_docker(docker, target, f"undo the fault on {target.pod}")
-    pid = await tikv_pid(docker, target.node, namespace, target)
+    pid, cid = await tikv_pid(docker, target.node, namespace, target)
     if pid:
-        code, out = await run(docker, target.node, script, pid)
+        code, out = await run(docker, target.node, script, pid, cid)
         if code != 0:
             raise DemoFailed(f"{what} failed in {target.node}: {out.strip()[:200]}", reason="UndoFailed")
     return pid

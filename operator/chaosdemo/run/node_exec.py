@@ -14,27 +14,44 @@ from chaosdemo.api.errors import FaultUnavailable
 from chaosdemo.api.models import TargetStatus
 from chaosdemo.clients.docker import DockerClient
 
-__all__ = ["CHAIN", "PARTITION", "PAUSE", "RESUME", "UNDO_PARTITION", "run", "tikv_container", "tikv_pid"]
+__all__ = ["PARTITION", "PAUSE", "RESUME", "UNDO_PARTITION", "chain_of", "run", "sandbox_pid", "tikv_container",
+           "tikv_pid"]
 
-CHAIN = "CHAOSDEMO"  # the iptables chain of a partition, in the pod's own network namespace
+_CHAIN_CHARS = re.compile(r"[^a-z0-9]")
 
-# Every process of the container: its cgroup's members (cgroup v2), else the one process.
-_PROCS = ('cg=$(sed -n "s/^0::\\(.*\\)$/\\1/p" /proc/"$1"/cgroup); '
+
+def chain_of(target: TargetStatus) -> str:
+    """The iptables chain of one demo's partition, named by its pod's uid (28 characters at most): two demos
+    never share a chain, and an undo removes only its own."""
+    return "CHAOSDEMO-" + _CHAIN_CHARS.sub("", target.pod_uid.lower())[:18]
+
+
+# Every process of the container: its cgroup's members (cgroup v2), else the one process. $1 is the PID crictl
+# gave for container $2 a moment before: a PID can be reused in between, so it must still be in that
+# container's cgroup, or nothing is signalled.
+_PROCS = ('grep -q -e "$2" /proc/"$1"/cgroup 2>/dev/null || { echo "process $1 no longer belongs to container $2"; '
+          'exit 3; }; cg=$(sed -n "s/^0::\\(.*\\)$/\\1/p" /proc/"$1"/cgroup); '
           'procs=$(cat "/sys/fs/cgroup$cg/cgroup.procs" 2>/dev/null || echo "$1"); ')
 PAUSE = _PROCS + ('state=$(sed "s/.*) //" /proc/"$1"/stat | cut -d" " -f1); '
                   'if [ "$state" = T ]; then echo already; exit 0; fi; kill -STOP $procs && echo paused $procs')
 RESUME = _PROCS + 'kill -CONT $procs && echo resumed $procs'
-# Drop to and from each address; the jumps go in last, so a half-built chain is never in force, and a
-# chain already hooked in means the partition is in place (an operator restarted mid-injection).
-PARTITION = (f'pid=$1; shift; ns() {{ nsenter -t "$pid" -n "$@"; }}; '
-             f'if ns iptables -C OUTPUT -j {CHAIN} 2>/dev/null; then echo already; exit 0; fi; '
-             f'ns iptables -N {CHAIN} 2>/dev/null || ns iptables -F {CHAIN}; '
-             f'for ip in "$@"; do ns iptables -A {CHAIN} -d "$ip" -j DROP && ns iptables -A {CHAIN} -s "$ip" -j DROP '
-             f'|| exit 1; done; ns iptables -I INPUT -j {CHAIN} && ns iptables -I OUTPUT -j {CHAIN} && echo cut off')
-UNDO_PARTITION = (f'pid=$1; ns() {{ nsenter -t "$pid" -n "$@"; }}; '
-        f'while ns iptables -D OUTPUT -j {CHAIN} 2>/dev/null; do :; done; '
-        f'while ns iptables -D INPUT -j {CHAIN} 2>/dev/null; do :; done; '
-        f'ns iptables -F {CHAIN} 2>/dev/null; ns iptables -X {CHAIN} 2>/dev/null; echo undone')
+# In the pod's network namespace, entered through its sandbox (which outlives a restarting container): $1 the
+# sandbox's PID, $2 the chain. Drop to and from each address; the jumps go in last, so a half-built chain is
+# never in force, and a chain already hooked in means the partition is in place (an operator restarted
+# mid-injection). -w waits for the xtables lock instead of failing beside kube-proxy.
+PARTITION = ('pid=$1; chain=$2; shift 2; ns() { nsenter -t "$pid" -n "$@"; }; '
+             'if ns iptables -w -C OUTPUT -j "$chain" 2>/dev/null; then echo already; exit 0; fi; '
+             'ns iptables -w -N "$chain" 2>/dev/null || ns iptables -w -F "$chain"; '
+             'for ip in "$@"; do ns iptables -w -A "$chain" -d "$ip" -j DROP '
+             '&& ns iptables -w -A "$chain" -s "$ip" -j DROP || exit 1; done; '
+             'ns iptables -w -I INPUT -j "$chain" && ns iptables -w -I OUTPUT -j "$chain" && echo cut off')
+# The undo, then a look at what is left: the entry of the ledger is dropped only once no rule names the chain.
+UNDO_PARTITION = ('pid=$1; chain=$2; ns() { nsenter -t "$pid" -n "$@"; }; '
+                  'while ns iptables -w -D OUTPUT -j "$chain" 2>/dev/null; do :; done; '
+                  'while ns iptables -w -D INPUT -j "$chain" 2>/dev/null; do :; done; '
+                  'ns iptables -w -F "$chain" 2>/dev/null; ns iptables -w -X "$chain" 2>/dev/null; '
+                  'if ns iptables -w -S | grep -q -e "$chain"; then echo "left: $(ns iptables -w -S | grep -e '
+                  '"$chain" | head -3)"; exit 4; fi; echo undone')
 
 _ID = re.compile(r"^[0-9a-f]{12,64}$")
 
@@ -57,15 +74,37 @@ async def tikv_container(docker: DockerClient, node: str, namespace: str, target
     return ids[0] if ids else ""
 
 
-async def tikv_pid(docker: DockerClient, node: str, namespace: str, target: TargetStatus) -> str:
-    """The node's PID of the target's tikv process, or '' when it has no running container."""
+async def tikv_pid(docker: DockerClient, node: str, namespace: str, target: TargetStatus) -> tuple[str, str]:
+    """The node's PID of the target's tikv process and its container's id, or ('', '') when it has no running
+    container. Give both to a script: the PID is checked against the container there (``_PROCS``)."""
     cid = await tikv_container(docker, node, namespace, target)
     if not cid:
-        return ""
+        return "", ""
     code, out = await docker.exec(node, ["crictl", "inspect", "-o", "go-template", "--template", "{{.info.pid}}",
                                          cid])
     pid = out.strip()
     if code != 0 or not pid.isdigit() or pid == "0":
         raise FaultUnavailable(f"crictl inspect gave no PID for {cid[:13]} in {node}: {out.strip()[:200]}",
                                reason="CrictlFailed")
-    return pid
+    return pid, cid
+
+
+async def sandbox_pid(docker: DockerClient, node: str, namespace: str, target: TargetStatus) -> str:
+    """The node's PID of the target pod's sandbox (the process that holds its network namespace), or '' when
+    the pod has no running sandbox there (gone, and its network namespace, with any rule in it, gone too)."""
+    code, out = await docker.exec(node, [
+        "crictl", "pods", "--quiet", "--state", "ready", "--name", f"^{re.escape(target.pod)}$",
+        "--namespace", f"^{re.escape(namespace)}$", "--label", f"io.kubernetes.pod.uid={target.pod_uid}",
+    ])
+    if code != 0:
+        raise FaultUnavailable(f"crictl pods failed in {node}: {out.strip()[:200]}", reason="CrictlFailed")
+    ids = [i for i in out.split() if _ID.match(i)]
+    if not ids:
+        return ""
+    code, out = await docker.exec(node, ["crictl", "inspectp", "-o", "go-template", "--template", "{{.info.pid}}",
+                                         ids[0]])
+    pid = out.strip()
+    if code != 0 or not pid.isdigit():
+        raise FaultUnavailable(f"crictl inspectp gave no PID for sandbox {ids[0][:13]} in {node}: "
+                               f"{out.strip()[:200]}", reason="CrictlFailed")
+    return "" if pid == "0" else pid
