@@ -41,7 +41,7 @@ def test_a_partition_is_cut_and_undone_in_the_pods_network_namespace_and_nothing
     """The real scripts, with the real iptables, in a network namespace of the test's own (``unshare -n``): the
     node's kernel does the same in the pod's sandbox. Skipped, saying why, where that cannot be made here."""
     if not all(shutil.which(t) for t in ("unshare", "nsenter", "iptables")):
-        pytest.skip("unshare, nsenter or iptables is missing (iptables: hack/debian-packages.sh; the others: util-linux)")
+        pytest.skip("unshare, nsenter or iptables is missing (iptables: hack/debian-packages.sh; else util-linux)")
     holder = subprocess.Popen(["unshare", "-n", "sleep", "60"])
     try:
         for _ in range(100):  # until unshare has made the namespace and exec'd sleep in it
