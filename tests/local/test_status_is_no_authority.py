@@ -72,3 +72,21 @@ def test_a_status_naming_a_pod_the_tidbcluster_does_not_own_is_refused(
         assert still["metadata"]["uid"] == uid, "the planted pod was not deleted"
     finally:
         local_env.kubectl("delete", "pod", "basic-tikv-7", "-n", "tidb-cluster", "--wait=false", check=False)
+
+
+def test_a_forged_kopf_annotation_cannot_keep_a_demo_from_being_deleted(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    """Issue 30: kopf's state is no trust boundary either. Whoever may patch a demo can write annotations; kopf's
+    progress kept there let a "delayed to 2999" record stop the deletion handler for ever (the demo stayed
+    Terminating, and a fault it held stayed with it). Kept in the status, which only the operator writes."""
+    operator.start()
+    demos.apply("forged", dryRun=True)
+    assert wait_end(demos, "forged")["phase"] == "Succeeded"
+    forged = {"started": now(), "delayed": "2999-01-01T00:00:00.000000+00:00", "purpose": "delete", "retries": 1,
+              "success": False, "failure": False, "message": "forged"}
+    local_env.kubectl("annotate", "chaosdemo", "forged", "-n", demos.ns, "--overwrite",
+                      f"kopf.zalando.org/cleanup={json.dumps(forged)}",
+                      "kopf.zalando.org/last-handled-configuration={not json")
+    t0 = time.monotonic()
+    local_env.kubectl("delete", "chaosdemo", "forged", "-n", demos.ns, "--wait=true", "--timeout=30s")
+    assert time.monotonic() - t0 < 30

@@ -119,10 +119,20 @@ def _spec_schema() -> dict[str, Any]:
     return spec_schema
 
 
+def _status_schema() -> dict[str, Any]:
+    schema = openapi_schema(ChaosDemoStatus, keep_defaults=False)
+    schema["properties"]["violations"]["maxItems"] = 50
+    schema["properties"]["kopf"] = {  # written by kopf itself (edge/handlers.py), never by the models
+        "type": "object", "x-kubernetes-preserve-unknown-fields": True,
+        "description": "kopf's handler progress and the last spec it handled, kept where only the operator may "
+        "write (not in annotations, which anyone who may patch the demo can write).",
+    }
+    return schema
+
+
 def build_crd() -> dict[str, Any]:
     spec_schema = _spec_schema()
-    status_schema = openapi_schema(ChaosDemoStatus, keep_defaults=False)
-    status_schema["properties"]["violations"]["maxItems"] = 50
+    status_schema = _status_schema()
     root: dict[str, Any] = {
         "type": "object",
         "description": (

@@ -44,6 +44,11 @@ def _deps(memo: kopf.Memo) -> Deps:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
+    # kopf's own state (handler progress, the last spec handled) goes in the status, which only the operator
+    # may write (admission: write-status), not in annotations that anyone who may patch a demo can write: a
+    # forged "delayed" progress or a malformed diffbase would otherwise stop its handlers for ever.
+    settings.persistence.progress_storage = kopf.StatusProgressStorage(field="status.kopf.progress")
+    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field="status.kopf.last-handled-configuration")
     settings.posting.level = logging.WARNING  # the lifecycle posts its own story as events
     settings.peering.standalone = True  # replicas coordinate through the leader Lease, not kopf peering
     settings.watching.server_timeout = 120
