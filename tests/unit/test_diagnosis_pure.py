@@ -6,7 +6,7 @@ from chaosdemo.api.models import DiagnosisAnswer, FaultSpec, TargetStatus, Viola
 from chaosdemo.api.timestamps import iso
 from chaosdemo.core.evidence import build_evidence, evidence_refs
 from chaosdemo.core.grading import GroundTruth, grade
-from chaosdemo.core.history import ContainerEvent, record_pod, record_pods
+from chaosdemo.core.history import ContainerEvent, remember_pod, remember_pods
 from chaosdemo.core.prompt import SYSTEM_PROMPT, build_user_prompt
 from chaosdemo.core.rules import diagnose_by_rules
 from chaosdemo.core.scrub import scrub
@@ -28,9 +28,9 @@ def truth(action: str) -> GroundTruth:
 
 
 def evidence_after(*pod_states, events=(), nodes=None, container_events=()):
-    history = record_pods({}, healthy(taken_at=NOW - 30))
+    history = remember_pods({}, healthy(taken_at=NOW - 30))
     for i, p in enumerate(pod_states):
-        history = record_pod(history, p, iso(NOW - 20 + i))
+        history = remember_pod(history, p, iso(NOW - 20 + i))
     snap = healthy(nodes=nodes) if nodes is not None else healthy()
     return build_evidence(snap, START, TIMELINE, history, list(events), list(container_events))
 
@@ -59,8 +59,8 @@ def test_rules_call_a_dead_node_container_a_node_failure():
 
 
 def test_when_pd_is_down_the_store_comes_from_tidb_operators_status():
-    history = record_pods({}, healthy(taken_at=NOW - 30))
-    history = record_pod(history, pod("basic-tikv-1", deleting=True), iso(NOW - 20))
+    history = remember_pods({}, healthy(taken_at=NOW - 30))
+    history = remember_pod(history, pod("basic-tikv-1", deleting=True), iso(NOW - 20))
     tc = {"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "TiKVStoreNotUp"}],
                      "tikv": {"stores": {"2": {"id": "2", "podName": "basic-tikv-1", "state": "Disconnected"}}}}}
     ev = build_evidence(healthy(stores=(), pd_error="connection refused"), START, TIMELINE, history, [], [], tc)
@@ -129,8 +129,8 @@ ANSWERED = (("basic-tikv-0", ""), ("basic-tikv-1", ""), ("basic-tikv-2", ""))
 
 def gray(timeline, *, answers=ANSWERED, stores=None):
     """Evidence of a fault Kubernetes never saw: every pod kept its uid, restart count and readiness."""
-    history = record_pods({}, healthy(taken_at=NOW - 30))
-    history = record_pods(history, healthy(taken_at=NOW - 10))
+    history = remember_pods({}, healthy(taken_at=NOW - 30))
+    history = remember_pods(history, healthy(taken_at=NOW - 10))
     snap = healthy(store_answers=answers, **({"stores": stores} if stores else {}))
     return build_evidence(snap, START, timeline, history, [])
 
@@ -162,8 +162,8 @@ def test_without_asking_the_stores_a_stale_heartbeat_is_not_called_a_partition()
 
 def test_a_silent_store_whose_pod_was_replaced_is_a_pod_failure_not_a_hang():
     silent = Violation(invariant="tikv-stores-answer", subject="basic-tikv-1", message="x", first_seen=iso(NOW - 20))
-    history = record_pods({}, healthy(taken_at=NOW - 30))
-    history = record_pod(history, pod("basic-tikv-1", uid="new-uid"), iso(NOW - 10))
+    history = remember_pods({}, healthy(taken_at=NOW - 30))
+    history = remember_pod(history, pod("basic-tikv-1", uid="new-uid"), iso(NOW - 10))
     ev = build_evidence(healthy(store_answers=ANSWERED), START, [silent], history, [])
     assert diagnose_by_rules(ev).fault_class == "pod-failure"
 
@@ -187,7 +187,7 @@ def test_every_evidence_item_has_a_unique_ref_and_the_rules_cite_only_refs_that_
 
 
 def test_a_healthy_cluster_is_no_fault_and_grading_a_no_fault_case_needs_no_pod():
-    history = record_pods({}, healthy(taken_at=NOW - 30))
+    history = remember_pods({}, healthy(taken_at=NOW - 30))
     ev = build_evidence(healthy(), START, [], history, [], [])
     a = diagnose_by_rules(ev)
     assert (a.fault_class, a.affected_pod) == ("no-fault", "")

@@ -8,7 +8,7 @@ import json
 
 from chaosdemo.api.timestamps import iso
 from chaosdemo.core.evidence import build_evidence
-from chaosdemo.core.history import record_pods
+from chaosdemo.core.history import remember_pods
 from chaosdemo.core.kube_events import NewestEvents
 from chaosdemo.core.prompt import build_user_prompt
 from chaosdemo.core.scrub import scrub
@@ -28,7 +28,7 @@ def prompt_with(events: list[dict[str, object]], **snap: object) -> str:
     summarized = [{"time": e["lastTimestamp"], "type": e["type"], "reason": e["reason"],
                    "object": f"{e['involvedObject']['kind']}/{e['involvedObject']['name']}",  # type: ignore[index]
                    "message": e["message"], "count": 1} for e in events]
-    ev = build_evidence(s, iso(NOW - 30), [], record_pods({}, s), summarized)
+    ev = build_evidence(s, iso(NOW - 30), [], remember_pods({}, s), summarized)
     return build_user_prompt(ev)
 
 

@@ -7,7 +7,7 @@ import json
 from chaosdemo.api.models import DiagnosisAnswer
 from chaosdemo.api.timestamps import iso
 from chaosdemo.core.evidence import build_evidence
-from chaosdemo.core.history import record_pod, record_pods
+from chaosdemo.core.history import remember_pod, remember_pods
 from chaosdemo.core.rules import diagnose_by_rules
 from chaosdemo.core.scoring import Outcome, load_case, render, report
 
@@ -16,9 +16,9 @@ from .test_diagnosis_pure import START, TARGET, TIMELINE
 
 
 def case(case_id: str, injected: dict[str, object] | None, *pod_states: object) -> dict[str, object]:
-    history = record_pods({}, healthy(taken_at=NOW - 30))
+    history = remember_pods({}, healthy(taken_at=NOW - 30))
     for i, p in enumerate(pod_states):
-        history = record_pod(history, p, iso(NOW - 20 + i))  # type: ignore[arg-type]
+        history = remember_pod(history, p, iso(NOW - 20 + i))  # type: ignore[arg-type]
     ev = build_evidence(healthy(), START, TIMELINE if injected else [], history, [], [])
     return {"id": case_id, "recorded": {"tier": "unit"}, "injected": injected,
             "evidence": json.loads(ev.model_dump_json(by_alias=True))}

@@ -22,9 +22,9 @@ __all__ = [
     "Data",
     "PodHistory",
     "PodObservation",
-    "record_containers",
-    "record_pod",
-    "record_pods",
+    "remember_containers",
+    "remember_pod",
+    "remember_pods",
 ]
 
 MAX_EVENTS = 40
@@ -52,7 +52,7 @@ class PodObservation(Data):
 PodHistory = dict[str, list[PodObservation]]
 
 
-def record_pods(history: PodHistory, snapshot: Snapshot) -> PodHistory:
+def remember_pods(history: PodHistory, snapshot: Snapshot) -> PodHistory:
     """Append each pod's state when it differs from the last one recorded (pure)."""
     out = {name: list(obs) for name, obs in history.items()}
     now = iso(snapshot.taken_at)
@@ -74,7 +74,7 @@ def record_pods(history: PodHistory, snapshot: Snapshot) -> PodHistory:
     return out
 
 
-def record_pod(history: PodHistory, pod: PodState, at: str, deleted: bool = False) -> PodHistory:
+def remember_pod(history: PodHistory, pod: PodState, at: str, deleted: bool = False) -> PodHistory:
     """Append one pod state seen in a watch event (pure); a deletion shows as Absent."""
     out = {name: list(obs) for name, obs in history.items()}
     obs = _observe(pod, at)
@@ -123,7 +123,7 @@ class ContainerLog:
     events: tuple[ContainerEvent, ...] = ()
 
 
-def record_containers(log: ContainerLog, snapshot: Snapshot) -> ContainerLog:
+def remember_containers(log: ContainerLog, snapshot: Snapshot) -> ContainerLog:
     """Note each node container that died or started since the last snapshot (pure)."""
     last, events = dict(log.last), list(log.events)
     at = iso(snapshot.taken_at)

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 
 from chaosdemo.api.models import ChaosDemoStatus, TargetStatus, Violation
 from chaosdemo.api.timestamps import iso, parse_iso
-from chaosdemo.core.history import ContainerLog, PodHistory, record_containers, record_pod, record_pods
+from chaosdemo.core.history import ContainerLog, PodHistory, remember_containers, remember_pod, remember_pods
 from chaosdemo.core.invariants import Breach, InvariantConfig, evaluate, pod_event_breaches, target_changed
 from chaosdemo.core.journal import PodEvent
 from chaosdemo.core.sightings import tidb_operator_shows
@@ -169,7 +169,7 @@ def _read_journal(
     first: tuple[float, list[Breach]] | None = None
     for ev in events:
         at = iso(ev.received_at)
-        history = record_pod(history, ev.pod, at, deleted=ev.type == "DELETED")
+        history = remember_pod(history, ev.pod, at, deleted=ev.type == "DELETED")
         breaches = pod_event_breaches(ev.type, ev.pod)
         if breaches:
             violations = open_violations(violations, breaches, at)
@@ -226,7 +226,7 @@ def step(state: WatchState, plan: WatchPlan, events: Sequence[PodEvent], snap: S
     """One look: the journal's new entries and a snapshot in, the next state and a decision out."""
     history, violations, first = _read_journal(state, events)
     journal_news = first is not None
-    state = replace(state, history=record_pods(history, snap), containers=record_containers(state.containers, snap),
+    state = replace(state, history=remember_pods(history, snap), containers=remember_containers(state.containers, snap),
                     violations=tuple(violations))
     if state.recovered_at is not None:
         return _agreement(state, plan, snap)

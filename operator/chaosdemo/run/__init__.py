@@ -1,3 +1,3 @@
-"""The run that acts: the lifecycle of a demo and the stages it calls (preflight, faults, observer,
-diagnosis, status record), leadership, settings. Uses the clients it is given.
+"""The run of one demo: its lifecycle and the stages it calls (preflight, faults, observer, diagnosis, the
+record), its state, crash points. Uses the clients it is given.
 """

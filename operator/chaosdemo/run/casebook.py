@@ -15,13 +15,13 @@ from typing import Any
 from chaosdemo.api.timestamps import iso
 from chaosdemo.core.evidence import Evidence
 from chaosdemo.core.grading import GroundTruth
-from chaosdemo.core.history import record_pods
+from chaosdemo.core.history import remember_pods
 from chaosdemo.core.snapshot import Snapshot
 from chaosdemo.run.demo import Demo
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.diagnosis import collect_evidence
 
-__all__ = ["CASE_MARK", "case_of", "record_case", "record_control"]
+__all__ = ["CASE_MARK", "case_of", "log_case", "log_control"]
 
 log = logging.getLogger(__name__)
 CASE_MARK = "chaosdemo-evidence-case"
@@ -36,17 +36,17 @@ def case_of(demo: str, at: float, evidence: Evidence, truth: GroundTruth | None)
             "evidence": evidence.model_dump(mode="json", by_alias=True)}
 
 
-def record_case(deps: Deps, demo: Demo, evidence: Evidence, truth: GroundTruth | None) -> None:
+def log_case(deps: Deps, demo: Demo, evidence: Evidence, truth: GroundTruth | None) -> None:
     if deps.settings.record_evidence:
         case = case_of(f"{demo.rec.namespace}/{demo.rec.name}", deps.clock(), evidence, truth)
         log.info("%s %s", CASE_MARK, json.dumps(case, separators=(",", ":")))
 
 
-async def record_control(deps: Deps, demo: Demo, snap: Snapshot) -> None:
+async def log_control(deps: Deps, demo: Demo, snap: Snapshot) -> None:
     """A dry run's healthy cluster, as the evidence of a diagnosis would show it: a no-fault case."""
     if not deps.settings.record_evidence:
         return
     evidence = await collect_evidence(
         deps.kube, snap, started_at=demo.status.started_at or demo.rec.now(), violations=[],
-        history=record_pods({}, snap), container_events=[], events_limit=deps.settings.events_limit)
-    record_case(deps, demo, evidence, None)
+        history=remember_pods({}, snap), container_events=[], events_limit=deps.settings.events_limit)
+    log_case(deps, demo, evidence, None)

@@ -44,7 +44,7 @@ from chaosdemo.core.story import (
 from chaosdemo.core.story import Detected as DetectedStory
 from chaosdemo.core.story import Recovered as RecoveredStory
 from chaosdemo.run import undo
-from chaosdemo.run.casebook import record_case
+from chaosdemo.run.casebook import log_case
 from chaosdemo.run.diagnosis import DiagnosisJob, collect_evidence, diagnose
 from chaosdemo.run.faults import ground_truth
 from chaosdemo.run.state import RunState
@@ -189,7 +189,7 @@ async def diagnosis(rs: RunState) -> None:
             rs.deps.kube, snap, started_at=rs.status.started_at or rs.rec.now(), violations=rs.status.violations,
             history=p.watch.history, container_events=p.watch.containers.events, events_limit=s.events_limit)
         truth = ground_truth(rs.fault, demo.target)
-        record_case(rs.deps, demo, evidence, truth)
+        log_case(rs.deps, demo, evidence, truth)
         model = demo.spec.diagnosis.model if s.may_use(demo.spec.diagnosis.model) else ""
         d = await diagnose(evidence, claude=rs.deps.claude, model=model or s.claude_model,
                            truth=truth, metrics=rs.deps.metrics)

@@ -15,13 +15,13 @@ from dataclasses import replace
 from chaosdemo.api import conditions as cond
 from chaosdemo.api.errors import FaultUnavailable, PreflightFailed, RecordRefused, TargetError, Unavailable
 from chaosdemo.api.models import TargetStatus
-from chaosdemo.core.history import record_pods
+from chaosdemo.core.history import remember_pods
 from chaosdemo.core.step import WatchState
 from chaosdemo.core.story import DryRunEnded, Happening, Injected, Requested, Started, TargetChosen, UndoFailed
 from chaosdemo.core.story import Succeeded as SucceededStory
 from chaosdemo.core.targeting import members, select_target
 from chaosdemo.run import undo
-from chaosdemo.run.casebook import record_control
+from chaosdemo.run.casebook import log_control
 from chaosdemo.run.demo import Demo
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.follow import follow, undo_now
@@ -80,7 +80,7 @@ async def run_stages(rs: RunState) -> None:
         await preflight(rs)
         if spec.dry_run:
             if rs.progress.last_snapshot is not None:
-                await record_control(deps, rs.demo, rs.progress.last_snapshot)
+                await log_control(deps, rs.demo, rs.progress.last_snapshot)
             await end(deps, rs.demo, DryRunEnded(rs.target.pod))
             return
         await rs.rec.tell(Requested(spec.fault.action))
@@ -104,7 +104,7 @@ async def preflight(rs: RunState) -> None:
     snap = rs.progress.last_snapshot = await rs.observer.snapshot()
     check_snapshot(snap, rs.inv_cfg)
     await check_blast_radius(rs.pd, snap)
-    rs.progress.watch = WatchState(history=record_pods({}, snap))
+    rs.progress.watch = WatchState(history=remember_pods({}, snap))
     tc_uid = str((tidbcluster.get("metadata") or {}).get("uid", ""))
     own = members(snap.pods, snap.statefulset, demo.cluster, tc_uid)
     if len(own) < len(snap.pods):
@@ -142,7 +142,7 @@ async def inject(rs: RunState) -> bool:
     """Inject and tell it; True if the fault had already taken effect."""
     st = rs.status
     assert st.injection is not None
-    await undo.record(rs.deps, rs.demo, rs.fault)  # the operator's own word, kept until undone
+    await undo.enter(rs.deps, rs.demo, rs.fault)  # the operator's own word, kept until undone
     started = rs.rec.now()
     rs.progress.cursor = rs.deps.journal.cursor()
     done = await rs.fault.inject(rs.demo.cluster_ns, rs.target)

@@ -16,7 +16,7 @@ from chaosdemo.run.demo import Demo
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.faults import Fault
 
-__all__ = ["entry_for", "forget", "record"]
+__all__ = ["enter", "entry_for", "forget"]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def entry_for(demo: Demo, action: str, at: float, hold: float) -> UndoEntry:
                      node=t.node, since=iso(at), due=iso(at + hold))
 
 
-async def record(deps: Deps, demo: Demo, fault: Fault) -> None:
+async def enter(deps: Deps, demo: Demo, fault: Fault) -> None:
     """Before a fault that must be undone is injected (nothing for one that needs no undo)."""
     if fault.undo_after is None:
         return

@@ -108,7 +108,7 @@ class Leadership:
         if current != self._seen:
             self._seen, self._seen_at = current, now
         # Ours from before a step-down (the API server was away), nobody's, or unchanged for a whole lease
-        # (the holder's, as its record says, or ours if longer).
+        # (the holder's, as the Lease says, or ours if longer).
         if holder in (self.identity, "") or now - self._seen_at >= max(duration, self.timing.lease):
             await self._claim(version, now)
 

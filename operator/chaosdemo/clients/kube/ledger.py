@@ -1,4 +1,4 @@
-"""The operator's own record of faults it must undo: one ConfigMap in its namespace, one key per demo.
+"""The operator's own ledger of faults it must undo: one ConfigMap in its namespace, one key per demo.
 
 Written before a fault that must be undone (node-kill) is injected and cleared once it is undone, so a
 node is started again even when its ChaosDemo, finalizer and all, is gone. Only the operator writes it
