@@ -330,18 +330,6 @@ def test_the_spec_cannot_change_once_the_demo_exists(local_env: LocalEnv, operat
     assert out.returncode != 0 and "spec cannot change once the ChaosDemo exists" in out.stderr, out.stderr
 
 
-def test_a_demo_without_diagnosis_goes_straight_from_detecting_to_recovering(
-        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
-    operator.start()
-    watch = PhaseWatch(local_env, demos.ns, "nodiag")
-    demos.apply("nodiag", diagnosis={"enabled": False})
-    phases = watch.phases()
-    assert "Diagnosing" not in phases and phases[-2:] == ["Recovering", "Succeeded"], phases
-    obj = demos.get("nodiag")
-    assert "diagnosis" not in obj["status"]
-    assert demos.condition(obj, "Diagnosed")["reason"] == "Disabled"
-
-
 def test_a_pd_url_outside_the_cluster_is_never_fetched_and_no_foreign_answer_reaches_status(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
     """The issue's reproduction: a dry run with pdURL at a server listening on the operator's host."""
