@@ -21,6 +21,7 @@ from chaosdemo.api.errors import DockerUnavailable, FaultUnavailable, NotAKindNo
 from chaosdemo.api.models import TargetStatus
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo.clients.docker import DockerClient
+from chaosdemo.core.undo import UndoEntry
 from chaosdemo.run.faults import NodeKill
 from chaosdemo_local.cluster.docker_nodes import docker_cli
 from chaosdemo_local.cluster.env import LocalEnv
@@ -143,13 +144,24 @@ def test_a_node_whose_demo_was_deleted_past_its_finalizer_is_started_by_the_next
 
 def test_a_running_operator_starts_a_node_whose_demo_vanished_at_its_next_ledger_check(
         local_env: LocalEnv, docker_host: str, operator: Operator, demos: Demos) -> None:
+    """And one entry that cannot be undone, ahead of it in the ledger, does not keep it down (issue 30: the
+    reconciler stopped at the first entry whose undo raised, every round)."""
     operator.start(CHAOSDEMO_UNDO_CHECK_SECONDS="2")
     node = node_kill(local_env, demos, "nk-vanish", 300, timeouts={"recoverySeconds": 600})
     demos.wait("nk-vanish", ("Detecting", "Diagnosing", "Recovering"))
     assert not running(docker_host, node)
-    delete_past_the_finalizer(local_env, demos, "nk-vanish")
-    wait_running(docker_host, node, timeout=60)
-    assert ledger(local_env) == {}
+    stuck = UndoEntry(action="node-kill", demo="a-stuck/gone/uid-0", cluster_ns="tidb-cluster", pod="basic-tikv-9",
+                      pod_uid="uid-9", node="no-such-kind-node", since="2026-12-01T00:00:00.000Z",
+                      due="2026-12-01T00:00:30.000Z")  # its node does not exist: its undo fails every round
+    local_env.kubectl("patch", "configmap", "chaosdemo-undo-ledger", "-n", "default", "--type=merge",
+                      "-p", json.dumps({"data": {stuck.key: stuck.text()}}))
+    try:
+        delete_past_the_finalizer(local_env, demos, "nk-vanish")
+        wait_running(docker_host, node, timeout=60)
+        assert list(ledger(local_env)) == [stuck.key], "the node's entry dropped once undone; the stuck one kept"
+    finally:
+        local_env.kubectl("patch", "configmap", "chaosdemo-undo-ledger", "-n", "default", "--type=json",
+                          "-p", json.dumps([{"op": "remove", "path": f"/data/{stuck.key}"}]), check=False)
     local_env.wait_healthy(timeout=60)
     release_the_gone_demos_lease(local_env, demos, "nk-vanish")
 
