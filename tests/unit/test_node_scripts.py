@@ -76,3 +76,26 @@ def test_a_partition_is_cut_and_undone_in_the_pods_network_namespace_and_nothing
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_paused_process_is_resumed_and_seen_running_before_the_undo_counts() -> None:
+    """RESUME on a real stopped process: SIGCONT, then its state read back (CONT to the rest of this cgroup's
+    processes, which run already, changes nothing)."""
+    import os
+    import signal
+
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        os.kill(sleeper.pid, signal.SIGSTOP)
+        for _ in range(100):
+            if state(sleeper.pid) == "T":
+                break
+            subprocess.run(["sleep", "0.01"], check=True)
+        cgroup = Path(f"/proc/{sleeper.pid}/cgroup").read_text().split("\n")[0]  # a line that is there: "its container"
+        done = subprocess.run(["sh", "-c", RESUME, "chaosdemo", str(sleeper.pid), cgroup], capture_output=True,
+                              text=True, timeout=10)
+        assert done.returncode == 0 and done.stdout.startswith("resumed"), done
+        assert state(sleeper.pid) in ("S", "R")
+    finally:
+        sleeper.kill()
+        sleeper.wait()

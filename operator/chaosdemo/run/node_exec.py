@@ -34,7 +34,9 @@ _PROCS = ('grep -q -e "$2" /proc/"$1"/cgroup 2>/dev/null || { echo "process $1 n
           'procs=$(cat "/sys/fs/cgroup$cg/cgroup.procs" 2>/dev/null || echo "$1"); ')
 PAUSE = _PROCS + ('state=$(sed "s/.*) //" /proc/"$1"/stat | cut -d" " -f1); '
                   'if [ "$state" = T ]; then echo already; exit 0; fi; kill -STOP $procs && echo paused $procs')
-RESUME = _PROCS + 'kill -CONT $procs && echo resumed $procs'
+# Resumed only when seen running again: the ledger entry is dropped after that, never before.
+RESUME = _PROCS + ('kill -CONT $procs || exit 1; state=$(sed "s/.*) //" /proc/"$1"/stat | cut -d" " -f1); '
+                   'if [ "$state" = T ]; then echo "process $1 is still stopped"; exit 5; fi; echo resumed $procs')
 # In the pod's network namespace, entered through its sandbox (which outlives a restarting container): $1 the
 # sandbox's PID, $2 the chain. Drop to and from each address; the jumps go in last, so a half-built chain is
 # never in force, and a chain already hooked in means the partition is in place (an operator restarted
