@@ -240,12 +240,15 @@ def test_network_partition_is_seen_by_pd_while_the_store_still_answers_and_kuber
     assert status_seen["pd"]["sawFaultSeconds"] > st["detectionSeconds"], status_seen["pd"]
     assert st["injection"]["undoneAt"], "the partition undone"
     assert st["diagnosis"]["faultClass"] == "network-partition"
-    # Seen from inside: no rule of any demo is left in the pod's network namespace, entered through its sandbox.
-    target = st["target"]
-    rules = kind_env.docker("exec", target["node"], "sh", "-c",
-                            'id=$(crictl pods -q --name "^$1$" --namespace "^$2$" | head -1); '
-                            'pid=$(crictl inspectp -o go-template --template "{{.info.pid}}" "$id"); '
-                            'nsenter -t "$pid" -n iptables -w -S', "check", target["pod"], NS).stdout.decode()
+    assert_no_rule_left(kind_env, st["target"])
+
+
+def assert_no_rule_left(env: KindEnv, target: dict[str, Any]) -> None:
+    """Seen from inside: no rule of any demo is left in the pod's network namespace, entered through its sandbox."""
+    rules = env.docker("exec", target["node"], "sh", "-c",
+                       'id=$(crictl pods -q --name "^$1$" --namespace "^$2$" | head -1); '
+                       'pid=$(crictl inspectp -o go-template --template "{{.info.pid}}" "$id"); '
+                       'nsenter -t "$pid" -n iptables -w -S', "check", target["pod"], NS).stdout.decode()
     assert "-P OUTPUT ACCEPT" in rules and "CHAOSDEMO" not in rules, rules
 
 
@@ -298,3 +301,33 @@ def test_a_gray_fault_is_undone_once_when_its_leader_is_killed_right_after_injec
         "never injected twice"
     assert leader_pod(kind_env) != killed
     kind_env.wait_healthy(timeout=180)
+
+
+def test_a_tikv_that_restarts_while_cut_off_is_still_undone_and_nothing_of_the_partition_is_left(
+        kind_env: KindEnv) -> None:
+    """Issue 30: the partition's rules live in the pod sandbox's network namespace, which outlives its containers;
+    the undo enters it through the sandbox, so a tikv container that restarts meanwhile changes nothing, and the
+    demo's ledger entry goes only once no rule is left."""
+    kind_env.wait_healthy(timeout=300)
+    doc = yaml.safe_load((REPO / "deploy" / "samples" / "network-partition.yaml").read_text())
+    name = doc["metadata"]["name"] = "e2e-restart-partition"
+    doc["spec"]["fault"]["durationSeconds"] = 30
+    kind_env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+    deadline = time.monotonic() + 300
+    while not (st := kind_env.kubectl_json("get", "chaosdemo", name, "-n", NS).get("status") or {}).get("injectedAt"):
+        assert time.monotonic() < deadline, "never injected"
+        time.sleep(0.2)
+    target = st["target"]
+    before = restarts(kind_env.kubectl_json("get", "pod", target["pod"], "-n", NS))
+    kind_env.docker("exec", target["node"], "sh", "-c",
+                    'crictl stop $(crictl ps -q --name "^tikv$" --label "io.kubernetes.pod.name=$1")', "x",
+                    target["pod"])
+    while (st := kind_env.kubectl_json("get", "chaosdemo", name, "-n", NS).get("status") or {}).get("phase") \
+            not in TERMINAL:
+        assert time.monotonic() < deadline + 600, f"{name} still {st.get('phase')}: {st.get('message')}"
+        time.sleep(0.5)
+    assert restarts(kind_env.kubectl_json("get", "pod", target["pod"], "-n", NS)) > before, "the container restarted"
+    assert st["injection"]["undoneAt"], st.get("message")
+    assert_no_rule_left(kind_env, target)
+    kind_env.wait_healthy(timeout=180)
+
