@@ -138,6 +138,7 @@ def test_text_at_a_lines_start_cannot_become_a_heading_or_a_list() -> None:
     assert _md("# not a heading") == "\\# not a heading"
     assert _md("- not a list") == "\\- not a list" and _md("1. nor this") == "1\\. nor this"
     assert _md("a - b (c)") == "a - b (c)", "only what Markdown would read is escaped"
+    assert _md("0.008 s") == "0.008 s" and _md("-5") == "-5", "a number is no list"
 
 
 def test_control_characters_are_gone_from_everything_the_plugin_shows() -> None:

@@ -140,8 +140,8 @@ def _age(d: dt.timedelta) -> str:
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # What Markdown reads inline (emphasis, code, links and images, HTML, entities, tables, headings).
 _MD_ACTIVE = re.compile(r"([\\`*_\[\]<>|~#&])")
-_MD_BULLET = re.compile(r"^([-+=])")
-_MD_NUMBERED = re.compile(r"^(\d+)([.)])")
+_MD_BULLET = re.compile(r"^([-+=])(?=\s|$)")  # a list item or a heading's underline, not "-5"
+_MD_NUMBERED = re.compile(r"^(\d+)([.)])(?=\s|$)")  # a numbered item, not "0.008"
 
 
 def inert(value: Any) -> Any:
