@@ -90,3 +90,27 @@ def test_a_forged_kopf_annotation_cannot_keep_a_demo_from_being_deleted(
     t0 = time.monotonic()
     local_env.kubectl("delete", "chaosdemo", "forged", "-n", demos.ns, "--wait=true", "--timeout=30s")
     assert time.monotonic() - t0 < 30
+
+
+def test_a_demo_whose_deletion_kopf_cannot_finish_is_reported_not_silently_stuck(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    """Issue 30: whatever keeps a demo's handlers from running (here, a progress record written into the status
+    by the cluster's admin, who alone may still write it), the watchdog says so on the demo itself."""
+    operator.start(CHAOSDEMO_STUCK_SECONDS="2", CHAOSDEMO_UNDO_CHECK_SECONDS="1")
+    demos.apply("held", dryRun=True)
+    assert wait_end(demos, "held")["phase"] == "Succeeded"
+    delayed = {"started": now(), "delayed": "2999-01-01T00:00:00.000000+00:00", "purpose": "delete", "retries": 1,
+               "success": False, "failure": False, "message": "held by the admin"}
+    local_env.kubectl("patch", "chaosdemo", "held", "-n", demos.ns, "--subresource=status", "--type=merge",
+                      "-p", json.dumps({"status": {"kopf": {"progress": {"cleanup": delayed}}}}))
+    local_env.kubectl("delete", "chaosdemo", "held", "-n", demos.ns, "--wait=false")
+    try:
+        deadline = time.monotonic() + 30
+        while not [e for e in demos.events("held") if e["reason"] == "Stuck"]:
+            assert time.monotonic() < deadline, f"never reported: {[e['reason'] for e in demos.events('held')]}"
+            time.sleep(0.2)
+        said = next(e for e in demos.events("held") if e["reason"] == "Stuck")
+        assert said["type"] == "Warning" and "deletion handler has not let it go" in said["message"]
+    finally:
+        local_env.kubectl("patch", "chaosdemo", "held", "-n", demos.ns, "--type=merge",
+                          "-p", '{"metadata":{"finalizers":null}}', check=False)

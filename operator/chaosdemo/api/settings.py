@@ -90,6 +90,9 @@ class Settings(BaseModel):
     record_evidence: bool = Field(
         default=False, description="Log each diagnosis's evidence and ground truth (and a dry run's healthy "
         "cluster) as one JSON line, for the diagnosis benchmark's corpus (run/casebook.py).")
+    stuck_seconds: float = Field(
+        default=300.0, gt=0, description="A demo being deleted this long after it was asked, or not taken up this "
+        "long after it was created, is reported as stuck (a Warning Event on it, chaosdemo_demos_stuck).")
     undo_check_seconds: float = Field(
         default=30.0, gt=0, description="How often the leader looks for a fault whose demo is gone and undoes it "
         "(also at once when it starts leading).")

@@ -46,6 +46,8 @@ class Metrics:
         self.undo_failures = Counter("chaosdemo_undo_failures",
                                      "Undo-ledger entries whose undo failed in a reconcile round (kept for the next).",
                                      ["action"], registry=r)
+        self.stuck = Gauge("chaosdemo_demos_stuck", "Demos the operator has stopped handling (being deleted long "
+                           "after it was asked, or never taken up), at the last look.", registry=r)
         self.in_flight = Gauge("chaosdemo_demos_in_flight", "Demos this replica is running now.", registry=r)
         self.leader = Gauge("chaosdemo_leader", "1 while this replica leads (runs the demos), else 0.",
                             registry=r)

@@ -24,6 +24,7 @@ from chaosdemo.edge.wiring import build_deps, build_leadership, close_deps
 from chaosdemo.run.lifecycle import DemoRun, Deps, cleanup
 from chaosdemo.service.leadership import LEASE_NAME, Leadership, LostLeadership
 from chaosdemo.service.reconciler import keep_undoing
+from chaosdemo.service.watchdog import Watchdog
 
 FINALIZER = "chaosdemo.dev/finalizer"
 
@@ -59,8 +60,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logg
         deps.metrics.serve(cfg.metrics_port)
     if leader is not None:
         memo["election"] = asyncio.create_task(leader.run(), name="leader election")
-    memo["undo"] = asyncio.create_task(keep_undoing(deps, leader.leading if leader is not None else None),
-                                       name="undo ledger")
+    memo["undo"] = asyncio.create_task(keep_undoing(deps, leader.leading if leader is not None else None,
+                                                    Watchdog(deps, FINALIZER)), name="undo ledger and watchdog")
     engine = f"Claude ({cfg.claude_model})" if cfg.anthropic_api_key else "rules engine (no ANTHROPIC_API_KEY)"
     election = (f"leader election on Lease {cfg.leader_namespace}/{LEASE_NAME} as {leader.identity}"
                 if leader is not None else "no leader election (one replica only)")

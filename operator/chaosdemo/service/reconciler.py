@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from chaosdemo.api.errors import ChaosDemoError
 from chaosdemo.api.models import FaultSpec, TargetStatus
 from chaosdemo.core.undo import UndoEntry, in_order, orphaned, overdue
 from chaosdemo.run.deps import Deps
+from chaosdemo.service.watchdog import Watchdog
 
 __all__ = ["keep_undoing", "reconcile"]
 
@@ -59,15 +61,21 @@ async def _undo_if_orphaned(deps: Deps, ns: str, entry: UndoEntry) -> str:
     return f"{entry.action} of ChaosDemo {demo_ns}/{demo_name} ({why}): {detail}"
 
 
-async def keep_undoing(deps: Deps, leading: asyncio.Event | None) -> None:
-    """Reconcile the ledger whenever this operator leads: at once, then every ``undo_check_seconds``."""
+async def keep_undoing(deps: Deps, leading: asyncio.Event | None, watchdog: Watchdog | None = None) -> None:
+    """Whenever this operator leads, at once and then every ``undo_check_seconds``: reconcile the ledger, and
+    report the demos it has stopped handling (``watchdog``)."""
     while True:
         if leading is not None and not leading.is_set():
             await leading.wait()
-        try:
-            await reconcile(deps)
-        except (ChaosDemoError, OSError) as e:  # the API server or Docker did not answer: next round
-            log.warning("could not reconcile the undo ledger: %s", e)
-        except Exception:  # never let the loop die: the next round may undo what this one could not
-            log.exception("reconciling the undo ledger failed")
+        rounds: list[tuple[str, Callable[[], Awaitable[object]]]] = [("reconcile the undo ledger",
+                                                                      lambda: reconcile(deps))]
+        if watchdog is not None:
+            rounds.append(("look for stuck demos", watchdog.look))
+        for what, work in rounds:
+            try:
+                await work()
+            except (ChaosDemoError, OSError) as e:  # the API server or Docker did not answer: next round
+                log.warning("could not %s: %s", what, e)
+            except Exception:  # never let the loop die: the next round may do what this one could not
+                log.exception("could not %s", what)
         await asyncio.sleep(deps.settings.undo_check_seconds)

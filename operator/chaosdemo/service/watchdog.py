@@ -1,0 +1,37 @@
+"""The watchdog: whenever this operator leads, every demo it has stopped handling is reported (``core/watchdog``),
+as a Warning Event on the demo (once per demo and reason) and in ``chaosdemo_demos_stuck``."""
+
+from __future__ import annotations
+
+import logging
+
+from chaosdemo.core.watchdog import stuck
+from chaosdemo.run.deps import Deps
+
+__all__ = ["Watchdog"]
+
+log = logging.getLogger(__name__)
+
+
+class Watchdog:
+    def __init__(self, deps: Deps, finalizer: str) -> None:
+        self.deps, self.finalizer = deps, finalizer
+        self.said: set[tuple[str, str]] = set()  # (uid, reason) already posted
+
+    async def look(self) -> list[str]:
+        """One round: the stuck demos, one line each; each newly stuck one told on the demo itself."""
+        deps, lines = self.deps, []
+        now, grace = deps.clock(), deps.settings.stuck_seconds
+        for demo in await deps.kube.demos.list_all():
+            why = stuck(demo, now, self.finalizer, grace)
+            if not why:
+                continue
+            meta = demo.get("metadata") or {}
+            lines.append(f"ChaosDemo {meta.get('namespace')}/{meta.get('name')}: {why}")
+            key = (str(meta.get("uid", "")), why.split(" for ")[0].split(" by ")[0])
+            if key not in self.said:
+                self.said.add(key)
+                log.warning("%s", lines[-1])
+                await deps.kube.events.post(demo, "Warning", "Stuck", why)
+        deps.metrics.stuck.set(len(lines))
+        return lines
