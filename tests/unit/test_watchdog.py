@@ -56,3 +56,18 @@ def test_each_stuck_demo_is_told_once_on_itself_and_counted_every_round() -> Non
     assert len(asyncio.run(dog.look())) == 2
     assert posted == [("gone", "Warning", "Stuck"), ("new", "Warning", "Stuck")], "once per demo and reason"
     assert metrics.registry.get_sample_value("chaosdemo_demos_stuck") == 2
+
+
+def test_a_demo_outside_the_namespaces_the_operator_serves_is_not_its_to_report() -> None:
+    posted: list[str] = []
+    other = {**demo("elsewhere", conditions=False), "metadata": {**demo("elsewhere")["metadata"], "namespace": "x"}}
+
+    async def list_all() -> list[dict]:
+        return [other, demo("mine", conditions=False)]
+
+    async def post(body: dict, type_: str, reason: str, message: str) -> None:
+        posted.append(body["metadata"]["name"])
+
+    kube = SimpleNamespace(demos=SimpleNamespace(list_all=list_all), events=SimpleNamespace(post=post))
+    deps = Deps(kube=kube, settings=Settings(), clock=lambda: NOW)  # type: ignore[arg-type]
+    assert len(asyncio.run(Watchdog(deps, FIN, ("t",)).look())) == 1 and posted == ["mine"]

@@ -62,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         namespaces=args.namespace,
         standalone=True,
         liveness_endpoint=args.liveness,
+        memo=kopf.Memo(namespaces=tuple(args.namespace)),  # what the handlers serve: the watchdog looks only there
     )
     return 0
 

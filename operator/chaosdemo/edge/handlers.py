@@ -61,7 +61,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Logg
     if leader is not None:
         memo["election"] = asyncio.create_task(leader.run(), name="leader election")
     memo["undo"] = asyncio.create_task(keep_undoing(deps, leader.leading if leader is not None else None,
-                                                    Watchdog(deps, FINALIZER)), name="undo ledger and watchdog")
+                                                    Watchdog(deps, FINALIZER, memo.get("namespaces") or ())),
+                                       name="undo ledger and watchdog")
     engine = f"Claude ({cfg.claude_model})" if cfg.anthropic_api_key else "rules engine (no ANTHROPIC_API_KEY)"
     election = (f"leader election on Lease {cfg.leader_namespace}/{LEASE_NAME} as {leader.identity}"
                 if leader is not None else "no leader election (one replica only)")
