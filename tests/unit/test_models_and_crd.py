@@ -28,7 +28,8 @@ def test_names_are_the_contracts():
     version = spec["versions"][0]
     assert version["name"] == "v1alpha1" and version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"] if not c.get("priority")]
-    assert columns == ["Cluster", "Action", "Target", "Phase", "Detect(s)", "Recover(s)", "Diagnosis", "Age"]
+    assert columns == ["Cluster", "Action", "Target", "Phase", "Detect(s)", "Recover(s)", "Unavailable(s)",
+                       "Diagnosis", "Age"]
 
 
 def _walk(schema, path="spec"):

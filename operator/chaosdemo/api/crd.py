@@ -96,6 +96,8 @@ def _printer_columns() -> list[dict[str, Any]]:
         col("Phase", ".status.phase", desc="Where the demo is"),
         col("Detect(s)", ".status.detectionSeconds", "number", desc="Seconds to detect"),
         col("Recover(s)", ".status.recoverySeconds", "number", desc="Seconds to recover"),
+        col("Unavailable(s)", ".status.impact.longestUnavailableSeconds", "number",
+            desc="The longest stretch in which no canary statement succeeded"),
         col("Diagnosis", ".status.diagnosis.faultClass", desc="Diagnosed fault class"),
         col("Match", ".status.diagnosis.matchesInjectedFault", "boolean", 1,
             "Diagnosis agrees with the injected fault"),

@@ -22,6 +22,8 @@ __all__ = [
     "HELD_ACTIONS",
     "KIND",
     "PLURAL",
+    "CanaryBudget",
+    "CanarySpec",
     "ChaosDemoSpec",
     "ChaosDemoStatus",
     "ClusterRef",
@@ -33,6 +35,7 @@ __all__ = [
     "FaultAction",
     "FaultClass",
     "FaultSpec",
+    "ImpactStatus",
     "InjectionRecord",
     "PartitionScope",
     "Phase",
@@ -335,6 +338,65 @@ class DiagnosisSpec(_Model):
     )
 
 
+POD_FAULT_MAX_STATEMENT_SECONDS = 2.0  # tipocket's region-available detector fails a run past it
+
+
+class CanaryBudget(_Model):
+    """The steady-state hypothesis: what the database's users may feel while the fault lasts."""
+
+    max_unavailable_seconds: float = Field(
+        default=20, ge=0.1, le=3600,
+        description="The longest stretch in which no canary statement may succeed. Default 20: one TiKV "
+        "election (10 s) after a leader lease (9 s) runs out.")
+    min_throughput_share: float = Field(
+        default=0.5, ge=0, le=1,
+        description="The lowest share of the baseline throughput (successful statements a second) any second "
+        "may fall to. Default 0.5: PingCAP's QA expects a one-TiKV fault to drop QPS by less than 50%.")
+    max_statement_seconds: float | None = Field(
+        default=None, ge=0.1, le=60,
+        description=f"The longest a single statement may take. Empty: {POD_FAULT_MAX_STATEMENT_SECONDS:g} s for "
+        "pod-delete, pod-kill, container-kill and node-kill (tipocket's availability bound), not checked for "
+        "process-pause and network-partition, which hold a leader's statements until an election by design.")
+    serve_again_seconds: float = Field(
+        default=120, ge=1, le=7200,
+        description="How long after the injection users must be served again (throughput and the longest "
+        "statement within this budget for the stability window). Default 120: PingCAP's QA expects QPS back "
+        "within 2 minutes.")
+
+
+class CanarySpec(_Model):
+    """A SQL canary the operator runs against the TidbCluster's own TiDB, to measure what its users felt."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Run the canary through the demo: a small bank table in a database of its own, read, "
+        "written and transferred between at a fixed rate from a baseline before the injection until the "
+        "cluster recovered. Off by default until the kind tier's data path lands (issue 31).")
+    rate_per_second: int = Field(default=20, ge=1, le=100,
+                                 description="Statements a second, issued on a fixed schedule whatever happens "
+                                 "to them (each under statementTimeoutSeconds).")
+    accounts: int = Field(default=64, ge=8, le=1024, description="Rows in the canary's bank table.")
+    statement_timeout_seconds: float = Field(
+        default=5, ge=0.2, le=30, description="How long the canary waits for one statement before it counts a "
+        "timeout and drops the connection.")
+    baseline_seconds: int = Field(
+        default=10, ge=3, le=300, description="How long the canary runs before the injection: the baseline "
+        "every later second is held against, and a cluster that does not meet the budget in it is refused.")
+    credentials_secret: str = Field(
+        default="", max_length=253, pattern=r"^(" + DNS_SUBDOMAIN[1:-1] + r")?$",
+        description="A Secret in the demo's namespace with keys user and password. Empty: root with no "
+        "password, tidb-operator's default for a new cluster.")
+    abort_on_breach: bool = Field(
+        default=False, description="Undo the fault as soon as the budget is broken, and end the demo Failed "
+        "(BudgetExceeded). Otherwise the demo runs on, and a breach fails it after recovery.")
+    budget: CanaryBudget = Field(default_factory=CanaryBudget, description="What the users may feel.")
+
+    def effective_max_statement_seconds(self, action: str) -> float | None:
+        if self.budget.max_statement_seconds is not None:
+            return self.budget.max_statement_seconds
+        return None if action in HELD_ACTIONS else POD_FAULT_MAX_STATEMENT_SECONDS
+
+
 _SPEC_RULES = _cel(
     (
         "self.fault.action != 'node-kill' || !has(self.fault.nodeDownSeconds) "
@@ -367,6 +429,9 @@ class ChaosDemoSpec(_Model):
     )
     diagnosis: DiagnosisSpec = Field(
         default_factory=DiagnosisSpec, description="Root-cause diagnosis of the failure."
+    )
+    canary: CanarySpec = Field(
+        default_factory=CanarySpec, description="What TiDB's clients felt: a SQL canary and its budget."
     )
     dry_run: bool = Field(
         default=False,
@@ -503,20 +568,59 @@ class Diagnosis(DiagnosisAnswer):
         "diagnosis is not trusted, and matchesInjectedFault is false.")
 
 
-Observer = Literal["kubernetes", "pd", "tidb-operator", "chaosdemo"]
+Observer = Literal["kubernetes", "pd", "tidb-operator", "chaosdemo", "tidb-clients"]
 
 
 class ObserverSight(_Model):
     """When one observer first showed the fault, and its end, as the operator read it (never estimated)."""
 
     observer: Observer = Field(description="kubernetes (pods, nodes), pd (its store states), tidb-operator "
-                               "(the TidbCluster's status) or chaosdemo (this operator's detection).")
+                               "(the TidbCluster's status), chaosdemo (this operator's detection) or tidb-clients "
+                               "(the SQL canary's first failed or timed-out statement, and its last).")
     saw_fault_at: str | None = Field(default=None, description="When it first showed the fault.")
     saw_fault_seconds: float | None = Field(default=None, description="Seconds after the injection.")
     what: str = Field(default="", max_length=200, description="What it showed first, or that it never did.")
     down_at: str | None = Field(default=None, description="pd only: when it first called the store Down.")
     saw_end_at: str | None = Field(default=None, description="When it first showed the fault over.")
     saw_end_seconds: float | None = Field(default=None, description="Seconds after the injection.")
+
+
+class RowsOutcome(_Model):
+    """Canary statements on some of the rows after the injection."""
+
+    ok: int = Field(default=0, description="Statements that succeeded.")
+    failed: int = Field(default=0, description="Statements that failed or timed out.")
+
+
+class ImpactStatus(_Model):
+    """What TiDB's clients felt, measured by the SQL canary (seconds are after the injection)."""
+
+    baseline_throughput: float | None = Field(default=None, description="Successful statements a second before "
+                                              "the injection (the median second).")
+    baseline_p99_seconds: float | None = Field(default=None, description="p99 latency before the injection.")
+    lowest_throughput_share: float | None = Field(default=None, description="The worst second after the "
+                                                  "injection, as a share of the baseline throughput.")
+    worst_p99_seconds: float | None = Field(default=None, description="The worst second's p99 latency.")
+    slowest_statement_seconds: float | None = Field(default=None, description="The longest single statement.")
+    statements: int = Field(default=0, description="Statements finished after the injection.")
+    failures: dict[str, int] = Field(default_factory=dict, description="Failed statements by MySQL error code, "
+                                     "timeout for those the canary gave up on (at most 17 codes, then other).")
+    longest_unavailable_seconds: float | None = Field(default=None, description="The longest stretch with no "
+                                                      "successful statement, to 0.1 s.")
+    unavailable_from: str | None = Field(default=None, description="When that stretch began.")
+    served_again_at: str | None = Field(default=None, description="When users were served again: throughput and "
+                                        "the longest statement back within the budget, held for the stability "
+                                        "window. Empty when they never stopped being served.")
+    served_again_seconds: float | None = Field(default=None, description="Seconds after the injection.")
+    affected_rows_share: float | None = Field(default=None, description="The share of the canary's rows whose "
+                                              "leader was on the broken store at the injection.")
+    affected_rows: RowsOutcome | None = Field(default=None, description="Statements on those rows.")
+    other_rows: RowsOutcome | None = Field(default=None, description="Statements on every other row.")
+    bank_total_held: bool | None = Field(default=None, description="Whether every read of the bank's total "
+                                         "found what the canary wrote; empty if it could never be read.")
+    budget_breaches: list[str] = Field(default_factory=list, max_length=8, description="What broke the budget.")
+    note: str = Field(default="", max_length=300, description="What limits these numbers (the canary "
+                      "restarted with the operator, for one).")
 
 
 class ChaosDemoStatus(_Model):
@@ -550,6 +654,8 @@ class ChaosDemoStatus(_Model):
         default=0, description="Violations left out of the list to keep status bounded."
     )
     diagnosis: Diagnosis | None = Field(default=None, description="Root-cause diagnosis.")
+    impact: ImpactStatus | None = Field(default=None, description="What TiDB's clients felt (spec.canary).")
     observers: list[ObserverSight] = Field(
-        default_factory=list, max_length=4, description="Who saw the fault when: Kubernetes, PD, tidb-operator "
-        "and this operator, each from its own first sight after the injection to its first sight of the end.")
+        default_factory=list, max_length=5, description="Who saw the fault when: Kubernetes, PD, tidb-operator, "
+        "this operator and (with spec.canary) TiDB's clients, each from its own first sight after the injection "
+        "to its first sight of the end.")
