@@ -1,0 +1,171 @@
+"""The SQL canary of one demo: its own database in the TidbCluster's TiDB, a bank, and statements on a
+fixed schedule from the baseline until the cluster recovered, folded into a tally (``core/canary.py``).
+
+Open loop: a statement is sent every ``1/rate`` seconds whatever happened to the ones before, each on a
+connection of its own from a bounded pool and under its own timeout, so a stalled store shows as
+failures and time, never as a slower schedule. Every two seconds the bank's total is read. The
+canary's memory is the tally's (per-second aggregates), not the statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from chaosdemo.api.errors import PreflightFailed
+from chaosdemo.api.models import CanarySpec
+from chaosdemo.clients.sql import SqlError, SqlPool
+from chaosdemo.core.canary import Tally
+from chaosdemo.core.canary_plan import Layout, Plan, parse_regions
+
+__all__ = ["Canary"]
+
+log = logging.getLogger(__name__)
+TOTAL_EVERY = 2.0  # seconds between two reads of the bank's total
+MAX_POOL = 64
+
+
+class Canary:
+    def __init__(self, pool: SqlPool, spec: CanarySpec, plan: Plan, owner: str, *,
+                 clock: Callable[[], float] = time.monotonic, seed: int = 0) -> None:
+        self.pool, self.spec, self.plan, self.owner, self.clock = pool, spec, plan, owner, clock
+        self.tally = Tally()
+        self.layout: Layout | None = None
+        self.resumed = False  # the database was there already: an operator restarted mid-demo
+        self.t0 = clock()
+        self._rng = random.Random(seed)
+        self._task: asyncio.Task[None] | None = None
+        self._inflight: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def pool_size(spec: CanarySpec) -> int:
+        """Enough connections for every statement of one timeout at the rate, bounded."""
+        return min(MAX_POOL, math.ceil(spec.rate_per_second * spec.statement_timeout_seconds) + 4)
+
+    def now(self) -> float:
+        return self.clock() - self.t0
+
+    async def prepare(self, stores: int) -> None:
+        """Create the canary's database (or take back its own after a restart); refuse any other."""
+        try:
+            found = await self.pool.run([self.plan.exists()])
+            if found:
+                owner = await self._owner()
+                if owner != self.owner:
+                    raise PreflightFailed(
+                        f"database {self.plan.db} exists and the canary did not create it for this demo "
+                        f"({owner or 'no owner recorded'}): it is never touched; drop it or turn the canary off "
+                        "(spec.canary.enabled: false)", reason="CanaryRefused")
+                self.resumed = True
+            else:
+                for step in self.plan.create(self.owner, stores):
+                    await self.pool.run(step)
+            self.layout = await self.read_layout()
+        except SqlError as e:
+            raise PreflightFailed(_advice(e), reason="CanaryUnavailable") from None
+
+    async def _owner(self) -> str:
+        try:
+            rows = await self.pool.run([self.plan.owner()])
+        except SqlError:
+            return ""
+        return str(rows[0][0]) if rows else ""
+
+    async def read_layout(self) -> Layout:
+        rows = await self.pool.run([self.plan.regions()])
+        columns = ["REGION_ID", "START_KEY", "END_KEY", "LEADER_ID", "LEADER_STORE_ID"]  # TiDB's first five
+        return parse_regions(columns, [r[:5] for r in rows])
+
+    def start(self) -> None:
+        self.t0 = self.clock()
+        self._task = asyncio.create_task(self._loop(), name=f"canary {self.plan.db}")
+
+    async def _loop(self) -> None:
+        interval, n = 1.0 / self.spec.rate_per_second, 0
+        next_total = 0.0
+        while True:
+            due = n * interval
+            await asyncio.sleep(max(0.0, due - self.now()))
+            self._spawn(self._statement(n))
+            if self.now() >= next_total:
+                self._spawn(self._total())
+                next_total = self.now() + TOTAL_EVERY
+            n += 1
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _statement(self, n: int) -> None:
+        assert self.layout is not None
+        row = self._rng.randrange(self.plan.accounts)
+        part = self.layout.part_of(row)
+        kind = n % 3
+        if kind == 0:
+            statements = self.plan.read(row)
+        elif kind == 1:
+            statements = self.plan.write(row)
+        else:
+            rows = self.layout.rows_of(part, self.plan.accounts)
+            statements = self.plan.transfer(row, self._rng.choice(rows) if len(rows) > 1 else row)
+        started = self.clock()
+        try:
+            await self.pool.run(statements)
+        except SqlError as e:
+            self.tally.add(self.now(), False, self.clock() - started, e.code, part)
+        else:
+            self.tally.add(self.now(), True, self.clock() - started, None, part)
+
+    async def _total(self) -> None:
+        with contextlib.suppress(SqlError):
+            rows = await self.pool.run(self.plan.sum())
+            if rows and rows[0][0] is not None:
+                self.tally.total(self.now(), int(rows[0][0]), self.plan.total)
+
+    async def check_total(self) -> None:
+        """One more read of the bank's total, now."""
+        await self._total()
+
+    async def stop(self) -> None:
+        """Stop sending; statements still out are given up (not counted), then one last read of the total."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
+        await self.check_total()
+
+    async def drop(self) -> bool:
+        """Drop the canary's database, on every way out; False if TiDB would not."""
+        try:
+            await self.pool.run([self.plan.drop()])
+        except SqlError as e:
+            log.warning("could not drop the canary's database %s: %s", self.plan.db, e)
+            return False
+        finally:
+            await self.pool.aclose()
+        return True
+
+
+def _advice(e: SqlError) -> str:
+    fix = {
+        "1045": "the user or password is wrong: name a Secret with keys user and password in "
+        "spec.canary.credentialsSecret",
+        "1044": "the user may not create the canary's database: grant it CREATE and DROP on chaosdemo_canary_%",
+        "1142": "the user may not create the canary's table: grant it CREATE, INSERT, UPDATE, SELECT and DROP",
+        "refused": "nothing listens on TiDB's MySQL port: is the TidbCluster's TiDB running?",
+        "2003": "TiDB cannot be reached on its MySQL port: is the TidbCluster's TiDB running?",
+        "timeout": "TiDB did not answer in time",
+        "3159": "TiDB accepts only TLS connections, which the canary does not speak yet",
+    }.get(e.code, "")
+    return (f"the SQL canary cannot use TiDB ({e.code}: {e.message})"
+            + (f": {fix}" if fix else "") + "; or turn it off with spec.canary.enabled: false")
