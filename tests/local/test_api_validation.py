@@ -59,6 +59,10 @@ INVALID = [
      "durationSeconds applies only to actions process-pause and network-partition"),
     ("partitionScope on process-pause", {**OK, "fault": {"action": "process-pause", "partitionScope": "pd"}},
      "partitionScope applies only to action network-partition"),
+    ("the canary before it is in the run", {**OK, "canary": {"enabled": True}},
+     "the SQL canary is not in this release yet (issue 31)"),
+    ("a canary rate past its bound", {**OK, "canary": {"ratePerSecond": 1000}},
+     "spec.canary.ratePerSecond: Invalid value: 1000"),
     ("an unknown partition scope", {**OK, "fault": {"action": "network-partition", "partitionScope": "everyone"}},
      "spec.fault.partitionScope: Unsupported value"),
     ("a pause longer than recovery", {**OK, "fault": {"action": "process-pause", "durationSeconds": 700}},
@@ -122,6 +126,9 @@ def test_a_minimal_spec_is_accepted_and_defaulted(local_env: LocalEnv) -> None:
     assert spec["fault"] == {"action": "pod-delete"}
     assert spec["timeouts"] == {"detectionSeconds": 120, "recoverySeconds": 600, "stabilitySeconds": 10}
     assert spec["diagnosis"] == {"enabled": True, "model": ""} and spec["dryRun"] is False
+    assert spec["canary"]["enabled"] is False and spec["canary"]["ratePerSecond"] == 20
+    assert spec["canary"]["budget"] == {"maxUnavailableSeconds": 20, "minThroughputShare": 0.5,
+                                        "serveAgainSeconds": 120}, "maxStatementSeconds: empty, by action"
 
 
 def test_kubectl_explain_teaches_every_spec_field(local_env: LocalEnv) -> None:
@@ -129,8 +136,11 @@ def test_kubectl_explain_teaches_every_spec_field(local_env: LocalEnv) -> None:
     for field in ("cluster", "pdURL", "fault", "action", "gracePeriodSeconds", "nodeDownSeconds", "durationSeconds",
                   "partitionScope", "target", "seed",
                   "timeouts", "detectionSeconds", "recoverySeconds", "stabilitySeconds", "diagnosis", "model",
-                  "dryRun"):
+                  "dryRun", "canary", "ratePerSecond", "abortOnBreach", "budget", "maxUnavailableSeconds",
+                  "minThroughputShare", "maxStatementSeconds", "serveAgainSeconds"):
         assert field in out, field
     action = local_env.kubectl("explain", "chaosdemo.spec.fault.action").stdout
     assert "StatefulSet recreates it" in action and "pod-delete" in action
+    share = local_env.kubectl("explain", "chaosdemo.spec.canary.budget.minThroughputShare").stdout
+    assert "PingCAP's QA" in share
     assert "cdemo" in local_env.kubectl("api-resources", "--api-group=chaosdemo.dev").stdout

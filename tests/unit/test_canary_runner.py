@@ -106,7 +106,7 @@ async def test_a_wrong_password_and_an_unreachable_tidb_are_refused_with_how_to_
     server, port = await served(model, canary="s3cret")
     try:
         wrong = canary(port, user="canary", password="nope")
-        with pytest.raises(PreflightFailed, match=r"1045.*spec\.canary\.credentialsSecret") as e:
+        with pytest.raises(PreflightFailed, match=r"1045.*refused the canary's user and password") as e:
             await wrong.prepare(stores=3)
         assert e.value.reason == "CanaryUnavailable" and "spec.canary.enabled: false" in e.value.message
         right = canary(port, user="canary", password="s3cret")
