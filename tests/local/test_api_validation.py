@@ -59,8 +59,6 @@ INVALID = [
      "durationSeconds applies only to actions process-pause and network-partition"),
     ("partitionScope on process-pause", {**OK, "fault": {"action": "process-pause", "partitionScope": "pd"}},
      "partitionScope applies only to action network-partition"),
-    ("the canary before it is in the run", {**OK, "canary": {"enabled": True}},
-     "the SQL canary is not in this release yet (issue 31)"),
     ("a canary rate past its bound", {**OK, "canary": {"ratePerSecond": 1000}},
      "spec.canary.ratePerSecond: Invalid value: 1000"),
     ("an unknown partition scope", {**OK, "fault": {"action": "network-partition", "partitionScope": "everyone"}},

@@ -59,7 +59,7 @@ async def test_a_paused_leader_costs_its_rows_until_the_election_and_the_bank_ho
     try:
         await c.prepare(stores=3)
         assert c.layout is not None and sorted(set(c.layout.leaders)) == ["1", "4", "5"]
-        c.start()
+        c.start(0.0)
         await asyncio.sleep(2.2)
         injected = c.now()
         stores.state["4"] = "stopped"

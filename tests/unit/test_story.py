@@ -10,6 +10,7 @@ import pytest
 from chaosdemo.api import conditions as cond
 from chaosdemo.api.models import ChaosDemoStatus, Diagnosis, ObserverSight, TargetStatus, Violation
 from chaosdemo.api.timestamps import iso
+from chaosdemo.core.canary import Budget, Tally, impact, sighting, to_status
 from chaosdemo.core.snapshot import TidbOperatorState
 from chaosdemo.core.step import (
     Agreed,
@@ -25,12 +26,14 @@ from chaosdemo.core.story import (
     MAX_MESSAGE,
     Aborted,
     AwaitingAgreement,
+    CanaryStarted,
     DeadlinePassed,
     Detected,
     Diagnosed,
     DiagnosisFailed,
     DryRunEnded,
     Ended,
+    Felt,
     Happening,
     Injected,
     Looked,
@@ -377,3 +380,54 @@ def test_tidb_operator_still_disagreeing_at_the_recovery_deadline_fails_the_demo
     assert isinstance(s.decision, Failed) and s.decision.reason == "TidbOperatorDisagrees"
     assert s.decision.recovered and "store of basic-tikv-1 Down" in s.decision.message
     assert isinstance(step(w, PLAN, [], snap(604, None)).decision, KeepWaiting), "no status is no disagreement"
+
+
+# --- the SQL canary (issue 31): what TiDB's clients felt, in the status
+
+
+def felt(*, failed: bool, breaches: tuple[str, ...] = ()) -> Felt:
+    """What the canary would tell after a pause of store 2 (seconds on its clock; its 0 is T0)."""
+    t = Tally()
+    for n in range(400):  # 20 a second for 20 s, on 3 parts; part 1 (store 2's) fails from 8 s to 12 s
+        at_, part = n / 20, n % 3
+        bad = failed and part == 1 and 8 <= at_ < 12
+        t.add(at_ + 0.01, not bad, 0.01, "9005" if bad else None, part)
+    t.total(19, 3000, 3000)
+    b = Budget(20, 0.5, None, 120)
+    i = impact(t, baseline=(0, 5), injected=5, now=20, budget=b, window=3, led=(1,))
+    return Felt(to_status(i, list(breaches), epoch0=NOW, injected=5, share=1 / 3),
+                sighting(i, epoch0=NOW, injected=5))
+
+
+def test_the_canary_is_told_before_the_injection_and_its_impact_lands_in_the_status() -> None:
+    story, _ = replay([(0, Started("tidb-cluster/basic")), (1, TargetChosen(3, 3, TARGET)),
+                       (1, CanaryStarted("chaosdemo_canary_x", 10, resumed=False)),
+                       (12, Requested("process-pause")), (13, Injected("paused", at(13))),
+                       (20, felt(failed=True))])
+    assert reasons(story)[:3] == ["Started", "TargetSelected", "CanaryStarted"]
+    s = story.status
+    assert s.impact is not None and s.impact.failures == {"9005": 27}
+    assert s.impact.affected_rows is not None and s.impact.affected_rows.failed == 27
+    assert s.impact.other_rows is not None and s.impact.other_rows.failed == 0
+    assert s.impact.bank_total_held is True and s.impact.affected_rows_share == pytest.approx(0.333)
+    clients = next(o for o in s.observers if o.observer == "tidb-clients")
+    assert clients.saw_fault_at == at(8.01) and clients.saw_fault_seconds == 3.0
+    assert "9005 x27" in clients.what and clients.saw_end_at is not None
+
+
+def test_the_clients_sighting_survives_the_looks_and_says_so_when_they_felt_nothing() -> None:
+    story, _ = replay([*through_injection(), (6, felt(failed=False)),
+                       (7, Looked(None, (), 0, ())), (8, Ended(True, "Succeeded", "ok"))])
+    clients = [o for o in story.status.observers if o.observer == "tidb-clients"]
+    assert len(clients) == 1 and clients[0].what == "never showed the fault"
+    assert story.status.impact is not None and story.status.impact.longest_unavailable_seconds == 0.0
+
+
+def test_a_broken_budget_is_in_the_impact_and_a_resumed_canary_says_what_was_lost() -> None:
+    story, _ = replay([*through_injection(), (6, felt(failed=True, breaches=("a statement took 5.0 s",))),
+                       (30, Ended(False, "BudgetExceeded", "what TiDB's clients felt broke the budget"))])
+    assert story.status.impact is not None and story.status.impact.budget_breaches == ["a statement took 5.0 s"]
+    assert condition(story.status, "Succeeded") == ("False", "BudgetExceeded")
+    resumed, _ = replay([(0, CanaryStarted("chaosdemo_canary_x", 10, resumed=True))],
+                        status=story.status.model_copy(update={"message": "before"}))
+    assert reasons(resumed) == ["CanaryResumed"] and resumed.status.message == "before"

@@ -41,6 +41,11 @@ class Settings(BaseModel):
         "domain) are filled in. The default is fully qualified (the trailing dot), so no DNS search "
         "domain is tried first.",
     )
+    tidb_address_template: str = Field(
+        default="{name}-tidb.{namespace}.svc.{domain}.:4000",
+        description="TiDB's MySQL address (host:port) for the SQL canary (spec.canary); {name}, {namespace} and "
+        "{domain} are filled in. The default is the TiDB Service tidb-operator creates, fully qualified.",
+    )
     cluster_domain: str = Field(
         default="cluster.local", max_length=200,
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from chaosdemo.api.errors import PreflightFailed
 
-__all__ = ["pd_url", "pod_name_of_store", "service_of", "service_url"]
+__all__ = ["pd_url", "pod_name_of_store", "service_of", "service_url", "tidb_address"]
 
 
 def pd_url(template: str, domain: str, name: str, namespace: str, override: str = "") -> str:
@@ -20,6 +20,14 @@ def pd_url(template: str, domain: str, name: str, namespace: str, override: str 
     if override:
         return service_url(override, namespace, domain)
     return template.format(name=name, namespace=namespace, domain=domain).rstrip("/")
+
+
+def tidb_address(template: str, domain: str, name: str, namespace: str) -> tuple[str, int]:
+    """TiDB's MySQL host and port for the SQL canary, from the operator's template (never from the spec)."""
+    host, _, port = template.format(name=name, namespace=namespace, domain=domain).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"tidb_address_template gives no host:port: {template!r}")
+    return host, int(port)
 
 
 def pod_name_of_store(address: str, cluster: str, namespace: str) -> str | None:

@@ -19,6 +19,9 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from chaosdemo.api.models import ImpactStatus, ObserverSight, RowsOutcome
+from chaosdemo.api.timestamps import iso
+
 __all__ = [
     "LATENCY_BOUNDS",
     "RESOLUTION",
@@ -31,6 +34,8 @@ __all__ = [
     "breaches",
     "impact",
     "percentile",
+    "sighting",
+    "to_status",
 ]
 
 RESOLUTION = 0.1  # the unavailable window is resolved to this (the default rate issues one every 0.05 s)
@@ -75,9 +80,14 @@ class Second:
     hist: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BOUNDS) + 1))
     parts: dict[int, list[int]] = field(default_factory=dict)  # part -> [ok, failed]
     slowest: float = 0.0  # the longest any statement that finished in this second took, success or not
+    first_bad: float | None = None  # when the first and the last failure of this second finished
+    last_bad: float | None = None
 
-    def add(self, ok: bool, code: str | None, latency: float, part: int | None) -> None:
+    def add(self, ok: bool, code: str | None, latency: float, part: int | None, at: float = 0.0) -> None:
         self.slowest = max(self.slowest, latency)
+        if not ok:
+            self.first_bad = at if self.first_bad is None else min(self.first_bad, at)
+            self.last_bad = at if self.last_bad is None else max(self.last_bad, at)
         if ok:
             self.ok += 1
             self.hist[_bucket(latency)] += 1
@@ -118,7 +128,7 @@ class Tally:
 
     def add(self, at: float, ok: bool, latency: float, code: str | None = None, part: int | None = None) -> None:
         """A statement finished at ``at`` after ``latency`` seconds (a timeout finishes when given up)."""
-        self.seconds.setdefault(int(at), Second()).add(ok, code, latency, part)
+        self.seconds.setdefault(int(at), Second()).add(ok, code, latency, part, at)
         if ok:
             if at - self.last_ok >= MIN_GAP:
                 self._gap(Gap(self.last_ok, at))
@@ -247,8 +257,8 @@ def impact(
         statements=sum(s.ok + s.bad for s in after),
         longest_unavailable=round(gap.seconds, 1) if gap else 0.0,
         unavailable_from=gap.start if gap else None,
-        first_failure=float(bad[0]) if bad else None,
-        last_failure=float(bad[-1] + 1) if bad else None,
+        first_failure=tally.seconds[bad[0]].first_bad if bad else None,
+        last_failure=tally.seconds[bad[-1]].last_bad if bad else None,
         unserved_from=None if unserved is None else float(unserved),
         served_again=_served_again(tally, unserved, until, base, budget, window)
         if unserved is not None and base
@@ -305,3 +315,37 @@ def baseline_refusal(tally: Tally, start: float, end: float, rate: float, budget
     if tally.totals_wrong:
         return f"the bank's total was {tally.totals_wrong[0][1]} before any fault, not what the canary wrote"
     return None
+
+
+def _r(x: float | None, digits: int = 3) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def to_status(i: Impact, said: Sequence[str], *, epoch0: float, injected: float, share: float | None,
+              note: str = "") -> ImpactStatus:
+    """The impact as the status shows it: canary seconds made times (``epoch0`` is the canary's 0)."""
+    return ImpactStatus(
+        baseline_throughput=i.baseline_throughput, baseline_p99_seconds=_r(i.baseline_p99),
+        lowest_throughput_share=_r(i.lowest_share), worst_p99_seconds=_r(i.worst_p99),
+        slowest_statement_seconds=_r(i.slowest_statement), statements=i.statements, failures=dict(i.failures),
+        longest_unavailable_seconds=i.longest_unavailable,
+        unavailable_from=iso(epoch0 + i.unavailable_from) if i.unavailable_from is not None else None,
+        served_again_at=iso(epoch0 + i.served_again) if i.served_again is not None else None,
+        served_again_seconds=_r(i.served_again - injected, 1) if i.served_again is not None else None,
+        affected_rows_share=_r(share), affected_rows=RowsOutcome(ok=i.affected[0], failed=i.affected[1]),
+        other_rows=RowsOutcome(ok=i.others[0], failed=i.others[1]), bank_total_held=i.bank_total_held,
+        budget_breaches=[b[:200] for b in said[:8]], note=note[:300])
+
+
+def sighting(i: Impact, *, epoch0: float, injected: float) -> ObserverSight:
+    """TiDB's clients as an observer: their first failed or timed-out statement, and their last."""
+    o = ObserverSight(observer="tidb-clients")
+    if i.first_failure is None:
+        return o
+    codes = ", ".join(f"{code} x{n}" for code, n in sorted(i.failures.items(), key=lambda kv: -kv[1])[:3])
+    return o.model_copy(update={
+        "saw_fault_at": iso(epoch0 + i.first_failure), "saw_fault_seconds": round(i.first_failure - injected, 1),
+        "what": f"canary statements failed ({codes})"[:200],
+        "saw_end_at": iso(epoch0 + i.last_failure) if i.last_failure is not None else None,
+        "saw_end_seconds": round(i.last_failure - injected, 1) if i.last_failure is not None else None,
+    })

@@ -90,7 +90,7 @@ def advance(sights: Sequence[ObserverSight], s: Snapshot, t: TargetStatus, injec
         if who == "pd" and o.down_at is None and o.saw_fault_at is not None and (_pd(s, t) or "").endswith(" Down"):
             o = o.model_copy(update={"down_at": iso(s.taken_at)})
         out.append(o)
-    return [*out, *(o for o in sights if o.observer == "chaosdemo")]
+    return [*out, *(o for o in sights if o.observer in ("chaosdemo", "tidb-clients"))]
 
 
 def ours(sights: Sequence[ObserverSight], detected_at: str | None, detected_seconds: float | None,

@@ -6,7 +6,7 @@ a demo can take (each action, each refusal, each failure, a resume at any phase)
 
     Started -> TargetChosen -> Requested -> Injected -> Looked* -> Detected -> Looked* (Undone)
             -> Recovered -> AwaitingAgreement* -> Agreed | NoAgreementToWait -> Succeeded
-    beside it:       Diagnosed | DiagnosisFailed
+    beside it:       Diagnosed | DiagnosisFailed; with the SQL canary CanaryStarted (preflight), Felt*
     on any way out:  Aborted (nothing injected), DryRunEnded, DeadlinePassed, Ended (failed), UndoFailed
 
 The words: a fault is *undone* (the operator takes it back: starts the node, heals the partition,
@@ -27,6 +27,7 @@ from chaosdemo.api.models import (
     ChaosDemoStatus,
     ConditionType,
     Diagnosis,
+    ImpactStatus,
     InjectionRecord,
     ObserverSight,
     TargetStatus,
@@ -41,12 +42,14 @@ __all__ = [
     "Aborted",
     "Agreed",
     "AwaitingAgreement",
+    "CanaryStarted",
     "DeadlinePassed",
     "Detected",
     "Diagnosed",
     "DiagnosisFailed",
     "DryRunEnded",
     "Ended",
+    "Felt",
     "Happening",
     "Injected",
     "Looked",
@@ -101,6 +104,21 @@ class TargetChosen:
     pods: int
     stores: int
     target: TargetStatus
+
+
+@dataclass(frozen=True)
+class CanaryStarted:
+    database: str
+    baseline_seconds: int
+    resumed: bool  # its database was there: the operator restarted mid-demo
+
+
+@dataclass(frozen=True)
+class Felt:
+    """What TiDB's clients felt so far, from the SQL canary (``core/canary.py``)."""
+
+    impact: ImpactStatus
+    clients: ObserverSight  # the tidb-clients observer
 
 
 @dataclass(frozen=True)
@@ -210,9 +228,9 @@ class Ended:
     message: str
 
 
-Happening = (Started | TargetChosen | Requested | Injected | Looked | Detected | Undone | UndoFailed | Recovered
-             | AwaitingAgreement | Agreed | NoAgreementToWait | Diagnosed | DiagnosisFailed | DeadlinePassed
-             | Aborted | DryRunEnded | Succeeded | Ended)
+Happening = (Started | TargetChosen | CanaryStarted | Felt | Requested | Injected | Looked | Detected | Undone
+             | UndoFailed | Recovered | AwaitingAgreement | Agreed | NoAgreementToWait | Diagnosed | DiagnosisFailed
+             | DeadlinePassed | Aborted | DryRunEnded | Succeeded | Ended)
 
 
 def verdict(d: Diagnosis | None) -> str:
@@ -269,6 +287,21 @@ def _target_chosen(d: _Draft, h: TargetChosen) -> None:
     d.post("Normal", "TargetSelected", what)
 
 
+def _canary_started(d: _Draft, h: CanaryStarted) -> None:
+    if h.resumed:
+        d.post("Normal", "CanaryResumed", f"the SQL canary carries on in its database {h.database}; what it "
+               "measured before the operator restarted is lost")
+        return
+    d.s.message = f"the SQL canary is taking its {h.baseline_seconds}s baseline"
+    d.post("Normal", "CanaryStarted", f"the SQL canary runs in its own database {h.database}: "
+           f"{h.baseline_seconds}s of baseline before anything is injected")
+
+
+def _felt(d: _Draft, h: Felt) -> None:
+    d.s.impact = h.impact
+    d.s.observers = [*(o for o in d.s.observers if o.observer != "tidb-clients"), h.clients]
+
+
 def _requested(d: _Draft, h: Requested) -> None:
     d.s.injection = InjectionRecord(action=h.action, requested_at=d.now)
     d.set("FaultInjected", "Unknown", "Injecting", f"{h.action} is being injected")
@@ -290,7 +323,8 @@ def _looked(d: _Draft, h: Looked) -> None:
     if h.message is not None:
         s.message = h.message
     s.violations, s.violations_dropped = list(h.violations), h.dropped
-    s.observers = list(h.observers)
+    clients = [o for o in s.observers if o.observer == "tidb-clients"]  # the canary's, told by Felt
+    s.observers = [*(o for o in h.observers if o.observer != "tidb-clients"), *clients]
     d.ours()
 
 
@@ -393,7 +427,8 @@ def _ended(d: _Draft, h: Ended) -> None:
 
 
 _TELL: dict[type, Callable[[_Draft, Any], None]] = {
-    Started: _started, TargetChosen: _target_chosen, Requested: _requested, Injected: _injected, Looked: _looked,
+    Started: _started, TargetChosen: _target_chosen, CanaryStarted: _canary_started, Felt: _felt,
+    Requested: _requested, Injected: _injected, Looked: _looked,
     Detected: _detected, Undone: _undone, UndoFailed: _undo_failed, Recovered: _recovered,
     AwaitingAgreement: _awaiting, Agreed: _agreed, NoAgreementToWait: _no_agreement, Diagnosed: _diagnosed,
     DiagnosisFailed: _diagnosis_failed, DeadlinePassed: _deadline, Aborted: _aborted, DryRunEnded: _dry_run,

@@ -216,7 +216,8 @@ def sightings(st: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return out
 
 
-LANE_NAMES = {"kubernetes": "Kubernetes", "pd": "PD", "tidb-operator": "tidb-operator", "chaosdemo": "ChaosDemo"}
+LANE_NAMES = {"kubernetes": "Kubernetes", "pd": "PD", "tidb-operator": "tidb-operator", "chaosdemo": "ChaosDemo",
+              "tidb-clients": "TiDB's clients"}
 
 
 def lanes(st: dict[str, Any], now: dt.datetime, width: int = 48) -> list[tuple[str, str]]:

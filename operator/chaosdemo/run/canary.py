@@ -39,6 +39,11 @@ class Canary:
         self.layout: Layout | None = None
         self.resumed = False  # the database was there already: an operator restarted mid-demo
         self.t0 = clock()
+        self.epoch0 = 0.0  # the wall clock at the canary's 0
+        self.injected: float | None = None  # on the canary's clock
+        self.led: tuple[int, ...] = ()  # the parts the broken store led at the injection
+        self.share: float | None = None  # and their share of the rows
+        self.note = ""
         self._rng = random.Random(seed)
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
@@ -82,8 +87,9 @@ class Canary:
         columns = ["REGION_ID", "START_KEY", "END_KEY", "LEADER_ID", "LEADER_STORE_ID"]  # TiDB's first five
         return parse_regions(columns, [r[:5] for r in rows])
 
-    def start(self) -> None:
-        self.t0 = self.clock()
+    def start(self, epoch: float) -> None:
+        """Start sending; ``epoch`` is the wall clock now, so the status can say when things happened."""
+        self.t0, self.epoch0 = self.clock(), epoch
         self._task = asyncio.create_task(self._loop(), name=f"canary {self.plan.db}")
 
     async def _loop(self) -> None:
@@ -128,6 +134,15 @@ class Canary:
             rows = await self.pool.run(self.plan.sum())
             if rows and rows[0][0] is not None:
                 self.tally.total(self.now(), int(rows[0][0]), self.plan.total)
+
+    async def mark_injected(self, store: str) -> None:
+        """The fault is about to be injected into ``store``: which of the canary's rows it leads now."""
+        with contextlib.suppress(SqlError, ValueError):
+            self.layout = await self.read_layout()
+        if self.layout is not None:
+            self.led = tuple(self.layout.led_by(store))
+            self.share = self.layout.share_led_by(store, self.plan.accounts)
+        self.injected = self.now()
 
     async def check_total(self) -> None:
         """One more read of the bank's total, now."""

@@ -35,6 +35,10 @@ class Demo:
         return self.rec.status
 
     @property
+    def uid(self) -> str:
+        return self.holder.rsplit("/", 1)[1]
+
+    @property
     def target(self) -> TargetStatus:
         """The chosen target; only asked for once the preflight (or the status) named one."""
         assert self.status.target is not None, "no target chosen yet"

@@ -13,6 +13,7 @@ from chaosdemo.api.settings import Settings
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.metrics import Metrics
+from chaosdemo.clients.sql import SqlPool, SqlTarget
 from chaosdemo.core.journal import WatchJournal
 from chaosdemo.run.crashpoints import never
 from chaosdemo.run.faults import FaultFactory, fault_for
@@ -37,3 +38,5 @@ class Deps:
     clock: Callable[[], float] = time.time
     crash: Callable[[str], None] = never  # crashpoints: testing only
     metrics: Metrics = field(default_factory=Metrics)
+    sql: Callable[[SqlTarget, int, float], SqlPool] = lambda target, size, timeout: SqlPool(  # the SQL canary's
+        target, size=size, timeout=timeout)

@@ -47,6 +47,7 @@ from chaosdemo.run import undo
 from chaosdemo.run.casebook import log_case
 from chaosdemo.run.diagnosis import DiagnosisJob, collect_evidence, diagnose
 from chaosdemo.run.faults import ground_truth
+from chaosdemo.run.felt import feel
 from chaosdemo.run.state import RunState
 
 __all__ = ["follow", "undo_now"]
@@ -162,7 +163,13 @@ async def _look(rs: RunState, plan: WatchPlan) -> tuple[bool, Decision]:
         rs.deps.metrics.breach(v.invariant)
     seen = advance(st.observers, snap, rs.target, st.injected_at)
     story = rs.rec.told(Looked(message, w.violations, w.dropped, tuple(seen)))
-    return result.changed or story.status.observers != st.observers, result.decision
+    said = feel(rs, settled=False)  # the SQL canary's tally, into the status (spec.canary)
+    if said and rs.demo.spec.canary.abort_on_breach:
+        raise DemoFailed(f"what TiDB's clients felt broke the budget: {'; '.join(said)}; the fault is undone "
+                         "at once (spec.canary.abortOnBreach)", reason="BudgetExceeded")
+    now = rs.status
+    return (result.changed or story.status.observers != st.observers or now.impact != st.impact
+            or now.observers != story.status.observers), result.decision
 
 
 def subjects(rs: RunState) -> list[Subject]:

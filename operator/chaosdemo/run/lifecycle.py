@@ -10,6 +10,7 @@ daemon and ``cleanup`` from the deletion handler.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from chaosdemo.api import conditions as cond
@@ -25,6 +26,8 @@ from chaosdemo.run.state import RunState
 from chaosdemo.run.status_record import Record
 
 __all__ = ["DemoRun", "Deps", "cleanup"]
+
+_CLOSING: set[asyncio.Future[None]] = set()  # closings under way, kept from the garbage collector
 
 
 class DemoRun:
@@ -59,7 +62,12 @@ class DemoRun:
         finally:
             self.deps.metrics.in_flight.dec()
             if rs is not None:
-                await rs.aclose()
+                # kopf cancels the daemon once it sees the terminal status: the closing (the SQL canary's
+                # database dropped) goes on to its end in a task of its own, whatever cancels this one.
+                closing = asyncio.ensure_future(rs.aclose())
+                _CLOSING.add(closing)
+                closing.add_done_callback(_CLOSING.discard)
+                await asyncio.shield(closing)
 
     async def _end_failed(self, demo: Demo, rs: RunState | None, reason: str, message: str) -> None:
         if rs is not None:

@@ -24,6 +24,7 @@ from chaosdemo.run import undo
 from chaosdemo.run.casebook import log_control
 from chaosdemo.run.demo import Demo
 from chaosdemo.run.deps import Deps
+from chaosdemo.run.felt import judge, open_canary
 from chaosdemo.run.follow import follow, undo_now
 from chaosdemo.run.preflight import (
     check_blast_radius,
@@ -89,10 +90,13 @@ async def run_stages(rs: RunState) -> None:
         await check_resume(deps.kube, deps.settings, rs.demo.cluster_ns, rs.demo.cluster, st.target, rs.pd_url,
                            through_node=rs.fault.watches_node_container)
         await recheck_blast_radius(rs)
+        if spec.canary.enabled and rs.status.recovered_at is None:
+            await open_canary(rs, len((await rs.observer.snapshot()).stores), resumed=True)
     # A fault that took effect before this operator could watch (it restarted mid-demo) is seen from its trace.
     with deps.journal.following(rs.demo.cluster_ns, rs.demo.cluster):
         resumed = rs.status.injected_at is not None or await inject(rs)
         await follow(rs, resumed)
+    await judge(rs)  # what TiDB's clients felt, held against the budget (spec.canary)
     await end(deps, rs.demo, SucceededStory())
 
 
@@ -120,6 +124,7 @@ async def preflight(rs: RunState) -> None:
                           store_address=choice.store.address, selection=choice.selection)
     await rs.fault.check(demo.cluster_ns, target)
     await rs.rec.tell(TargetChosen(len(snap.pods), len(snap.stores), target))
+    await open_canary(rs, len(snap.stores), resumed=False)  # spec.canary: its baseline, judged
 
 
 async def recheck_blast_radius(rs: RunState) -> None:
@@ -143,6 +148,8 @@ async def inject(rs: RunState) -> bool:
     st = rs.status
     assert st.injection is not None
     await undo.enter(rs.deps, rs.demo, rs.fault)  # the operator's own word, kept until undone
+    if rs.canary is not None:
+        await rs.canary.mark_injected(rs.target.store_id)
     started = rs.rec.now()
     rs.progress.cursor = rs.deps.journal.cursor()
     done = await rs.fault.inject(rs.demo.cluster_ns, rs.target)

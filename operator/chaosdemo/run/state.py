@@ -6,6 +6,8 @@ Made once per run (``RunState.open``) and handed to each stage in turn (``run/st
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 
 from chaosdemo.api.models import ChaosDemoStatus, TargetStatus
@@ -13,6 +15,7 @@ from chaosdemo.clients.pd import PDClient
 from chaosdemo.clients.tikv import StoreProbe
 from chaosdemo.core.addresses import pd_url as pd_of
 from chaosdemo.core.invariants import InvariantConfig
+from chaosdemo.run.canary import Canary
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.faults import Fault
@@ -20,6 +23,8 @@ from chaosdemo.run.observer import Observer
 from chaosdemo.run.status_record import Record
 
 __all__ = ["RunState"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +37,7 @@ class RunState:
     pd: PDClient
     observer: Observer  # the demo's eyes: Kubernetes through the watch journal, PD, each store's status port
     inv_cfg: InvariantConfig
+    canary: Canary | None = None  # the SQL canary (spec.canary), from the preflight or the resume on
 
     @classmethod
     def open(cls, deps: Deps, demo: Demo, progress: Progress) -> RunState:
@@ -60,5 +66,13 @@ class RunState:
         return self.demo.target
 
     async def aclose(self) -> None:
+        if self.canary is not None:  # on every way out: its statements stopped, its database dropped
+            canary, self.canary = self.canary, None
+            try:
+                async with asyncio.timeout(30):
+                    await canary.stop()
+                    await canary.drop()
+            except TimeoutError:
+                log.warning("the SQL canary's database %s was not dropped within 30s", canary.plan.db)
         await self.pd.aclose()
         await self.observer.aclose()

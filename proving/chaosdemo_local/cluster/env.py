@@ -114,6 +114,7 @@ class LocalEnv:
     tidb_name: str = "basic"
     cluster: LocalCluster | None = None
     pd_port: int = 0
+    sql_port: int = 0  # the SIMULATED TiDB's MySQL port, served by the pd-sim process
     processes: list[Process] = field(default_factory=list)
     docker: bool = True  # back the workers with Docker containers when a Docker engine can run
     dockerd: Dockerd | None = None
@@ -135,9 +136,10 @@ class LocalEnv:
         # written only by a holder of write-status (the operator runs here as the cluster's admin).
         self.kubectl("apply", "-f", str(REPO / "deploy" / "admission-policy.yaml"))
         asyncio.run(self._install_tidb())
-        self.pd_port = free_port()
+        self.pd_port, self.sql_port = free_port(), free_port()
         self.spawn("pd-sim", [sys.executable, "-m", "chaosdemo_local.cli", "pd-sim",
                               "--kubeconfig", str(self.kubeconfig), "--port", str(self.pd_port),
+                              "--sql-port", str(self.sql_port),
                               "--cluster", self.tidb_name, "--namespace", self.tidb_namespace,
                               "--time-scale", str(self.time_scale), "--docker-host", self.docker_host])
         self.kubectl("wait", "--for=condition=Established", "crd/chaosdemos.chaosdemo.dev", "--timeout=30s")
@@ -233,7 +235,8 @@ class LocalEnv:
         raise TimeoutError(f"local TiDB stand-in not healthy after {timeout}s: {why}")
 
     def operator_env(self, **extra: str) -> dict[str, str]:
-        return operator_env(self.pd_url, self.time_scale, self.tidb_namespace, self.docker_host, **extra)
+        return operator_env(self.pd_url, self.time_scale, self.tidb_namespace, self.docker_host,
+                            **{"CHAOSDEMO_TIDB_ADDRESS_TEMPLATE": f"127.0.0.1:{self.sql_port}", **extra})
 
     def start_operator(self, name: str = "operator", args: tuple[str, ...] = (), verbose: bool = True,
                        **extra: str) -> Process:

@@ -43,6 +43,14 @@ class PDSim(PDModel):
     forced_down: set[str] = field(default_factory=set)  # marked down through /_sim, whatever Docker says
     node_boots: dict[str, str] = field(default_factory=dict)  # node -> when its container last started
     pd_node: str = ""  # the node of the PD pod: PD is unreachable while it is down
+    store_nodes: dict[str, str] = field(default_factory=dict)  # TiKV pod -> its node, as last seen
+
+    def sql_stores(self) -> dict[str, str]:
+        """Each store as the SIMULATED TiDB sees it: serving, stopped (its machine is down: nothing answers)
+        or gone (its process is not running: connections are refused)."""
+        return {str(st.id): "serving" if st.serving_since is not None and not st.booting
+                else "stopped" if self.store_nodes.get(name) in self.down_nodes else "gone"
+                for name, st in self.stores.items()}
 
     def _serving(self, pod: dict[str, Any]) -> bool:
         meta, status = pod.get("metadata", {}), pod.get("status", {})
@@ -55,6 +63,7 @@ class PDSim(PDModel):
         """Advance the simulation to ``now`` given the TiKV pods the API server shows."""
         t = self.timing
         serving = {p["metadata"]["name"]: self._serving(p) for p in pods}
+        self.store_nodes.update({p["metadata"]["name"]: p.get("spec", {}).get("nodeName") or "" for p in pods})
         # A TiKV process is its pod's uid, its container restarts and its node's boot.
         incarnations = {
             p["metadata"]["name"]: "/".join((
@@ -241,6 +250,18 @@ async def follow_clusters(sims: list[PDSim], api: client.ApiClient, tick: float,
             await asyncio.wait_for(stop.wait(), tick)
 
 
+async def _serve_sql(args: argparse.Namespace, sim: PDSim, timing: Timing) -> Any:
+    """The SIMULATED TiDB of the first cluster, for the SQL canary, if ``--sql-port`` asks for it."""
+    if not args.sql_port:
+        return None
+    from chaosdemo_local.simulation.tidb_sql import SimulatedTiDB, TiDBModel
+
+    sql = SimulatedTiDB(TiDBModel(sim.sql_stores, election_seconds=timing.s("election")))
+    await sql.start(args.host, args.sql_port)
+    log.info("SIMULATED TiDB (the canary's statements only) for %s on %s:%s", sim.cluster, args.host, args.sql_port)
+    return sql
+
+
 async def serve(args: argparse.Namespace) -> None:
     """One simulated PD per cluster of ``--cluster`` (comma-separated), all in this process.
 
@@ -270,6 +291,7 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     tick = min(0.5, timing.s("heartbeat") / 10)
+    sql = await _serve_sql(args, sims[0], timing)
     docker = None
     if args.docker_host:
         import aiodocker
@@ -279,6 +301,8 @@ async def serve(args: argparse.Namespace) -> None:
     try:
         await follow_clusters(sims, api, tick, stop, docker)
     finally:
+        if sql is not None:
+            await sql.close()
         await runner.cleanup()
         await api.close()
         if docker is not None:
@@ -292,6 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--namespace", default="tidb-cluster")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=2379)
+    p.add_argument("--sql-port", type=int, default=0, help="serve a SIMULATED TiDB's MySQL protocol here")
     p.add_argument("--docker-host", default="", help="read node containers' state from this Docker engine")
     p.add_argument("--time-scale", type=float, default=1.0, help="multiplies every PD/TiKV time; 1 is real time")
     args = p.parse_args(argv)

@@ -71,7 +71,8 @@ class TiDBModel:
         """Wait or fail as TiDB's client would on a row whose leader is not serving."""
         regions = self.databases[db]["regions"]
         part = max(i for i, (start, _) in enumerate(regions) if start <= row or i == 0)
-        while True:
+        deadline = self.clock() + 60
+        while self.clock() < deadline:
             lead = self.leader(db, part)
             state = self.stores().get(lead, "gone")
             if state == "serving":
@@ -80,6 +81,7 @@ class TiDBModel:
                 await asyncio.sleep(0.05)  # a backoff, then the region is unavailable
                 raise fail(9005, "Region is unavailable")
             await asyncio.sleep(0.1)  # stopped: nothing answers; the client gives up first
+        raise fail(9002, "TiKV server timeout")
 
 
 _S = r"(chaosdemo_canary_[a-z0-9]+)"

@@ -1,0 +1,85 @@
+"""What TiDB's clients felt, in the run: the SQL canary opened in the preflight (or on a resume), its
+baseline judged before anything is injected, its tally read at every look, and judged at the end.
+
+The canary itself is ``run/canary.py``; the numbers are ``core/canary.py``'s; the status is the story's
+(``Felt``). A breach of the budget with ``abortOnBreach`` ends the demo at once (``BudgetExceeded``: the
+lifecycle undoes a held fault through the same path as every other way out); without it the breach is
+said after recovery. A bank whose total changed always fails the demo (``DataInconsistent``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from chaosdemo.api.errors import DemoFailed, PreflightFailed
+from chaosdemo.clients.sql import SqlTarget
+from chaosdemo.core.addresses import tidb_address
+from chaosdemo.core.canary import Budget, baseline_refusal, breaches, impact, sighting, to_status
+from chaosdemo.core.canary_plan import Plan, database_for
+from chaosdemo.core.story import CanaryStarted, Felt
+from chaosdemo.run.canary import Canary
+from chaosdemo.run.state import RunState
+
+__all__ = ["feel", "judge", "open_canary"]
+
+
+def budget_of(rs: RunState) -> Budget:
+    c = rs.demo.spec.canary
+    return Budget(max_unavailable_seconds=c.budget.max_unavailable_seconds,
+                  min_throughput_share=c.budget.min_throughput_share,
+                  max_statement_seconds=c.effective_max_statement_seconds(rs.demo.spec.fault.action),
+                  serve_again_seconds=c.budget.serve_again_seconds)
+
+
+async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
+    """Start the canary in its own database; before an injection, take and judge its baseline."""
+    spec, s = rs.demo.spec.canary, rs.deps.settings
+    if not spec.enabled or rs.canary is not None:
+        return
+    host, port = tidb_address(s.tidb_address_template, s.cluster_domain, rs.demo.cluster, rs.demo.cluster_ns)
+    pool = rs.deps.sql(SqlTarget(host, port, "root", ""), Canary.pool_size(spec), spec.statement_timeout_seconds)
+    canary = Canary(pool, spec, Plan(database_for(rs.demo.uid), spec.accounts), rs.demo.uid)
+    rs.canary = canary  # from here on, every way out drops its database (RunState.aclose)
+    await canary.prepare(stores)
+    canary.start(rs.deps.clock())
+    await rs.rec.tell(CanaryStarted(canary.plan.db, spec.baseline_seconds, resumed=resumed or canary.resumed))
+    if resumed:
+        canary.injected = 0.0
+        canary.note = "the operator restarted mid-demo: the canary measured from then on, with no baseline"
+        return
+    await asyncio.sleep(spec.baseline_seconds + 1.05)  # whole seconds of baseline
+    why = baseline_refusal(canary.tally, 0, spec.baseline_seconds + 1, spec.rate_per_second, budget_of(rs))
+    if why:
+        raise PreflightFailed(f"the SQL canary's baseline does not meet its budget: {why}; nothing was injected",
+                              reason="CanaryBaselineNotMet")
+
+
+def feel(rs: RunState, *, settled: bool) -> list[str]:
+    """Read the canary's tally into the status (told, saved with the look); what broke the budget."""
+    c = rs.canary
+    if c is None or c.injected is None:
+        return []
+    budget, spec = budget_of(rs), rs.demo.spec
+    baseline = (0.0, float(spec.canary.baseline_seconds + 1)) if not c.note else (0.0, 0.0)
+    i = impact(c.tally, baseline=baseline, injected=c.injected, now=c.now(), budget=budget,
+               window=max(1, spec.timeouts.stability_seconds), led=c.led)
+    said = breaches(i, budget, injected=c.injected, settled=settled)
+    if i.bank_total_held is False:
+        said = [f"the bank's total changed: read {c.tally.totals_wrong[0][1]}, wrote {c.plan.total}", *said]
+    rs.rec.told(Felt(to_status(i, said, epoch0=c.epoch0, injected=c.injected, share=c.share, note=c.note),
+                     sighting(i, epoch0=c.epoch0, injected=c.injected)))
+    if i.bank_total_held is False:
+        raise DemoFailed(f"the SQL canary's bank lost or gained money: {said[0]}", reason="DataInconsistent")
+    return said
+
+
+async def judge(rs: RunState) -> None:
+    """The cluster recovered: the canary stops, its last read of the bank's total is taken, and it is judged."""
+    c = rs.canary
+    if c is None:
+        return
+    await c.stop()
+    said = feel(rs, settled=True)
+    await rs.rec.save()
+    if said:
+        raise DemoFailed(f"what TiDB's clients felt broke the budget: {'; '.join(said)}", reason="BudgetExceeded")
