@@ -117,3 +117,32 @@ async def test_a_wrong_password_and_an_unreachable_tidb_are_refused_with_how_to_
     gone = canary(port)
     with pytest.raises(PreflightFailed, match="MySQL port"):
         await gone.prepare(stores=3)
+
+
+async def test_a_deleted_demo_drops_only_the_database_its_canary_made() -> None:
+    from types import SimpleNamespace
+
+    from chaosdemo.api.settings import Settings
+    from chaosdemo.run.felt import drop_left
+
+    model = TiDBModel(Stores())
+    server, port = await served(model)
+    deps = SimpleNamespace(settings=Settings(tidb_address_template=f"127.0.0.1:{port}"),
+                           sql=lambda target, size, timeout: SqlPool(target, size=size, timeout=timeout))
+    spec = CanarySpec(enabled=True, accounts=30)
+    try:
+        other = canary(port, owner="someone-else")
+        await other.prepare(stores=3)
+        await other.pool.aclose()
+        said = await drop_left(deps, spec, "basic", "tidb-cluster", UID)  # type: ignore[arg-type]
+        assert said == "no SQL canary database left" and database_for(UID) in model.databases, "not ours: kept"
+        model.databases.clear()
+        left = canary(port)
+        await left.prepare(stores=3)
+        await left.pool.aclose()
+        said = await drop_left(deps, spec, "basic", "tidb-cluster", UID)  # type: ignore[arg-type]
+        assert said == "dropped the SQL canary's database" and model.databases == {}
+    finally:
+        await server.close()
+    said = await drop_left(deps, spec, "basic", "tidb-cluster", UID)  # type: ignore[arg-type]
+    assert said.startswith("the SQL canary's database could not be checked")

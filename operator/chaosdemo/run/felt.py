@@ -12,15 +12,38 @@ from __future__ import annotations
 import asyncio
 
 from chaosdemo.api.errors import DemoFailed, PreflightFailed
-from chaosdemo.clients.sql import SqlTarget
+from chaosdemo.api.models import CanarySpec
+from chaosdemo.clients.sql import SqlError, SqlPool, SqlTarget
 from chaosdemo.core.addresses import tidb_address
 from chaosdemo.core.canary import Budget, baseline_refusal, breaches, impact, sighting, to_status
 from chaosdemo.core.canary_plan import Plan, database_for
 from chaosdemo.core.story import CanaryStarted, Felt
 from chaosdemo.run.canary import Canary
+from chaosdemo.run.deps import Deps
 from chaosdemo.run.state import RunState
 
-__all__ = ["feel", "judge", "open_canary"]
+__all__ = ["drop_left", "feel", "judge", "open_canary"]
+
+
+def _pool(deps: Deps, spec: CanarySpec, cluster: str, namespace: str) -> SqlPool:
+    s = deps.settings
+    host, port = tidb_address(s.tidb_address_template, s.cluster_domain, cluster, namespace)
+    return deps.sql(SqlTarget(host, port, "root", ""), Canary.pool_size(spec), spec.statement_timeout_seconds)
+
+
+async def drop_left(deps: Deps, spec: CanarySpec, cluster: str, namespace: str, uid: str) -> str:
+    """The demo is being deleted: its canary's database goes too, if a run that died left it (bounded)."""
+    canary = Canary(_pool(deps, spec, cluster, namespace), spec, Plan(database_for(uid), spec.accounts), uid)
+    try:
+        async with asyncio.timeout(10):
+            found = await canary.pool.run([canary.plan.exists()])
+            if found and await canary.pool.run([canary.plan.owner()]) == [(uid,)]:
+                return "dropped the SQL canary's database" if await canary.drop() else "the canary's database stays"
+    except (SqlError, TimeoutError) as e:
+        return f"the SQL canary's database could not be checked ({e})"
+    finally:
+        await canary.pool.aclose()
+    return "no SQL canary database left"
 
 
 def budget_of(rs: RunState) -> Budget:
@@ -33,11 +56,10 @@ def budget_of(rs: RunState) -> Budget:
 
 async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
     """Start the canary in its own database; before an injection, take and judge its baseline."""
-    spec, s = rs.demo.spec.canary, rs.deps.settings
+    spec = rs.demo.spec.canary
     if not spec.enabled or rs.canary is not None:
         return
-    host, port = tidb_address(s.tidb_address_template, s.cluster_domain, rs.demo.cluster, rs.demo.cluster_ns)
-    pool = rs.deps.sql(SqlTarget(host, port, "root", ""), Canary.pool_size(spec), spec.statement_timeout_seconds)
+    pool = _pool(rs.deps, spec, rs.demo.cluster, rs.demo.cluster_ns)
     canary = Canary(pool, spec, Plan(database_for(rs.demo.uid), spec.accounts), rs.demo.uid)
     rs.canary = canary  # from here on, every way out drops its database (RunState.aclose)
     await canary.prepare(stores)

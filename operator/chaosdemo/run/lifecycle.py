@@ -20,6 +20,7 @@ from chaosdemo.core.story import Aborted, Ended
 from chaosdemo.run import undo
 from chaosdemo.run.demo import Demo, Progress
 from chaosdemo.run.deps import Deps
+from chaosdemo.run.felt import drop_left
 from chaosdemo.run.preflight import check_record, lease_name
 from chaosdemo.run.stages import begin, end, ensure_undone, run_stages
 from chaosdemo.run.state import RunState
@@ -105,6 +106,8 @@ async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
             # the finalizer holds until the node is back.
             done.append(await fault.undo(ns, status.target))
             await undo.forget(deps, holder)
+    if spec.canary.enabled and deps.settings.may_target(str(meta.get("namespace", "")), ns):
+        done.append(await drop_left(deps, spec.canary, spec.cluster.name, ns, str(meta.get("uid", ""))))
     done.append(await _release(deps, str(meta.get("namespace", "")), ns, lease_name(spec.cluster.name), holder))
     return "; ".join(done)
 
