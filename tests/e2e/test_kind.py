@@ -210,9 +210,29 @@ def kubernetes_saw_nothing(env: KindEnv, st: dict[str, Any], view: Observers) ->
     return seen
 
 
+CANARY = {"enabled": True}  # the SQL canary, through the TiDB STAND-IN onto the TiKV STAND-INs' raft groups
+
+
+def clients_felt(st: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The canary's impact and the tidb-clients sighting, after the checks every canary demo must pass."""
+    impact = st["impact"]
+    assert impact["baselineThroughput"] >= 15, "the baseline held at the canary's rate (20 a second)"
+    assert impact["bankTotalHeld"] is True, "the bank's total held through the fault"
+    assert impact["affectedRowsShare"] > 0, f"the target's store led part of the canary's rows: {impact}"
+    clients = next(o for o in st["observers"] if o["observer"] == "tidb-clients")
+    print(f"what TiDB's clients felt: {json.dumps(impact)}; sighting {json.dumps(clients)}")
+    return impact, clients
+
+
 def test_process_pause_is_seen_by_the_store_itself_while_kubernetes_keeps_the_pod_ready(kind_env: KindEnv) -> None:
-    obj, view = run_demo(kind_env, "process-pause.yaml", fault={"durationSeconds": 20})
+    obj, view = run_demo(kind_env, "process-pause.yaml", fault={"durationSeconds": 20}, canary=CANARY)
     st = obj["status"]
+    impact, clients = clients_felt(st)
+    assert impact["affectedRows"]["failed"] > 0, "statements on the paused leader's rows failed or timed out"
+    assert impact["otherRows"]["failed"] == 0 and impact["otherRows"]["ok"] > 0, "the other groups kept serving"
+    # etcd elects after 10 to 20 s (TiKV's election timeout, randomised up to twice it): the paused leader's
+    # rows fail until a new leader is elected, never only for a moment.
+    assert clients["sawEndSeconds"] >= 10, clients
     seen = kubernetes_saw_nothing(kind_env, st, view)
     assert st["detectedBy"] == "tikv-stores-answer", st["detectedBy"]
     status_seen = {o["observer"]: o for o in st["observers"]}
@@ -226,8 +246,12 @@ def test_process_pause_is_seen_by_the_store_itself_while_kubernetes_keeps_the_po
 
 def test_network_partition_is_seen_by_pd_while_the_store_still_answers_and_kubernetes_sees_nothing(
         kind_env: KindEnv) -> None:
-    obj, view = run_demo(kind_env, "network-partition.yaml", fault={"durationSeconds": 30})
+    obj, view = run_demo(kind_env, "network-partition.yaml", fault={"durationSeconds": 30}, canary=CANARY)
     st = obj["status"]
+    impact, clients = clients_felt(st)
+    # Cut from PD alone, the store still reaches its peers and TiDB: its clients saw nothing while PD called it
+    # Disconnected. The demo shows which came first (here: PD, and the clients never).
+    assert impact["failures"] == {} and clients["what"] == "never showed the fault", (impact, clients)
     seen = kubernetes_saw_nothing(kind_env, st, view)
     assert st["detectedBy"] == "pd-store-heartbeats-fresh", st["detectedBy"]
     assert not [v for v in st["violations"] if v["invariant"] == "tikv-stores-answer"], \

@@ -36,6 +36,7 @@ PYTHON_BASE = "chaosdemo-test-base:bookworm-python3.11-standin"
 STANDIN_FILES = ("__init__.py", "simulation/__init__.py", "simulation/pd_model.py", "simulation/pd_api.py",
                  "standins/__init__.py",
                  "standins/pd_server.py", "standins/tikv_server.py", "standins/tidb_server.py",
+                 "standins/raft_groups.py", "standins/tidb_protocol.py", "standins/etcd_backend.py",
                  "standins/nslookup.py", "standins/wget.py")
 STANDIN_REPO = "local.chaosdemo.dev/standin"
 TIDB_VERSION = "v8.5.7"
@@ -75,25 +76,36 @@ def operator_image(host: str, tag: str) -> float:
     return time.monotonic() - t0
 
 
+STANDIN_PIP = "mysql-mimic==3.0.5"  # the TiDB STAND-IN's MySQL protocol (and sqlglot, which it parses with)
+
+
 def standin_image(host: str) -> str:
     """The image of the PD, TiKV and tidb-operator STAND-INS, tagged by its content."""
     src = Path(__file__).resolve().parents[1]  # this package, wherever it is installed
-    digest = hashlib.sha256(b"".join((src / f).read_bytes() for f in STANDIN_FILES)).hexdigest()[:10]
+    base = PYTHON_BASE
+    dockerfile = (
+        f"FROM {base}\nRUN python3 -m venv /opt/standin && /opt/standin/bin/pip install --no-cache-dir "
+        f"{STANDIN_PIP}\nCOPY chaosdemo_local /app/chaosdemo_local\n"
+        "ENV PYTHONPATH=/app PYTHONUNBUFFERED=1 PATH=/opt/standin/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+        "/usr/bin:/sbin:/bin\n"
+        'LABEL org.opencontainers.image.description="STAND-INS for PD, TiKV and tidb-operator (not them)"\n'
+        "USER 65534:65534\n")
+    digest = hashlib.sha256(b"".join((src / f).read_bytes() for f in STANDIN_FILES) + dockerfile.encode()
+                            ).hexdigest()[:10]
     tag = f"chaosdemo/tidb-standins:{digest}"
     if _exists(host, tag):
         return tag
-    base = python_base(host)
+    python_base(host)
     with tempfile.TemporaryDirectory() as ctx:
         pkg = Path(ctx) / "chaosdemo_local"
         for f in STANDIN_FILES:
             (pkg / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(src / f, pkg / f)
-        (Path(ctx) / "Dockerfile").write_text(
-            f"FROM {base}\nCOPY chaosdemo_local /app/chaosdemo_local\n"
-            "ENV PYTHONPATH=/app PYTHONUNBUFFERED=1\n"
-            'LABEL org.opencontainers.image.description="STAND-INS for PD, TiKV and tidb-operator (not them)"\n'
-            "USER 65534:65534\n")
-        docker_cli(host, "build", "-t", tag, ctx)
+        (Path(ctx) / "Dockerfile").write_text(dockerfile)
+        # pip reaches PyPI from the build: through the host's network, as the operator's image build does.
+        build = docker_cli(host, "build", "--network", "host", "-t", tag, ctx, check=False)
+        if build.returncode != 0:
+            raise RuntimeError(f"the STAND-IN image did not build: {build.stderr.decode()[-1500:]}")
     return tag
 
 

@@ -27,6 +27,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from chaosdemo_local.standins.raft_groups import start_groups
+
 log = logging.getLogger("tikv-standin")
 
 
@@ -80,9 +82,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--time-scale", type=float, default=float(os.environ.get("TIME_SCALE", "1")))
     p.add_argument("--startup-seconds", type=float, default=5.0)
     p.add_argument("--shutdown-seconds", type=float, default=3.0)
+    p.add_argument("--etcd", default=os.environ.get("STANDIN_ETCD", "/usr/bin/etcd"))
+    p.add_argument("--stores", type=int, default=int(os.environ.get("STANDIN_STORES", "3")))
     # The rest of the flags tidb-operator's start script passes to /tikv-server: read, and unused.
     for flag in ("--addr", "--status-addr", "--advertise-status-addr", "--data-dir", "--capacity", "--config",
-                 "--labels"):
+                 "--labels"):  # --data-dir: where the raft groups keep their data
         p.add_argument(flag, default="")
     a, unknown = p.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s tikv-standin %(message)s")
@@ -105,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         going.set()
 
     signal.signal(signal.SIGTERM, on_term)
+    if os.path.exists(a.etcd) and a.address:  # the SQL canary's data path (kind): real raft groups
+        start_groups(a.address, a.stores, a.data_dir, stop, etcd=a.etcd, time_scale=a.time_scale)
     threading.Thread(target=listen, args=(20160, stop), daemon=True).start()
     status_server(20180, info)
     log.info("TiKV STAND-IN (not TiKV) %s at %s, PD %s", process, address, a.pd)
