@@ -16,6 +16,13 @@ __all__ = ["Metrics"]
 DETECTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 RECOVERY_BUCKETS = (1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 1800)
 CLAUDE_BUCKETS = (0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
+STATEMENT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+UNAVAILABLE_BUCKETS = (0, 0.5, 1, 2, 5, 10, 15, 20, 30, 60, 120, 300)
+# The canary's error codes as labels: TiDB's own under faults (the ones sysbench is told to ignore, and
+# 9005 Region is unavailable), the driver's, the canary's; any other is "other", so a TiDB cannot grow the
+# label set.
+KNOWN_CODES = frozenset({"1105", "1205", "1213", "2003", "2006", "2013", "8022", "8027", "8028", "9001", "9002",
+                         "9004", "9005", "9007", "timeout", "saturated", "refused"})
 
 
 class Metrics:
@@ -48,6 +55,16 @@ class Metrics:
                                      ["action"], registry=r)
         self.stuck = Gauge("chaosdemo_demos_stuck", "Demos the operator has stopped handling (being deleted long "
                            "after it was asked, or never taken up), at the last look.", registry=r)
+        self.canary_statements = Counter("chaosdemo_canary_statements",
+                                         "SQL canary statements, by fault action, result (ok or failed) and MySQL "
+                                         "error code (timeout: given up).", ["action", "result", "code"], registry=r)
+        self.canary_seconds = Histogram("chaosdemo_canary_statement_seconds",
+                                        "Latency of the SQL canary's statements that succeeded, by fault action.",
+                                        ["action"], buckets=STATEMENT_BUCKETS, registry=r)
+        self.canary_unavailable = Histogram("chaosdemo_canary_unavailable_seconds",
+                                            "The longest stretch of a demo with no successful canary statement, "
+                                            "by fault action (observed once per demo).", ["action"],
+                                            buckets=UNAVAILABLE_BUCKETS, registry=r)
         self.in_flight = Gauge("chaosdemo_demos_in_flight", "Demos this replica is running now.", registry=r)
         self.leader = Gauge("chaosdemo_leader", "1 while this replica leads (runs the demos), else 0.",
                             registry=r)
@@ -80,3 +97,13 @@ class Metrics:
 
     def fallback(self, reason: str) -> None:
         self.fallbacks.labels(reason).inc()
+
+    def statement(self, action: str, ok: bool, code: str | None, seconds: float) -> None:
+        if ok:
+            self.canary_statements.labels(action, "ok", "").inc()
+            self.canary_seconds.labels(action).observe(seconds)
+        else:
+            self.canary_statements.labels(action, "failed", code if code in KNOWN_CODES else "other").inc()
+
+    def unavailable(self, action: str, seconds: float) -> None:
+        self.canary_unavailable.labels(action).observe(seconds)

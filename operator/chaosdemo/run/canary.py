@@ -33,8 +33,10 @@ MAX_POOL = 64
 
 class Canary:
     def __init__(self, pool: SqlPool, spec: CanarySpec, plan: Plan, owner: str, *,
-                 clock: Callable[[], float] = time.monotonic, seed: int = 0) -> None:
+                 clock: Callable[[], float] = time.monotonic, seed: int = 0,
+                 on_statement: Callable[[bool, str | None, float], None] | None = None) -> None:
         self.pool, self.spec, self.plan, self.owner, self.clock = pool, spec, plan, owner, clock
+        self.on_statement = on_statement  # each finished statement, for the metrics
         self.tally = Tally()
         self.layout: Layout | None = None
         self.resumed = False  # the database was there already: an operator restarted mid-demo
@@ -122,12 +124,15 @@ class Canary:
             rows = self.layout.rows_of(part, self.plan.accounts)
             statements = self.plan.transfer(row, self._rng.choice(rows) if len(rows) > 1 else row)
         started = self.clock()
+        ok, code = True, None
         try:
             await self.pool.run(statements)
         except SqlError as e:
-            self.tally.add(self.now(), False, self.clock() - started, e.code, part)
-        else:
-            self.tally.add(self.now(), True, self.clock() - started, None, part)
+            ok, code = False, e.code
+        took = self.clock() - started
+        self.tally.add(self.now(), ok, took, code, part)
+        if self.on_statement is not None:
+            self.on_statement(ok, code, took)
 
     async def _total(self) -> None:
         with contextlib.suppress(SqlError):

@@ -60,7 +60,9 @@ async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
     if not spec.enabled or rs.canary is not None:
         return
     pool = _pool(rs.deps, spec, rs.demo.cluster, rs.demo.cluster_ns)
-    canary = Canary(pool, spec, Plan(database_for(rs.demo.uid), spec.accounts), rs.demo.uid)
+    action, metrics = rs.demo.spec.fault.action, rs.deps.metrics
+    canary = Canary(pool, spec, Plan(database_for(rs.demo.uid), spec.accounts), rs.demo.uid,
+                    on_statement=lambda ok, code, took: metrics.statement(action, ok, code, took))
     rs.canary = canary  # from here on, every way out drops its database (RunState.aclose)
     await canary.prepare(stores)
     canary.start(rs.deps.clock())
@@ -103,5 +105,8 @@ async def judge(rs: RunState) -> None:
     await c.stop()
     said = feel(rs, settled=True)
     await rs.rec.save()
+    impact = rs.status.impact
+    if impact is not None and impact.longest_unavailable_seconds is not None:
+        rs.deps.metrics.unavailable(rs.demo.spec.fault.action, impact.longest_unavailable_seconds)
     if said:
         raise DemoFailed(f"what TiDB's clients felt broke the budget: {'; '.join(said)}", reason="BudgetExceeded")
