@@ -157,3 +157,18 @@ def test_only_the_operators_events_on_this_very_demo_are_reported() -> None:
     earlier = {**mine, "involvedObject": {"uid": "u0"}, "reason": "AnEarlierDemoOfThatName"}
     assert [e["reason"] for e in ours([mine, legacy, forged, earlier], "u1")] == ["Started", "Old"]
     assert ours([mine], "") == []
+
+
+def test_the_report_says_what_tidbs_clients_felt_when_a_canary_ran() -> None:
+    impact = {"baselineThroughput": 20.0, "baselineP99Seconds": 0.005, "lowestThroughputShare": 0.65,
+              "worstP99Seconds": 0.012, "slowestStatementSeconds": 5.0, "failures": {"timeout": 27},
+              "longestUnavailableSeconds": 0.0, "affectedRowsShare": 0.333,
+              "affectedRows": {"ok": 100, "failed": 27}, "otherRows": {"ok": 300, "failed": 0},
+              "bankTotalHeld": True, "budgetBreaches": [], "note": "# not a heading"}
+    obj = {"metadata": {"name": "d", "namespace": "t"}, "spec": {}, "status": {"phase": "Succeeded",
+                                                                              "impact": impact}}
+    text = report(obj, [])
+    assert "## What TiDB's clients felt" in text and "| failures | timeout x27 |" in text
+    assert "| users served again | never stopped being served |" in text
+    assert "\\# not a heading" in text, "cluster text stays inert"
+    assert "What TiDB's clients felt" not in report({**obj, "status": {"phase": "Succeeded"}}, [])

@@ -261,6 +261,31 @@ def _sightings(st: dict[str, Any]) -> list[str]:
     return [*lines, "", "```", *(f"{label:<{width}}  {bar}" for label, bar in drawn), "```"]
 
 
+def _felt(impact: dict[str, Any] | None) -> list[str]:
+    """What TiDB's clients felt (the SQL canary), when the demo ran one."""
+    if not impact:
+        return []
+
+    def num(key: str, unit: str = "") -> str:
+        v = impact.get(key)
+        return "" if v is None else f"{v:.3g}{unit}" if isinstance(v, float) else f"{v}{unit}"
+
+    rows = (("baseline", f"{num('baselineThroughput')} statements/s, p99 {num('baselineP99Seconds', ' s')}"),
+            ("lowest throughput", f"{num('lowestThroughputShare')} of baseline"),
+            ("worst p99, slowest statement", f"{num('worstP99Seconds', ' s')}, {num('slowestStatementSeconds', ' s')}"),
+            ("failures", ", ".join(f"{k} x{v}" for k, v in sorted((impact.get("failures") or {}).items())) or "none"),
+            ("longest unavailable", num("longestUnavailableSeconds", " s")),
+            ("users served again", f"+{num('servedAgainSeconds', ' s')}" if impact.get("servedAgainSeconds")
+             is not None else "never stopped being served"),
+            ("rows the broken store led", f"{num('affectedRowsShare')}: {impact.get('affectedRows')} against the "
+             f"others {impact.get('otherRows')}"),
+            ("bank total held", str(impact.get("bankTotalHeld"))),
+            ("budget broken by", "; ".join(impact.get("budgetBreaches") or []) or "nothing"),
+            ("note", impact.get("note", "")))
+    return ["", "## What TiDB's clients felt", "", "| | |", "| --- | --- |",
+            *(f"| {label} | {_md(value)} |" for label, value in rows if value)]
+
+
 def _violations_and_conditions(st: dict[str, Any]) -> list[str]:
     lines = ["", "## Invariants that broke", ""]
     if st.get("violations"):
@@ -315,6 +340,7 @@ def _events(events: list[dict[str, Any]]) -> list[str]:
 def report(obj: dict[str, Any], events: list[dict[str, Any]]) -> str:
     """The whole story of one demo as Markdown, for a postmortem."""
     meta, spec, st = obj["metadata"], obj.get("spec") or {}, obj.get("status") or {}
-    lines = [*_summary(meta, spec, st), *_timeline(st), *_sightings(st), *_violations_and_conditions(st),
+    lines = [*_summary(meta, spec, st), *_timeline(st), *_sightings(st), *_felt(st.get("impact")),
+             *_violations_and_conditions(st),
              *_diagnosis(st.get("diagnosis")), *_events(events)]
     return "\n".join(lines) + "\n"
