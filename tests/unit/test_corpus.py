@@ -46,3 +46,23 @@ def test_the_bundles_are_bounded_and_hold_no_secret() -> None:
         assert "sk-ant-" not in text and "BEGIN PRIVATE KEY" not in text, f.name
         doc = json.loads(text)
         assert all(len(e["message"]) <= MAX_TEXT for e in doc["evidence"]["kubernetesEvents"]), f.name
+
+
+def test_what_tidbs_clients_felt_joins_the_rules_answer_with_its_ref_and_never_changes_its_class() -> None:
+    """A hung leader holds its rows' statements; a store cut off from PD alone keeps serving: the canary's
+    rows per leader store (refs Q) are cited by the answer about that store, whose class stays the same."""
+    from chaosdemo.core.evidence import ClientRows, evidence_refs, with_refs
+    from chaosdemo.core.rules import diagnose_by_rules
+
+    for case_id, failed in (("process-pause-0", 27), ("network-partition-0", 0)):
+        case = next(c for c in CASES if c.id == case_id)
+        before = diagnose_by_rules(case.evidence)
+        rows = [ClientRows(leader_store=s.id, ok=100, failed=failed if s.id == before.affected_store else 0)
+                for s in case.evidence.pd_stores]
+        ev = with_refs(case.evidence.model_copy(update={"tidb_clients": rows}))
+        after = diagnose_by_rules(ev)
+        assert (after.fault_class, after.affected_pod) == (before.fault_class, before.affected_pod)
+        cited = [r for r in after.cited_evidence if r.startswith("Q")]
+        assert len(cited) == 1 and set(after.cited_evidence) <= evidence_refs(ev), after.cited_evidence
+        said = after.evidence[-1]
+        assert ("27 statements" in said) if failed else ("none failed" in said), said

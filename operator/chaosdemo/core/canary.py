@@ -32,6 +32,7 @@ __all__ = [
     "Tally",
     "baseline_refusal",
     "breaches",
+    "by_leader",
     "impact",
     "percentile",
     "sighting",
@@ -349,3 +350,16 @@ def sighting(i: Impact, *, epoch0: float, injected: float) -> ObserverSight:
         "saw_end_at": iso(epoch0 + i.last_failure) if i.last_failure is not None else None,
         "saw_end_seconds": round(i.last_failure - injected, 1) if i.last_failure is not None else None,
     })
+
+
+def by_leader(tally: Tally, since: float, until: float, leaders: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """(ok, failed) statements from ``since`` to ``until`` on the rows each store led (``leaders``: part -> store);
+    every store alike, so what the diagnosis reads names no target."""
+    out: dict[str, list[int]] = {}
+    for s in range(int(since), int(until) + 1):
+        for part, (ok, bad) in tally.seconds.get(s, Second()).parts.items():
+            if 0 <= part < len(leaders):
+                counts = out.setdefault(leaders[part], [0, 0])
+                counts[0] += ok
+                counts[1] += bad
+    return {store: (c[0], c[1]) for store, c in sorted(out.items())}

@@ -22,6 +22,7 @@ from chaosdemo.core.scrub import scrub
 from chaosdemo.core.snapshot import Snapshot
 
 __all__ = [
+    "ClientRows",
     "Evidence",
     "KubeEvent",
     "NodeEvidence",
@@ -105,6 +106,16 @@ class TidbOperatorView(Data):
     tikv_stores: list[OperatorStore] = Field(default_factory=list)
 
 
+class ClientRows(Data):
+    """TiDB's clients (the SQL canary), on the rows one store led when the fault began: statements that
+    succeeded and that failed or timed out since."""
+
+    ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
+    leader_store: str
+    ok: int
+    failed: int
+
+
 class Evidence(Data):
     cluster: str
     observed_from: str
@@ -122,6 +133,10 @@ class Evidence(Data):
     # Whether each store was also asked directly on its own status port (tikv-stores-answer): only then can
     # a silent store (a hung process) be told from one PD no longer hears (a partition).
     stores_asked_directly: bool = False
+    # The SQL canary, when the demo runs one: its statements on the rows each store led, and their failures by
+    # MySQL error code (timeout: given up).
+    tidb_clients: list[ClientRows] = Field(default_factory=list)
+    tidb_client_failures: dict[str, int] = Field(default_factory=dict)
 
 
 def build_evidence(
@@ -132,6 +147,8 @@ def build_evidence(
     events: Sequence[dict[str, Any]],
     node_container_events: Sequence[ContainerEvent] = (),
     tidbcluster: dict[str, Any] | None = None,
+    clients: Sequence[tuple[str, int, int]] = (),
+    client_failures: dict[str, int] | None = None,
 ) -> Evidence:
     t0 = parse_iso(started_at)
     recent = sorted(events, key=lambda e: str(e.get("time", "")))[-MAX_EVENTS:]
@@ -168,20 +185,25 @@ def build_evidence(
         node_container_events=list(node_container_events[-MAX_EVENTS:]),
         tidb_operator_view=tidb_operator_view(tidbcluster),
         stores_asked_directly=bool(snapshot.store_answers),
+        tidb_clients=[ClientRows(leader_store=scrub(store, 20), ok=ok, failed=bad)
+                      for store, ok, bad in clients[:MAX_STORES]],
+        tidb_client_failures={scrub(k, 20): v for k, v in list((client_failures or {}).items())[:17]},
     ))
 
 
 def with_refs(ev: Evidence) -> Evidence:
     """The evidence with a reference (``ref``) on every item a diagnosis may cite: V timeline entries, P pod
     observations, N nodes, S PD stores, M PD members, E Kubernetes events, C node container events, O
-    tidb-operator's stores and R its Ready condition; numbered from 1 in the order they are listed."""
+    tidb-operator's stores, Q TiDB's clients on each store's rows and R tidb-operator's Ready condition;
+    numbered from 1 in the order they are listed."""
     ev = ev.model_copy(deep=True)
     n = iter(range(1, 10**6))
     ev.tikv_pod_history = {pod: [o.model_copy(update={"ref": f"P{next(n)}"}) for o in obs]
                            for pod, obs in sorted(ev.tikv_pod_history.items())}
     groups: tuple[tuple[str, Sequence[Any]], ...] = (
         ("V", ev.violation_timeline), ("N", ev.nodes), ("S", ev.pd_stores), ("M", ev.pd_members),
-        ("E", ev.kubernetes_events), ("C", ev.node_container_events), ("O", ev.tidb_operator_view.tikv_stores))
+        ("E", ev.kubernetes_events), ("C", ev.node_container_events), ("O", ev.tidb_operator_view.tikv_stores),
+        ("Q", ev.tidb_clients))
     for prefix, items in groups:
         for i, item in enumerate(items, 1):
             item.ref = f"{prefix}{i}"
@@ -193,7 +215,7 @@ def with_refs(ev: Evidence) -> Evidence:
 def evidence_refs(ev: Evidence) -> frozenset[str]:
     """Every reference an answer may cite in this evidence."""
     items: list[Any] = [*ev.violation_timeline, *ev.nodes, *ev.pd_stores, *ev.pd_members, *ev.kubernetes_events,
-                        *ev.node_container_events, *ev.tidb_operator_view.tikv_stores,
+                        *ev.node_container_events, *ev.tidb_operator_view.tikv_stores, *ev.tidb_clients,
                         *(o for obs in ev.tikv_pod_history.values() for o in obs)]
     if ev.tidb_operator_view.ready is not None:
         items.append(ev.tidb_operator_view.ready)

@@ -236,11 +236,27 @@ RULES: tuple[Callable[[Evidence], DiagnosisAnswer | None], ...] = (
 """Tried in order, the strongest signal first; the first that recognises the evidence answers."""
 
 
+def _with_clients(ev: Evidence, answer: DiagnosisAnswer) -> DiagnosisAnswer:
+    """What TiDB's clients felt on the affected store's rows, added to the answer's evidence (never its class):
+    a hung leader holds its rows' statements until an election; a store cut off from PD alone keeps serving."""
+    rows = next((r for r in ev.tidb_clients if answer.affected_store and r.leader_store == answer.affected_store),
+                None)
+    if rows is None:
+        return answer
+    others = sum(r.failed for r in ev.tidb_clients if r is not rows)
+    said = (f"TiDB's clients: {rows.failed} statements on the rows store {rows.leader_store} led failed or timed "
+            f"out ({rows.ok} succeeded), {others} on the other rows" if rows.failed else
+            f"TiDB's clients kept being served on the rows store {rows.leader_store} led ({rows.ok} statements, "
+            "none failed): the store still served them")
+    return answer.model_copy(update={"evidence": [*answer.evidence, said][:20],
+                                     "cited_evidence": [*answer.cited_evidence, rows.ref][:40]})
+
+
 def diagnose_by_rules(ev: Evidence) -> DiagnosisAnswer:
     for rule in RULES:
         answer = rule(ev)
         if answer is not None:
-            return answer
+            return _with_clients(ev, answer)
     return DiagnosisAnswer(
         summary="No cause could be determined from the evidence.",
         root_cause="The evidence shows broken invariants but no pod, node or store change.",

@@ -93,6 +93,8 @@ async def collect_evidence(
     history: PodHistory,
     container_events: Sequence[ContainerEvent],
     events_limit: int,
+    clients: Sequence[tuple[str, int, int]] = (),
+    client_failures: dict[str, int] | None = None,
 ) -> Evidence:
     """The evidence of one demo: what the watch saw, plus the cluster's recent events and tidb-operator's view."""
     recent = await kube.events.newest(snapshot.namespace, snapshot.cluster, since=parse_iso(started_at) - 1,
@@ -100,7 +102,8 @@ async def collect_evidence(
     tidbcluster = await kube.cluster.get_tidbcluster(snapshot.namespace, snapshot.cluster)
     # Built off the event loop, with a bound: its text comes from the cluster, and the loop serves every demo.
     return await asyncio.wait_for(asyncio.to_thread(
-        build_evidence, snapshot, started_at, violations, history, recent, container_events, tidbcluster),
+        build_evidence, snapshot, started_at, violations, history, recent, container_events, tidbcluster, clients,
+        client_failures),
         EVIDENCE_SECONDS)
 
 

@@ -15,14 +15,14 @@ from chaosdemo.api.errors import DemoFailed, PreflightFailed
 from chaosdemo.api.models import CanarySpec
 from chaosdemo.clients.sql import SqlError, SqlPool, SqlTarget
 from chaosdemo.core.addresses import tidb_address
-from chaosdemo.core.canary import Budget, baseline_refusal, breaches, impact, sighting, to_status
+from chaosdemo.core.canary import Budget, baseline_refusal, breaches, by_leader, impact, sighting, to_status
 from chaosdemo.core.canary_plan import Plan, database_for
 from chaosdemo.core.story import CanaryStarted, Felt
 from chaosdemo.run.canary import Canary
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.state import RunState
 
-__all__ = ["drop_left", "feel", "judge", "open_canary"]
+__all__ = ["clients_evidence", "drop_left", "feel", "judge", "open_canary"]
 
 
 def _pool(deps: Deps, spec: CanarySpec, cluster: str, namespace: str) -> SqlPool:
@@ -110,3 +110,18 @@ async def judge(rs: RunState) -> None:
         rs.deps.metrics.unavailable(rs.demo.spec.fault.action, impact.longest_unavailable_seconds)
     if said:
         raise DemoFailed(f"what TiDB's clients felt broke the budget: {'; '.join(said)}", reason="BudgetExceeded")
+
+
+def clients_evidence(rs: RunState) -> tuple[list[tuple[str, int, int]], dict[str, int]]:
+    """For the diagnosis: the canary's statements since the injection on the rows each store led, and their
+    failures by code (nothing when the demo runs no canary)."""
+    c = rs.canary
+    if c is None or c.injected is None or c.layout is None:
+        return [], {}
+    rows = [(store, ok, bad) for store, (ok, bad) in by_leader(c.tally, c.injected, c.now(), c.layout.leaders).items()]
+    failures: dict[str, int] = {}
+    for s in range(int(c.injected), int(c.now()) + 1):
+        second = c.tally.seconds.get(s)
+        for code, n in (second.failed if second else {}).items():
+            failures[code] = failures.get(code, 0) + n
+    return rows, failures

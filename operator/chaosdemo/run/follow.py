@@ -47,7 +47,7 @@ from chaosdemo.run import undo
 from chaosdemo.run.casebook import log_case
 from chaosdemo.run.diagnosis import DiagnosisJob, collect_evidence, diagnose
 from chaosdemo.run.faults import ground_truth
-from chaosdemo.run.felt import feel
+from chaosdemo.run.felt import clients_evidence, feel
 from chaosdemo.run.state import RunState
 
 __all__ = ["follow", "undo_now"]
@@ -192,9 +192,11 @@ async def diagnosis(rs: RunState) -> None:
     try:
         await asyncio.sleep(s.diagnosis_settle_seconds)
         snap = p.last_snapshot or await rs.observer.snapshot()
+        clients, client_failures = clients_evidence(rs)
         evidence = await collect_evidence(
             rs.deps.kube, snap, started_at=rs.status.started_at or rs.rec.now(), violations=rs.status.violations,
-            history=p.watch.history, container_events=p.watch.containers.events, events_limit=s.events_limit)
+            history=p.watch.history, container_events=p.watch.containers.events, events_limit=s.events_limit,
+            clients=clients, client_failures=client_failures)
         truth = ground_truth(rs.fault, demo.target)
         log_case(rs.deps, demo, evidence, truth)
         model = demo.spec.diagnosis.model if s.may_use(demo.spec.diagnosis.model) else ""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaosdemo_local.standins.tidb_protocol import SqlFail, SqlServer
+from chaosdemo_local.simulation.tidb_protocol import SqlFail, SqlServer
 
 __all__ = ["SimulatedTiDB", "TiDBModel"]
 

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chaosdemo_local.standins.raft_groups import GROUPS, client_url
-from chaosdemo_local.standins.tidb_protocol import SqlFail
+from chaosdemo_local.simulation.tidb_protocol import SqlFail
 
 __all__ = ["EtcdBackend", "Peers"]
 
@@ -110,7 +110,7 @@ class Peers:
 
 
 class EtcdBackend:
-    """A ``Backend`` (``standins/tidb_protocol.py``) over the raft groups of one TidbCluster's stores."""
+    """A ``Backend`` (``simulation/tidb_protocol.py``) over the raft groups of one TidbCluster's stores."""
 
     def __init__(self, cluster: str, namespace: str, pd_url: str, stores: int = 3,
                  url_of: Callable[[str, int], str] | None = None) -> None:
