@@ -31,8 +31,8 @@ from chaosdemo.core.canary import TIMEOUT, Budget, impact
 from chaosdemo.core.canary_plan import Plan, database_for
 from chaosdemo.run.canary import Canary
 from chaosdemo_local.cluster.control_plane import find_binaries, free_port
-from chaosdemo_local.standins.etcd_backend import EtcdBackend
 from chaosdemo_local.simulation.tidb_protocol import SqlServer
+from chaosdemo_local.standins.etcd_backend import EtcdBackend
 
 STORES = {"basic-tikv-0": "1", "basic-tikv-1": "4", "basic-tikv-2": "5"}
 PODS = list(STORES)

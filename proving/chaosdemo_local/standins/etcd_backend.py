@@ -24,8 +24,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from chaosdemo_local.standins.raft_groups import GROUPS, client_url
 from chaosdemo_local.simulation.tidb_protocol import SqlFail
+from chaosdemo_local.standins.raft_groups import GROUPS, client_url
 
 __all__ = ["EtcdBackend", "Peers"]
 

@@ -25,8 +25,8 @@ VERSION = "8.0.11-TiDB-v8.5.7-STAND-IN"
 
 def serve_sql(advertise: str, pd: str, stop: threading.Event) -> None:
     """The MySQL port, over the raft groups of this TidbCluster's TiKV STAND-INs, until ``stop``."""
-    from chaosdemo_local.standins.etcd_backend import EtcdBackend
     from chaosdemo_local.simulation.tidb_protocol import SqlServer
+    from chaosdemo_local.standins.etcd_backend import EtcdBackend
 
     # <cluster>-tidb-<n>.<cluster>-tidb-peer.<namespace>.svc: the cluster's name and namespace
     pod, _, rest = advertise.partition(".")
