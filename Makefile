@@ -7,7 +7,7 @@ IMAGE ?= chaosdemo-operator:dev
 KIND_CLUSTER ?= chaosdemo
 
 .PHONY: help install packages control-plane demo demo-up test test-unit test-local lint typecheck crds \
-        helm image kind-tier demo-kind demo-kind-down test-kind bench bench-kind eval clean
+        helm image kind-tier demo-kind demo-kind-down test-kind bench bench-canary bench-kind eval clean
 
 # make test LOAD=2: the tests with two busy loops beside them (CI's two cores, shared with a build).
 # make test SEED=N: the tests in the order of seed N (pytest-randomly shuffles them on every run and
@@ -82,8 +82,12 @@ test-kind: install control-plane helm kind-tier  ## the kind e2e suite (pytest-k
 	bash hack/debian-packages.sh kind
 	bash hack/with-load.sh $(LOAD) $(PY) -m pytest -p no:randomly tests/e2e -m kind -v -rsP --durations=0
 
-bench: install control-plane  ## benchmark on the local tier at PD's real timing (about 25 min): bench/results.json, docs/benchmark.md
+bench: install control-plane  ## benchmark on the local tier at PD's real timing (about 26 min): bench/results.json, docs/benchmark.md
 	$(VENV)/bin/chaosdemo-local bench
+	$(VENV)/bin/chaosdemo-local bench-canary
+
+bench-canary: install  ## the SQL canary's CPU and memory in the operator's process (1 min): bench/canary-cost.json
+	$(VENV)/bin/chaosdemo-local bench-canary
 
 bench-kind: install control-plane helm kind-tier  ## who saw each gray fault first, on the kind tier (BENCH_RUNS=3 demos per action, progress printed): bench/kind-results.json
 	$(VENV)/bin/chaosdemo-local bench-kind $(if $(RECORD),--record $(RECORD))

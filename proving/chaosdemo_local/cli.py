@@ -15,7 +15,8 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     passed_on = {"pd-sim": "chaosdemo_local.simulation.pd_sim", "bench": "chaosdemo_local.bench.benchmark",
-                 "eval": "chaosdemo_local.bench.evaluation", "bench-kind": "chaosdemo_local.bench.kind_bench"}
+                 "eval": "chaosdemo_local.bench.evaluation", "bench-kind": "chaosdemo_local.bench.kind_bench",
+                 "bench-canary": "chaosdemo_local.bench.canary_cost"}
     if argv[:1] and argv[0] in passed_on:  # commands with parsers of their own
         return int(importlib.import_module(passed_on[argv[0]]).main(argv[1:]))
     parser = argparse.ArgumentParser(prog="chaosdemo-local", description=__doc__)
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("bench", help="make bench: detection, apply-to-inject, fleets, a warm demo (see bench --help)")
     sub.add_parser("eval", help="make eval: the diagnosis benchmark: rules, and Claude or its STAND-IN")
     sub.add_parser("bench-kind", help="make bench-kind: who saw each fault first on the kind tier (see --help)")
+    sub.add_parser("bench-canary", help="make bench-canary: the SQL canary's CPU and memory in the operator")
     fc = sub.add_parser("fake-claude", help="run the local Anthropic-compatible test endpoint")
     fc.add_argument("--host", default="127.0.0.1")
     fc.add_argument("--port", type=int, required=True)
