@@ -355,3 +355,29 @@ def test_a_tikv_that_restarts_while_cut_off_is_still_undone_and_nothing_of_the_p
     assert_no_rule_left(kind_env, target)
     kind_env.wait_healthy(timeout=180)
 
+
+
+def test_a_tight_budget_with_abort_on_breach_resumes_a_paused_store_before_its_time_and_fails_the_demo(
+        kind_env: KindEnv) -> None:
+    """Issue 31: the canary's budget is the steady-state hypothesis. A pause whose leader's statements outlast
+    a 1 s budget is undone (SIGCONT) at the first breach, long before its 60 s, and the demo fails
+    BudgetExceeded; the canary's database is gone with it."""
+    kind_env.wait_healthy(timeout=300)
+    doc = yaml.safe_load((REPO / "deploy" / "samples" / "process-pause.yaml").read_text())
+    name = doc["metadata"]["name"] = "e2e-budget-abort"
+    doc["spec"]["fault"]["durationSeconds"] = 60
+    doc["spec"]["timeouts"] = {"recoverySeconds": 180}
+    doc["spec"]["canary"] = {"enabled": True, "abortOnBreach": True, "budget": {"maxStatementSeconds": 1}}
+    kind_env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+    deadline = time.monotonic() + 300
+    while (st := kind_env.kubectl_json("get", "chaosdemo", name, "-n", NS).get("status") or {}).get("phase") \
+            not in TERMINAL:
+        assert time.monotonic() < deadline, f"{name} still {st.get('phase')}: {st.get('message')}"
+        time.sleep(0.5)
+    summary = next(c for c in st["conditions"] if c["type"] == "Succeeded")
+    assert (st["phase"], summary["reason"]) == ("Failed", "BudgetExceeded"), st.get("message")
+    undone = parse_iso(st["injection"]["undoneAt"]) - parse_iso(st["injectedAt"])
+    assert undone < 60, f"resumed {undone:.1f} s after the pause, before its 60 s"
+    assert st["impact"]["affectedRows"]["failed"] > 0 and st["impact"]["budgetBreaches"], st["impact"]
+    print(f"budget broken and the pause undone {undone:.1f} s after it: {st['impact']['budgetBreaches']}")
+    kind_env.wait_healthy(timeout=180)
