@@ -211,6 +211,18 @@ def kubernetes_saw_nothing(env: KindEnv, st: dict[str, Any], view: Observers) ->
 
 
 CANARY = {"enabled": True}  # the SQL canary, through the TiDB STAND-IN onto the TiKV STAND-INs' raft groups
+LEADS = ("import json, sys, urllib.request as u; g = int(sys.argv[1]); d = json.loads(u.urlopen(u.Request("
+         "f'http://127.0.0.1:{23790 + g}/v3/maintenance/status', data=b'{}'), timeout=3).read()); "
+         "print(d.get('leader') == d['header']['member_id'])")
+
+
+def a_leader(env: KindEnv) -> str:
+    """A TiKV pod whose raft group (group n on basic-tikv-n) it leads now, asked of its own etcd member."""
+    for n in range(3):
+        out = env.kubectl("exec", f"basic-tikv-{n}", "-n", NS, "--", "python3", "-c", LEADS, str(n), check=False)
+        if out.stdout.strip() == "True":
+            return f"basic-tikv-{n}"
+    raise AssertionError("no TiKV stand-in leads its own raft group")
 
 
 def clients_felt(st: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -225,7 +237,8 @@ def clients_felt(st: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def test_process_pause_is_seen_by_the_store_itself_while_kubernetes_keeps_the_pod_ready(kind_env: KindEnv) -> None:
-    obj, view = run_demo(kind_env, "process-pause.yaml", fault={"durationSeconds": 20}, canary=CANARY)
+    obj, view = run_demo(kind_env, "process-pause.yaml", fault={"durationSeconds": 20}, canary=CANARY,
+                         target={"pod": a_leader(kind_env)})
     st = obj["status"]
     impact, clients = clients_felt(st)
     assert impact["affectedRows"]["failed"] > 0, "statements on the paused leader's rows failed or timed out"
@@ -368,6 +381,7 @@ def test_a_tight_budget_with_abort_on_breach_resumes_a_paused_store_before_its_t
     doc["spec"]["fault"]["durationSeconds"] = 60
     doc["spec"]["timeouts"] = {"recoverySeconds": 180}
     doc["spec"]["canary"] = {"enabled": True, "abortOnBreach": True, "budget": {"maxStatementSeconds": 1}}
+    doc["spec"]["target"] = {"pod": a_leader(kind_env)}
     kind_env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
     deadline = time.monotonic() + 300
     while (st := kind_env.kubectl_json("get", "chaosdemo", name, "-n", NS).get("status") or {}).get("phase") \
@@ -375,6 +389,7 @@ def test_a_tight_budget_with_abort_on_breach_resumes_a_paused_store_before_its_t
         assert time.monotonic() < deadline, f"{name} still {st.get('phase')}: {st.get('message')}"
         time.sleep(0.5)
     summary = next(c for c in st["conditions"] if c["type"] == "Succeeded")
+    print(f"{name}: {st.get('message')}; what TiDB's clients felt: {json.dumps(st.get('impact'))}")
     assert (st["phase"], summary["reason"]) == ("Failed", "BudgetExceeded"), st.get("message")
     undone = parse_iso(st["injection"]["undoneAt"]) - parse_iso(st["injectedAt"])
     assert undone < 60, f"resumed {undone:.1f} s after the pause, before its 60 s"

@@ -83,13 +83,13 @@ def test_an_outage_is_the_longest_stretch_without_a_success_resolved_to_a_tenth(
     assert i.longest_unavailable == pytest.approx(12.3, abs=0.1)
     assert i.unavailable_from is not None and 9.9 <= i.unavailable_from <= 10.0
     assert i.failures == {"9005": pytest.approx(246, abs=1)}
-    assert i.lowest_share == 0.0 and i.unserved_from == 10
-    assert i.served_again == 22, "the first second at half the rate or more, held for the window"
+    assert i.lowest_share == 0.0 and i.unserved_from == 11, "read over 3 s: a second late (firstFailure is exact)"
+    assert i.served_again == 23, "the first second whose last 3 s averaged half the rate, held for the window"
     assert breaches(i, BUDGET, injected=10, settled=True) == ["throughput fell to 0% of baseline (budget 50%)"]
     tight = Budget(10, 0.5, 2, 5)
     said = breaches(i, tight, injected=10, settled=True)
     assert f"no statement succeeded for {i.longest_unavailable:.1f} s (budget 10 s)" in said
-    assert "users were served again 12 s after the injection (budget 5 s)" in said
+    assert "users were served again 13 s after the injection (budget 5 s)" in said
 
 
 def test_an_outage_still_open_counts_up_to_now_and_users_not_served_again_breach_only_once_settled() -> None:
@@ -97,7 +97,7 @@ def test_an_outage_still_open_counts_up_to_now_and_users_not_served_again_breach
     steady(t, 0, 10)
     i = impact(t, baseline=(0, 10), injected=10, now=31.5, budget=BUDGET, window=5)
     assert i.longest_unavailable == pytest.approx(21.5, abs=0.1)
-    assert i.served_again is None and i.unserved_from == 10
+    assert i.served_again is None and i.unserved_from == 11
     assert "no statement succeeded for 21.5 s (budget 20 s)" in breaches(i, BUDGET, injected=10, settled=False)
     assert "users were not served again" not in " ".join(breaches(i, BUDGET, injected=10, settled=False))
     assert "users were not served again" in " ".join(breaches(i, BUDGET, injected=10, settled=True))
@@ -111,7 +111,7 @@ def test_a_served_again_needs_the_whole_window() -> None:
     steady(t, 18, 20, down={0, 1, 2}, code="9002")
     steady(t, 20, 40)
     i = impact(t, baseline=(0, 10), injected=10, now=40, budget=BUDGET, window=5)
-    assert i.served_again == 20
+    assert i.served_again == 21, "a relapse starts the window again (throughput read over 3 s)"
 
 
 def test_the_bank_total_is_held_only_when_every_read_of_it_was_right() -> None:

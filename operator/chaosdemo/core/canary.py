@@ -43,6 +43,7 @@ RESOLUTION = 0.1  # the unavailable window is resolved to this (the default rate
 # A stretch without a success shorter than this is not unavailability: at the default rate a part of the
 # table that fails costs gaps of 0.1 s between the others' successes.
 MIN_GAP = 0.25
+SMOOTH = 3  # seconds over which throughput is read (a trailing mean)
 TIMEOUT = "timeout"  # the code a statement gets when the canary gave up on it
 MAX_GAPS = 64  # the longest gaps kept; shorter ones are forgotten first
 MAX_CODES = 16  # distinct error codes kept per second; the rest count as "other"
@@ -167,7 +168,7 @@ class Impact:
 
     baseline_throughput: float | None  # successful statements per second, median over the baseline
     baseline_p99: float | None
-    lowest_share: float | None  # the worst second's throughput after the injection, as a share of baseline
+    lowest_share: float | None  # the worst SMOOTH seconds' throughput after the injection, as a share of baseline
     worst_p99: float | None
     failures: dict[str, int]  # error code (or "timeout") -> count, after the injection
     statements: int  # finished after the injection
@@ -192,21 +193,28 @@ def _baseline(tally: Tally, start: float, end: float) -> tuple[float | None, flo
     return float(through[len(through) // 2]), percentile(hist, 0.99)
 
 
-def _good(s: Second, base: float, budget: Budget) -> bool:
-    p99 = percentile(s.hist, 0.99)
+def _through(tally: Tally, s: int) -> float:
+    """Successful statements a second over the SMOOTH seconds up to ``s``: one second holds 20 statements at
+    the default rate, too few for a share of it to mean anything (seen on kind: 45% in one second of a
+    fault that cost a third of the rows)."""
+    return sum(tally.seconds.get(t, Second()).ok for t in range(s - SMOOTH + 1, s + 1)) / SMOOTH
+
+
+def _good(tally: Tally, s: int, base: float, budget: Budget) -> bool:
+    p99 = percentile(tally.seconds.get(s, Second()).hist, 0.99)
     slow = budget.max_statement_seconds is not None and p99 is not None and p99 > budget.max_statement_seconds
-    return s.ok >= budget.min_throughput_share * base and not slow
+    return _through(tally, s) >= budget.min_throughput_share * base and not slow
 
 
 def _unserved(tally: Tally, since: int, until: int, base: float, budget: Budget) -> int | None:
-    return next((s for s in range(since, until) if not _good(tally.seconds.get(s, Second()), base, budget)), None)
+    return next((s for s in range(since, until) if not _good(tally, s, base, budget)), None)
 
 
 def _served_again(tally: Tally, since: int, until: int, base: float, budget: Budget, window: int) -> float | None:
     """The start of the first run of ``window`` good seconds from ``since``."""
     run_start: int | None = None
     for s in range(since, until):
-        if _good(tally.seconds.get(s, Second()), base, budget):
+        if _good(tally, s, base, budget):
             run_start = s if run_start is None else run_start
             if s - run_start + 1 >= window:
                 return float(run_start)
@@ -252,7 +260,7 @@ def impact(
     return Impact(
         baseline_throughput=base,
         baseline_p99=base_p99,
-        lowest_share=(min(s.ok for s in after) / base) if after and base else None,
+        lowest_share=(min(_through(tally, s) for s in range(since, until)) / base) if after and base else None,
         worst_p99=max(p99s, default=None),
         failures=failures,
         statements=sum(s.ok + s.bad for s in after),
