@@ -26,12 +26,15 @@ def chain_of(target: TargetStatus) -> str:
     return "CHAOSDEMO-" + _CHAIN_CHARS.sub("", target.pod_uid.lower())[:18]
 
 
-# Every process of the container: its cgroup's members (cgroup v2), else the one process. $1 is the PID crictl
-# gave for container $2 a moment before: a PID can be reused in between, so it must still be in that
-# container's cgroup, or nothing is signalled.
+# Every process of the container: the members of its cgroup, read from the line of /proc/PID/cgroup that names
+# the container (cgroup v2's "0::", or v1's pids hierarchy; a host on v1 showed that the v2 line alone left a
+# container's other processes running), else the one process. $1 is the PID crictl gave for container $2 a
+# moment before: a PID can be reused in between, so it must still be in that container's cgroup, or nothing is
+# signalled; and only a cgroup whose path names the container is ever read, never a parent of it.
 _PROCS = ('grep -q -e "$2" /proc/"$1"/cgroup 2>/dev/null || { echo "process $1 no longer belongs to container $2"; '
-          'exit 3; }; cg=$(sed -n "s/^0::\\(.*\\)$/\\1/p" /proc/"$1"/cgroup); '
-          'procs=$(cat "/sys/fs/cgroup$cg/cgroup.procs" 2>/dev/null || echo "$1"); ')
+          'exit 3; }; cg=$(grep -e "$2" /proc/"$1"/cgroup | sed -n -e "s/^0::\\(.*\\)$/\\1/p" '
+          '-e "s/^[0-9]*:pids:\\(.*\\)$/pids\\1/p" | head -1); '
+          'procs=$(cat "/sys/fs/cgroup/$cg/cgroup.procs" 2>/dev/null || echo "$1"); ')
 PAUSE = _PROCS + ('state=$(sed "s/.*) //" /proc/"$1"/stat | cut -d" " -f1); '
                   'if [ "$state" = T ]; then echo already; exit 0; fi; kill -STOP $procs && echo paused $procs')
 # Resumed only when seen running again: the ledger entry is dropped after that, never before.
