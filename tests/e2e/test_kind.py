@@ -217,12 +217,16 @@ LEADS = ("import json, sys, urllib.request as u; g = int(sys.argv[1]); d = json.
 
 
 def a_leader(env: KindEnv) -> str:
-    """A TiKV pod whose raft group (group n on basic-tikv-n) it leads now, asked of its own etcd member."""
-    for n in range(3):
-        out = env.kubectl("exec", f"basic-tikv-{n}", "-n", NS, "--", "python3", "-c", LEADS, str(n), check=False)
-        if out.stdout.strip() == "True":
-            return f"basic-tikv-{n}"
-    raise AssertionError("no TiKV stand-in leads its own raft group")
+    """A TiKV pod that leads one of the raft groups now (each group has a leader; which store holds it is up to
+    etcd's elections and the stand-ins' rebalancing), asked of the pods' own etcd members."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        for n in range(3):
+            out = env.kubectl("exec", f"basic-tikv-{n}", "-n", NS, "--", "python3", "-c", LEADS, str(0), check=False)
+            if out.stdout.strip() == "True":
+                return f"basic-tikv-{n}"
+        time.sleep(2)
+    raise AssertionError(f"no TiKV stand-in leads raft group 0 (last answer: {out.stdout} {out.stderr})")
 
 
 def clients_felt(st: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
