@@ -397,6 +397,6 @@ def test_a_tight_budget_with_abort_on_breach_resumes_a_paused_store_before_its_t
     assert (st["phase"], summary["reason"]) == ("Failed", "BudgetExceeded"), st.get("message")
     undone = parse_iso(st["injection"]["undoneAt"]) - parse_iso(st["injectedAt"])
     assert undone < 60, f"resumed {undone:.1f} s after the pause, before its 60 s"
-    assert st["impact"]["affectedRows"]["failed"] > 0 and st["impact"]["budgetBreaches"], st["impact"]
+    assert st["impact"]["budgetBreaches"], st["impact"]  # often before any statement had timed out (5 s)
     print(f"budget broken and the pause undone {undone:.1f} s after it: {st['impact']['budgetBreaches']}")
     kind_env.wait_healthy(timeout=180)

@@ -45,30 +45,34 @@ def _rss_mib() -> float:
     return 0.0
 
 
-async def measure(canaries: int, seconds: float) -> dict[str, Any]:
-    """N canaries at the default rate for ``seconds``: statements, CPU share and memory of this process."""
+def measure(canaries: int, seconds: float) -> dict[str, Any]:
+    """N canaries at the default rate for ``seconds`` against a SIMULATED TiDB of its own process."""
     server = subprocess.Popen([sys.executable, "-c", SERVER], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
-        port = int(server.stdout.readline())
-        spec = CanarySpec(enabled=True)
-        runs = [Canary(SqlPool(SqlTarget("127.0.0.1", port, "root", ""), size=Canary.pool_size(spec),
-                               timeout=spec.statement_timeout_seconds),
-                       spec, Plan(database_for(f"bench{i}"), spec.accounts), f"bench{i}") for i in range(canaries)]
-        for c in runs:
-            await c.prepare(3)
-        rss0, cpu0, t0 = _rss_mib(), time.process_time(), time.monotonic()
-        for c in runs:
-            c.start(time.time())
-        await asyncio.sleep(seconds)
-        cpu, wall, rss = time.process_time() - cpu0, time.monotonic() - t0, _rss_mib()
-        ok = sum(s.ok for c in runs for s in c.tally.seconds.values())
-        for c in runs:
-            await c.stop()
-            await c.drop()
+        return asyncio.run(_measure(int(server.stdout.readline()), canaries, seconds))
     finally:
         server.kill()
         server.wait()
+
+
+async def _measure(port: int, canaries: int, seconds: float) -> dict[str, Any]:
+    """Statements, CPU share and memory of this process while N canaries run."""
+    spec = CanarySpec(enabled=True)
+    runs = [Canary(SqlPool(SqlTarget("127.0.0.1", port, "root", ""), size=Canary.pool_size(spec),
+                           timeout=spec.statement_timeout_seconds),
+                   spec, Plan(database_for(f"bench{i}"), spec.accounts), f"bench{i}") for i in range(canaries)]
+    for c in runs:
+        await c.prepare(3)
+    rss0, cpu0, t0 = _rss_mib(), time.process_time(), time.monotonic()
+    for c in runs:
+        c.start(time.time())
+    await asyncio.sleep(seconds)
+    cpu, wall, rss = time.process_time() - cpu0, time.monotonic() - t0, _rss_mib()
+    ok = sum(s.ok for c in runs for s in c.tally.seconds.values())
+    for c in runs:
+        await c.stop()
+        await c.drop()
     share = 100 * cpu / wall
     return {"canaries": canaries, "seconds": round(wall, 1), "rate": spec.rate_per_second, "statementsOk": ok,
             "cpuPercentOfOneCore": round(share, 2), "cpuPercentPerCanary": round(share / canaries, 2),
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     print(f"[bench-canary] 1 canary, then 30, each for {a.seconds:.0f}s at the default rate (about "
           f"{2 * a.seconds / 60:.0f} min)", flush=True)
-    one, fleet = asyncio.run(measure(1, a.seconds)), asyncio.run(measure(30, a.seconds))
+    one, fleet = measure(1, a.seconds), measure(30, a.seconds)
     results = {"measuredAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "one": one, "thirty": fleet,
                "bounds": {"cpuPercentPerCanary": CPU_BOUND, "rssMiBFor30": MEMORY_BOUND}}
     Path(a.out).write_text(json.dumps(results, indent=1) + "\n")

@@ -32,6 +32,7 @@ __all__ = ["EtcdBackend", "Peers"]
 TRY_SECONDS = 3.0  # one member's chance, as a TiKV request's timeout before the next peer is tried
 BUDGET_SECONDS = 20.0  # all tries of one call, as TiDB's backoff budget
 SUSPECT_SECONDS = 5.0  # a peer that failed is tried last for this long
+LEADER_EVERY = 2.0  # how often a group's leader is asked, beside its requests
 
 
 def _b64(text: str) -> str:
@@ -58,7 +59,9 @@ class Peers:
 
     def __init__(self, pods: list[str], url_of: Callable[[str, int], str]) -> None:
         self.pods, self.url_of = pods, url_of
-        self.leaders: dict[int, str] = {}  # group -> pod last seen leading it
+        self.leaders: dict[int, str] = {}  # group -> the pod its last status named leader
+        self._asked: dict[int, float] = {}  # group -> when its leader was last asked
+        self._asking: set[asyncio.Task[None]] = set()
         # Calls wait on the network in threads of their own: a member that never answers holds one thread for
         # TRY_SECONDS, never the calls to the other groups (asyncio's default pool has 6 threads on 2 cores).
         self._threads = ThreadPoolExecutor(max_workers=256, thread_name_prefix="etcd")
@@ -95,12 +98,33 @@ class Peers:
                 except (OSError, ValueError) as e:
                     last = f"{pod}: {e}"
                 else:
-                    self.leaders[group] = pod
                     self._suspect.pop((group, pod), None)
+                    self._ask_leader_soon(group)
                     return out
                 self._suspect[(group, pod)] = time.monotonic() + SUSPECT_SECONDS
+                self._ask_leader_soon(group, now=True)
             await asyncio.sleep(0.5)  # every peer tried: back off, as TiDB does
         raise SqlFail(9005, f"Region is unavailable (STAND-IN raft group {group}: {last})")
+
+    def _ask_leader_soon(self, group: int, *, now: bool = False) -> None:
+        """Who leads the group, asked beside the requests (at most every LEADER_EVERY s, or at once after a peer
+        failed): a follower forwards a request to its leader, so an answer says nothing of who leads, and TiDB
+        sends a region's requests to its leader, as its region cache learns it."""
+        if time.monotonic() - self._asked.get(group, -1e9) < (0.5 if now else LEADER_EVERY):
+            return
+        self._asked[group] = time.monotonic()
+
+        async def ask() -> None:
+            try:
+                leader = await self.leader_of(group)
+            except SqlFail:
+                return
+            if leader:
+                self.leaders[group] = leader
+
+        task = asyncio.ensure_future(ask())
+        self._asking.add(task)
+        task.add_done_callback(self._asking.discard)
 
     async def leader_of(self, group: int) -> str:
         status = await self.call(group, "/v3/maintenance/status", {})
