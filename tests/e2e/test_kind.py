@@ -235,6 +235,8 @@ def clients_felt(st: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     assert impact["baselineThroughput"] >= 15, "the baseline held at the canary's rate (20 a second)"
     assert impact["bankTotalHeld"] is True, "the bank's total held through the fault"
     assert impact["affectedRowsShare"] > 0, f"the target's store led part of the canary's rows: {impact}"
+    failed = impact["affectedRows"]["failed"] + impact["otherRows"]["failed"]
+    assert sum(impact["failures"].values()) == failed, f"every failure kept, by its code: {impact}"
     clients = next(o for o in st["observers"] if o["observer"] == "tidb-clients")
     print(f"what TiDB's clients felt: {json.dumps(impact)}; sighting {json.dumps(clients)}")
     return impact, clients

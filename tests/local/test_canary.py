@@ -33,6 +33,7 @@ def test_a_pod_kill_measures_what_the_clients_felt_and_drops_its_database(
     assert impact["otherRows"]["failed"] == 0, "only the killed store's rows can fail in the simulation"
     assert impact["otherRows"]["ok"] > 0 and impact["budgetBreaches"] == []
     assert set(impact["failures"]) <= {"9005", "timeout"}, impact["failures"]
+    assert sum(impact["failures"].values()) == impact["affectedRows"]["failed"], "every failure kept, by code"
     clients = next(o for o in st["observers"] if o["observer"] == "tidb-clients")
     if impact["affectedRows"]["failed"]:
         assert clients["sawFaultAt"] >= st["injectedAt"] and "9005" in clients["what"], clients

@@ -73,3 +73,13 @@ def test_the_readme_example_is_a_valid_spec() -> None:
     doc = yaml.safe_load(example.group(1))
     assert doc["apiVersion"] == "chaosdemo.dev/v1alpha1" and doc["kind"] == "ChaosDemo"
     ChaosDemoSpec.model_validate(doc["spec"])
+
+
+def test_a_map_in_the_status_keeps_its_keys_through_the_api_server() -> None:
+    """A structural schema prunes the keys of an object that declares neither properties nor
+    additionalProperties: impact.failures (code -> count) came back empty from the kind tier before this."""
+    from chaosdemo.api.crd import build_crd
+
+    status = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    failures = status["properties"]["impact"]["properties"]["failures"]
+    assert failures["type"] == "object" and failures["additionalProperties"] == {"type": "integer"}

@@ -27,7 +27,7 @@ _ROOT_RULES = [
     }
 ]
 
-_DROP = {"title", "$defs", "additionalProperties"}
+_DROP = {"title", "$defs"}
 
 
 def _resolve(node: Any, defs: dict[str, Any], *, keep_defaults: bool) -> Any:
@@ -49,7 +49,10 @@ def _resolve(node: Any, defs: dict[str, Any], *, keep_defaults: bool) -> Any:
         return _resolve(merged, defs, keep_defaults=keep_defaults)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DROP:
+        if key in _DROP or (key == "additionalProperties" and not isinstance(value, dict)):
+            continue
+        if key == "additionalProperties":  # a map (dict[str, int]): without it, the API server prunes every key
+            out[key] = _resolve(value, defs, keep_defaults=keep_defaults)
             continue
         if key == "default" and (value is None or not keep_defaults):
             continue
