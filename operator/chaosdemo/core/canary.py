@@ -33,6 +33,7 @@ __all__ = [
     "baseline_refusal",
     "breaches",
     "by_leader",
+    "failures_between",
     "impact",
     "percentile",
     "sighting",
@@ -223,14 +224,30 @@ def _served_again(tally: Tally, since: int, until: int, base: float, budget: Bud
     return None
 
 
-def _split(tally: Tally, since: int, until: int, led: Iterable[int]) -> tuple[tuple[int, int], tuple[int, int]]:
-    led, mine, rest = set(led), [0, 0], [0, 0]
+def _by_part(tally: Tally, since: int, until: int) -> dict[int, tuple[int, int]]:
+    """(ok, failed) statements per part of the table, over the seconds from ``since`` to before ``until``."""
+    out: dict[int, tuple[int, int]] = {}
     for s in range(since, until):
         for part, (ok, bad) in tally.seconds.get(s, Second()).parts.items():
-            into = mine if part in led else rest
-            into[0] += ok
-            into[1] += bad
-    return (mine[0], mine[1]), (rest[0], rest[1])
+            had = out.get(part, (0, 0))
+            out[part] = (had[0] + ok, had[1] + bad)
+    return out
+
+
+def failures_between(tally: Tally, since: int, until: int) -> dict[str, int]:
+    """Failed statements by code, over the seconds from ``since`` to before ``until``."""
+    out: dict[str, int] = {}
+    for s in range(since, until):
+        for code, n in tally.seconds.get(s, Second()).failed.items():
+            out[code] = out.get(code, 0) + n
+    return out
+
+
+def _split(tally: Tally, since: int, until: int, led: Iterable[int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    led, parts = set(led), _by_part(tally, since, until)
+    mine = [c for part, c in parts.items() if part in led]
+    rest = [c for part, c in parts.items() if part not in led]
+    return (sum(c[0] for c in mine), sum(c[1] for c in mine)), (sum(c[0] for c in rest), sum(c[1] for c in rest))
 
 
 def impact(
@@ -247,10 +264,7 @@ def impact(
     base, base_p99 = _baseline(tally, *baseline)
     since, until = int(injected), int(now)
     after = [tally.seconds.get(s, Second()) for s in range(since, until)]
-    failures: dict[str, int] = {}
-    for s in after:
-        for code, n in s.failed.items():
-            failures[code] = failures.get(code, 0) + n
+    failures = failures_between(tally, since, until)
     bad = [s for s in range(since, until) if tally.seconds.get(s, Second()).bad]
     gaps = [g for g in [*tally.gaps, tally.open_gap(now)] if g is not None and g.end > injected]
     gap = max(gaps, key=lambda g: g.seconds, default=None)
@@ -305,10 +319,7 @@ def baseline_refusal(tally: Tally, start: float, end: float, rate: float, budget
     secs = [tally.seconds.get(s, Second()) for s in range(math.ceil(start), int(end))]
     if not secs:
         return "the canary has no full second of baseline yet"
-    failed: dict[str, int] = {}
-    for s in secs:
-        for code, n in s.failed.items():
-            failed[code] = failed.get(code, 0) + n
+    failed = failures_between(tally, math.ceil(start), int(end))
     if failed:
         codes = ", ".join(f"{code} x{n}" for code, n in sorted(failed.items()))
         return f"statements failed before any fault was injected ({codes})"
@@ -363,11 +374,9 @@ def sighting(i: Impact, *, epoch0: float, injected: float) -> ObserverSight:
 def by_leader(tally: Tally, since: float, until: float, leaders: Sequence[str]) -> dict[str, tuple[int, int]]:
     """(ok, failed) statements from ``since`` to ``until`` on the rows each store led (``leaders``: part -> store);
     every store alike, so what the diagnosis reads names no target."""
-    out: dict[str, list[int]] = {}
-    for s in range(int(since), int(until) + 1):
-        for part, (ok, bad) in tally.seconds.get(s, Second()).parts.items():
-            if 0 <= part < len(leaders):
-                counts = out.setdefault(leaders[part], [0, 0])
-                counts[0] += ok
-                counts[1] += bad
-    return {store: (c[0], c[1]) for store, c in sorted(out.items())}
+    out: dict[str, tuple[int, int]] = {}
+    for part, (ok, bad) in _by_part(tally, int(since), int(until) + 1).items():
+        if 0 <= part < len(leaders):
+            had = out.get(leaders[part], (0, 0))
+            out[leaders[part]] = (had[0] + ok, had[1] + bad)
+    return dict(sorted(out.items()))

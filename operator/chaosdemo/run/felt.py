@@ -15,7 +15,16 @@ from chaosdemo.api.errors import DemoFailed, PreflightFailed
 from chaosdemo.api.models import CanarySpec
 from chaosdemo.clients.sql import SqlError, SqlPool, SqlTarget
 from chaosdemo.core.addresses import tidb_address
-from chaosdemo.core.canary import Budget, baseline_refusal, breaches, by_leader, impact, sighting, to_status
+from chaosdemo.core.canary import (
+    Budget,
+    baseline_refusal,
+    breaches,
+    by_leader,
+    failures_between,
+    impact,
+    sighting,
+    to_status,
+)
 from chaosdemo.core.canary_plan import Plan, database_for
 from chaosdemo.core.story import CanaryStarted, Felt
 from chaosdemo.run.canary import Canary
@@ -119,9 +128,4 @@ def clients_evidence(rs: RunState) -> tuple[list[tuple[str, int, int]], dict[str
     if c is None or c.injected is None or c.layout is None:
         return [], {}
     rows = [(store, ok, bad) for store, (ok, bad) in by_leader(c.tally, c.injected, c.now(), c.layout.leaders).items()]
-    failures: dict[str, int] = {}
-    for s in range(int(c.injected), int(c.now()) + 1):
-        second = c.tally.seconds.get(s)
-        for code, n in (second.failed if second else {}).items():
-            failures[code] = failures.get(code, 0) + n
-    return rows, failures
+    return rows, failures_between(c.tally, int(c.injected), int(c.now()) + 1)
