@@ -27,11 +27,14 @@ POLICY = "ValidatingAdmissionPolicy 'chaosdemo-creator-may-break-it'"
 CREATE = {"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos"], "verbs": ["create", "get", "update", "patch"]}
 DELETE_PODS = {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}
 NODE_KILL = {"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos"], "verbs": ["node-kill"]}
+SECRET = "tidb-canary"
+GET_SECRET = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"], "resourceNames": [SECRET]}
 USERS = {
     "viewer": ([CREATE], []),  # may create ChaosDemos, may not break anything
     "pod-deleter": ([CREATE], [DELETE_PODS]),  # may delete pods in the target namespace
     "node-killer": ([CREATE], [DELETE_PODS, NODE_KILL]),  # granted node-kill on purpose
     "node-kill-only": ([CREATE], [NODE_KILL]),
+    "secret-reader": ([CREATE], [DELETE_PODS, GET_SECRET]),  # may also read the canary's Secret
 }
 
 # (user, action, allowed, words of the refusal)
@@ -104,6 +107,7 @@ def in_force(env: LocalEnv, home: str, target: str, timeout: float = 30) -> None
         pending = [] if POLICY in refused.stderr else ["the policy refusing viewer"]
         for user, ns, rule in checks:
             resource = f"{rule['resources'][0]}.{rule['apiGroups'][0]}".rstrip(".")
+            resource += "".join(f"/{n}" for n in rule.get("resourceNames", [])[:1])
             can = env.kubectl("auth", "can-i", rule["verbs"][0], resource, "-n", ns, "--as", user, check=False)
             if can.stdout.strip() != "yes":
                 pending.append(f"{user} may {rule['verbs'][0]} {resource} in {ns}")
@@ -132,6 +136,21 @@ def test_who_may_create_which_chaosdemo(local_env: LocalEnv, policy: dict[str, s
         assert out.returncode != 0, f"{user} was let through to {action}"
         assert POLICY in out.stderr
         assert words.format(target=policy["target"]) in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize(("user", "allowed"), [("pod-deleter", False), ("secret-reader", True)])
+def test_naming_the_canarys_secret_needs_the_right_to_read_it(local_env: LocalEnv, policy: dict[str, str], user: str,
+                                                               allowed: bool) -> None:
+    """Issue 31: the canary logs in with what the Secret holds, so whoever names it must be allowed to get it."""
+    body = json.loads(demo(policy["home"], policy["target"], "pod-delete"))
+    body["spec"]["canary"] = {"credentialsSecret": SECRET}
+    out = local_env.kubectl("create", "--dry-run=server", "--as", user, "-f", "-", input=json.dumps(body), check=False)
+    if allowed:
+        assert out.returncode == 0, out.stderr
+    else:
+        assert out.returncode != 0 and POLICY in out.stderr
+        assert f"pod-deleter may not get it (kubectl auth can-i get secrets/{SECRET} -n {policy['target']})" \
+            in out.stderr, out.stderr
 
 
 def test_the_target_defaults_to_the_demos_own_namespace(local_env: LocalEnv, policy: dict[str, str]) -> None:

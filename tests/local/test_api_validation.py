@@ -124,9 +124,10 @@ def test_a_minimal_spec_is_accepted_and_defaulted(local_env: LocalEnv) -> None:
     assert spec["fault"] == {"action": "pod-delete"}
     assert spec["timeouts"] == {"detectionSeconds": 120, "recoverySeconds": 600, "stabilitySeconds": 10}
     assert spec["diagnosis"] == {"enabled": True, "model": ""} and spec["dryRun"] is False
-    assert spec["canary"]["enabled"] is False and spec["canary"]["ratePerSecond"] == 20
+    assert spec["canary"]["enabled"] is True and spec["canary"]["ratePerSecond"] == 20, "the canary runs by default"
+    assert spec["canary"]["credentialsSecret"] == "", "root with no password, tidb-operator's default"
     assert spec["canary"]["budget"] == {"maxUnavailableSeconds": 20, "minThroughputShare": 0.5,
-                                        "serveAgainSeconds": 120}, "maxStatementSeconds: empty, by action"
+                                        "maxStatementSeconds": 2, "serveAgainSeconds": 120}
 
 
 def test_kubectl_explain_teaches_every_spec_field(local_env: LocalEnv) -> None:
@@ -135,10 +136,12 @@ def test_kubectl_explain_teaches_every_spec_field(local_env: LocalEnv) -> None:
                   "partitionScope", "target", "seed",
                   "timeouts", "detectionSeconds", "recoverySeconds", "stabilitySeconds", "diagnosis", "model",
                   "dryRun", "canary", "ratePerSecond", "abortOnBreach", "budget", "maxUnavailableSeconds",
-                  "minThroughputShare", "maxStatementSeconds", "serveAgainSeconds"):
+                  "minThroughputShare", "maxStatementSeconds", "serveAgainSeconds", "credentialsSecret"):
         assert field in out, field
     action = local_env.kubectl("explain", "chaosdemo.spec.fault.action").stdout
     assert "StatefulSet recreates it" in action and "pod-delete" in action
     share = local_env.kubectl("explain", "chaosdemo.spec.canary.budget.minThroughputShare").stdout
     assert "PingCAP's QA" in share
+    bound = local_env.kubectl("explain", "chaosdemo.spec.canary.budget.maxStatementSeconds").stdout
+    assert "did not lead" in bound and "election" in bound, bound
     assert "cdemo" in local_env.kubectl("api-resources", "--api-group=chaosdemo.dev").stdout

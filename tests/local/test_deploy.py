@@ -275,6 +275,11 @@ def test_the_chart_grants_target_rights_only_where_asked(helm: str) -> None:
     wide = [d for d in everywhere if d["kind"] == "ClusterRole" and d["metadata"]["name"].endswith("-target-ops")]
     assert len(wide) == 1 and {"delete"} == {v for r in wide[0]["rules"] if "pods" in r["resources"]
                                              for v in r["verbs"]}
+    assert not [r for d in roles for r in d["rules"] if "secrets" in r["resources"]], "no Secret by default"
+    named = [r for d in render(helm, "ops", "canary.credentialSecrets={tidb-canary}") if d["kind"] == "Role"
+             for r in d["rules"] if "secrets" in r["resources"]]
+    assert named == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["tidb-canary"],
+                      "verbs": ["get"]}], "the canary's Secret, by name, read-only"
 
 
 def test_deploy_rbac_is_the_chart_rendered_with_its_defaults(helm: str) -> None:

@@ -389,4 +389,4 @@ def crd_sample(namespace: str, name: str, cluster_namespace: str) -> str:
     return json.dumps({"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
                        "metadata": {"name": name, "namespace": namespace},
                        "spec": {"cluster": {"name": "basic", "namespace": cluster_namespace},
-                                "target": {"pod": "basic-tikv-0"}}})
+                                "target": {"pod": "basic-tikv-0"}, "canary": {"enabled": False}}})

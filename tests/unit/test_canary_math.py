@@ -68,10 +68,24 @@ def test_a_store_leading_a_third_of_the_rows_costs_those_rows_only() -> None:
         "timeouts finish 5 s after they were sent"
     assert i.lowest_share == pytest.approx(2 / 3, abs=0.05)
     assert i.unserved_from is None, "two thirds of the rate is within a 50% budget, and the p99 counts successes"
-    assert i.slowest_statement == 5.0
-    assert breaches(i, BUDGET, injected=10, settled=True) == ["a statement took 5.0 s (budget 2 s)"]
-    gray = Budget(20, 0.5, None, 120)
-    assert breaches(i, gray, injected=10, settled=True) == [], "the gray faults' default: no bound on one statement"
+    assert i.slowest_statement == 5.0 and (i.slowest_affected, i.slowest_others) == (5.0, 0.004)
+    assert breaches(i, BUDGET, injected=10, settled=True) == [], \
+        "the led rows wait for an election whatever the fault: the statement bound holds the others"
+
+
+def test_a_slow_statement_on_rows_the_broken_store_did_not_lead_breaks_the_bound() -> None:
+    """The rest of the keyspace must stay fast: one statement of 2.5 s on a row led elsewhere breaks 2 s."""
+    t = Tally()
+    steady(t, 0, 10)
+    steady(t, 10, 40, down={1})
+    t.add(20.5, True, 2.5, None, 0)
+    i = impact(t, baseline=(0, 10), injected=10, now=40, budget=BUDGET, window=5, led=[1])
+    assert (i.slowest_affected, i.slowest_others) == (5.0, 2.5)
+    assert breaches(i, BUDGET, injected=10, settled=True) == [
+        "a statement on rows the broken store did not lead took 2.5 s (budget 2 s)"]
+    unknown = impact(t, baseline=(0, 10), injected=10, now=40, budget=BUDGET, window=5)
+    assert unknown.slowest_others == 5.0, "with no layout known, every row is held to the bound"
+    assert Budget(20, 0.5, None, 120) and breaches(i, Budget(20, 0.5, None, 120), injected=10, settled=True) == []
 
 
 def test_an_outage_is_the_longest_stretch_without_a_success_resolved_to_a_tenth() -> None:

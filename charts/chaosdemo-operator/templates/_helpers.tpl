@@ -40,4 +40,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]
   verbs: ["get", "create", "update", "delete"]
+{{- with .Values.canary.credentialSecrets }}
+# The SQL canary's credentials: only the Secrets named here (spec.canary.credentialsSecret), read-only.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: {{ toJson . }}
+  verbs: ["get"]
+{{- end }}
 {{- end -}}

@@ -8,6 +8,8 @@ demo can say how much of the canary a store's loss cost.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import re
 from collections.abc import Sequence
@@ -18,6 +20,7 @@ __all__ = [
     "BALANCE",
     "Layout",
     "Plan",
+    "credentials",
     "database_for",
     "parse_regions",
 ]
@@ -26,6 +29,37 @@ BALANCE = 100  # each account's opening balance: the bank's total is accounts * 
 DATABASE = re.compile(r"^chaosdemo_canary_[a-z0-9]{1,32}$")
 _HANDLE = re.compile(r"^t_(\d+)_r_(-?\d+)$")
 _TABLE = re.compile(r"^t_(\d+)_")
+
+
+MAX_SECRET_VALUE = 256  # bytes of a user name or password a canary Secret may hold
+_USER = re.compile(r"^[A-Za-z0-9_.@%-]{1,32}$")  # TiDB's user names are at most 32 characters
+
+
+def credentials(name: str, data: dict[str, Any] | None) -> tuple[str, str]:
+    """The canary's user and password from a Secret's ``data`` (base64 values): ``user`` (root when it has
+    none) and ``password``. Raises ValueError saying what is wrong, never what the values are."""
+    out = {}
+    for key in ("user", "password"):
+        raw = (data or {}).get(key)
+        if raw is None:
+            out[key] = ""
+            continue
+        try:
+            value = base64.b64decode(str(raw), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError(f"Secret {name}'s {key} is not base64") from None
+        if len(value) > MAX_SECRET_VALUE:
+            raise ValueError(f"Secret {name}'s {key} is longer than {MAX_SECRET_VALUE} bytes")
+        try:
+            out[key] = value.decode()
+        except UnicodeDecodeError:
+            raise ValueError(f"Secret {name}'s {key} is not UTF-8") from None
+    user = out["user"] or "root"
+    if not _USER.match(user):
+        raise ValueError(f"Secret {name}'s user is not a TiDB user name (letters, digits, _.@%-, at most 32)")
+    if "password" not in (data or {}):
+        raise ValueError(f"Secret {name} has no password key (the canary reads user and password)")
+    return user, out["password"]
 
 
 def database_for(uid: str) -> str:

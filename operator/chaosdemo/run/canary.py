@@ -178,7 +178,8 @@ class Canary:
 
 def _advice(e: SqlError) -> str:
     fix = {
-        "1045": "TiDB refused the canary's user and password (root with no password, tidb-operator's default)",
+        "1045": "TiDB refused the canary's user and password (spec.canary.credentialsSecret's; without one, root "
+                "with no password, tidb-operator's default)",
         "1044": "the user may not create the canary's database: grant it CREATE and DROP on chaosdemo_canary_%",
         "1142": "the user may not create the canary's table: grant it CREATE, INSERT, UPDATE, SELECT and DROP",
         "refused": "nothing listens on TiDB's MySQL port: is the TidbCluster's TiDB running?",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
-from chaosdemo.api.errors import DemoFailed, PreflightFailed
+from chaosdemo.api.errors import DemoFailed, Forbidden, PreflightFailed
 from chaosdemo.api.models import CanarySpec
 from chaosdemo.clients.sql import SqlError, SqlPool, SqlTarget
 from chaosdemo.core.addresses import tidb_address
@@ -25,7 +25,7 @@ from chaosdemo.core.canary import (
     sighting,
     to_status,
 )
-from chaosdemo.core.canary_plan import Plan, database_for
+from chaosdemo.core.canary_plan import Plan, credentials, database_for
 from chaosdemo.core.story import CanaryStarted, Felt
 from chaosdemo.run.canary import Canary
 from chaosdemo.run.deps import Deps
@@ -34,15 +34,43 @@ from chaosdemo.run.state import RunState
 __all__ = ["clients_evidence", "drop_left", "feel", "judge", "open_canary"]
 
 
-def _pool(deps: Deps, spec: CanarySpec, cluster: str, namespace: str) -> SqlPool:
+GRANT_HINT = ("the chart grants the operator only the Secrets its value canary.credentialSecrets names, in "
+              "targetNamespaces (helm upgrade ... --set canary.credentialSecrets={{{name}}})")
+
+
+async def login(deps: Deps, spec: CanarySpec, namespace: str) -> tuple[str, str]:
+    """The canary's user and password: the named Secret's, or root with no password (tidb-operator's default)."""
+    name = spec.credentials_secret
+    if not name:
+        return "root", ""
+    try:
+        secret = await deps.kube.cluster.get_secret(namespace, name)
+    except Forbidden:
+        raise PreflightFailed(f"the operator may not read Secret {namespace}/{name} for the SQL canary: "
+                              + GRANT_HINT.format(name=name), reason="CanaryCredentials") from None
+    if secret is None:
+        raise PreflightFailed(f"Secret {namespace}/{name} (spec.canary.credentialsSecret) does not exist",
+                              reason="CanaryCredentials")
+    try:
+        return credentials(f"{namespace}/{name}", secret.get("data"))
+    except ValueError as e:
+        raise PreflightFailed(f"the SQL canary's credentials: {e}", reason="CanaryCredentials") from None
+
+
+async def _pool(deps: Deps, spec: CanarySpec, cluster: str, namespace: str) -> SqlPool:
     s = deps.settings
     host, port = tidb_address(s.tidb_address_template, s.cluster_domain, cluster, namespace)
-    return deps.sql(SqlTarget(host, port, "root", ""), Canary.pool_size(spec), spec.statement_timeout_seconds)
+    user, password = await login(deps, spec, namespace)
+    return deps.sql(SqlTarget(host, port, user, password), Canary.pool_size(spec), spec.statement_timeout_seconds)
 
 
 async def drop_left(deps: Deps, spec: CanarySpec, cluster: str, namespace: str, uid: str) -> str:
     """The demo is being deleted: its canary's database goes too, if a run that died left it (bounded)."""
-    canary = Canary(_pool(deps, spec, cluster, namespace), spec, Plan(database_for(uid), spec.accounts), uid)
+    try:
+        pool = await _pool(deps, spec, cluster, namespace)
+    except PreflightFailed as e:
+        return f"the SQL canary's database could not be checked ({e.message})"
+    canary = Canary(pool, spec, Plan(database_for(uid), spec.accounts), uid)
     try:
         async with asyncio.timeout(10):
             found = await canary.pool.run([canary.plan.exists()])
@@ -59,7 +87,7 @@ def budget_of(rs: RunState) -> Budget:
     c = rs.demo.spec.canary
     return Budget(max_unavailable_seconds=c.budget.max_unavailable_seconds,
                   min_throughput_share=c.budget.min_throughput_share,
-                  max_statement_seconds=c.effective_max_statement_seconds(rs.demo.spec.fault.action),
+                  max_statement_seconds=c.budget.max_statement_seconds,
                   serve_again_seconds=c.budget.serve_again_seconds)
 
 
@@ -68,7 +96,7 @@ async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
     spec = rs.demo.spec.canary
     if not spec.enabled or rs.canary is not None:
         return
-    pool = _pool(rs.deps, spec, rs.demo.cluster, rs.demo.cluster_ns)
+    pool = await _pool(rs.deps, spec, rs.demo.cluster, rs.demo.cluster_ns)
     action, metrics = rs.demo.spec.fault.action, rs.deps.metrics
     canary = Canary(pool, spec, Plan(database_for(rs.demo.uid), spec.accounts), rs.demo.uid,
                     on_statement=lambda ok, code, took: metrics.statement(action, ok, code, took))

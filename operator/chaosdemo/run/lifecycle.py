@@ -106,7 +106,8 @@ async def cleanup(deps: Deps, body: dict[str, Any]) -> str:
             # the finalizer holds until the node is back.
             done.append(await fault.undo(ns, status.target))
             await undo.forget(deps, holder)
-    if spec.canary.enabled and deps.settings.may_target(str(meta.get("namespace", "")), ns):
+    # A canary's database exists only once the operator took the demo up (startedAt comes first).
+    if spec.canary.enabled and status.started_at and deps.settings.may_target(str(meta.get("namespace", "")), ns):
         done.append(await drop_left(deps, spec.canary, spec.cluster.name, ns, str(meta.get("uid", ""))))
     done.append(await _release(deps, str(meta.get("namespace", "")), ns, lease_name(spec.cluster.name), holder))
     return "; ".join(done)

@@ -103,7 +103,8 @@ def run_demo(env: LocalEnv, name: str, fault: dict[str, Any], target: str | None
              namespace: str = "bench") -> dict[str, Any]:
     spec: dict[str, Any] = {"cluster": {"name": env.tidb_name, "namespace": env.tidb_namespace}, "fault": fault,
                             "timeouts": {"detectionSeconds": 120, "recoverySeconds": 600, "stabilitySeconds": 5},
-                            "diagnosis": {"enabled": False}}
+                            "diagnosis": {"enabled": False},
+                            "canary": {"enabled": False}}  # what detection costs, not the clients (bench-kind has them)
     if target:
         spec["target"] = {"pod": target}
     doc = {"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",

@@ -66,7 +66,7 @@ class Fleet:
         """One ChaosDemo per cluster, in the fleet's namespace (a demo may always target its own)."""
         return [{"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
                  "metadata": {"name": f"demo-{name}", "namespace": self.namespace},
-                 "spec": {"cluster": {"name": name}, **spec}} for name in self.names]
+                 "spec": {"cluster": {"name": name}, "canary": {"enabled": False}, **spec}} for name in self.names]
 
     def stop(self) -> None:
         if self.sim is not None:

@@ -148,8 +148,11 @@ class Demos:
         self.env, self.ns = env, namespace
 
     def manifest(self, name: str, **spec: Any) -> dict[str, Any]:
+        # The SQL canary (on by default) is off here unless a test asks for it: its baseline would add 10 s to
+        # every demo of the tier; tests/local/test_canary.py and the kind tier run it.
         body: dict[str, Any] = {"cluster": {"name": "basic", "namespace": "tidb-cluster"},
-                                "timeouts": {"detectionSeconds": 30, "recoverySeconds": 60, "stabilitySeconds": 1}}
+                                "timeouts": {"detectionSeconds": 30, "recoverySeconds": 60, "stabilitySeconds": 1},
+                                "canary": {"enabled": False}}
         for key, value in spec.items():
             if isinstance(value, dict) and isinstance(body.get(key), dict):
                 body[key] = {**body[key], **value}

@@ -19,7 +19,10 @@ from typing import Any
 
 from chaosdemo_local.simulation.tidb_protocol import SqlFail, SqlServer
 
-__all__ = ["SimulatedTiDB", "TiDBModel"]
+__all__ = ["CANARY_USER", "SimulatedTiDB", "TiDBModel"]
+
+# A second user beside root, for the tests of spec.canary.credentialsSecret (a test value, never a real one).
+CANARY_USER = ("canary", "local-tier-canary-password")
 
 
 @dataclass
@@ -29,7 +32,7 @@ class TiDBModel:
     stores: Callable[[], dict[str, str]]  # store id -> "serving", "stopped" or "gone" (from the SIMULATED PD)
     election_seconds: float = 10.0
     clock: Callable[[], float] = time.monotonic
-    users: dict[str, str] = field(default_factory=lambda: {"root": ""})
+    users: dict[str, str] = field(default_factory=lambda: {"root": "", CANARY_USER[0]: CANARY_USER[1]})
     databases: dict[str, dict[str, Any]] = field(default_factory=dict)
     _since: dict[str, float] = field(default_factory=dict)  # store -> when it stopped serving
 

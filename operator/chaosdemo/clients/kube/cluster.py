@@ -55,6 +55,11 @@ class ClusterObjects:
         return await self.t.read(f"Service {namespace}/{name}",
                                  self.t.core.read_namespaced_service(name, namespace, _preload_content=False))
 
+    async def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The SQL canary's credentials, read only when a demo names them (and the chart granted that name)."""
+        return await self.t.read(f"Secret {namespace}/{name}",
+                                 self.t.core.read_namespaced_secret(name, namespace, _preload_content=False))
+
     async def pods_on_node(self, node: str) -> list[dict[str, Any]]:
         """Every namespace's pods on ``node`` (at most ``MAX_NODE_PODS``, as a kubelet runs at most 110)."""
         found = await self.t.read(f"pods on node {node}", self.t.core.list_pod_for_all_namespaces(
