@@ -77,3 +77,11 @@ def test_a_secret_that_cannot_be_used_is_refused_in_the_preflight_with_what_to_d
         asyncio.run(login(deps(stub), CanarySpec(credentials_secret="login"), "tidb"))
     assert e.value.reason == "CanaryCredentials" and words in e.value.message, e.value.message
     assert stub.reads == [("tidb", "login")], "only the named Secret, in the TidbCluster's namespace"
+
+
+def test_the_canary_is_on_by_default_as_root_with_pingcaps_budget() -> None:
+    spec = CanarySpec()
+    assert spec.enabled and spec.credentials_secret == ""
+    b = spec.budget
+    assert (b.max_unavailable_seconds, b.min_throughput_share, b.max_statement_seconds, b.serve_again_seconds) == \
+        (20, 0.5, 2, 120)

@@ -170,3 +170,12 @@ def test_a_cluster_that_does_not_meet_its_own_baseline_is_refused() -> None:
     steady(wrong, 0, 10)
     wrong.total(5, 1, 6400)
     assert "the bank's total was 1" in (baseline_refusal(wrong, 0, 10, RATE, BUDGET) or "")
+
+
+def test_a_baseline_shorter_than_the_share_window_reads_no_drop() -> None:
+    """Seen on kind: with 3 s of baseline, a 10 s mean that reached back before the canary's first second read
+    70% of baseline one second after the injection, before any statement had felt the fault."""
+    t = Tally()
+    steady(t, 0, 8)
+    i = impact(t, baseline=(0, 4), injected=4, now=8, budget=BUDGET, window=2)
+    assert i.lowest_share is not None and i.lowest_share >= 0.95, i.lowest_share

@@ -57,3 +57,20 @@ def test_the_kind_bench_sets_each_observer_beside_ours_and_counts_the_runs_it_ne
     text = table({"date": "d", "machine": "m", "runs": 4, "hold": 45, "actions": {"process-pause": s}})
     row = "| process-pause | 0.60 s (1.00) | tikv-stores-answer | never (3 of 3) | 19.5 s (29.5x, never in 1) |"
     assert row in text
+
+
+def test_the_kind_bench_sets_what_tidbs_clients_felt_beside_the_observers() -> None:
+    from chaosdemo_local.bench.kind_bench import clients, summarize, table
+
+    def run(first: float | None, unavailable: float, served: float | None) -> dict[str, object]:
+        st = {"impact": {"longestUnavailableSeconds": unavailable, "servedAgainSeconds": served, "bankTotalHeld": True,
+                         "failures": {"timeout": 3} if first is not None else {}, "lowestThroughputShare": 0.6},
+              "observers": [{"observer": "tidb-clients", "sawFaultSeconds": first}]}
+        return {"phase": "Succeeded", "ours": 1.0, "recovered": 50.0, "detectedBy": "tikv-stores-answer",
+                "matches": True, **clients(st)}
+
+    s = summarize([run(2.0, 0.5, 18.0), run(4.0, 1.5, 25.0), run(None, 0.0, None)])
+    assert s["clients"] == {"runs": 3, "failedIn": 2, "first": 3.0, "unavailable": 0.5, "servedAgain": 25.0,
+                            "lowestShare": 0.6, "bankHeld": True}
+    text = table({"date": "d", "machine": "m", "runs": 3, "hold": 45, "actions": {"pod-kill": s}})
+    assert "| pod-kill | 3.0 s | 2 of 3 | 0.5 s | 25 s | 60% | held |" in text

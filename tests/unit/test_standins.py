@@ -116,3 +116,13 @@ def test_the_stand_in_images_files_import_on_their_own(tmp_path):
         out = subprocess.run([sys.executable, "-S", "-c", f"import chaosdemo_local.standins.{server}"],
                              cwd=tmp_path, capture_output=True, text=True, check=False)
         assert out.returncode == 0, f"{server}: {out.stderr[-400:]}"
+
+
+def test_the_tikv_standins_even_out_leader_counts_as_pds_balance_leader_does() -> None:
+    from chaosdemo_local.standins.raft_groups import group_to_take
+
+    assert group_to_take({0: "t-1", 1: "t-1", 2: "t-2"}, "t-0") == 0, "it leads none; t-1 leads two"
+    assert group_to_take({0: "t-1", 1: "t-1", 2: "t-2"}, "t-2") is None, "it leads one already"
+    assert group_to_take({0: "t-2", 1: "t-0", 2: "t-1"}, "t-0") is None, "balanced, whoever leads which"
+    assert group_to_take({0: "t-1", 2: "t-2"}, "t-0") is None, "a group without a leader is the election's"
+    assert group_to_take({0: "t-2", 1: "t-2", 2: "t-2"}, "t-1") == 0

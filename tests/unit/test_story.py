@@ -431,3 +431,13 @@ def test_a_broken_budget_is_in_the_impact_and_a_resumed_canary_says_what_was_los
     resumed, _ = replay([(0, CanaryStarted("chaosdemo_canary_x", 10, resumed=True))],
                         status=story.status.model_copy(update={"message": "before"}))
     assert reasons(resumed) == ["CanaryResumed"] and resumed.status.message == "before"
+
+
+def test_a_canary_that_cannot_carry_on_after_a_restart_is_said_and_the_demo_goes_on() -> None:
+    """A paused store may hold TiDB's own answers when a new leader resumes the demo: the fault must still be
+    followed and undone, so the demo goes on without its canary and says so, in an Event and in the impact."""
+    story, _ = replay([(0, CanaryStarted("chaosdemo_canary_x", 10, resumed=True,
+                                         not_resumed="the SQL canary cannot use TiDB (timeout)"))])
+    assert reasons(story) == ["CanaryNotResumed"]
+    assert story.status.impact is not None and "could not carry on" in story.status.impact.note
+    assert story.status.phase not in ("Failed", "Aborted")

@@ -349,8 +349,9 @@ class CanaryBudget(_Model):
         "election (10 s) after a leader lease (9 s) runs out.")
     min_throughput_share: float = Field(
         default=0.5, ge=0, le=1,
-        description="The lowest share of the baseline throughput (successful statements a second) any second "
-        "may fall to. Default 0.5: PingCAP's QA expects a one-TiKV fault to drop QPS by less than 50%.")
+        description="The lowest share of the baseline throughput (successful statements a second, averaged over "
+        "10 s) the canary may fall to. Default 0.5: PingCAP's QA expects a one-TiKV fault to drop QPS by less "
+        "than 50%.")
     max_statement_seconds: float = Field(
         default=2, ge=0.1, le=60,
         description="The longest a single statement on the rows the broken store did not lead may take, a "
@@ -598,7 +599,7 @@ class ImpactStatus(_Model):
     baseline_throughput: float | None = Field(default=None, description="Successful statements a second before "
                                               "the injection (the median second).")
     baseline_p99_seconds: float | None = Field(default=None, description="p99 latency before the injection.")
-    lowest_throughput_share: float | None = Field(default=None, description="The worst second after the "
+    lowest_throughput_share: float | None = Field(default=None, description="The worst 10 s after the "
                                                   "injection, as a share of the baseline throughput.")
     worst_p99_seconds: float | None = Field(default=None, description="The worst second's p99 latency.")
     slowest_statement_seconds: float | None = Field(default=None, description="The longest single statement.")

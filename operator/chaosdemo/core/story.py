@@ -111,6 +111,7 @@ class CanaryStarted:
     database: str
     baseline_seconds: int
     resumed: bool  # its database was there: the operator restarted mid-demo
+    not_resumed: str = ""  # why the canary could not carry on after a restart (the demo goes on without it)
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,11 @@ def _target_chosen(d: _Draft, h: TargetChosen) -> None:
 
 
 def _canary_started(d: _Draft, h: CanaryStarted) -> None:
+    if h.not_resumed:
+        why = f"the SQL canary could not carry on after the operator restarted ({h.not_resumed})"
+        d.s.impact = ImpactStatus(note=f"{why}: nothing measured from then on"[:300])
+        d.post("Warning", "CanaryNotResumed", f"{why}; the demo goes on without it")
+        return
     if h.resumed:
         d.post("Normal", "CanaryResumed", f"the SQL canary carries on in its database {h.database}; what it "
                "measured before the operator restarted is lost")

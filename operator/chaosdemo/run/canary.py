@@ -15,12 +15,12 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from chaosdemo.api.errors import PreflightFailed
 from chaosdemo.api.models import CanarySpec
-from chaosdemo.clients.sql import SqlError, SqlPool
+from chaosdemo.clients.sql import BROKEN, SqlError, SqlPool
 from chaosdemo.core.canary import Tally
 from chaosdemo.core.canary_plan import Layout, Plan, parse_regions
 
@@ -28,7 +28,10 @@ __all__ = ["Canary"]
 
 log = logging.getLogger(__name__)
 TOTAL_EVERY = 2.0  # seconds between two reads of the bank's total
-MAX_POOL = 64
+PREPARE_SECONDS = 15.0
+# Answers lost or late, asked again in the preflight; nothing listening ("refused", 2003) is final at once.
+TRANSIENT = BROKEN - {"refused", "2003"}
+MAX_POOL = 128  # the default rate (20) times the default timeout (5 s) fits, so no statement waits for one
 
 
 class Canary:
@@ -49,6 +52,7 @@ class Canary:
         self._rng = random.Random(seed)
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._last_code = ""  # the driver's code of the last failed preparation
 
     @staticmethod
     def pool_size(spec: CanarySpec) -> int:
@@ -60,6 +64,11 @@ class Canary:
 
     async def prepare(self, stores: int) -> None:
         """Create the canary's database (or take back its own after a restart); refuse any other."""
+        deadline = self.clock() + max(PREPARE_SECONDS, 3 * self.spec.statement_timeout_seconds)
+        await _asked_again(lambda: self._prepare(stores), lambda: self._last_code, deadline, self.clock)
+
+    async def _prepare(self, stores: int) -> None:
+        self._last_code = ""
         try:
             found = await self.pool.run([self.plan.exists()])
             if found:
@@ -75,6 +84,7 @@ class Canary:
                     await self.pool.run(step)
             self.layout = await self.read_layout()
         except SqlError as e:
+            self._last_code = e.code
             raise PreflightFailed(_advice(e), reason="CanaryUnavailable") from None
 
     async def _owner(self) -> str:
@@ -174,6 +184,22 @@ class Canary:
         finally:
             await self.pool.aclose()
         return True
+
+
+async def _asked_again(attempt: Callable[[], Awaitable[None]], code: Callable[[], str], deadline: float,
+                       clock: Callable[[], float]) -> None:
+    """``attempt`` until it passes; a TiDB that lost or did not answer a statement (TRANSIENT) is asked again
+    every 2 s until ``deadline`` (a cluster just recovered from the last demo may still be finding its
+    leaders: seen on kind); any other refusal is final at once."""
+    while True:
+        try:
+            await attempt()
+            return
+        except PreflightFailed as e:
+            if e.reason != "CanaryUnavailable" or code() not in TRANSIENT or clock() >= deadline:
+                raise
+            log.info("the SQL canary's TiDB is not answering yet (%s); asking again", e.message)
+            await asyncio.sleep(2)
 
 
 def _advice(e: SqlError) -> str:

@@ -10,6 +10,7 @@ said after recovery. A bank whose total changed always fails the demo (``DataInc
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from chaosdemo.api.errors import DemoFailed, Forbidden, PreflightFailed
 from chaosdemo.api.models import CanarySpec
@@ -17,6 +18,7 @@ from chaosdemo.clients.sql import SqlError, SqlPool, SqlTarget
 from chaosdemo.core.addresses import tidb_address
 from chaosdemo.core.canary import (
     Budget,
+    Impact,
     baseline_refusal,
     breaches,
     by_leader,
@@ -31,7 +33,10 @@ from chaosdemo.run.canary import Canary
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.state import RunState
 
-__all__ = ["clients_evidence", "drop_left", "feel", "judge", "open_canary"]
+__all__ = ["clients_evidence", "drop_left", "feel", "judge", "open_canary", "until_served"]
+
+log = logging.getLogger(__name__)
+SAY_EVERY = 5.0  # seconds between two saves of the status while users wait after recovery
 
 
 GRANT_HINT = ("the chart grants the operator only the Secrets its value canary.credentialSecrets names, in "
@@ -101,7 +106,16 @@ async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
     canary = Canary(pool, spec, Plan(database_for(rs.demo.uid), spec.accounts), rs.demo.uid,
                     on_statement=lambda ok, code, took: metrics.statement(action, ok, code, took))
     rs.canary = canary  # from here on, every way out drops its database (RunState.aclose)
-    await canary.prepare(stores)
+    try:
+        await canary.prepare(stores)
+    except PreflightFailed as e:
+        if not resumed:
+            raise
+        # A fault in place may hold TiDB's own answers (a paused store leading the canary's metadata): the
+        # fault must still be followed and undone, so the demo goes on; its database is dropped at the end.
+        await rs.rec.tell(CanaryStarted(canary.plan.db, spec.baseline_seconds, resumed=True,
+                                        not_resumed=e.message[:200]))
+        return
     canary.start(rs.deps.clock())
     await rs.rec.tell(CanaryStarted(canary.plan.db, spec.baseline_seconds, resumed=resumed or canary.resumed))
     if resumed:
@@ -115,16 +129,25 @@ async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
                               reason="CanaryBaselineNotMet")
 
 
+def _read(rs: RunState, c: Canary) -> Impact:
+    assert c.injected is not None
+    spec = rs.demo.spec
+    baseline = (0.0, float(spec.canary.baseline_seconds + 1)) if not c.note else (0.0, 0.0)
+    return impact(c.tally, baseline=baseline, injected=c.injected, now=c.now(), budget=budget_of(rs),
+                  window=_window(rs), led=c.led)
+
+
+def _window(rs: RunState) -> int:
+    return max(1, rs.demo.spec.timeouts.stability_seconds)
+
+
 def feel(rs: RunState, *, settled: bool) -> list[str]:
     """Read the canary's tally into the status (told, saved with the look); what broke the budget."""
     c = rs.canary
     if c is None or c.injected is None:
         return []
-    budget, spec = budget_of(rs), rs.demo.spec
-    baseline = (0.0, float(spec.canary.baseline_seconds + 1)) if not c.note else (0.0, 0.0)
-    i = impact(c.tally, baseline=baseline, injected=c.injected, now=c.now(), budget=budget,
-               window=max(1, spec.timeouts.stability_seconds), led=c.led)
-    said = breaches(i, budget, injected=c.injected, settled=settled)
+    i = _read(rs, c)
+    said = breaches(i, budget_of(rs), injected=c.injected, settled=settled)
     if i.bank_total_held is False:
         said = [f"the bank's total changed: read {c.tally.totals_wrong[0][1]}, wrote {c.plan.total}", *said]
     rs.rec.told(Felt(to_status(i, said, epoch0=c.epoch0, injected=c.injected, share=c.share, note=c.note),
@@ -134,11 +157,34 @@ def feel(rs: RunState, *, settled: bool) -> list[str]:
     return said
 
 
+async def until_served(rs: RunState, c: Canary) -> None:
+    """The cluster recovered, which is the components' word: users may still wait (rows whose new leader is
+    not elected yet). The canary runs on until they are served again for the stability window, or until
+    their serve-again budget is spent, saying so in the status every few seconds."""
+    if c.injected is None:
+        return
+    deadline = c.injected + budget_of(rs).serve_again_seconds + _window(rs) + 1
+    said_at = -1.0
+    while c.now() < deadline:
+        i = _read(rs, c)
+        if i.unserved_from is None or i.served_again is not None:
+            return
+        if c.now() - said_at >= SAY_EVERY:
+            log.info("%s: recovered, and TiDB's clients are not served again yet (since %.1f s after the injection)",
+                     rs.demo.holder, i.unserved_from - c.injected)
+            feel(rs, settled=False)
+            await rs.rec.save()
+            said_at = c.now()
+        await asyncio.sleep(1)
+
+
 async def judge(rs: RunState) -> None:
-    """The cluster recovered: the canary stops, its last read of the bank's total is taken, and it is judged."""
+    """The cluster recovered: once users are served again (or their budget is spent), the canary stops, its
+    last read of the bank's total is taken, and it is judged."""
     c = rs.canary
     if c is None:
         return
+    await until_served(rs, c)
     await c.stop()
     said = feel(rs, settled=True)
     await rs.rec.save()

@@ -6,7 +6,8 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["NAMESPACE", "TIKV", "ReadsAPI", "node_of", "pod_away_from", "pod_away_from_pd", "tikv_pods"]
+__all__ = ["NAMESPACE", "OPEN_BUDGET", "TIKV", "ReadsAPI", "node_kill_target", "node_of", "pod_away_from",
+           "pod_away_from_pd", "tikv_pods"]
 
 TIKV = "app.kubernetes.io/component=tikv"
 NAMESPACE = "tidb-cluster"  # where both tiers run their TidbCluster
@@ -54,3 +55,21 @@ def pod_away_from(env: ReadsAPI, namespace: str, busy: set[str], pick: Pick = fi
 def pod_away_from_pd(env: ReadsAPI, namespace: str = NAMESPACE, pick: Pick = first) -> str:
     """A TiKV pod whose node does not also host PD: killing that node leaves PD up to see the store go."""
     return pod_away_from(env, namespace, {node_of(env, namespace, "app.kubernetes.io/component=pd")}, pick)
+
+
+# A canary budget nothing breaks, for a node-kill that takes TiDB down with its node (every statement fails).
+OPEN_BUDGET = {"maxUnavailableSeconds": 3600, "minThroughputShare": 0, "maxStatementSeconds": 60,
+               "serveAgainSeconds": 7200}
+
+
+def node_kill_target(env: ReadsAPI, namespace: str, operator_namespace: str) -> tuple[str, bool]:
+    """A TiKV pod for node-kill on kind: on a node with neither PD nor tidb-operator (their loss is another
+    demo) and, when the scheduler left one, not TiDB either. Returns the pod and whether TiDB shares its node
+    (then the canary's clients lose TiDB itself: a finding, and a breach of the default budget)."""
+    busy = {node_of(env, namespace, "app.kubernetes.io/component=pd"),
+            node_of(env, operator_namespace, "app.kubernetes.io/component=controller-manager")}
+    tidb = node_of(env, namespace, "app.kubernetes.io/component=tidb")
+    try:
+        return pod_away_from(env, namespace, busy | {tidb}), False
+    except LookupError:
+        return pod_away_from(env, namespace, busy), True

@@ -9,9 +9,9 @@ each group's leader on a different store, so losing one store costs part of the 
 
 Timing is TiKV's: a heartbeat a second (``raft-base-tick-interval`` 1 s) and an election after ten
 (``raft-election-timeout-ticks`` 10), etcd's ``--heartbeat-interval 1000 --election-timeout 10000``.
-The member of group g on store g takes its group's lead when it has been elsewhere for 30 s while this
-member is healthy, as PD's balance-leader scheduler moves leaders back; a fault shorter than that leaves
-the lead where the election put it.
+A store that has led no group for 30 s while another led two or more takes one of those groups' lead, as
+PD's balance-leader scheduler evens out leader counts; a balanced cluster moves nothing, and a fault
+shorter than that leaves the lead where the election put it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CLIENT_PORT", "GROUPS", "PEER_PORT", "Member", "client_url", "start_groups"]
+__all__ = ["CLIENT_PORT", "GROUPS", "PEER_PORT", "Member", "client_url", "group_to_take", "start_groups"]
 
 log = logging.getLogger("tikv-standin")
 CLIENT_PORT, PEER_PORT = 23790, 23800
@@ -93,31 +93,60 @@ class Member:
             log.warning("raft group %s member exited with %s; starting it again", self.group, proc.returncode)
             stop.wait(1.0)
 
-    def lead_when_due(self, stop: threading.Event) -> None:
-        """Take the group's lead back once it has been elsewhere for REBALANCE_AFTER (group g on store g)."""
-        me = client_url(self.pod, self.domain, self.group)
-        elsewhere_since: float | None = None
-        while not stop.wait(2.0):
-            try:
-                status = call(me, "/v3/maintenance/status", {})
-                mine, leader = status["header"]["member_id"], status.get("leader", "0")
-            except (OSError, ValueError, KeyError):
-                elsewhere_since = None  # this member is not healthy: not its turn
-                continue
-            if leader == mine or leader == "0":
-                elsewhere_since = None
-                continue
-            elsewhere_since = elsewhere_since or time.monotonic()
-            if time.monotonic() - elsewhere_since < REBALANCE_AFTER * self.time_scale:
-                continue
-            try:
-                members = call(me, "/v3/cluster/member/list", {})["members"]
-                url = next(m["clientURLs"][0] for m in members if m["ID"] == leader)
-                call(url, "/v3/maintenance/transfer-leadership", {"targetID": mine}, timeout=10)
-                log.info("raft group %s: lead taken back by %s", self.group, self.pod)
-            except (OSError, ValueError, KeyError, StopIteration) as e:
-                log.warning("raft group %s: could not take the lead back: %s", self.group, e)
-            elsewhere_since = None
+
+
+def group_to_take(leaders: dict[int, str], me: str) -> int | None:
+    """The group this store should take the lead of, as PD's balance-leader scheduler evens out leader counts:
+    when it leads none and another store leads two or more, the lowest of that store's groups. Balanced
+    counts are a fixed point whichever store leads which group, so nothing moves in a balanced cluster."""
+    counts: dict[str, list[int]] = {}
+    for group, pod in sorted(leaders.items()):
+        counts.setdefault(pod, []).append(group)
+    if counts.get(me):
+        return None
+    crowded = [groups for pod, groups in sorted(counts.items()) if len(groups) >= 2]
+    return crowded[0][0] if crowded else None
+
+
+def leader_map(pod: str, domain: str) -> dict[int, str]:
+    """Which pod leads each group, asked of this pod's own members (each knows its group's leader)."""
+    out: dict[int, str] = {}
+    for g in range(GROUPS):
+        me = client_url(pod, domain, g)
+        leader = call(me, "/v3/maintenance/status", {}).get("leader", "0")
+        if leader == "0":
+            continue
+        members = call(me, "/v3/cluster/member/list", {})["members"]
+        out[g] = next(m["name"] for m in members if m["ID"] == leader)
+    return out
+
+
+def balance_when_due(pod: str, domain: str, stop: threading.Event, time_scale: float = 1.0) -> None:
+    """Take a group's lead once this store has led none for REBALANCE_AFTER while another led two or more."""
+    due_since: float | None = None
+    while not stop.wait(2.0):
+        try:
+            leaders = leader_map(pod, domain)
+            group = group_to_take(leaders, pod)
+        except (OSError, ValueError, KeyError, StopIteration):
+            due_since, group = None, None  # this store's members are not healthy: not its turn
+        if group is None:
+            due_since = None
+            continue
+        due_since = due_since or time.monotonic()
+        if time.monotonic() - due_since < REBALANCE_AFTER * time_scale:
+            continue
+        me = client_url(pod, domain, group)
+        try:
+            mine = call(me, "/v3/maintenance/status", {})["header"]["member_id"]
+            members = call(me, "/v3/cluster/member/list", {})["members"]
+            url = next(m["clientURLs"][0] for m in members if m["name"] == leaders[group])
+            call(url, "/v3/maintenance/transfer-leadership", {"targetID": mine}, timeout=10)
+            log.info("raft group %s: lead taken by %s (it led none, %s led %s)", group, pod, leaders[group],
+                     sorted(g for g, p in leaders.items() if p == leaders[group]))
+        except (OSError, ValueError, KeyError, StopIteration) as e:
+            log.warning("raft group %s: could not take the lead: %s", group, e)
+        due_since = None
 
 
 def start_groups(address: str, stores: int, data_dir: str, stop: threading.Event, *,
@@ -136,8 +165,7 @@ def start_groups(address: str, stores: int, data_dir: str, stop: threading.Event
                for g in range(GROUPS)]
     for m in members:
         threading.Thread(target=m.keep_running, args=(stop,), daemon=True).start()
-        if m.group == int(ordinal) % GROUPS:
-            threading.Thread(target=m.lead_when_due, args=(stop,), daemon=True).start()
+    threading.Thread(target=balance_when_due, args=(pod, domain, stop, time_scale), daemon=True).start()
     log.info("raft groups 0-%s: a member of each on %s (STAND-IN data path, etcd)", GROUPS - 1, pod)
     return members
 
