@@ -119,6 +119,10 @@ async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
     canary.start(rs.deps.clock())
     await rs.rec.tell(CanaryStarted(canary.plan.db, spec.baseline_seconds, resumed=resumed or canary.resumed))
     if resumed:
+        # The fault is in place already: the rows its store leads now are the affected ones (all of them
+        # counted as the others' would hold a paused leader's rows to the 2 s bound: seen on kind).
+        target = rs.status.target
+        await canary.mark_injected(target.store_id if target is not None else "")
         canary.injected = 0.0
         canary.note = "the operator restarted mid-demo: the canary measured from then on, with no baseline"
         return
