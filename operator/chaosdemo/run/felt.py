@@ -101,20 +101,20 @@ async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
     spec = rs.demo.spec.canary
     if not spec.enabled or rs.canary is not None:
         return
-    pool = await _pool(rs.deps, spec, rs.demo.cluster, rs.demo.cluster_ns)
-    action, metrics = rs.demo.spec.fault.action, rs.deps.metrics
-    canary = Canary(pool, spec, Plan(database_for(rs.demo.uid), spec.accounts), rs.demo.uid,
-                    on_statement=lambda ok, code, took: metrics.statement(action, ok, code, took))
-    rs.canary = canary  # from here on, every way out drops its database (RunState.aclose)
+    action, metrics, db = rs.demo.spec.fault.action, rs.deps.metrics, database_for(rs.demo.uid)
     try:
+        pool = await _pool(rs.deps, spec, rs.demo.cluster, rs.demo.cluster_ns)
+        canary = Canary(pool, spec, Plan(db, spec.accounts), rs.demo.uid,
+                        on_statement=lambda ok, code, took: metrics.statement(action, ok, code, took))
+        rs.canary = canary  # from here on, every way out drops its database (RunState.aclose)
         await canary.prepare(stores)
     except PreflightFailed as e:
         if not resumed:
             raise
         # A fault in place may hold TiDB's own answers (a paused store leading the canary's metadata): the
-        # fault must still be followed and undone, so the demo goes on; its database is dropped at the end.
-        await rs.rec.tell(CanaryStarted(canary.plan.db, spec.baseline_seconds, resumed=True,
-                                        not_resumed=e.message[:200]))
+        # fault must still be followed and undone, so the demo goes on; its database is dropped at the end
+        # (or when the demo is deleted).
+        await rs.rec.tell(CanaryStarted(db, spec.baseline_seconds, resumed=True, not_resumed=e.message[:200]))
         return
     canary.start(rs.deps.clock())
     await rs.rec.tell(CanaryStarted(canary.plan.db, spec.baseline_seconds, resumed=resumed or canary.resumed))
