@@ -45,10 +45,11 @@ RESOLUTION = 0.1  # the unavailable window is resolved to this (the default rate
 # table that fails costs gaps of 0.1 s between the others' successes.
 MIN_GAP = 0.25
 SMOOTH = 3  # seconds over which throughput is read for "served again" (a trailing mean)
-# and for the budget's lowest share. One second holds 20 statements at the default rate, and a 2-core kind
-# machine under a fault stalls healthy statements for a second now and then: a 3 s mean fell to 52% in a
-# pause that cost a third of the rows. PingCAP's "QPS drops less than 50%" is read off dashboards whose
-# rates span far longer; 10 s (the default stability window) keeps a drop of the keyspace a drop.
+# The budget's lowest share is read over longer. One second holds 20 statements at the default rate, and
+# a 2-core kind machine under a fault stalls healthy statements for a second now and then: a 3 s mean fell
+# to 52% in a pause that cost a third of the rows. PingCAP's "QPS drops less than 50%" is read off
+# dashboards whose rates span far longer; 10 s (the default stability window) keeps a drop of the keyspace
+# a drop.
 SHARE_WINDOW = 10
 TIMEOUT = "timeout"  # the code a statement gets when the canary gave up on it
 MAX_GAPS = 64  # the longest gaps kept; shorter ones are forgotten first
@@ -204,7 +205,7 @@ def _baseline(tally: Tally, start: float, end: float) -> tuple[float | None, flo
 
 
 def _through(tally: Tally, s: int, span: int = SMOOTH) -> float:
-    """Successful statements a second over the SMOOTH seconds up to ``s``: one second holds 20 statements at
+    """Successful statements a second over the ``span`` seconds up to ``s``: one second holds 20 statements at
     the default rate, too few for a share of it to mean anything (seen on kind: 45% in one second of a
     fault that cost a third of the rows)."""
     seconds = range(max(0, s - span + 1), s + 1)  # never before the canary's first second
