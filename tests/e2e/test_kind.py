@@ -185,6 +185,7 @@ def test_node_kill_stops_the_kind_node_and_the_operator_starts_it_again(kind_env
     # A TiKV whose node hosts neither PD nor tidb-operator, so that what tidb-operator shows of the lost
     # store can be read while the node is down (a node-kill of tidb-operator's own node freezes its status),
     # and not TiDB when the scheduler left such a node.
+    even_leads(kind_env)  # whichever store the node holds, it leads a third of the canary's rows
     pod, with_tidb = node_kill_target(kind_env, NS, "tidb-admin")
     # A whole kind node stopping and starting loads this 2-core machine: a statement on rows the lost store did
     # not lead took 1.9 s once (a stall of the machine, not of their raft groups), so 4 s here, not 2.
@@ -236,10 +237,10 @@ LEADS = ("import json, urllib.request as u\nfor g in range(3):\n try:\n  d = jso
          "  print(g, d.get('leader') == d['header']['member_id'])\n except OSError as e:\n  print(g, e)")
 
 
-def a_leader(env: KindEnv) -> str:
-    """A TiKV pod that leads raft group 0 and no other, once every store leads one group (the stand-ins move
-    group g's lead back to store g 30 s after a fault moved it), asked of the pods' own etcd members: so the
-    fault costs a third of the canary's rows, as one store of three costs a third of TiKV's leaders."""
+def even_leads(env: KindEnv) -> dict[str, list[int]]:
+    """The raft groups each TiKV pod leads, once every store leads one (the stand-ins even out leader counts 30 s
+    after a fault unbalanced them, as PD's balance-leader does), asked of the pods' own etcd members: so a
+    fault costs a third of the canary's rows, as one store of three costs about a third of TiKV's leaders."""
     deadline = time.monotonic() + 120
     while True:
         leads: dict[str, list[int]] = {}
@@ -248,9 +249,14 @@ def a_leader(env: KindEnv) -> str:
             leads[f"basic-tikv-{n}"] = [int(line.split()[0]) for line in out.stdout.splitlines()
                                         if line.endswith(" True")]
         if sorted(len(g) for g in leads.values()) == [1, 1, 1]:
-            return next(pod for pod, groups in leads.items() if groups == [0])
+            return leads
         assert time.monotonic() < deadline, f"the raft groups' leaders never spread one per store: {leads}"
         time.sleep(2)
+
+
+def a_leader(env: KindEnv) -> str:
+    """The TiKV pod that leads raft group 0, and no other group."""
+    return next(pod for pod, groups in even_leads(env).items() if groups == [0])
 
 
 def canary_held(st: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
