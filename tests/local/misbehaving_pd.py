@@ -18,7 +18,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Mode = Literal["ok", "hang", "5xx", "garbage", "wrong-shape", "slow"]
+Mode = Literal["ok", "hang", "5xx", "garbage", "wrong-shape", "slow", "slow-health"]
 MODES: tuple[Mode, ...] = ("hang", "5xx", "garbage", "wrong-shape", "slow")
 SLOW_SECONDS = 4.0  # over the operator's default PD timeout (3 s)
 
@@ -50,7 +50,9 @@ class MisbehavingPD:
                     self._send(200, b'{"stores": "all fine", "count": "many"}' if not self.path.endswith("health")
                                else b'{"healthy": "yes"}')
                     return
-                if mode == "slow":
+                if mode == "slow" or (mode == "slow-health" and self.path.endswith("/health")):
+                    # slow-health: real PD's /health asks each member in turn with 3 s each
+                    # (tikv/pd server/cluster/cluster.go CheckHealth), so one dead member of three holds it up
                     time.sleep(SLOW_SECONDS)
                 try:
                     with urllib.request.urlopen(front.route(self.path), timeout=10) as resp:

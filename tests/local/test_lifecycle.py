@@ -7,6 +7,7 @@ apply a ChaosDemo, then read its status and events.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 import uuid
@@ -99,9 +100,15 @@ def test_a_named_target_is_hit_and_a_seed_repeats_its_choice(local_env: LocalEnv
     assert demos.wait("named")["status"]["target"]["pod"] == "basic-tikv-2"
     demos.apply("seed-a", dryRun=True, target={"seed": 7})
     demos.apply("seed-b", dryRun=True, target={"seed": 7})
+    demos.apply("most-leaders", dryRun=True, target={"role": "most-leaders"})
     a, b = demos.wait("seed-a"), demos.wait("seed-b")
     assert a["status"]["target"]["pod"] == b["status"]["target"]["pod"]
     assert "seed 7" in a["status"]["target"]["selection"]
+    # Issue 32: the role's target is the store PD said led most, and the status keeps what PD said.
+    role = demos.wait("most-leaders")["status"]["target"]
+    said = [(sid, int(n)) for sid, n in re.findall(r"store (\d+): (\d+)", role["selection"])]
+    assert role["role"] == "most-leaders" and len(said) == 3, role
+    assert said[0][0] == role["storeId"] and said[0][1] == max(n for _, n in said), role
 
 
 def test_dry_run_checks_and_chooses_but_injects_nothing(local_env: LocalEnv, operator: Operator, demos: Demos) -> None:

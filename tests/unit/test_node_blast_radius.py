@@ -17,7 +17,7 @@ THREE_PD = (("basic-pd-0", True), ("basic-pd-1", True), ("basic-pd-2", True))
 
 def why(node="w1", labels=None, tikv=1, pd=(), members=THREE_PD, operator="", others=()):
     return why_node_refused(node, labels=labels or {}, tikv_on_node=tikv, pd_on_node=list(pd), pd_members=members,
-                            operator_node=operator, others=list(others))
+                            operator_node=operator, cluster="basic", namespace="tidb-cluster", others=list(others))
 
 
 def test_a_node_with_one_store_and_no_pd_majority_may_be_killed():
@@ -34,6 +34,41 @@ def test_a_node_with_one_store_and_no_pd_majority_may_be_killed():
 ])
 def test_a_node_whose_loss_takes_more_than_one_store_is_refused(kw, says):
     assert says in why(**kw)
+
+
+# --- issue 32: the quorum guard on a production-shaped cluster (clusterDomain, members PD could not name)
+
+FQDN = tuple((f"basic-pd-{i}.basic-pd-peer.tidb-cluster.svc.cluster.example", True) for i in range(3))
+
+
+def test_pd_members_named_by_their_fqdn_under_cluster_domain_are_matched_to_their_pods():
+    # Seen to fail before: tidb-operator names members <pod>.<cluster>-pd-peer.<ns>.svc.<domain> when the
+    # TidbCluster sets clusterDomain; the guard compared pod names, found no PD member on the node and
+    # would have let a node-kill take the only PD.
+    only = (FQDN[0],)
+    assert "below PD's quorum of 1" in why(pd=["basic-pd-0"], members=only)
+    assert "1 of 3 PD members would be left" in why(pd=["basic-pd-0", "basic-pd-1"], members=FQDN)
+    assert why(pd=["basic-pd-2"], members=FQDN) == ""
+    no_domain = tuple((f"basic-pd-{i}.basic-pd-peer.tidb-cluster.svc", True) for i in range(3))
+    assert "1 of 3" in why(pd=["basic-pd-1", "basic-pd-2"], members=no_domain)
+
+
+@pytest.mark.parametrize(("members", "says"), [
+    (None, "PD did not say which of its members are healthy"),
+    ((), "match none of the members"),
+    ((("basic-pd-0.other-pd-peer.tidb-cluster.svc", True),), "match none of the members"),
+    ((("basic-pd-0.basic-pd-peer.elsewhere.svc", True),), "match none of the members"),
+])
+def test_a_pd_pod_whose_member_cannot_be_found_refuses_its_node(members, says):
+    assert says in why(pd=["basic-pd-0"], members=members)
+    assert why(pd=[], members=members) == "", "no PD pod on the node: PD's quorum is not at stake"
+
+
+def test_members_of_another_kubernetes_cluster_count_toward_quorum_and_an_unhealthy_one_does_not():
+    across = (*FQDN[:1], ("pd-east-0", True), ("pd-east-1", True))
+    assert why(pd=["basic-pd-0"], members=across) == "", "2 of 3 healthy members are left"
+    sick = (FQDN[0], ("basic-pd-1", False), ("basic-pd-2", True))
+    assert "1 of 3 PD members would be left" in why(pd=["basic-pd-0"], members=sick)
 
 
 def test_a_random_node_kill_target_is_chosen_away_from_refused_nodes_and_a_named_one_is_refused():

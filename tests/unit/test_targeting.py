@@ -1,4 +1,5 @@
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -54,3 +55,34 @@ def test_a_pod_without_a_store_in_pd_is_refused():
 def test_no_tikv_pods_is_refused():
     with pytest.raises(TargetError):
         select_target([], [], TargetSpec(), "basic", "tidb-cluster")
+
+
+# --- issue 32: targets by role, from PD's live view
+
+def leaders(*counts: int):
+    return [replace(s, leader_count=n) for s, n in zip(SNAP.stores, counts, strict=True)]
+
+
+def test_most_leaders_picks_the_store_pd_says_leads_most_and_records_what_pd_said():
+    got = select_target(list(SNAP.pods), leaders(3, 9, 4), TargetSpec(role="most-leaders"), "basic", "tidb-cluster")
+    assert (got.pod.name, got.store.id) == ("basic-tikv-1", "2")
+    assert got.selection.startswith("role most-leaders: store 2 led 9 of the 16 region leaders in PD")
+    assert "store 2: 9, store 3: 4, store 1: 3" in got.selection and "tied" not in got.selection
+
+
+def test_most_leaders_among_equals_takes_the_first_by_name_and_says_it_was_a_tie():
+    got = select_target(list(SNAP.pods), leaders(5, 5, 1), TargetSpec(role="most-leaders"), "basic", "tidb-cluster")
+    assert got.pod.name == "basic-tikv-0" and "tied with basic-tikv-1, first by name" in got.selection
+
+
+def test_most_leaders_for_node_kill_ranks_only_pods_on_nodes_that_may_be_killed():
+    refused = {SNAP.pods[1].node: "it hosts PD member(s) basic-pd-0: ..."}
+    got = select_target(list(SNAP.pods), leaders(3, 9, 4), TargetSpec(role="most-leaders"), "basic", "tidb-cluster",
+                        refused_nodes=refused)
+    assert got.pod.name == "basic-tikv-2" and "store 3 led 4 of the 7" in got.selection and "not on" in got.selection
+
+
+def test_most_leaders_with_no_store_in_pd_is_refused():
+    with pytest.raises(TargetError) as e:
+        select_target(list(SNAP.pods), [], TargetSpec(role="most-leaders"), "basic", "tidb-cluster")
+    assert e.value.reason == "TargetHasNoStore"

@@ -56,6 +56,7 @@ PLURAL = "chaosdemos"
 FaultAction = Literal["pod-delete", "pod-kill", "container-kill", "node-kill", "process-pause", "network-partition"]
 HELD_ACTIONS = ("process-pause", "network-partition")  # held for durationSeconds, then undone
 PartitionScope = Literal["pd", "pd-and-peers"]
+TargetRole = Literal["most-leaders"]
 FaultClass = Literal[
     "pod-failure",
     "container-crash",
@@ -257,6 +258,10 @@ class TargetSpec(_Model):
                 "!(has(self.pod) && self.pod != '' && has(self.seed))",
                 "set either pod (a named target) or seed (a reproducible random choice), not both",
             ),
+            (
+                "!(has(self.role) && ((has(self.pod) && self.pod != '') || has(self.seed)))",
+                "role chooses the target from PD's live view: set it without pod and seed",
+            ),
         )
     )
 
@@ -273,6 +278,14 @@ class TargetSpec(_Model):
         default=None,
         description="Seed for the random choice of the TiKV pod, so that a run can be repeated.",
         ge=0,
+    )
+    role: TargetRole | None = Field(
+        default=None,
+        description=(
+            "Choose the TiKV pod by its role, from PD's live view when the target is chosen: most-leaders is "
+            "the store holding the most region leaders, whose loss costs TiDB's clients most (equals: the "
+            "lowest pod name). The status records what PD said. Not with pod or seed."
+        ),
     )
 
 
@@ -464,7 +477,8 @@ class TargetStatus(_Model):
     restart_count: int = Field(default=0, description="Container restarts of the pod when it was chosen.")
     store_id: str = Field(default="", description="PD store id of the pod's TiKV.")
     store_address: str = Field(default="", description="Store address registered in PD.")
-    selection: str = Field(default="", description="How the target was chosen.")
+    role: str = Field(default="", description="spec.target.role when the target was chosen by its role.")
+    selection: str = Field(default="", description="How the target was chosen (for a role: what PD said).")
 
 
 class InjectionRecord(_Model):

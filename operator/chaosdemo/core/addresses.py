@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 from chaosdemo.api.errors import PreflightFailed
 
-__all__ = ["pd_url", "pod_name_of_store", "service_of", "service_url", "tidb_address"]
+__all__ = ["pd_member_pod", "pd_url", "pod_name_of_store", "service_of", "service_url", "tidb_address"]
 
 
 def pd_url(template: str, domain: str, name: str, namespace: str, override: str = "") -> str:
@@ -37,6 +37,20 @@ def pod_name_of_store(address: str, cluster: str, namespace: str) -> str | None:
         rf"\.{re.escape(namespace)}\.svc(\.[a-z0-9.-]+)?:20160$"
     )
     m = re.match(pattern, address)
+    return m.group(1) if m else None
+
+
+def pd_member_pod(member: str, cluster: str, namespace: str) -> str | None:
+    """The PD pod a PD member name is, or None if it names no PD pod of this cluster.
+
+    tidb-operator starts PD with ``--name=<pod>``, or, when the TidbCluster sets ``clusterDomain`` (or
+    ``acrossK8s``), with ``--name=<pod>.<cluster>-pd-peer.<namespace>.svc.<domain>``
+    (tidb-operator v1.6.6, ``pkg/manager/member/startscript/v2/pd_start_script.go``); PD's /health and
+    /members report that name.
+    """
+    pattern = (rf"^({re.escape(cluster)}-pd-[0-9]+)(\.{re.escape(cluster)}-pd-peer\.{re.escape(namespace)}"
+               rf"\.svc(\.[a-z0-9]([-a-z0-9.]*[a-z0-9])?)?)?$")
+    m = re.match(pattern, member)
     return m.group(1) if m else None
 
 

@@ -19,7 +19,7 @@ from chaosdemo.api.timestamps import iso, parse_iso
 from chaosdemo.core.addresses import pod_name_of_store
 from chaosdemo.core.history import MAX_EVENTS, ContainerEvent, Data, PodHistory, PodObservation
 from chaosdemo.core.scrub import scrub
-from chaosdemo.core.snapshot import Snapshot
+from chaosdemo.core.snapshot import PD_READS, Snapshot
 
 __all__ = [
     "ClientRows",
@@ -127,6 +127,7 @@ class Evidence(Data):
     pd_region_checks: dict[str, int] = Field(default_factory=dict)
     pd_members: list[PDMember] = Field(default_factory=list)
     pd_error: str = ""
+    pd_unread: list[str] = Field(default_factory=list)  # reads PD did not answer while it answered others
     kubernetes_events: list[KubeEvent] = Field(default_factory=list)
     node_container_events: list[ContainerEvent] = Field(default_factory=list)
     tidb_operator_view: TidbOperatorView = Field(default_factory=TidbOperatorView)
@@ -165,17 +166,11 @@ def build_evidence(
         ],
         tikv_pod_history=history,
         nodes=[NodeEvidence(name=n.name, ready=n.ready, reason=scrub(n.reason)) for n in snapshot.nodes],
-        pd_stores=[
-            StoreEvidence(id=scrub(st.id, 20), address=scrub(st.address, 200),
-                          pod=pod_name_of_store(st.address, snapshot.cluster, snapshot.namespace) or "",
-                          state_name=scrub(st.state_name, 40),
-                          seconds_since_heartbeat=round(snapshot.taken_at - st.last_heartbeat_ns / 1e9, 1),
-                          leader_count=st.leader_count, region_count=st.region_count)
-            for st in snapshot.stores[:MAX_STORES]
-        ],
+        pd_stores=_stores(snapshot),
         pd_region_checks=dict(snapshot.region_checks),
         pd_members=[PDMember(name=scrub(m, 120), health=h) for m, h in snapshot.pd_members[:MAX_PD_MEMBERS]],
         pd_error=scrub(snapshot.pd_error),
+        pd_unread=[scrub(f"{read}: {why}") for read, why in snapshot.pd_unread[:len(PD_READS)]],
         kubernetes_events=[
             KubeEvent(time=str(e.get("time", "")), type=str(e.get("type", "")),
                       reason=scrub(str(e.get("reason", "")), 80), object=scrub(str(e.get("object", "")), 120),
@@ -189,6 +184,15 @@ def build_evidence(
                       for store, ok, bad in clients[:MAX_STORES]],
         tidb_client_failures={scrub(k, 20): v for k, v in list((client_failures or {}).items())[:17]},
     ))
+
+
+def _stores(snapshot: Snapshot) -> list[StoreEvidence]:
+    return [StoreEvidence(id=scrub(st.id, 20), address=scrub(st.address, 200),
+                          pod=pod_name_of_store(st.address, snapshot.cluster, snapshot.namespace) or "",
+                          state_name=scrub(st.state_name, 40),
+                          seconds_since_heartbeat=round(snapshot.taken_at - st.last_heartbeat_ns / 1e9, 1),
+                          leader_count=st.leader_count, region_count=st.region_count)
+            for st in snapshot.stores[:MAX_STORES]]
 
 
 def with_refs(ev: Evidence) -> Evidence:

@@ -216,7 +216,7 @@ def _store_not_up(ev: Evidence) -> DiagnosisAnswer | None:
 
 def _healthy(ev: Evidence) -> DiagnosisAnswer | None:
     """Nothing broke: no invariant, every TiKV pod as it was and Ready, every node Ready, every store Up."""
-    if ev.violation_timeline or ev.pd_error or any(n.ready != "True" for n in ev.nodes) \
+    if ev.violation_timeline or ev.pd_error or ev.pd_unread or any(n.ready != "True" for n in ev.nodes) \
             or any(s.state_name != "Up" for s in ev.pd_stores) \
             or not all(_kept_running(ev, p) for p in ev.tikv_pod_history):
         return None

@@ -47,7 +47,7 @@ def _kube_changed(s: Snapshot, t: TargetStatus) -> str | None:
 
 
 def _pd(s: Snapshot, t: TargetStatus) -> str | None:
-    if s.pd_error:
+    if not s.pd_answered("stores"):
         return None
     store = next((st for st in s.stores if st.id == t.store_id), None)
     if store is None:

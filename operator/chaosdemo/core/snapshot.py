@@ -14,6 +14,7 @@ from chaosdemo.core.addresses import pod_name_of_store
 __all__ = [
     "COMPONENT_LABEL",
     "INSTANCE_LABEL",
+    "PD_READS",
     "REGION_CHECKS",
     "TIKV_LABELS",
     "NodeContainer",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 REGION_CHECKS = ("down-peer", "pending-peer", "miss-peer", "offline-peer")
+# One look's reads of PD, by the name a partial view gives them (``Snapshot.pd_unread``).
+PD_READS = ("stores", "health", *(f"regions/check/{c}" for c in REGION_CHECKS))
 
 # tidb-operator's labels: a TiKV pod carries both, the instance being the TidbCluster's name.
 COMPONENT_LABEL = "app.kubernetes.io/component"
@@ -141,7 +144,10 @@ class Snapshot:
     stores: tuple[StoreState, ...] = ()
     region_checks: dict[str, int] = field(default_factory=dict)
     pd_members: tuple[tuple[str, bool], ...] = ()
-    pd_error: str = ""
+    pd_error: str = ""  # PD answered none of the look's reads: why
+    # The reads PD did not answer while it answered others (read name, why): each read stands on its own, so a
+    # /health that a slow or dead PD member holds up costs that read, never the stores' view.
+    pd_unread: tuple[tuple[str, str], ...] = ()
     nodes: tuple[NodeState, ...] = ()
     node_containers: tuple[NodeContainer, ...] = ()
     # Each asked store's answer on its own status port: pod name -> '' (answered) or why not. Empty when
@@ -151,6 +157,10 @@ class Snapshot:
 
     def pod(self, name: str) -> PodState | None:
         return next((p for p in self.pods if p.name == name), None)
+
+    def pd_answered(self, read: str) -> bool:
+        """Whether this look has PD's answer to ``read`` (one of ``PD_READS``)."""
+        return not self.pd_error and all(name != read for name, _ in self.pd_unread)
 
 
 def _ready(conditions: list[dict[str, Any]] | None, kind: str = "Ready") -> str:

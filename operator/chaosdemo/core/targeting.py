@@ -15,7 +15,7 @@ from typing import Any
 
 from chaosdemo.api.errors import TargetError
 from chaosdemo.api.models import TargetSpec, TargetStatus
-from chaosdemo.core.addresses import pod_name_of_store
+from chaosdemo.core.addresses import pd_member_pod, pod_name_of_store
 from chaosdemo.core.snapshot import PodState, StatefulSetState, StoreState
 
 __all__ = ["CONTROL_PLANE_LABELS", "NODE_AGENT_NAMESPACES", "TargetChoice", "members", "others_on_node", "owned_by",
@@ -65,16 +65,16 @@ def select_target(
     elif not (names := [n for n in names if by_name[n].node not in refused]):
         reasons = "; ".join(f"{node}: {why}" for node, why in sorted(refused.items()))
         raise TargetError(f"no TiKV pod's node may be killed: {reasons}", reason="NodeKillRefused")
+    elif spec.role == "most-leaders":
+        chosen, how = _most_leaders([by_name[n] for n in names], stores, cluster, namespace)
+        how += _excluding(refused)
     elif spec.seed is not None:
         chosen = by_name[random.Random(spec.seed).choice(names)]
         how = f"random with seed {spec.seed} among {len(names)} TiKV pods" + _excluding(refused)
     else:
         chosen = by_name[(rng or random.SystemRandom()).choice(names)]
         how = f"random among {len(names)} TiKV pods" + _excluding(refused)
-    store = next(
-        (s for s in stores if pod_name_of_store(s.address, cluster, namespace) == chosen.name),
-        None,
-    )
+    store = next((s for s in stores if pod_name_of_store(s.address, cluster, namespace) == chosen.name), None)
     if store is None:
         raise TargetError(
             f"pod {chosen.name} has no store in PD (expected address "
@@ -82,6 +82,24 @@ def select_target(
             reason="TargetHasNoStore",
         )
     return TargetChoice(pod=chosen, store=store, selection=how)
+
+
+def _most_leaders(pods: Sequence[PodState], stores: Sequence[StoreState], cluster: str,
+                  namespace: str) -> tuple[PodState, str]:
+    """The pod whose store holds the most region leaders in PD's view (the lowest pod name among equals), and
+    what PD said: the store whose loss costs TiDB's clients most, as TiDB's own drills pick it."""
+    led = {pod_name_of_store(s.address, cluster, namespace): s for s in stores}
+    ranked = sorted((p for p in pods if p.name in led), key=lambda p: (-led[p.name].leader_count, p.name))
+    if not ranked:
+        raise TargetError(f"no TiKV pod of TidbCluster {namespace}/{cluster} has a store in PD to rank by its "
+                          "leaders", reason="TargetHasNoStore")
+    top = led[ranked[0].name]
+    total = sum(led[p.name].leader_count for p in ranked)
+    ties = [p.name for p in ranked[1:] if led[p.name].leader_count == top.leader_count]
+    said = ", ".join(f"store {led[p.name].id}: {led[p.name].leader_count}" for p in ranked[:8])
+    return ranked[0], (f"role most-leaders: store {top.id} led {top.leader_count} of the {total} region leaders "
+                       f"in PD when chosen ({said})" + (f"; tied with {', '.join(ties)}, first by name" if ties
+                                                        else ""))
 
 
 def owned_by(obj: dict[str, Any] | None, kind: str, name: str, uid: str) -> bool:
@@ -166,12 +184,16 @@ def others_on_node(pods: Sequence[dict[str, Any]], namespace: str) -> list[str]:
 
 
 def why_node_refused(node: str, *, labels: Mapping[str, str], tikv_on_node: int, pd_on_node: Sequence[str],
-                     pd_members: Sequence[tuple[str, bool]], operator_node: str, others: Sequence[str] = ()) -> str:
+                     pd_members: Sequence[tuple[str, bool]] | None, operator_node: str, cluster: str,
+                     namespace: str, others: Sequence[str] = ()) -> str:
     """Why killing this whole node would take down more than the one store a demo may take, or '' (pure).
 
     The quorum guard counts one lost store; a node with two stores, PD members whose loss breaks PD's
     quorum, the control plane, the operator's own node, or pods of anyone else (``others_on_node``: the
     effect is node-wide, the right to it was checked in one namespace) is refused outright.
+    ``pd_members`` is PD's /health as (member name, healthy), None when PD did not answer it; members are
+    matched to the PD pods on the node however tidb-operator named them (``pd_member_pod``), and a PD pod
+    that matches no member, or members that could not be read, refuse the node: PD's quorum cannot be counted.
     """
     if any(label in labels for label in CONTROL_PLANE_LABELS):
         return "it runs the Kubernetes control plane"
@@ -182,11 +204,26 @@ def why_node_refused(node: str, *, labels: Mapping[str, str], tikv_on_node: int,
         return f"it runs pods of other namespaces ({', '.join(others[:3])}{more}), which the demo may not take down"
     if tikv_on_node > 1:
         return f"it hosts {tikv_on_node} TiKV stores of the cluster; a demo takes one"
-    healthy = {name for name, ok in pd_members if ok}
+    return _pd_quorum_lost(sorted(pd_on_node), pd_members, cluster, namespace)
+
+
+def _pd_quorum_lost(pd_on_node: list[str], pd_members: Sequence[tuple[str, bool]] | None,
+                    cluster: str, namespace: str) -> str:
+    if not pd_on_node:
+        return ""
+    if pd_members is None:
+        return (f"it hosts PD pod(s) {', '.join(pd_on_node)} and PD did not say which of its members are healthy, "
+                "so PD's quorum cannot be counted")
+    pods = {name: pd_member_pod(name, cluster, namespace) for name, _ in pd_members}
+    unknown = [p for p in pd_on_node if p not in pods.values()]
+    if unknown:
+        return (f"it hosts PD pod(s) {', '.join(unknown)} that match none of the members PD names "
+                f"({', '.join(sorted(pods)[:3])[:200]}), so PD's quorum cannot be counted")
+    healthy = [name for name, ok in pd_members if ok]  # a member of another Kubernetes cluster counts, unmatched
     quorum = len(pd_members) // 2 + 1
-    lost = [p for p in pd_on_node if p in healthy]
-    if pd_members and len(healthy) - len(lost) < quorum:
-        return (f"it hosts PD member(s) {', '.join(sorted(lost))}: {len(healthy) - len(lost)} of "
+    lost = [p for p in pd_on_node if any(pods[name] == p for name in healthy)]
+    if len(healthy) - len(lost) < quorum:
+        return (f"it hosts PD member(s) {', '.join(lost)}: {len(healthy) - len(lost)} of "
                 f"{len(pd_members)} PD members would be left, below PD's quorum of {quorum}")
     return ""
 

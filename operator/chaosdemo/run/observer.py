@@ -23,6 +23,7 @@ from chaosdemo.clients.pd import PDClient
 from chaosdemo.clients.tikv import StoreProbe
 from chaosdemo.core.journal import Subject, WatchJournal, node_subject, statefulset_subject
 from chaosdemo.core.snapshot import (
+    PD_READS,
     REGION_CHECKS,
     NodeContainer,
     NodeState,
@@ -85,17 +86,23 @@ class Observer:
     def watch_nodes(self, names: Iterable[str]) -> None:
         self.watched_nodes.update(n for n in names if n)
 
-    async def _pd(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], str]:
-        try:
-            stores, health, *checks = await asyncio.gather(
-                self.pd.stores(),
-                self.pd.health(),
-                *(self.pd.region_check(c) for c in REGION_CHECKS),
-            )
-        except PDUnavailable as e:
-            return {}, [], {}, e.message
-        counts = {c: int(r.get("count", 0)) for c, r in zip(REGION_CHECKS, checks, strict=True)}
-        return stores, health, counts, ""
+    async def _pd(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], str,
+                                 tuple[tuple[str, str], ...]]:
+        """PD's stores, members' health and region checks, each read on its own: one that PD does not answer
+        (real PD's /health asks every member in turn, 3 s each, so one dead member holds it up) is named in
+        the partial view and costs nothing else; only when none answers is PD unreachable."""
+        answers = await asyncio.gather(self.pd.stores(), self.pd.health(),
+                                       *(self.pd.region_check(c) for c in REGION_CHECKS), return_exceptions=True)
+        for a in answers:
+            if isinstance(a, BaseException) and not isinstance(a, PDUnavailable):
+                raise a
+        unread = tuple((read, a.message) for read, a in zip(PD_READS, answers, strict=True)
+                       if isinstance(a, PDUnavailable))
+        if len(unread) == len(PD_READS):
+            return {}, [], {}, unread[0][1], ()
+        stores, health, *checks = (None if isinstance(a, PDUnavailable) else a for a in answers)
+        counts = {c: int(r.get("count", 0)) for c, r in zip(REGION_CHECKS, checks, strict=True) if r is not None}
+        return stores or {}, health or [], counts, "", unread
 
     async def _read(self, subject: Subject, get: Callable[[], Awaitable[dict[str, Any] | None]]
                     ) -> dict[str, Any] | None:
@@ -103,7 +110,7 @@ class Observer:
 
     async def snapshot(self) -> Snapshot:
         taken_at, sts = self.clock(), f"{self.cluster}-tikv"
-        pods_raw, sts_raw, (stores, health, checks, pd_error), containers, tc = await asyncio.gather(
+        pods_raw, sts_raw, (stores, health, checks, pd_error, pd_unread), containers, tc = await asyncio.gather(
             self.kube.cluster.list_tikv_pods(self.namespace, self.cluster),
             self._read(statefulset_subject(self.namespace, sts),
                        functools.partial(self.kube.cluster.get_statefulset, self.namespace, sts)),
@@ -132,6 +139,7 @@ class Observer:
             region_checks=checks,
             pd_members=pd_members_from(health),
             pd_error=pd_error,
+            pd_unread=pd_unread,
             nodes=nodes,
             node_containers=containers,
             store_answers=tuple(sorted(answers.items())),

@@ -18,7 +18,7 @@ from chaosdemo.api.settings import Settings
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.addresses import service_of
-from chaosdemo.core.invariants import InvariantConfig, evaluate
+from chaosdemo.core.invariants import InvariantConfig, evaluate, pd_reachable
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, Snapshot
 from chaosdemo.core.targeting import (
     others_on_node,
@@ -124,6 +124,10 @@ def check_cluster_exists(tidbcluster: dict[str, object] | None, namespace: str, 
 def check_snapshot(snapshot: Snapshot, cfg: InvariantConfig) -> None:
     if snapshot.pd_error:
         raise PreflightFailed(f"PD is not reachable: {snapshot.pd_error}", reason="PDUnreachable")
+    if snapshot.pd_unread:
+        missing = "; ".join(b.message for b in pd_reachable(snapshot, cfg))
+        raise PreflightFailed(f"PD answered only part of the look, so the cluster's health is not known: {missing}",
+                              reason="PDUnreachable")
     if not snapshot.pods:
         raise PreflightFailed(
             f"TidbCluster {snapshot.namespace}/{snapshot.cluster} has no TiKV pods",
@@ -202,7 +206,8 @@ async def refused_nodes(kube: KubeClient, snapshot: Snapshot, operator_node: str
             node, labels=((obj or {}).get("metadata") or {}).get("labels") or {},
             tikv_on_node=sum(1 for p in snapshot.pods if p.node == node),
             pd_on_node=[str(p["metadata"]["name"]) for p in pd_pods if (p.get("spec") or {}).get("nodeName") == node],
-            pd_members=snapshot.pd_members, operator_node=operator_node,
+            pd_members=snapshot.pd_members if snapshot.pd_answered("health") else None,
+            operator_node=operator_node, cluster=snapshot.cluster, namespace=snapshot.namespace,
             others=others_on_node(await kube.cluster.pods_on_node(node), snapshot.namespace))
         if why:
             refused[node] = why

@@ -91,7 +91,8 @@ async def run_stages(rs: RunState) -> None:
                            through_node=rs.fault.watches_node_container)
         await recheck_blast_radius(rs)
         if spec.canary.enabled and rs.status.recovered_at is None:
-            await open_canary(rs, len((await rs.observer.snapshot()).stores), resumed=True)
+            snap = await rs.observer.snapshot()  # PD may not have answered its stores: the pods count them then
+            await open_canary(rs, len(snap.stores) or len(snap.pods), resumed=True)
     # A fault that took effect before this operator could watch (it restarted mid-demo) is seen from its trace.
     with deps.journal.following(rs.demo.cluster_ns, rs.demo.cluster):
         resumed = rs.status.injected_at is not None or await inject(rs)
@@ -121,7 +122,8 @@ async def preflight(rs: RunState) -> None:
                            refused_nodes=refused)
     target = TargetStatus(pod=choice.pod.name, pod_uid=choice.pod.uid, node=choice.pod.node,
                           restart_count=choice.pod.restart_count, store_id=choice.store.id,
-                          store_address=choice.store.address, selection=choice.selection)
+                          store_address=choice.store.address, selection=choice.selection,
+                          role=demo.spec.target.role or "")
     await rs.fault.check(demo.cluster_ns, target)
     await rs.rec.tell(TargetChosen(len(snap.pods), len(snap.stores), target))
     await open_canary(rs, len(snap.stores), resumed=False)  # spec.canary: its baseline, judged
