@@ -83,3 +83,40 @@ def test_a_map_in_the_status_keeps_its_keys_through_the_api_server() -> None:
     status = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     failures = status["properties"]["impact"]["properties"]["failures"]
     assert failures["type"] == "object" and failures["additionalProperties"] == {"type": "integer"}
+
+
+# The fields of apiextensions.k8s.io/v1 JSONSchemaProps (k8s.io/apiextensions-apiserver
+# pkg/apis/apiextensions/v1/types_jsonschema.go); the API server's strict decoding refuses
+# any other key, so a CRD holding one cannot even be applied.
+_JSON_SCHEMA_PROPS = {
+    "id", "$schema", "$ref", "description", "type", "format", "title", "default", "maximum",
+    "exclusiveMaximum", "minimum", "exclusiveMinimum", "maxLength", "minLength", "pattern",
+    "maxItems", "minItems", "uniqueItems", "multipleOf", "enum", "maxProperties", "minProperties",
+    "required", "items", "allOf", "oneOf", "anyOf", "not", "properties", "additionalProperties",
+    "patternProperties", "dependencies", "additionalItems", "definitions", "externalDocs",
+    "example", "nullable",
+}
+
+
+def test_every_key_of_the_crd_schema_is_one_the_api_server_decodes() -> None:
+    """pydantic writes `const` for a one-value Literal; the API server refused the whole CRD for it."""
+    from chaosdemo.api.crd import build_crd
+
+    def walk(node: object, path: str) -> list[str]:
+        if not isinstance(node, dict):
+            return []
+        bad = [f"{path}.{k}" for k in node if k not in _JSON_SCHEMA_PROPS and not k.startswith("x-kubernetes-")]
+        for key in ("properties", "patternProperties", "definitions"):
+            for name, sub in (node.get(key) or {}).items():
+                bad += walk(sub, f"{path}.{key}.{name}")
+        for key in ("items", "additionalProperties", "not"):
+            bad += walk(node.get(key), f"{path}.{key}")
+        for key in ("allOf", "oneOf", "anyOf"):
+            for i, sub in enumerate(node.get(key) or []):
+                bad += walk(sub, f"{path}.{key}[{i}]")
+        return bad
+
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert walk(schema, "openAPIV3Schema") == []
+    role = schema["properties"]["spec"]["properties"]["target"]["properties"]["role"]
+    assert role["enum"] == ["most-leaders"] and role["type"] == "string"

@@ -63,6 +63,8 @@ def _resolve(node: Any, defs: dict[str, Any], *, keep_defaults: bool) -> Any:
             }
         elif key in ("items",):
             out[key] = _resolve(value, defs, keep_defaults=keep_defaults)
+        elif key == "const":  # a one-value Literal; the API server knows enum, not const
+            out["enum"] = [copy.deepcopy(value)]
         else:
             out[key] = copy.deepcopy(value)
     if out.get("type") == "object" and "properties" in out and keep_defaults:
