@@ -11,6 +11,7 @@ template ``<url>/c/{name}`` reaches each cluster's own.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import urllib.error
@@ -18,9 +19,22 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Mode = Literal["ok", "hang", "5xx", "garbage", "wrong-shape", "slow", "slow-health"]
+Mode = Literal["ok", "hang", "5xx", "garbage", "wrong-shape", "slow", "slow-health", "reloaded"]
 MODES: tuple[Mode, ...] = ("hang", "5xx", "garbage", "wrong-shape", "slow")
 SLOW_SECONDS = 4.0  # over the operator's default PD timeout (3 s)
+
+
+def reload_view(body: bytes, saved_ago: float = 280.0) -> bytes:
+    """The stores as PD shows them right after it restarted or became leader: it reloaded their metadata
+    from its storage, saved up to 5 minutes earlier (tikv/pd pkg/core/store.go storePersistInterval), so
+    every heartbeat is that old and every store Disconnected until PD hears it again."""
+    doc = json.loads(body)
+    saved = time.time() - saved_ago
+    for entry in doc.get("stores") or []:
+        entry["store"]["last_heartbeat"] = int(saved * 1e9)
+        entry["store"]["state_name"] = "Disconnected"
+        entry["status"]["last_heartbeat_ts"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(saved))
+    return json.dumps(doc).encode()
 
 
 class MisbehavingPD:
@@ -28,6 +42,8 @@ class MisbehavingPD:
         self.upstreams = upstream if isinstance(upstream, dict) else {"": upstream}
         self.mode = mode
         self.requests = 0
+        # mode "reloaded": PD's view of the stores is its reload for this long from the first /stores asked
+        self.reload_for, self.reloaded_until, self.reloaded_views = 0.0, 0.0, 0
         self._closing = threading.Event()
         front = self
 
@@ -56,7 +72,10 @@ class MisbehavingPD:
                     time.sleep(SLOW_SECONDS)
                 try:
                     with urllib.request.urlopen(front.route(self.path), timeout=10) as resp:
-                        self._send(resp.status, resp.read())
+                        body = resp.read()
+                        if mode == "reloaded" and self.path.endswith("/stores") and front.still_reloading():
+                            body = reload_view(body)
+                        self._send(resp.status, body)
                 except urllib.error.HTTPError as e:
                     with e:
                         self._send(e.code, e.read())
@@ -78,6 +97,20 @@ class MisbehavingPD:
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def reload(self, seconds: float) -> None:
+        """From the next /stores on, PD's view is its reload for ``seconds`` (then PD has heard every store)."""
+        self.reload_for, self.reloaded_until, self.reloaded_views = seconds, 0.0, 0
+        self.mode = "reloaded"
+
+    def still_reloading(self) -> bool:
+        now = time.time()
+        if not self.reloaded_until:
+            self.reloaded_until = now + self.reload_for
+        if now < self.reloaded_until:
+            self.reloaded_views += 1
+            return True
+        return False
 
     def route(self, path: str) -> str:
         if "" in self.upstreams:

@@ -280,6 +280,10 @@ def test_the_chart_grants_target_rights_only_where_asked(helm: str) -> None:
              for r in d["rules"] if "secrets" in r["resources"]]
     assert named == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["tidb-canary"],
                       "verbs": ["get"]}], "the canary's Secret, by name, read-only"
+    tls = [r for d in render(helm, "ops", "clusterTLS.clientSecrets={basic-cluster-client-secret}")
+           if d["kind"] == "Role" for r in d["rules"] if "secrets" in r["resources"]]
+    assert tls == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["basic-cluster-client-secret"],
+                    "verbs": ["get"]}], "a TLS cluster's client certificate, by name, read-only"
 
 
 def test_deploy_rbac_is_the_chart_rendered_with_its_defaults(helm: str) -> None:

@@ -115,6 +115,28 @@ def test_a_pd_sick_from_the_start_gets_nothing_injected_and_the_reason(
     assert took < 30, f"refused in {took:.1f}s, not stuck"
 
 
+def test_a_pd_that_just_reloaded_its_view_of_the_stores_is_looked_at_again_not_taken_for_a_sick_cluster(
+        local_env: LocalEnv, operator: Operator, demos: Demos, pd_front: MisbehavingPD) -> None:
+    """PD restarted or its leader moved: every store reads stale at once until PD hears it again."""
+    operator.start()
+    bound = float(local_env.operator_env()["CHAOSDEMO_HEARTBEAT_STALE_SECONDS"])
+    pd_front.reload(bound)  # heard again within one heartbeat bound: the preflight waits up to two
+    demos.apply("pd-reloaded", dryRun=True)
+    st = demos.wait("pd-reloaded")["status"]
+    seen = pd_front.reloaded_views
+    pd_front.mode = "ok"
+    assert seen >= 1, "the operator saw PD's reloaded view"
+    assert st["phase"] == "Succeeded", st["message"]
+
+    pd_front.reload(3600)  # never heard again: refused, saying it is PD's view
+    demos.apply("pd-never-heard", dryRun=True)
+    st = demos.wait("pd-never-heard")["status"]
+    pd_front.mode = "ok"
+    assert st["phase"] == "Aborted", st["message"]
+    assert "PD's view, not the stores" in st["message"] and "after waiting" in st["message"], st["message"]
+    assert not lease_exists(local_env)
+
+
 def test_a_pd_that_answers_slower_than_the_default_timeout_is_waited_for_when_the_timeout_allows(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
     with MisbehavingPD(local_env.pd_url, "slow") as pd:

@@ -128,17 +128,22 @@ def test_twenty_demos_at_once_on_one_cluster_run_one_fault(local_env: LocalEnv, 
 
 @pytest.fixture
 def fleet(local_env: LocalEnv) -> Iterator[Fleet]:
-    """Ten more SIMULATED TidbClusters, with one simulated PD process serving each its own PD."""
-    f = Fleet(local_env, 10)
+    """Ten more SIMULATED TidbClusters with spec.tlsCluster.enabled, and one simulated PD process serving each
+    its own PD over TLS only, asking for a client certificate of the clusters' CA as PD does; each cluster's
+    client Secret exists (certificates made with openssl in tidb-operator's shape: cluster/tidb_pki.py)."""
+    f = Fleet(local_env, 10, tls=True)
     try:
         yield f.start()
     finally:
         f.stop()
 
 
-def test_ten_demos_on_ten_clusters_at_once_all_finish_with_one_operator(
+def test_ten_demos_on_ten_tls_clusters_at_once_all_finish_with_one_operator(
         local_env: LocalEnv, operator: Operator, fleet: Fleet) -> None:
+    """Each demo reads its cluster's client Secret and its PD over TLS, though the operator's template says
+    http: the TidbCluster, not the template, says the cluster speaks TLS. Without the Secret, refused."""
     operator.start(CHAOSDEMO_PD_URL_TEMPLATE=fleet.template)
+    assert fleet.template.startswith("http://")
     docs = fleet.demos(timeouts={"detectionSeconds": 60, "recoverySeconds": 120, "stabilitySeconds": 1})
     t0 = time.monotonic()
     local_env.kubectl("apply", "-f", "-", input=yaml.safe_dump_all(docs))
@@ -150,8 +155,19 @@ def test_ten_demos_on_ten_clusters_at_once_all_finish_with_one_operator(
     targets = {st["target"]["pod"].rsplit("-tikv-", 1)[0] for st in ends.values()}
     assert targets == set(fleet.names), "each demo hit its own cluster"
     recovery = sorted(st["recoverySeconds"] for st in ends.values())
-    print(f"10 demos on 10 clusters, one operator: all Succeeded in {took:.0f}s; recovery "
+    print(f"10 demos on 10 TLS clusters, one operator: all Succeeded in {took:.0f}s; recovery "
           f"{recovery[0]:.1f}-{recovery[-1]:.1f}s")
+
+    name = fleet.names[0]
+    local_env.kubectl("delete", "secret", f"{name}-cluster-client-secret", "-n", fleet.namespace)
+    refused = fleet.demos(dryRun=True)[0]
+    refused["metadata"]["name"] = "no-client-secret"
+    local_env.kubectl("apply", "-f", "-", input=yaml.safe_dump(refused))
+    st = demos.wait("no-client-secret")["status"]
+    assert st["phase"] == "Aborted", st["message"]
+    assert "ClusterTLS" in {c.get("reason") for c in st["conditions"]}, st["conditions"]
+    assert f"Secret {fleet.namespace}/{name}-cluster-client-secret" in st["message"], st["message"]
+    assert "spec.tlsCluster.enabled" in st["message"], st["message"]
 
 
 def test_a_leader_that_steps_down_mid_diagnosis_leaves_no_diagnosis_running_behind_it(

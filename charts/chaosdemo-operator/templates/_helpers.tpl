@@ -47,4 +47,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resourceNames: {{ toJson . }}
   verbs: ["get"]
 {{- end }}
+{{- with .Values.clusterTLS.clientSecrets }}
+# A TLS TidbCluster's client certificate (<cluster>-cluster-client-secret): only the Secrets named here.
+- apiGroups: [""]
+  resources: ["secrets"]
+  resourceNames: {{ toJson . }}
+  verbs: ["get"]
+{{- end }}
 {{- end -}}

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import http
 import json
+import ssl
 from typing import Any
 
 import aiohttp
 
 from chaosdemo.api.errors import PDUnavailable
 
-__all__ = ["MAX_BODY", "PDClient", "pd_session", "phrase"]
+__all__ = ["MAX_BODY", "PDClient", "failure", "pd_session", "phrase"]
 
 MAX_BODY = 8 * 2**20  # a real PD's largest answer we read (a region check of a large cluster) is far below
 CHUNK = 64 * 2**10
@@ -35,6 +36,16 @@ CHUNK = 64 * 2**10
 def pd_session() -> aiohttp.ClientSession:
     """The session every PDClient of the operator shares (call inside the event loop)."""
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, limit_per_host=8))
+
+
+def failure(e: BaseException) -> str:
+    """Why a request failed, in words: a TLS refusal says what was refused, not the connection's internals."""
+    if isinstance(e, aiohttp.ClientConnectorCertificateError):
+        err = e.certificate_error
+        return f"TLS: the server's certificate was refused ({getattr(err, 'verify_message', '') or err})"
+    if isinstance(e, aiohttp.ClientSSLError):
+        return f"TLS: {getattr(e.os_error, 'reason', None) or e.os_error}"
+    return repr(e)
 
 
 def phrase(code: int) -> str:
@@ -58,6 +69,15 @@ class PDClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session = session
         self._owned = session is None
+        self._ssl: ssl.SSLContext | bool = True  # aiohttp's default: https verified against the system's CAs
+        self._server_hostname: str | None = None
+
+    def use_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
+        """Speak TLS with ``context`` (the cluster's CA and client certificate), checking the server's
+        certificate against ``server_hostname`` (None: the URL's host). The URL's scheme becomes https."""
+        if self.base_url.startswith("http://"):
+            self.base_url = "https://" + self.base_url[len("http://"):]
+        self._ssl, self._server_hostname = context, server_hostname
 
     async def aclose(self) -> None:
         if self._owned and self._session is not None:
@@ -67,12 +87,12 @@ class PDClient:
         if self._session is None:
             self._session = pd_session()
         try:
-            async with self._session.get(self.base_url + path, timeout=self._timeout,
-                                         allow_redirects=False) as resp:
+            async with self._session.get(self.base_url + path, timeout=self._timeout, allow_redirects=False,
+                                         ssl=self._ssl, server_hostname=self._server_hostname) as resp:
                 status = resp.status
                 body = await self._read(resp, path) if status == 200 else b""
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-            raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {e!r}") from e
+            raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {failure(e)}") from e
         if status != 200:
             raise PDUnavailable(f"PD at {self.base_url} answered {path} with HTTP {status} {phrase(status)}".rstrip())
         try:

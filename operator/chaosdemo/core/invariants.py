@@ -28,6 +28,7 @@ __all__ = [
     "pd_regions_healthy",
     "pd_store_heartbeats_fresh",
     "pd_stores_up",
+    "pd_view_reloading",
     "pod_event_breaches",
     "target_changed",
     "tikv_pods_ready",
@@ -177,6 +178,28 @@ def pd_store_heartbeats_fresh(s: Snapshot, cfg: InvariantConfig) -> list[Breach]
                 Breach(name, f"store-{st.id}", f"store {st.id} last heartbeat {age:.1f}s ago")
             )
     return out
+
+
+def pd_view_reloading(s: Snapshot, cfg: InvariantConfig) -> str:
+    """Why the stale heartbeats are PD's view rather than the stores, or '' (pure).
+
+    A PD that restarts, or a new PD leader, reloads store metadata persisted up to 5 minutes earlier
+    (tikv/pd ``pkg/core/store.go`` ``storePersistInterval``; ``server/cluster/cluster.go``), so every store
+    reads an old ``last_heartbeat``, and Disconnected, until its next heartbeat (TiKV's is every 10 s). A
+    fault takes one store, or one node's: every store stale at once, while every TiKV pod is Ready and
+    every store asked answers, is that reload.
+    """
+    live = [st for st in s.stores if st.state_name not in ("Offline", "Tombstone")]
+    if len(live) < 2 or not s.pd_answered("stores") or not s.pods:
+        return ""
+    ages = sorted(s.taken_at - st.last_heartbeat_ns / 1e9 for st in live)
+    if ages[0] <= cfg.heartbeat_stale_seconds:
+        return ""
+    if not all(p.ready and not p.deleting for p in s.pods) or any(why for _, why in s.store_answers):
+        return ""
+    return (f"every store's last heartbeat in PD is stale at once ({ages[0]:.0f}-{ages[-1]:.0f}s ago) while every "
+            "TiKV pod is Ready: that is PD's view, not the stores (a PD that restarts or a new PD leader reloads "
+            "store metadata saved up to 5 min earlier, and hears each store again at its next heartbeat)")
 
 
 def pd_stores_up(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:

@@ -9,6 +9,10 @@ preflight to its end.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chaosdemo.api.conditions import TERMINAL
@@ -18,7 +22,7 @@ from chaosdemo.api.settings import Settings
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.addresses import service_of
-from chaosdemo.core.invariants import InvariantConfig, evaluate, pd_reachable
+from chaosdemo.core.invariants import InvariantConfig, evaluate, pd_reachable, pd_view_reloading
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, Snapshot
 from chaosdemo.core.targeting import (
     others_on_node,
@@ -37,9 +41,12 @@ __all__ = [
     "granted_tidbcluster",
     "hold_cluster",
     "lease_name",
+    "look_past_reload",
     "quorum_after_losing_one",
     "refused_nodes",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def lease_name(cluster: str) -> str:
@@ -121,6 +128,23 @@ def check_cluster_exists(tidbcluster: dict[str, object] | None, namespace: str, 
         )
 
 
+async def look_past_reload(look: Callable[[], Awaitable[Snapshot]], snapshot: Snapshot, cfg: InvariantConfig,
+                           *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                           clock: Callable[[], float] = time.monotonic) -> Snapshot:
+    """While PD's view of the stores is reloading (``pd_view_reloading``: PD restarted or its leader moved),
+    look again, for up to two heartbeat bounds, so that the reload is not refused as a sick cluster; the last
+    look either way."""
+    first, deadline = clock(), clock() + 2 * cfg.heartbeat_stale_seconds
+    seen = pd_view_reloading(snapshot, cfg)
+    while pd_view_reloading(snapshot, cfg) and clock() < deadline:
+        await sleep(min(1.0, cfg.heartbeat_stale_seconds / 5))
+        snapshot = await look()
+    if seen:
+        log.info("%s/%s: %s; looked again for %.1fs: %s", snapshot.namespace, snapshot.cluster, seen,
+                 clock() - first, "still so" if pd_view_reloading(snapshot, cfg) else "PD has heard every store")
+    return snapshot
+
+
 def check_snapshot(snapshot: Snapshot, cfg: InvariantConfig) -> None:
     if snapshot.pd_error:
         raise PreflightFailed(f"PD is not reachable: {snapshot.pd_error}", reason="PDUnreachable")
@@ -134,6 +158,11 @@ def check_snapshot(snapshot: Snapshot, cfg: InvariantConfig) -> None:
             reason="NoTiKVPods",
         )
     breaches = evaluate(snapshot, cfg)
+    reloading = pd_view_reloading(snapshot, cfg)
+    if breaches and reloading:
+        raise PreflightFailed(
+            f"the cluster's health is not known: {reloading}, and PD still had not heard them after waiting "
+            f"{2 * cfg.heartbeat_stale_seconds:g}s (two heartbeat bounds)", reason="ClusterUnhealthy")
     if breaches:
         shown = "; ".join(b.message for b in breaches[:5])
         more = f" (and {len(breaches) - 5} more)" if len(breaches) > 5 else ""

@@ -22,6 +22,7 @@ from chaosdemo.core.story import Succeeded as SucceededStory
 from chaosdemo.core.targeting import members, select_target
 from chaosdemo.run import undo
 from chaosdemo.run.casebook import log_control
+from chaosdemo.run.cluster_tls import secure
 from chaosdemo.run.demo import Demo
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.felt import judge, open_canary
@@ -33,6 +34,7 @@ from chaosdemo.run.preflight import (
     checked_cluster,
     hold_cluster,
     lease_name,
+    look_past_reload,
     refused_nodes,
 )
 from chaosdemo.run.state import RunState
@@ -77,6 +79,7 @@ async def end(deps: Deps, demo: Demo, happened: Happening) -> None:
 
 async def run_stages(rs: RunState) -> None:
     st, spec, deps = rs.status, rs.demo.spec, rs.deps
+    await secure(rs)  # spec.tlsCluster of the TidbCluster: PD and the stores over TLS, or refused here
     if st.injection is None or st.injection.requested_at is None:
         await preflight(rs)
         if spec.dry_run:
@@ -106,7 +109,8 @@ async def preflight(rs: RunState) -> None:
     tidbcluster = await checked_cluster(kube, deps.settings, demo.cluster_ns, demo.cluster, rs.pd_url)
     await hold_cluster(kube, demo.cluster_ns, demo.cluster, demo.holder, dry_run=demo.spec.dry_run)
     deps.crash("after-lease")
-    snap = rs.progress.last_snapshot = await rs.observer.snapshot()
+    snap = await look_past_reload(rs.observer.snapshot, await rs.observer.snapshot(), rs.inv_cfg)
+    rs.progress.last_snapshot = snap
     check_snapshot(snap, rs.inv_cfg)
     await check_blast_radius(rs.pd, snap)
     rs.progress.watch = WatchState(history=remember_pods({}, snap))

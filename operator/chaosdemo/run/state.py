@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from chaosdemo.api.models import ChaosDemoStatus, TargetStatus
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.clients.tikv import StoreProbe
+from chaosdemo.clients.tls import ClusterTLS
 from chaosdemo.core.addresses import pd_url as pd_of
 from chaosdemo.core.invariants import InvariantConfig
 from chaosdemo.run.canary import Canary
@@ -52,6 +53,14 @@ class RunState:
         return cls(deps=deps, demo=demo, progress=progress, fault=deps.faults(demo.spec.fault, deps.kube, deps.docker),
                    pd_url=pd_url, pd=pd, observer=observer,
                    inv_cfg=InvariantConfig(heartbeat_stale_seconds=s.heartbeat_stale_seconds))
+
+    def use_tls(self, tls: ClusterTLS, pd_hostname: str | None) -> None:
+        """PD and each store's status port over https, with the cluster's CA and client certificate."""
+        self.pd.use_tls(tls.context, pd_hostname)
+        self.pd_url = self.pd.base_url
+        cluster, ns = self.demo.cluster, self.demo.cluster_ns
+        if self.observer.probe is not None:
+            self.observer.probe.use_tls(tls.context, lambda pod: ClusterTLS.store_name(pod, cluster, ns))
 
     @property
     def rec(self) -> Record:

@@ -9,6 +9,7 @@ at ``<url>/c/<cluster>``: point the operator at them with
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from kubernetes_asyncio import client, config
 from chaosdemo_local.cluster import tidb_operator
 from chaosdemo_local.cluster.control_plane import free_port
 from chaosdemo_local.cluster.env import LocalEnv, Process
+from chaosdemo_local.cluster.tidb_pki import client_secret, make_cluster_pki
 
 __all__ = ["Fleet"]
 
@@ -32,15 +34,24 @@ class Fleet:
     sim: Process | None = None
     template: str = ""
     names: list[str] = field(default_factory=list)
+    tls: bool = False  # spec.tlsCluster.enabled: the simulated PD serves TLS only; the client Secrets exist
 
     def start(self, timeout: float = 240) -> Fleet:
         self.names = [f"{self.prefix}-{i}" for i in range(self.size)]
         asyncio.run(self._install())
         port = free_port()
+        tls = []
+        if self.tls:  # one CA for the fleet: the certificates name 127.0.0.1, where the simulated PD listens
+            pki = make_cluster_pki(self.env.workdir / f"pki-{self.prefix}", self.names[0], self.namespace)
+            secrets = [client_secret(pki, name, self.namespace) for name in self.names]
+            self.env.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                    "items": secrets}))
+            tls = ["--tls-dir", str(pki)]
         self.sim = self.env.spawn(f"pd-sim-{self.prefix}", [
             sys.executable, "-m", "chaosdemo_local.cli", "pd-sim", "--kubeconfig", str(self.env.kubeconfig),
             "--port", str(port), "--cluster", ",".join(self.names), "--namespace", self.namespace,
-            "--time-scale", str(self.env.time_scale), "--docker-host", self.env.docker_host])
+            "--time-scale", str(self.env.time_scale), "--docker-host", self.env.docker_host, *tls])
+        # http even with TLS: the operator's default template is http, and a TLS cluster must switch it to https
         self.template = f"http://127.0.0.1:{port}/c/{{name}}"
         deadline = time.monotonic() + timeout
         while not all(self.ready(n) for n in self.names):
@@ -55,7 +66,7 @@ class Fleet:
         await config.load_kube_config(config_file=str(self.env.kubeconfig), client_configuration=cfg)
         async with client.ApiClient(configuration=cfg) as api:
             for name in self.names:
-                await tidb_operator.install(api, self.namespace, name)
+                await tidb_operator.install(api, self.namespace, name, tls=self.tls)
 
     def ready(self, name: str) -> bool:
         tc = self.env.kubectl_json("get", "tidbcluster", name, "-n", self.namespace)

@@ -57,7 +57,7 @@ def labels(cluster: str, component: str) -> dict[str, str]:
     }
 
 
-def tidbcluster(name: str, tikv: int = 3) -> dict[str, Any]:
+def tidbcluster(name: str, tikv: int = 3, *, tls: bool = False) -> dict[str, Any]:
     return {
         "apiVersion": "pingcap.com/v1alpha1",
         "kind": "TidbCluster",
@@ -67,6 +67,7 @@ def tidbcluster(name: str, tikv: int = 3) -> dict[str, Any]:
             "pd": {"baseImage": "pingcap/pd", "replicas": 1, "maxFailoverCount": 0},
             "tikv": {"baseImage": "pingcap/tikv", "replicas": tikv, "maxFailoverCount": 0},
             "tidb": {"baseImage": "pingcap/tidb", "replicas": 1, "maxFailoverCount": 0},
+            **({"tlsCluster": {"enabled": True}} if tls else {}),
         },
     }
 
@@ -128,7 +129,8 @@ async def _create(fn: Any, *args: Any) -> Any:
         return None
 
 
-async def install(api: client.ApiClient, namespace: str = "tidb-cluster", name: str = "basic", tikv: int = 3) -> None:
+async def install(api: client.ApiClient, namespace: str = "tidb-cluster", name: str = "basic", tikv: int = 3,
+                  *, tls: bool = False) -> None:
     """Create the CRD, namespace, TidbCluster, Services and StatefulSets (idempotent)."""
     ext = client.ApiextensionsV1Api(api)
     core, apps, custom = client.CoreV1Api(api), client.AppsV1Api(api), client.CustomObjectsApi(api)
@@ -142,7 +144,7 @@ async def install(api: client.ApiClient, namespace: str = "tidb-cluster", name: 
         await asyncio.sleep(0.1)
     await _create(core.create_namespace, {"metadata": {"name": namespace}})
     await _create(custom.create_namespaced_custom_object, "pingcap.com", "v1alpha1", namespace, "tidbclusters",
-                  tidbcluster(name, tikv))
+                  tidbcluster(name, tikv, tls=tls))
     tc = await custom.get_namespaced_custom_object("pingcap.com", "v1alpha1", namespace, "tidbclusters", name)
     for svc in (
         _service(name, "pd", f"{name}-pd", [("client", 2379)], False, tc),

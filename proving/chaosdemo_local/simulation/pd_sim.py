@@ -20,8 +20,10 @@ import contextlib
 import json
 import logging
 import os
+import ssl
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -262,6 +264,18 @@ async def _serve_sql(args: argparse.Namespace, sim: PDSim, timing: Timing) -> An
     return sql
 
 
+def _server_tls(tls_dir: str) -> ssl.SSLContext | None:
+    """TLS only, asking for a client certificate of the cluster's CA, as PD does with spec.tlsCluster.enabled
+    (tikv/pd ``pkg/utils/grpcutil/grpcutil.go``: ``ClientAuth: tls.RequireAndVerifyClientCert``)."""
+    if not tls_dir:
+        return None
+    d = Path(tls_dir)
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(d / "ca.crt"))
+    ctx.load_cert_chain(d / "ca-pd.crt", d / "ca-pd.key")
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
 async def serve(args: argparse.Namespace) -> None:
     """One simulated PD per cluster of ``--cluster`` (comma-separated), all in this process.
 
@@ -279,11 +293,11 @@ async def serve(args: argparse.Namespace) -> None:
         app.add_subapp(f"/c/{sim.cluster}/", build_app(sim))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
+    site = web.TCPSite(runner, args.host, args.port, ssl_context=_server_tls(args.tls_dir))
     await site.start()
-    log.info("SIMULATED PD for %s in %s on http://%s:%s (time scale %s: heartbeat %.1fs, Disconnected after %.1fs)",
-             ", ".join(names), args.namespace, args.host, args.port, timing.scale, timing.s("heartbeat"),
-             timing.s("disconnect"))
+    log.info("SIMULATED PD for %s in %s on %s://%s:%s (time scale %s: heartbeat %.1fs, Disconnected after %.1fs)",
+             ", ".join(names), args.namespace, "https" if args.tls_dir else "http", args.host, args.port,
+             timing.scale, timing.s("heartbeat"), timing.s("disconnect"))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     import signal
@@ -318,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=2379)
     p.add_argument("--sql-port", type=int, default=0, help="serve a SIMULATED TiDB's MySQL protocol here")
     p.add_argument("--docker-host", default="", help="read node containers' state from this Docker engine")
+    p.add_argument("--tls-dir", default="", help="serve TLS only with this cluster PKI (cluster/tidb_pki.py)")
     p.add_argument("--time-scale", type=float, default=1.0, help="multiplies every PD/TiKV time; 1 is real time")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s pd-sim %(levelname)s %(message)s")
