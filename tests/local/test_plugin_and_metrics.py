@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,17 @@ def test_watch_follows_a_demo_to_its_end_and_list_report_and_metrics_tell_the_sa
     assert "## Timeline" in md and "fault injected" in md and "| Warning | FaultInjected |" in md
     doc = json.loads(kubectl_plugin(local_env, "report", "seen", "-n", demos.ns, "-o", "json").stdout)
     assert doc["status"]["phase"] == "Succeeded" and "Recovered" in [e["reason"] for e in doc["events"]]
+
+    # For pipelines: JUnit of one demo or of all, and the verdict as the exit code.
+    one = kubectl_plugin(local_env, "report", "seen", "-n", demos.ns, "-o", "junit")
+    assert one.returncode == 0, one.stderr
+    assert [c.get("name") for c in ET.fromstring(one.stdout).iter("testcase")] == [f"{demos.ns}/seen"]
+    every = kubectl_plugin(local_env, "report", "-n", demos.ns, "-o", "junit")
+    assert every.returncode == 1, "one demo was Aborted: the gate fails"
+    suite = ET.fromstring(every.stdout).find("testsuite")
+    assert suite is not None and (suite.get("tests"), suite.get("errors")) == ("2", "1"), every.stdout
+    assert kubectl_plugin(local_env, "report", "never-made", "-n", demos.ns, "-o", "junit").returncode == 3
+    assert kubectl_plugin(local_env, "report", "seen", "nothing", "-n", demos.ns).returncode == 2, "md takes one"
 
     m = scrape(port)
     assert m[("chaosdemo_demos_total", (("action", "pod-delete"), ("outcome", "Succeeded")))] == 1

@@ -6,7 +6,8 @@ It talks to the API server with the official ``kubernetes`` client and its
 watch, with the same kubeconfig kubectl uses.
 
 Exit codes of ``watch``: 0 Succeeded; 1 Failed or Aborted; 3 not found;
-4 deleted while watched; 5 ``--timeout`` passed first.
+4 deleted while watched; 5 ``--timeout`` passed first. Of ``report -o junit``: 0 every demo Succeeded;
+1 one Failed or was Aborted; 3 one named does not exist (or none matched); 6 one has not ended yet.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from rich.text import Text
 
 from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
+from chaosdemo.plugin.junit import EXIT, junit, verdict
 from chaosdemo.plugin.page import page
 from chaosdemo.plugin.views import Follower, Note, deadline, inert, lanes, ours, report, rows, sightings
 
@@ -276,6 +278,27 @@ def report_demo(api: client.ApiClient, ns: str, name: str, output: str, console:
     return 0
 
 
+def report_junit(api: client.ApiClient, ns: str, names: list[str], selector: str) -> int:
+    """Several demos (by name, or by label selector) as one JUnit document on stdout; the verdict as exit code."""
+    co = client.CustomObjectsApi(api)
+    objs: list[dict[str, Any]] = []
+    if selector or not names:
+        listed = cast(dict[str, Any], co.list_namespaced_custom_object(API_GROUP, API_VERSION, ns, PLURAL,
+                                                                       label_selector=selector or None))
+        objs = inert(listed["items"])
+        if not objs:
+            Console(stderr=True).print(Text(f"No ChaosDemos in namespace {ns}"
+                                            + (f" match {selector!r}" if selector else "")), style="red")
+            return EXIT["missing"]
+    for name in names:
+        obj = _demo_or_say(co, ns, name, Console(stderr=True))
+        if obj is None:
+            return EXIT["missing"]
+        objs.append(obj)
+    sys.stdout.write(junit(objs, name=f"chaosdemo {ns}", timestamp=_now().strftime("%Y-%m-%dT%H:%M:%S")))
+    return verdict(objs)
+
+
 def main(argv: list[str] | None = None, prog: str = "kubectl chaosdemo") -> int:
     # The connection flags go before or after the subcommand, as with kubectl.
     common = argparse.ArgumentParser(add_help=False)
@@ -290,11 +313,14 @@ def main(argv: list[str] | None = None, prog: str = "kubectl chaosdemo") -> int:
     w.add_argument("--timeout", type=float, default=0, help="give up after this many seconds (exit 5)")
     ls = sub.add_parser("list", parents=[common], help="every demo with its outcome, times and diagnosis")
     ls.add_argument("-A", "--all-namespaces", action="store_true")
-    r = sub.add_parser("report", parents=[common], help="one demo's whole story, for a postmortem")
-    r.add_argument("name")
-    r.add_argument("-o", "--output", choices=["md", "json", "pretty", "html"], default="md",
+    r = sub.add_parser("report", parents=[common], help="one demo's whole story, for a postmortem; or demos as "
+                       "JUnit for a CI pipeline")
+    r.add_argument("names", nargs="*", metavar="NAME", help="the demo (several, or none for all, with -o junit)")
+    r.add_argument("-o", "--output", choices=["md", "json", "pretty", "html", "junit"], default="md",
                    help="md: Markdown (default); json; pretty: rendered in the terminal; html: one self-contained "
-                   "page with the timeline drawn")
+                   "page with the timeline drawn; junit: JUnit XML, one testcase per demo, and an exit code a "
+                   "pipeline can gate on (0 all Succeeded, 1 one Failed or Aborted, 3 not found, 6 not ended)")
+    r.add_argument("-l", "--selector", default="", help="with -o junit: the demos with these labels")
     args = parser.parse_args(argv)
     console = Console(highlight=False)
     api, ns = connect(getattr(args, "kubeconfig", None), getattr(args, "context", None))
@@ -304,7 +330,11 @@ def main(argv: list[str] | None = None, prog: str = "kubectl chaosdemo") -> int:
             return follow(api, ns, args.name, console, args.timeout)
         if args.command == "list":
             return list_demos(api, None if args.all_namespaces else ns, console)
-        return report_demo(api, ns, args.name, args.output, console)
+        if args.output == "junit":
+            return report_junit(api, ns, args.names, args.selector)
+        if len(args.names) != 1 or args.selector:
+            parser.error(f"report -o {args.output} takes one NAME (several, or -l, only with -o junit)")
+        return report_demo(api, ns, args.names[0], args.output, console)
     except KeyboardInterrupt:
         return 130
     finally:
