@@ -37,6 +37,7 @@ def test_every_store_stale_at_once_with_every_pod_ready_is_pds_view() -> None:
     (reloaded((290, 5, 297)), "one store heard since: the others are the stores' own"),
     (reloaded(pods=(pod(NAMES[0], ready=False), *(pod(n) for n in NAMES[1:]))), "a pod not Ready"),
     (reloaded(pods=(pod(NAMES[0], deleting=True), *(pod(n) for n in NAMES[1:]))), "a pod going away"),
+    (reloaded(pods=(pod(NAMES[0]), pod(NAMES[2]))), "a store whose pod is gone"),
     (reloaded(store_answers=((NAMES[1], "no answer within 0.5s"),)), "a store that does not answer"),
     (replace(reloaded(), stores=reloaded().stores[:1]), "one store: nothing to tell it from"),
     (reloaded(pd_unread=(("stores", "timeout"),)), "stores unread"),
@@ -87,3 +88,23 @@ def test_a_cluster_that_is_sick_is_refused_without_waiting() -> None:
     assert looks.run() is sick and looks.slept == 0
     with pytest.raises(PreflightFailed, match="already unhealthy"):
         check_snapshot(sick, CFG)
+
+
+def test_a_pd_reload_while_detecting_is_not_the_detection_and_holds_recovery_once_detected() -> None:
+    from chaosdemo.api.models import TargetStatus
+    from chaosdemo.core.step import Detected, KeepWaiting, WatchPlan, WatchState, step
+
+    target = TargetStatus(pod=NAMES[1], pod_uid=f"uid-{NAMES[1]}", node="node-1", restart_count=0, store_id="2")
+    plan = WatchPlan(injected_at=reloaded().taken_at - 5, detection_seconds=120, recovery_seconds=600,
+                     stability_seconds=10, target=target, cfg=CFG)
+    quiet = step(WatchState(), plan, [], reloaded())
+    assert isinstance(quiet.decision, KeepWaiting), "PD's reload is not the fault"
+    assert quiet.state.violations == ()
+
+    gone = reloaded(pods=(pod(NAMES[0]), pod(NAMES[2])))  # the fault shows: the target's pod is gone
+    seen = step(quiet.state, plan, [], gone)
+    assert isinstance(seen.decision, Detected)
+    assert {b.invariant for b in seen.decision.breaches} >= {"tikv-pods-ready", "pd-store-heartbeats-fresh"}
+    later = step(seen.state, plan, [], reloaded())
+    assert isinstance(later.decision, KeepWaiting) and later.state.stable_since is None, \
+        "once detected, PD's stale view holds recovery until PD has heard every store"

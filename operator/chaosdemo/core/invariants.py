@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from chaosdemo.core.addresses import pod_name_of_store
 from chaosdemo.core.scrub import clip
 from chaosdemo.core.snapshot import REGION_CHECKS, PodState, Snapshot
 
@@ -186,8 +187,8 @@ def pd_view_reloading(s: Snapshot, cfg: InvariantConfig) -> str:
     A PD that restarts, or a new PD leader, reloads store metadata persisted up to 5 minutes earlier
     (tikv/pd ``pkg/core/store.go`` ``storePersistInterval``; ``server/cluster/cluster.go``), so every store
     reads an old ``last_heartbeat``, and Disconnected, until its next heartbeat (TiKV's is every 10 s). A
-    fault takes one store, or one node's: every store stale at once, while every TiKV pod is Ready and
-    every store asked answers, is that reload.
+    fault takes one store, or one node's: every store stale at once, while every store's pod is there and
+    Ready and every store asked answers, is that reload.
     """
     live = [st for st in s.stores if st.state_name not in ("Offline", "Tombstone")]
     if len(live) < 2 or not s.pd_answered("stores") or not s.pods:
@@ -195,7 +196,10 @@ def pd_view_reloading(s: Snapshot, cfg: InvariantConfig) -> str:
     ages = sorted(s.taken_at - st.last_heartbeat_ns / 1e9 for st in live)
     if ages[0] <= cfg.heartbeat_stale_seconds:
         return ""
-    if not all(p.ready and not p.deleting for p in s.pods) or any(why for _, why in s.store_answers):
+    pods = [s.pod(pod_name_of_store(st.address, s.cluster, s.namespace) or "") for st in live]
+    if not all(p is not None and p.ready and not p.deleting for p in (*pods, *s.pods)):
+        return ""  # a store whose pod is gone, not Ready or going away: that is a fault's, or may be
+    if any(why for _, why in s.store_answers):
         return ""
     return (f"every store's last heartbeat in PD is stale at once ({ages[0]:.0f}-{ages[-1]:.0f}s ago) while every "
             "TiKV pod is Ready: that is PD's view, not the stores (a PD that restarts or a new PD leader reloads "

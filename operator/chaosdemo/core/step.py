@@ -32,7 +32,14 @@ from dataclasses import dataclass, field, replace
 from chaosdemo.api.models import ChaosDemoStatus, TargetStatus, Violation
 from chaosdemo.api.timestamps import iso, parse_iso
 from chaosdemo.core.history import ContainerLog, PodHistory, remember_containers, remember_pod, remember_pods
-from chaosdemo.core.invariants import Breach, InvariantConfig, evaluate, pod_event_breaches, target_changed
+from chaosdemo.core.invariants import (
+    Breach,
+    InvariantConfig,
+    evaluate,
+    pd_view_reloading,
+    pod_event_breaches,
+    target_changed,
+)
 from chaosdemo.core.journal import PodEvent
 from chaosdemo.core.sightings import tidb_operator_shows
 from chaosdemo.core.snapshot import Snapshot
@@ -55,6 +62,9 @@ __all__ = [
     "summarize",
     "watch_from",
 ]
+
+
+RELOAD_SHOWS = frozenset({"pd-store-heartbeats-fresh", "pd-stores-up"})  # what a PD reload breaks on every store
 
 
 @dataclass(frozen=True)
@@ -222,6 +232,16 @@ def _agreement(state: WatchState, plan: WatchPlan, snap: Snapshot) -> Step:
     return Step(state, KeepWaiting(), False)
 
 
+def _breaches(state: WatchState, plan: WatchPlan, snap: Snapshot) -> list[Breach]:
+    """The snapshot's breaches. While detecting, a PD that restarted or whose leader moved (every store stale
+    at once: its view, not the fault) is not a detection; once detected, it stays on the record and holds
+    recovery until PD has heard every store again."""
+    breaches = evaluate(snap, plan.cfg)
+    if not state.detected and pd_view_reloading(snap, plan.cfg):
+        return [b for b in breaches if b.invariant not in RELOAD_SHOWS]
+    return breaches
+
+
 def step(state: WatchState, plan: WatchPlan, events: Sequence[PodEvent], snap: Snapshot) -> Step:
     """One look: the journal's new entries and a snapshot in, the next state and a decision out."""
     history, violations, first = _read_journal(state, events)
@@ -235,7 +255,7 @@ def step(state: WatchState, plan: WatchPlan, events: Sequence[PodEvent], snap: S
             and snap.taken_at >= plan.injected_at + plan.undo_after):
         return Step(state, UndoNow(), changed=True)
 
-    breaches = evaluate(snap, plan.cfg)
+    breaches = _breaches(state, plan, snap)
     now = iso(snap.taken_at)
     timeline, dropped = update_timeline(violations, breaches, now)
     changed = timeline != violations or journal_news
