@@ -53,7 +53,7 @@ def test_the_schema_defaults_are_the_models_defaults():
     assert spec["properties"]["timeouts"]["default"] == model.timeouts.model_dump(by_alias=True)
     assert spec["properties"]["fault"]["properties"]["action"]["default"] == model.fault.action
     assert spec["properties"]["fault"]["properties"]["action"]["enum"] == [
-        "pod-delete", "pod-kill", "container-kill", "node-kill", "process-pause", "network-partition"]
+        "pod-delete", "pod-kill", "container-kill", "node-kill", "process-pause", "network-partition", "none"]
 
 
 def test_a_spec_as_kubectl_returns_it_parses_into_the_model():

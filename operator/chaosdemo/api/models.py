@@ -53,7 +53,9 @@ API_VERSION = "v1alpha1"
 KIND = "ChaosDemo"
 PLURAL = "chaosdemos"
 
-FaultAction = Literal["pod-delete", "pod-kill", "container-kill", "node-kill", "process-pause", "network-partition"]
+FaultAction = Literal["pod-delete", "pod-kill", "container-kill", "node-kill", "process-pause", "network-partition",
+                      "none"]
+CONTROL = "none"  # the no-fault control: everything a demo does, but nothing is injected
 HELD_ACTIONS = ("process-pause", "network-partition")  # held for durationSeconds, then undone
 PartitionScope = Literal["pd", "pd-and-peers"]
 TargetRole = Literal["most-leaders"]
@@ -191,7 +193,9 @@ class FaultSpec(_Model):
             "(the pod stays Ready; the store goes silent). network-partition: drop the traffic between "
             "the TiKV pod and PD (partitionScope pd-and-peers: and the other TiKV stores) in the pod's "
             "own network namespace, through its kind node; undone after durationSeconds (the pod stays "
-            "Ready; PD stops hearing the store)."
+            "Ready; PD stops hearing the store). none: a no-fault control: preflight, target and SQL canary "
+            "as for a fault, but nothing is injected; the demo watches for detectionSeconds and Succeeds if no "
+            "invariant broke, or Fails with FalseAlarm if one did."
         ),
     )
     grace_period_seconds: int | None = Field(
@@ -305,7 +309,8 @@ class TimeoutsSpec(_Model):
         default=120,
         description=(
             "How long to wait, after the fault is injected, for an invariant to break. "
-            "If none breaks in time the demo fails: the fault went unnoticed."
+            "If none breaks in time the demo fails: the fault went unnoticed. For a no-fault control "
+            "(action none), its window: it holds if none breaks in this time."
         ),
         ge=5,
         le=3600,

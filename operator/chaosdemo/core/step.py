@@ -14,6 +14,8 @@ plain data and the snapshot's own clock, so every path is a unit test:
     Agreed             what users look at (tidb-operator's status) agrees: the demo may end
     NoOperatorStatus   the TidbCluster carries no tidb-operator status: nothing to wait for
     Failed             a deadline passed (NotDetected, RecoveryTimeout, TidbOperatorDisagrees)
+    FalseAlarm         a no-fault control (nothing injected) saw an invariant break
+    Quiet              a no-fault control's window passed with nothing detected: the control holds
 
 Three phases follow one another in the state: detecting, recovering, then agreeing. tidb-operator
 copies PD's store states on its own sync period, so ``kubectl get tidbcluster`` may still say not
@@ -51,8 +53,10 @@ __all__ = [
     "Decision",
     "Detected",
     "Failed",
+    "FalseAlarm",
     "KeepWaiting",
     "NoOperatorStatus",
+    "Quiet",
     "Recovered",
     "Step",
     "UndoNow",
@@ -78,6 +82,7 @@ class WatchPlan:
     target: TargetStatus
     undo_after: float | None = None  # seconds after injection the fault's undo is due; None: nothing to undo
     cfg: InvariantConfig = field(default_factory=InvariantConfig)
+    control: bool = False  # a no-fault control: nothing was injected, so any detection is a false alarm
 
     @property
     def detection_deadline(self) -> float:
@@ -146,7 +151,7 @@ class NoOperatorStatus:
 
 @dataclass(frozen=True)
 class Failed:
-    reason: str  # NotDetected, RecoveryTimeout or TidbOperatorDisagrees
+    reason: str  # NotDetected, RecoveryTimeout, TidbOperatorDisagrees or FalseAlarm (a control, resumed)
     message: str
     detected: bool
 
@@ -156,7 +161,19 @@ class Failed:
         return self.reason == "TidbOperatorDisagrees"
 
 
-Decision = KeepWaiting | UndoNow | Detected | Recovered | AwaitAgreement | Agreed | NoOperatorStatus | Failed
+@dataclass(frozen=True)
+class FalseAlarm:
+    breaches: tuple[Breach, ...]  # the first is credited with the (false) detection
+    at: float
+
+
+@dataclass(frozen=True)
+class Quiet:
+    at: float  # the end of the control's window
+
+
+Decision = (KeepWaiting | UndoNow | Detected | Recovered | AwaitAgreement | Agreed | NoOperatorStatus | Failed
+            | FalseAlarm | Quiet)
 
 
 @dataclass(frozen=True)
@@ -242,6 +259,24 @@ def _breaches(state: WatchState, plan: WatchPlan, snap: Snapshot) -> list[Breach
     return breaches
 
 
+def _detecting(state: WatchState, plan: WatchPlan, first: tuple[float, list[Breach]] | None, breaches: list[Breach],
+               snap: Snapshot, changed: bool) -> Step:
+    """Before the detection, and for a no-fault control (nothing injected, so any detection is false)."""
+    if plan.control and state.detected:  # resumed after a control's false alarm was recorded
+        return Step(state, Failed("FalseAlarm", "a no-fault control saw an invariant break though nothing was "
+                                  "injected (recorded before the operator restarted)", detected=True), True)
+    seen = (first[0], (*first[1], *breaches)) if first is not None else (snap.taken_at, tuple(breaches))
+    if seen[1]:
+        said = FalseAlarm(seen[1], seen[0]) if plan.control else Detected(seen[1], seen[0])
+        return Step(replace(state, detected=True), said, True)
+    if snap.taken_at > plan.detection_deadline:
+        if plan.control:
+            return Step(state, Quiet(snap.taken_at), True)
+        return Step(state, Failed("NotDetected", f"no invariant broke within {plan.detection_seconds:g}s "
+                                  "of the injection: the fault went unnoticed", detected=False), True)
+    return Step(state, KeepWaiting(), changed)
+
+
 def step(state: WatchState, plan: WatchPlan, events: Sequence[PodEvent], snap: Snapshot) -> Step:
     """One look: the journal's new entries and a snapshot in, the next state and a decision out."""
     history, violations, first = _read_journal(state, events)
@@ -265,15 +300,8 @@ def step(state: WatchState, plan: WatchPlan, events: Sequence[PodEvent], snap: S
             timeline = open_violations(timeline, first[1], iso(first[0]))
     state = replace(state, violations=tuple(timeline), dropped=state.dropped + dropped, resumed=False)
 
-    if not state.detected:
-        if first is not None:
-            return Step(replace(state, detected=True), Detected((*first[1], *breaches), first[0]), True)
-        if breaches:
-            return Step(replace(state, detected=True), Detected(tuple(breaches), snap.taken_at), True)
-        if snap.taken_at > plan.detection_deadline:
-            return Step(state, Failed("NotDetected", f"no invariant broke within {plan.detection_seconds:g}s "
-                                      "of the injection: the fault went unnoticed", detected=False), True)
-        return Step(state, KeepWaiting(), changed)
+    if not state.detected or plan.control:
+        return _detecting(state, plan, first, breaches, snap, changed)
 
     if breaches:
         changed = changed or state.stable_since is not None

@@ -6,6 +6,8 @@ a demo can take (each action, each refusal, each failure, a resume at any phase)
 
     Started -> TargetChosen -> Requested -> Injected -> Looked* -> Detected -> Looked* (Undone)
             -> Recovered -> AwaitingAgreement* -> Agreed | NoAgreementToWait -> Succeeded
+    a no-fault control (action none): ... -> Injected -> Looked* -> ControlQuiet -> Succeeded,
+                                      or -> Detected (control) -> Ended (FalseAlarm)
     beside it:       Diagnosed | DiagnosisFailed; with the SQL canary CanaryStarted (preflight), Felt*
     on any way out:  Aborted (nothing injected), DryRunEnded, DeadlinePassed, Ended (failed), UndoFailed
 
@@ -24,6 +26,7 @@ from typing import Any, Literal
 
 from chaosdemo.api import conditions as cond
 from chaosdemo.api.models import (
+    CONTROL,
     ChaosDemoStatus,
     ConditionType,
     Diagnosis,
@@ -43,6 +46,7 @@ __all__ = [
     "Agreed",
     "AwaitingAgreement",
     "CanaryStarted",
+    "ControlQuiet",
     "DeadlinePassed",
     "Detected",
     "Diagnosed",
@@ -149,6 +153,14 @@ class Detected:
     message: str
     at: str
     diagnosis: bool  # a diagnosis is asked for (spec.diagnosis.enabled)
+    control: bool = False  # a no-fault control: nothing was injected, so this is a false alarm
+
+
+@dataclass(frozen=True)
+class ControlQuiet:
+    """A no-fault control's window passed with no invariant broken."""
+
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -231,7 +243,7 @@ class Ended:
 
 Happening = (Started | TargetChosen | CanaryStarted | Felt | Requested | Injected | Looked | Detected | Undone
              | UndoFailed | Recovered | AwaitingAgreement | Agreed | NoAgreementToWait | Diagnosed | DiagnosisFailed
-             | DeadlinePassed | Aborted | DryRunEnded | Succeeded | Ended)
+             | DeadlinePassed | Aborted | DryRunEnded | Succeeded | Ended | ControlQuiet)
 
 
 def verdict(d: Diagnosis | None) -> str:
@@ -310,6 +322,10 @@ def _felt(d: _Draft, h: Felt) -> None:
 
 def _requested(d: _Draft, h: Requested) -> None:
     d.s.injection = InjectionRecord(action=h.action, requested_at=d.now)
+    if h.action == CONTROL:
+        d.set("FaultInjected", "Unknown", "Injecting", "no-fault control: nothing will be injected")
+        d.s.message = "no-fault control: nothing is injected; watching for a false alarm"
+        return
     d.set("FaultInjected", "Unknown", "Injecting", f"{h.action} is being injected")
     d.s.message = f"injecting {h.action} into {d.s.target.pod if d.s.target else 'its target'}"
 
@@ -318,10 +334,12 @@ def _injected(d: _Draft, h: Injected) -> None:
     s = d.s
     s.injection = (s.injection or InjectionRecord()).model_copy(update={"detail": h.detail})
     s.injected_at = h.at
-    d.set("FaultInjected", "True", "Injected", h.detail)
+    control = s.injection.action == CONTROL
+    # A control's window starts here: FaultInjected is True (the phase is Detecting), saying nothing was.
+    d.set("FaultInjected", "True", "NoFaultControl" if control else "Injected", h.detail)
     d.set("FailureDetected", "Unknown", "Watching", "watching the invariants")
-    s.message = f"{h.detail}; watching for the failure"
-    d.post("Warning", "FaultInjected", h.detail)
+    s.message = f"{h.detail}; watching for {'a false alarm' if control else 'the failure'}"
+    d.post("Normal" if control else "Warning", "ControlStarted" if control else "FaultInjected", h.detail)
 
 
 def _looked(d: _Draft, h: Looked) -> None:
@@ -343,6 +361,11 @@ def _detected(d: _Draft, h: Detected) -> None:
     d.set("Recovered", "Unknown", "Waiting", "waiting for every invariant to hold")
     s.message = f"detected in {s.detection_seconds}s by {h.invariant}"
     d.ours()
+    if h.control:
+        d.set("Diagnosed", "False", "NoFault", "a no-fault control is not diagnosed: nothing was injected")
+        d.post("Warning", "FalseAlarm", f"{h.invariant} broke {s.detection_seconds}s into a no-fault control, though "
+               f"nothing was injected: {h.message}")
+        return
     if h.diagnosis:
         d.set("Diagnosed", "Unknown", "Diagnosing", "gathering evidence for the diagnosis")
     else:
@@ -405,7 +428,8 @@ def _diagnosis_failed(d: _Draft, h: DiagnosisFailed) -> None:
 
 
 def _deadline(d: _Draft, h: DeadlinePassed) -> None:
-    d.set("Recovered" if h.detected else "FailureDetected", "False", h.reason, "deadline passed")
+    what = "a no-fault control saw an invariant break" if h.reason == "FalseAlarm" else "deadline passed"
+    d.set("Recovered" if h.detected else "FailureDetected", "False", h.reason, what)
 
 
 def _aborted(d: _Draft, h: Aborted) -> None:
@@ -422,8 +446,21 @@ def _dry_run(d: _Draft, h: DryRunEnded) -> None:
     d.end(True, "DryRun", f"dry run: preflight passed and {h.pod} would be hit; nothing was injected")
 
 
+def _control_quiet(d: _Draft, h: ControlQuiet) -> None:
+    what = f"no invariant broke in the {h.seconds:g}s window, and nothing was injected"
+    d.set("FailureDetected", "False", "NothingDetected", what)
+    d.set("Diagnosed", "False", "NoFault", "a no-fault control is not diagnosed: nothing was injected")
+    d.set("Recovered", "True", "NothingToRecover", "nothing was injected")
+    d.s.message = f"no-fault control held: {what}"
+    d.post("Normal", "ControlHeld", d.s.message)
+
+
 def _succeeded(d: _Draft, h: Succeeded) -> None:
     s = d.s
+    if s.injection is not None and s.injection.action == CONTROL:
+        held = next((c.message for c in s.conditions if c.type == "FailureDetected"), "")
+        d.end(True, "Succeeded", f"no-fault control held: {held}")
+        return
     d.end(True, "Succeeded", f"detected in {s.detection_seconds}s by {s.detected_by}, recovered in "
                              f"{s.recovery_seconds}s{verdict(s.diagnosis)}")
 
@@ -438,7 +475,7 @@ _TELL: dict[type, Callable[[_Draft, Any], None]] = {
     Detected: _detected, Undone: _undone, UndoFailed: _undo_failed, Recovered: _recovered,
     AwaitingAgreement: _awaiting, Agreed: _agreed, NoAgreementToWait: _no_agreement, Diagnosed: _diagnosed,
     DiagnosisFailed: _diagnosis_failed, DeadlinePassed: _deadline, Aborted: _aborted, DryRunEnded: _dry_run,
-    Succeeded: _succeeded, Ended: _ended,
+    Succeeded: _succeeded, Ended: _ended, ControlQuiet: _control_quiet,
 }
 
 

@@ -43,8 +43,8 @@ from chaosdemo.run.node_exec import (
     tikv_pid,
 )
 
-__all__ = ["FAULTS", "ContainerKill", "Fault", "Injected", "NetworkPartition", "NodeKill", "PodDelete", "ProcessPause",
-           "fault_for", "ground_truth"]
+__all__ = ["FAULTS", "ContainerKill", "Fault", "Injected", "NetworkPartition", "NoFault", "NodeKill", "PodDelete",
+           "ProcessPause", "fault_for", "ground_truth"]
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,26 @@ class PodDelete:
 
     async def undo(self, namespace: str, target: TargetStatus) -> str:
         return "nothing to undo: the StatefulSet recreates the pod"
+
+
+@dataclass
+class NoFault:
+    """none: the no-fault control. Nothing is injected; the watch that follows is judged for false alarms."""
+
+    action: FaultAction = "none"
+    expected_class: FaultClass = "no-fault"
+    node_level: bool = False
+    watches_node_container: bool = False
+    undo_after: float | None = None
+
+    async def check(self, namespace: str, target: TargetStatus) -> None:
+        return None
+
+    async def inject(self, namespace: str, target: TargetStatus) -> Injected:
+        return Injected(f"no-fault control: nothing injected ({target.pod} would have been the target)")
+
+    async def undo(self, namespace: str, target: TargetStatus) -> str:
+        return "nothing to undo: nothing was injected"
 
 
 async def _kind_node(docker: DockerClient | None, node: str) -> tuple[DockerClient, ContainerState]:
@@ -347,6 +367,7 @@ FAULTS: dict[str, FaultFactory] = {
     "process-pause": lambda spec, kube, docker: ProcessPause(docker, float(spec.effective_duration())),
     "network-partition": lambda spec, kube, docker: NetworkPartition(
         docker, kube, float(spec.effective_duration()), spec.effective_partition_scope()),
+    "none": lambda spec, kube, docker: NoFault(),
 }
 
 

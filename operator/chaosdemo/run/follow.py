@@ -15,6 +15,7 @@ import time
 from dataclasses import replace
 
 from chaosdemo.api.errors import DemoFailed
+from chaosdemo.api.models import CONTROL
 from chaosdemo.api.timestamps import iso, parse_iso
 from chaosdemo.core.journal import Subject, Wakeup, cluster_subject, node_subject
 from chaosdemo.core.sightings import advance
@@ -24,7 +25,9 @@ from chaosdemo.core.step import (
     Decision,
     Detected,
     Failed,
+    FalseAlarm,
     NoOperatorStatus,
+    Quiet,
     Recovered,
     UndoNow,
     WatchPlan,
@@ -34,6 +37,7 @@ from chaosdemo.core.step import (
 from chaosdemo.core.story import Agreed as AgreedStory
 from chaosdemo.core.story import (
     AwaitingAgreement,
+    ControlQuiet,
     DeadlinePassed,
     Diagnosed,
     DiagnosisFailed,
@@ -60,7 +64,8 @@ def plan_of(rs: RunState) -> WatchPlan:
     assert st.injected_at is not None
     return WatchPlan(injected_at=parse_iso(st.injected_at), detection_seconds=t.detection_seconds,
                      recovery_seconds=t.recovery_seconds, stability_seconds=t.stability_seconds,
-                     target=rs.target, undo_after=rs.fault.undo_after, cfg=rs.inv_cfg)
+                     target=rs.target, undo_after=rs.fault.undo_after, cfg=rs.inv_cfg,
+                     control=rs.demo.spec.fault.action == CONTROL)
 
 
 async def follow(rs: RunState, resumed: bool) -> None:
@@ -72,7 +77,7 @@ async def follow(rs: RunState, resumed: bool) -> None:
         rs.observer.watch_node_containers(rs.deps.docker, [rs.target.node])
     limit = s.diagnosis_settle_seconds + s.claude_timeout_seconds * (s.claude_max_retries + 1) + 30
     job = DiagnosisJob(lambda: diagnosis(rs), limit, lambda limit: diagnosis_timed_out(rs, limit))
-    if p.watch.detected and st.diagnosis is None and rs.demo.spec.diagnosis.enabled:
+    if p.watch.detected and st.diagnosis is None and rs.demo.spec.diagnosis.enabled and not plan_of(rs).control:
         job.start()
     if p.cursor is None:
         p.cursor = journal.cursor()
@@ -119,6 +124,16 @@ async def _act(rs: RunState, decision: Decision, job: DiagnosisJob) -> bool:
             await rec.tell(DeadlinePassed(decision.reason, decision.detected), save=False)
         await job.finish()
         raise DemoFailed(decision.message, reason=decision.reason)
+    elif isinstance(decision, FalseAlarm):
+        first = decision.breaches[0]
+        story = await rec.tell(DetectedStory(first.invariant, first.message, iso(decision.at), diagnosis=False,
+                                             control=True))
+        metrics.detected(spec.fault.action, first.invariant, story.status.detection_seconds or 0.0)
+        raise DemoFailed(f"a no-fault control saw {first.invariant} break {story.status.detection_seconds}s into "
+                         f"its window, though nothing was injected: {first.message}", reason="FalseAlarm")
+    elif isinstance(decision, Quiet):
+        await rec.tell(ControlQuiet(rs.demo.spec.timeouts.detection_seconds))
+        return True
     elif isinstance(decision, Detected):
         first = decision.breaches[0]
         story = await rec.tell(DetectedStory(first.invariant, first.message, iso(decision.at),
