@@ -37,7 +37,7 @@ from chaosdemo.plugin.junit import EXIT, junit, verdict
 from chaosdemo.plugin.page import page
 from chaosdemo.plugin.views import Follower, Note, deadline, inert, lanes, ours, report, rows, sightings
 
-__all__ = ["follow", "main"]
+__all__ = ["build_parser", "follow", "main"]
 
 SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -299,7 +299,7 @@ def report_junit(api: client.ApiClient, ns: str, names: list[str], selector: str
     return verdict(objs)
 
 
-def main(argv: list[str] | None = None, prog: str = "kubectl chaosdemo") -> int:
+def build_parser(prog: str = "kubectl chaosdemo") -> argparse.ArgumentParser:
     # The connection flags go before or after the subcommand, as with kubectl.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--kubeconfig", default=argparse.SUPPRESS,
@@ -321,6 +321,11 @@ def main(argv: list[str] | None = None, prog: str = "kubectl chaosdemo") -> int:
                    "page with the timeline drawn; junit: JUnit XML, one testcase per demo, and an exit code a "
                    "pipeline can gate on (0 all Succeeded, 1 one Failed or Aborted, 3 not found, 6 not ended)")
     r.add_argument("-l", "--selector", default="", help="with -o junit: the demos with these labels")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "kubectl chaosdemo") -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     console = Console(highlight=False)
     api, ns = connect(getattr(args, "kubeconfig", None), getattr(args, "context", None))
