@@ -74,3 +74,15 @@ def test_the_kind_bench_sets_what_tidbs_clients_felt_beside_the_observers() -> N
                             "lowestShare": 0.6, "bankHeld": True}
     text = table({"date": "d", "machine": "m", "runs": 3, "hold": 45, "actions": {"pod-kill": s}})
     assert "| pod-kill | 3.0 s | 2 of 3 | 0.5 s | 25 s | 60% | held |" in text
+
+
+def test_the_kind_bench_counts_the_false_alarms_of_its_live_controls() -> None:
+    from chaosdemo_local.bench.kind_bench import controls_summary, table
+
+    held = {"phase": "Succeeded", "detectedBy": None, "message": "no-fault control held: ..."}
+    alarm = {"phase": "Failed", "detectedBy": "pd-store-heartbeats-fresh", "message": "a no-fault control saw ..."}
+    refused = {"phase": "Aborted", "detectedBy": None, "message": "ClusterUnhealthy: ..."}
+    c = controls_summary([held, alarm, held, refused], 60)
+    assert (c["runs"], c["falseAlarms"], c["notRun"], c["rate"]) == (4, 1, 1, 0.25)
+    text = table({"date": "d", "machine": "m", "runs": 1, "hold": 45, "actions": {}, "controls": c})
+    assert "**1 false alarm(s) in 4** (pd-store-heartbeats-fresh); 1 did not run to their end" in text

@@ -114,7 +114,7 @@ def save_case(out: Path, case_id: str, case: dict[str, Any], note: str) -> None:
 
 
 def one_run(env: KindEnv, action: str, i: int, hold: int, *, dry_run: bool = False,
-            distraction: bool = False) -> dict[str, Any]:
+            distraction: bool = False, window: int = 120) -> dict[str, Any]:
     env.wait_healthy(timeout=300)
     name = f"bench-{'control' if dry_run else action}-{'d' if distraction else ''}{i}"
     pod, with_tidb = target_for(env, action, i)
@@ -122,7 +122,7 @@ def one_run(env: KindEnv, action: str, i: int, hold: int, *, dry_run: bool = Fal
            "metadata": {"name": name, "namespace": TIDB_NS},
            "spec": {"cluster": {"name": "basic"}, "fault": fault_spec(action, hold), "target": {"pod": pod},
                     "dryRun": dry_run, "canary": canary_for(action, with_tidb),
-                    "timeouts": {"detectionSeconds": 120, "recoverySeconds": 600, "stabilitySeconds": 10}}}
+                    "timeouts": {"detectionSeconds": window, "recoverySeconds": 600, "stabilitySeconds": 10}}}
     with Observers(env) as view:
         env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
         if distraction:
@@ -193,6 +193,25 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return res
 
 
+def controls_summary(runs: list[dict[str, Any]], window: int) -> dict[str, Any]:
+    """Live no-fault controls (action none) run between the faults: how many raised a false alarm, and what."""
+    alarms = [r for r in runs if r.get("detectedBy")]  # a control records a detection only as a false alarm
+    other = [r for r in runs if r["phase"] != "Succeeded" and r not in alarms]
+    return {"runs": len(runs), "window": window, "falseAlarms": len(alarms), "notRun": len(other),
+            "rate": round(len(alarms) / len(runs), 3) if runs else None,
+            "seen": sorted({str(r.get("detectedBy")) for r in alarms})}
+
+
+def controls_line(c: dict[str, Any] | None) -> list[str]:
+    if not c or not c.get("runs"):
+        return []
+    seen = f" ({', '.join(c['seen'])})" if c["seen"] else ""
+    refused = f"; {c['notRun']} did not run to their end" if c["notRun"] else ""
+    return ["", f"Live no-fault controls (`fault.action: none`, a {c['window']} s window each), one after each "
+            f"fault once the cluster was healthy again: **{c['falseAlarms']} false alarm(s) in {c['runs']}**"
+            f"{seen}{refused}. A control injects nothing and fails when any invariant breaks in its window."]
+
+
 def _cell(s: dict[str, Any], who: str) -> str:
     never = s.get(f"{who}Never", 0)
     if who not in s:
@@ -220,7 +239,7 @@ def table(results: dict[str, Any]) -> str:
                      + (f"{s['resolution']:.1f} s |" if s.get("resolution") is not None else "not measured |"))
     lines += ["", "An observer's cell: its median time to show the fault, and the median of its time over ours "
               "(how many times longer it took); \"never\" counts the runs in which it never showed it.", "",
-              *clients_table(results)]
+              *clients_table(results), *controls_line(results.get("controls"))]
     return "\n".join(lines)
 
 
@@ -300,6 +319,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--record", type=Path, default=None, help="write each run's evidence as a diagnosis case here")
     p.add_argument("--controls", type=int, default=2, help="with --record: dry runs of the healthy cluster")
     p.add_argument("--distractions", type=int, default=2, help="with --record: pod-kills with a planted Event")
+    p.add_argument("--live-controls", type=int, default=int(os.environ.get("BENCH_CONTROLS", "-1")),
+                   help="no-fault controls (action none), one after each fault run up to this many (default: one "
+                   "after every fault run); their false alarms are reported")
+    p.add_argument("--control-window", type=int, default=60, help="seconds each live control watches")
     return p.parse_args(argv)
 
 
@@ -307,10 +330,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     stop_on_signals()
     actions = [a for a in args.actions.split(",") if a]
+    if args.live_controls < 0:
+        args.live_controls = args.runs * len(actions)
     per_run = {"node-kill": 2.5, "process-pause": 1.0 + args.hold / 60, "network-partition": 1.0 + args.hold / 60}
-    minutes = 6 + args.runs * sum(per_run.get(a, 0.7) for a in actions)
+    minutes = (6 + args.runs * sum(per_run.get(a, 0.7) for a in actions)
+               + args.live_controls * (0.5 + args.control_window / 60))
     say(f"this takes about {minutes:.0f} minutes on 2 cores with the kind tier built (`make kind-tier` first "
-        f"builds it: about 25 minutes from empty caches): {args.runs} demos of each of {', '.join(actions)}")
+        f"builds it: about 25 minutes from empty caches): {args.runs} demos of each of {', '.join(actions)}, "
+        f"{args.live_controls} live no-fault controls between them")
     env = KindEnv(Path(tempfile.mkdtemp(prefix="chaosdemo-bench-kind-")),
                   name=os.environ.get("KIND_CLUSTER", "chaosdemo-bench"))
     if args.record:
@@ -321,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = 0
     try:
         env.start()
+        controls: list[dict[str, Any]] = []
         for action in actions:
             samples = results["samples"][action] = []
             for i in range(args.runs):
@@ -332,7 +360,15 @@ def main(argv: list[str] | None = None) -> int:
                 say(f"{action} {i + 1}/{args.runs} on {r['target']}: {r['phase']}, ours {r['ours']}s "
                     f"({r['detectedBy']}), Kubernetes {r.get('kubernetes')}, PD {r.get('pd')}, "
                     f"tidb-operator {r.get('tidb-operator')}, recovered {r['recovered']}s")
+                if len(controls) < args.live_controls:
+                    c = one_run(env, "none", len(controls), args.hold, window=args.control_window)
+                    controls.append(c)
+                    say(f"live control {len(controls)}/{args.live_controls}: {c['phase']}"
+                        + (f", FALSE ALARM by {c['detectedBy']}" if c.get("detectedBy") else ""))
             results["actions"][action] = summarize(samples)
+        if controls:
+            results["samples"]["live-controls"] = controls
+            results["controls"] = controls_summary(controls, args.control_window)
         if args.record:
             extras(env, args, results)
     except Unsupported as e:
