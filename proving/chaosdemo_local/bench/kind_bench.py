@@ -308,6 +308,33 @@ def extras(env: KindEnv, args: argparse.Namespace, results: dict[str, Any]) -> N
     say(f"recorded {len(list(args.record.glob('*.json')))} cases in {args.record}")
 
 
+def run_actions(env: KindEnv, args: argparse.Namespace, actions: list[str], results: dict[str, Any]) -> int:
+    """Each action's runs, a live no-fault control after each (up to ``--live-controls``); how many failed."""
+    failed = 0
+    controls: list[dict[str, Any]] = []
+    for action in actions:
+        samples = results["samples"][action] = []
+        for i in range(args.runs):
+            r = one_run(env, action, i, args.hold)
+            samples.append(r)
+            if args.record:
+                record(env, args.record, r, f"{action}-{i}", f"{action} of {r['target']}")
+            failed += r["phase"] != "Succeeded"
+            say(f"{action} {i + 1}/{args.runs} on {r['target']}: {r['phase']}, ours {r['ours']}s "
+                f"({r['detectedBy']}), Kubernetes {r.get('kubernetes')}, PD {r.get('pd')}, "
+                f"tidb-operator {r.get('tidb-operator')}, recovered {r['recovered']}s")
+            if len(controls) < args.live_controls:
+                c = one_run(env, "none", len(controls), args.hold, window=args.control_window)
+                controls.append(c)
+                say(f"live control {len(controls)}/{args.live_controls}: {c['phase']}"
+                    + (f", FALSE ALARM by {c['detectedBy']}" if c.get("detectedBy") else ""))
+        results["actions"][action] = summarize(samples)
+    if controls:
+        results["samples"]["live-controls"] = controls
+        results["controls"] = controls_summary(controls, args.control_window)
+    return failed
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="chaosdemo-local bench-kind", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -345,30 +372,9 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "runs": args.runs, "hold": args.hold,
                                "machine": f"{os.cpu_count()} cores, {platform.machine()}, "
                                           f"Python {platform.python_version()}", "actions": {}, "samples": {}}
-    failed = 0
     try:
         env.start()
-        controls: list[dict[str, Any]] = []
-        for action in actions:
-            samples = results["samples"][action] = []
-            for i in range(args.runs):
-                r = one_run(env, action, i, args.hold)
-                samples.append(r)
-                if args.record:
-                    record(env, args.record, r, f"{action}-{i}", f"{action} of {r['target']}")
-                failed += r["phase"] != "Succeeded"
-                say(f"{action} {i + 1}/{args.runs} on {r['target']}: {r['phase']}, ours {r['ours']}s "
-                    f"({r['detectedBy']}), Kubernetes {r.get('kubernetes')}, PD {r.get('pd')}, "
-                    f"tidb-operator {r.get('tidb-operator')}, recovered {r['recovered']}s")
-                if len(controls) < args.live_controls:
-                    c = one_run(env, "none", len(controls), args.hold, window=args.control_window)
-                    controls.append(c)
-                    say(f"live control {len(controls)}/{args.live_controls}: {c['phase']}"
-                        + (f", FALSE ALARM by {c['detectedBy']}" if c.get("detectedBy") else ""))
-            results["actions"][action] = summarize(samples)
-        if controls:
-            results["samples"]["live-controls"] = controls
-            results["controls"] = controls_summary(controls, args.control_window)
+        failed = run_actions(env, args, actions, results)
         if args.record:
             extras(env, args, results)
     except Unsupported as e:
