@@ -19,7 +19,8 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Literal
 
-Mode = Literal["ok", "hang", "5xx", "garbage", "wrong-shape", "slow", "slow-health", "reloaded"]
+Mode = Literal["ok", "hang", "5xx", "garbage", "wrong-shape", "slow", "slow-health", "reloaded", "skewed"]
+SKEW_SECONDS = 30.0  # mode "skewed": PD's node clock this far behind the operator's
 MODES: tuple[Mode, ...] = ("hang", "5xx", "garbage", "wrong-shape", "slow")
 SLOW_SECONDS = 4.0  # over the operator's default PD timeout (3 s)
 
@@ -34,6 +35,14 @@ def reload_view(body: bytes, saved_ago: float = 280.0) -> bytes:
         entry["store"]["last_heartbeat"] = int(saved * 1e9)
         entry["store"]["state_name"] = "Disconnected"
         entry["status"]["last_heartbeat_ts"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(saved))
+    return json.dumps(doc).encode()
+
+
+def shifted(body: bytes, seconds: float) -> bytes:
+    """The stores as a PD whose clock is ``seconds`` off ours stamps their heartbeats."""
+    doc = json.loads(body)
+    for entry in doc.get("stores") or []:
+        entry["store"]["last_heartbeat"] = int(entry["store"]["last_heartbeat"] + seconds * 1e9)
     return json.dumps(doc).encode()
 
 
@@ -75,6 +84,8 @@ class MisbehavingPD:
                         body = resp.read()
                         if mode == "reloaded" and self.path.endswith("/stores") and front.still_reloading():
                             body = reload_view(body)
+                        if mode == "skewed" and self.path.endswith("/stores"):
+                            body = shifted(body, -SKEW_SECONDS)
                         self._send(resp.status, body)
                 except urllib.error.HTTPError as e:
                     with e:
@@ -92,6 +103,11 @@ class MisbehavingPD:
 
             def log_message(self, *args: object) -> None:
                 return None
+
+            def date_time_string(self, timestamp: float | None = None) -> str:
+                """The Date header on PD's clock: behind ours in mode "skewed" (Go's net/http sets it so)."""
+                shift = -SKEW_SECONDS if front.mode == "skewed" else 0.0
+                return super().date_time_string((timestamp or time.time()) + shift)
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

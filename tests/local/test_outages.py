@@ -137,6 +137,18 @@ def test_a_pd_that_just_reloaded_its_view_of_the_stores_is_looked_at_again_not_t
     assert not lease_exists(local_env)
 
 
+def test_a_pd_whose_clock_is_behind_ours_is_judged_on_its_own_clock_not_taken_for_stale_stores(
+        local_env: LocalEnv, operator: Operator, demos: Demos, pd_front: MisbehavingPD) -> None:
+    """PD stamps heartbeats on its node's clock, 30 s behind the operator's here, and says its time in the Date
+    header of every answer (as Go's net/http does): every heartbeat would read 30 s old on ours."""
+    operator.start()
+    pd_front.mode = "skewed"
+    demos.apply("pd-skewed", dryRun=True)
+    st = demos.wait("pd-skewed")["status"]
+    pd_front.mode = "ok"
+    assert st["phase"] == "Succeeded", st["message"]
+
+
 def test_a_pd_that_answers_slower_than_the_default_timeout_is_waited_for_when_the_timeout_allows(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
     with MisbehavingPD(local_env.pd_url, "slow") as pd:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import http
 import json
 import ssl
+import time
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -71,6 +73,9 @@ class PDClient:
         self._owned = session is None
         self._ssl: ssl.SSLContext | bool = True  # aiohttp's default: https verified against the system's CAs
         self._server_hostname: str | None = None
+        # PD's Date header minus our clock when the last /stores answer arrived (None: none, or no usable
+        # header): PD stamps heartbeats on its own clock (``core.snapshot.pd_clock_ahead``).
+        self.stores_date_ahead: float | None = None
 
     def use_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
         """Speak TLS with ``context`` (the cluster's CA and client certificate), checking the server's
@@ -89,6 +94,7 @@ class PDClient:
         try:
             async with self._session.get(self.base_url + path, timeout=self._timeout, allow_redirects=False,
                                          ssl=self._ssl, server_hostname=self._server_hostname) as resp:
+                arrived, date = time.time(), resp.headers.get("Date", "")
                 status = resp.status
                 body = await self._read(resp, path) if status == 200 else b""
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
@@ -103,6 +109,9 @@ class PDClient:
             raise PDUnavailable(f"PD at {self.base_url} sent JSON nested too deep for {path}") from e
         if not isinstance(result, shape):
             raise self._unexpected(path, f"a JSON {type(result).__name__}, not a JSON {shape.__name__}")
+        if path.endswith("/stores"):
+            stamped = _date(date)
+            self.stores_date_ahead = None if stamped is None else stamped - arrived
         return result
 
     async def _read(self, resp: aiohttp.ClientResponse, path: str) -> bytes:
@@ -154,6 +163,14 @@ class PDClient:
         if not _numbers(result, ("count",)):
             raise self._unexpected(path, "count is not a number")
         return result
+
+
+def _date(header: str) -> float | None:
+    """An HTTP Date header as epoch seconds, or None."""
+    try:
+        return parsedate_to_datetime(header[:64]).timestamp() if header else None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
 
 
 def _numbers(obj: dict[str, Any], keys: tuple[str, ...]) -> bool:

@@ -190,7 +190,7 @@ def _stores(snapshot: Snapshot) -> list[StoreEvidence]:
     return [StoreEvidence(id=scrub(st.id, 20), address=scrub(st.address, 200),
                           pod=pod_name_of_store(st.address, snapshot.cluster, snapshot.namespace) or "",
                           state_name=scrub(st.state_name, 40),
-                          seconds_since_heartbeat=round(snapshot.taken_at - st.last_heartbeat_ns / 1e9, 1),
+                          seconds_since_heartbeat=round(snapshot.heartbeat_age(st), 1),
                           leader_count=st.leader_count, region_count=st.region_count)
             for st in snapshot.stores[:MAX_STORES]]
 

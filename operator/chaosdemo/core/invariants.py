@@ -173,11 +173,11 @@ def pd_store_heartbeats_fresh(s: Snapshot, cfg: InvariantConfig) -> list[Breach]
     for st in s.stores:
         if st.state_name in ("Offline", "Tombstone"):
             continue
-        age = s.taken_at - st.last_heartbeat_ns / 1e9
+        age = s.heartbeat_age(st)
         if age > cfg.heartbeat_stale_seconds:
-            out.append(
-                Breach(name, f"store-{st.id}", f"store {st.id} last heartbeat {age:.1f}s ago")
-            )
+            skew = (f" (on PD's clock, {abs(s.pd_clock_ahead):.0f}s {'ahead of' if s.pd_clock_ahead > 0 else 'behind'}"
+                    " the operator's)") if s.pd_clock_ahead else ""
+            out.append(Breach(name, f"store-{st.id}", f"store {st.id} last heartbeat {age:.1f}s ago{skew}"))
     return out
 
 
@@ -193,7 +193,7 @@ def pd_view_reloading(s: Snapshot, cfg: InvariantConfig) -> str:
     live = [st for st in s.stores if st.state_name not in ("Offline", "Tombstone")]
     if len(live) < 2 or not s.pd_answered("stores") or not s.pods:
         return ""
-    ages = sorted(s.taken_at - st.last_heartbeat_ns / 1e9 for st in live)
+    ages = sorted(s.heartbeat_age(st) for st in live)
     if ages[0] <= cfg.heartbeat_stale_seconds:
         return ""
     pods = [s.pod(pod_name_of_store(st.address, s.cluster, s.namespace) or "") for st in live]

@@ -16,6 +16,7 @@ __all__ = [
     "INSTANCE_LABEL",
     "PD_READS",
     "REGION_CHECKS",
+    "SKEW_SHOWN",
     "TIKV_LABELS",
     "NodeContainer",
     "NodeState",
@@ -25,6 +26,7 @@ __all__ = [
     "StoreState",
     "TidbOperatorState",
     "node_from_api",
+    "pd_clock_ahead",
     "pd_members_from",
     "pod_from_api",
     "restart_count",
@@ -154,13 +156,34 @@ class Snapshot:
     # the stores were not asked (the operator's store probe is off).
     store_answers: tuple[tuple[str, str], ...] = ()
     tidb_operator: TidbOperatorState | None = None  # None: not read, or no status yet
+    # How far PD's clock is ahead of the operator's (negative: behind), from PD's Date header, when the two
+    # differ by more than that header's one-second grain can hide (``pd_clock_ahead``); 0 otherwise.
+    pd_clock_ahead: float = 0.0
 
     def pod(self, name: str) -> PodState | None:
         return next((p for p in self.pods if p.name == name), None)
 
+    def heartbeat_age(self, store: StoreState) -> float:
+        """Seconds since the store's last heartbeat, on PD's clock (which stamped it) at this look."""
+        return self.taken_at + self.pd_clock_ahead - store.last_heartbeat_ns / 1e9
+
     def pd_answered(self, read: str) -> bool:
         """Whether this look has PD's answer to ``read`` (one of ``PD_READS``)."""
         return not self.pd_error and all(name != read for name, _ in self.pd_unread)
+
+
+SKEW_SHOWN = 2.0  # seconds: PD's Date header is whole seconds, so a smaller difference is not told apart
+
+
+def pd_clock_ahead(date_ahead: float | None) -> float:
+    """PD's clock ahead of ours, as heartbeat ages are judged: PD stamps each heartbeat on its own clock, so
+    a skew between PD's node and the operator's would add to every age one for one (pure). ``date_ahead`` is
+    PD's Date header minus our clock when it arrived (None: no usable header); under ``SKEW_SHOWN``, or over a
+    day (no clock is that wrong; the header is), it is taken as 0. The header is truncated to the second, so
+    the estimate is low by up to a second: ages come out younger, never older, than they are."""
+    if date_ahead is None or abs(date_ahead) < SKEW_SHOWN or abs(date_ahead) > 86400:
+        return 0.0
+    return date_ahead
 
 
 def _ready(conditions: list[dict[str, Any]] | None, kind: str = "Ready") -> str:

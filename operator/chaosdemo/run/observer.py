@@ -31,6 +31,7 @@ from chaosdemo.core.snapshot import (
     Snapshot,
     StatefulSetState,
     node_from_api,
+    pd_clock_ahead,
     pd_members_from,
     pod_from_api,
     statefulset_from_api,
@@ -144,6 +145,7 @@ class Observer:
             node_containers=containers,
             store_answers=tuple(sorted(answers.items())),
             tidb_operator=tidb_operator_from_api(tc),
+            pd_clock_ahead=pd_clock_ahead(self.pd.stores_date_ahead) if stores else 0.0,
         )
 
     async def _tidbcluster(self) -> dict[str, Any] | None:
