@@ -110,10 +110,16 @@ def test_the_real_tidb_operator_runs_the_cluster_from_the_pd_standins_answers(ki
     discovery = kind_env.kubectl_json("get", "deployment", "basic-discovery", "-n", NS)
     assert discovery["status"].get("readyReplicas") == 1
     pd_log = kind_env.kubectl("logs", "basic-pd-0", "-n", NS, "-c", "pd").stdout
-    assert "--initial-cluster=basic-pd-0=http://basic-pd-0.basic-pd-peer.tidb-cluster.svc:2380" in pd_log, \
-        "PD's start script got its arguments from tidb-operator's discovery"
+    fqdn = "basic-pd-0.basic-pd-peer.tidb-cluster.svc.cluster.local"  # spec.clusterDomain is set
+    assert f"--initial-cluster={fqdn}=http://{fqdn}:2380" in pd_log, \
+        "PD's start script got its arguments from tidb-operator's discovery, its name the FQDN clusterDomain makes"
+    health = json.loads(kind_env.kubectl("get", "--raw", f"/api/v1/namespaces/{NS}/services/basic-pd:2379/proxy/"
+                                         "pd/api/v1/health").stdout)
+    assert [m["name"] for m in health] == [fqdn], "PD names its member as tidb-operator started it"
     pd = json.loads(kind_env.kubectl("get", "--raw", f"/api/v1/namespaces/{NS}/services/basic-pd:2379/proxy/"
                                      "pd/api/v1/stores").stdout)
+    assert all(s["store"]["address"].endswith(".basic-tikv-peer.tidb-cluster.svc.cluster.local:20160")
+               for s in pd["stores"]), "each TiKV advertised its FQDN"
     in_pd = {str(s["store"]["id"]): s["store"]["address"].split(".")[0] for s in pd["stores"]}
     in_tc = {sid: s["podName"] for sid, s in tc["status"]["tikv"]["stores"].items()}
     assert in_tc == in_pd and len(in_pd) == 3, "status.tikv.stores is PD's stores, as tidb-operator copied them"

@@ -119,12 +119,21 @@ def install_tidb_operator(kubectl: Kubectl, helm: Path, build: Path, image: str,
        "--set", f"operatorImage={image}", "--wait", "--timeout", "5m", env=env, timeout=400)
 
 
+KIND_CLUSTER_DOMAIN = "cluster.local"
+
+
 def tidb_cluster_manifest(components: dict[str, str]) -> dict[str, Any]:
-    """deploy/tidb-cluster.yaml as users apply it, with the STAND-IN images in place of PD's, TiKV's, TiDB's."""
+    """deploy/tidb-cluster.yaml as users apply it, with the STAND-IN images in place of PD's, TiKV's, TiDB's,
+    and a ``clusterDomain``."""
     tc: dict[str, Any] = yaml.safe_load((REPO / "deploy" / "tidb-cluster.yaml").read_text())
     for role in ("pd", "tikv", "tidb"):
         tc["spec"][role]["baseImage"] = components[role].rsplit(":", 1)[0]
     tc["spec"]["helper"]["image"] = components["helper"]
+    # As production clusters (and every cluster across Kubernetes clusters) set it: tidb-operator then names
+    # PD members, and TiKV and TiDB advertise themselves, by their FQDN in this domain (its start scripts,
+    # startscript/v1/template.go), which the operator must read as the same pods (its quorum guard, its
+    # stores). kind's kubelets use cluster.local.
+    tc["spec"]["clusterDomain"] = KIND_CLUSTER_DOMAIN
     return tc
 
 

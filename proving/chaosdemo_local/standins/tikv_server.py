@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import os
+import queue
 import signal
 import socket
 import threading
@@ -95,6 +96,46 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
+def heartbeat_until(going: threading.Event, stop: threading.Event, pd: str, store: dict[str, str],
+                    interval: float) -> None:
+    """Heartbeat the store to PD until ``going``, then say goodbye.
+
+    As TiKV's store heartbeat tick (pd-store-heartbeat-tick-interval): the tick hands the heartbeat to the PD
+    worker and is re-armed once handled (tikv components/raftstore/src/store/fsm/store.rs), so the ticks drift
+    by their handling, never an exact grid, and a slow PD does not hold them up; PD stamps each heartbeat on its
+    own clock when it arrives. A process stopped through many ticks ticks once when it runs again.
+    """
+    tasks: queue.Queue[float] = queue.Queue()
+    told, sending = {"interval": interval}, threading.Lock()
+
+    def pd_worker() -> None:
+        """TiKV's PD worker: sends each heartbeat the tick asked for, in order, however long PD takes."""
+        while not stop.is_set():
+            try:
+                tasks.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            with sending:  # never a heartbeat after the goodbye
+                if going.is_set():
+                    continue
+                try:
+                    told["interval"] = float(post(f"{pd}/chaosdemo-standin/heartbeat", store)
+                                             .get("heartbeat_interval_seconds", told["interval"]))
+                except (OSError, urllib.error.URLError, ValueError) as e:
+                    log.warning("heartbeat to PD failed: %s", e)
+
+    threading.Thread(target=pd_worker, daemon=True).start()
+    while not going.is_set():
+        tasks.put(time.monotonic())
+        going.wait(told["interval"])
+    with sending:
+        try:
+            post(f"{pd}/chaosdemo-standin/goodbye", {"pod": store["pod"], "process": store["process"],
+                                                      "reason": "SIGTERM"})
+        except (OSError, urllib.error.URLError, ValueError) as e:
+            log.warning("goodbye to PD failed: %s", e)
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
     # The store is its pod's: the first label of the advertised address, as tidb-operator maps them.
@@ -114,24 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     threading.Thread(target=listen, args=(20160, stop), daemon=True).start()
     status_server(20180, info)
     log.info("TiKV STAND-IN (not TiKV) %s at %s, PD %s", process, address, a.pd)
-    interval = 10.0 * a.time_scale
     going.wait(a.startup_seconds * a.time_scale)
-    due = time.monotonic()
-    while not going.is_set():
-        # On a fixed tick, as TiKV's pd-store-heartbeat-tick-interval: a slow or unanswered heartbeat does
-        # not push the next one later.
-        try:
-            interval = float(post(f"{a.pd}/chaosdemo-standin/heartbeat",
-                                  {"pod": a.pod, "address": address, "process": process})
-                             .get("heartbeat_interval_seconds", interval))
-        except (OSError, urllib.error.URLError, ValueError) as e:
-            log.warning("heartbeat to PD failed: %s", e)
-        due = max(due + interval, time.monotonic())  # ticks missed while stopped: one heartbeat at once
-        going.wait(due - time.monotonic())
-    try:
-        post(f"{a.pd}/chaosdemo-standin/goodbye", {"pod": a.pod, "process": process, "reason": "SIGTERM"})
-    except (OSError, urllib.error.URLError, ValueError) as e:
-        log.warning("goodbye to PD failed: %s", e)
+    heartbeat_until(going, stop, a.pd, {"pod": a.pod, "address": address, "process": process},
+                    10.0 * a.time_scale)
     time.sleep(a.shutdown_seconds)
     stop.set()
     log.info("shut down after SIGTERM")
