@@ -128,25 +128,35 @@ def test_the_tikv_standins_even_out_leader_counts_as_pds_balance_leader_does() -
     assert group_to_take({0: "t-2", 1: "t-2", 2: "t-2"}, "t-1") == 0
 
 
-def test_the_tikv_standins_heartbeat_tick_is_not_held_up_by_a_slow_pd_and_nothing_follows_its_goodbye() -> None:
-    """A real HTTP PD that takes 1.5 s over one heartbeat: TiKV's tick hands heartbeats to its PD worker, so the
-    ticks go on at their interval (drifting by their handling, as TiKV's), and the goodbye is the last word."""
-    import threading
+def until(what: str, check: object, timeout: float = 20.0) -> None:
     import time
+    deadline = time.monotonic() + timeout
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {timeout:g}s: {what}"
+        time.sleep(0.02)
+
+
+def test_the_tikv_standins_heartbeat_tick_is_not_held_up_by_a_slow_pd_and_nothing_follows_its_goodbye() -> None:
+    """A real HTTP PD that holds the second heartbeat's answer: TiKV's tick hands heartbeats to its PD worker,
+    so the ticks go on meanwhile (waiting in the worker's queue, as TiKV's), the held ones are sent once PD
+    answers, and the goodbye is the last word."""
+    import queue
+    import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from chaosdemo_local.standins.tikv_server import heartbeat_until
 
-    heard: list[tuple[float, str]] = []
+    heard: list[str] = []
+    release = threading.Event()
 
     class PD(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             what = self.path.rsplit("/", 1)[1]
-            heard.append((time.monotonic(), what))
+            heard.append(what)
             if what == "heartbeat" and len(heard) == 2:
-                time.sleep(1.5)
-            body = b'{"heartbeat_interval_seconds": 0.3}'
+                release.wait(30)  # a slow PD, until the test has seen the ticks go on
+            body = b'{"heartbeat_interval_seconds": 0.05}'
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -159,17 +169,20 @@ def test_the_tikv_standins_heartbeat_tick_is_not_held_up_by_a_slow_pd_and_nothin
     threading.Thread(target=server.serve_forever, daemon=True).start()
     going, stop = threading.Event(), threading.Event()
     store = {"pod": "basic-tikv-0", "address": "basic-tikv-0:20160", "process": "p1"}
-    t0 = time.monotonic()
+    tasks: queue.Queue[float] = queue.Queue()
     ticker = threading.Thread(target=heartbeat_until, args=(going, stop, f"http://127.0.0.1:{server.server_port}",
-                                                            store, 0.3))
-    ticker.start()
-    time.sleep(3.0)
-    going.set()
-    ticker.join(timeout=10)
-    stop.set()
-    server.shutdown()
-    server.server_close()
-    beats = [t - t0 for t, what in heard if what == "heartbeat"]
-    assert [what for _, what in heard][-1] == "goodbye", "no heartbeat after the goodbye"
-    # ten ticks in 3 s at 0.3 s; a tick that waited on PD's slow answer would have lost the five it spanned
-    assert len(beats) >= 8, f"the slow answer held ticks up: {beats}"
+                                                            store, 0.05, tasks))
+    try:
+        ticker.start()
+        until("PD holds the second heartbeat", lambda: len(heard) >= 2)
+        until("three more ticks while PD holds it", lambda: tasks.qsize() >= 3)
+        release.set()
+        until("the held ticks sent once PD answered", lambda: heard.count("heartbeat") >= 5)
+    finally:
+        release.set()
+        going.set()
+        ticker.join(timeout=10)
+        stop.set()
+        server.shutdown()
+        server.server_close()
+    assert heard[-1] == "goodbye", f"no heartbeat after the goodbye: {heard[-5:]}"

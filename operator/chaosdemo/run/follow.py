@@ -77,7 +77,8 @@ async def follow(rs: RunState, resumed: bool) -> None:
         rs.observer.watch_node_containers(rs.deps.docker, [rs.target.node])
     limit = s.diagnosis_settle_seconds + s.claude_timeout_seconds * (s.claude_max_retries + 1) + 30
     job = DiagnosisJob(lambda: diagnosis(rs), limit, lambda limit: diagnosis_timed_out(rs, limit))
-    if p.watch.detected and st.diagnosis is None and rs.demo.spec.diagnosis.enabled and not plan_of(rs).control:
+    plan = plan_of(rs)
+    if p.watch.detected and st.diagnosis is None and rs.demo.spec.diagnosis.enabled and not plan.control:
         job.start()
     if p.cursor is None:
         p.cursor = journal.cursor()
@@ -85,7 +86,7 @@ async def follow(rs: RunState, resumed: bool) -> None:
         if p.watch.recovered_at is not None:  # resumed after recovery was proven
             await _after_recovery(rs, job)
         with journal.wakeup(subjects(rs)) as wake:
-            await _loop(rs, plan_of(rs), wake, job)
+            await _loop(rs, plan, wake, job)
 
 
 async def _loop(rs: RunState, plan: WatchPlan, wake: Wakeup, job: DiagnosisJob) -> None:

@@ -128,13 +128,18 @@ def check_cluster_exists(tidbcluster: dict[str, object] | None, namespace: str, 
         )
 
 
+def reload_wait(cfg: InvariantConfig) -> float:
+    """How long the preflight looks again while PD's view is reloading: two heartbeat bounds."""
+    return 2 * cfg.heartbeat_stale_seconds
+
+
 async def look_past_reload(look: Callable[[], Awaitable[Snapshot]], snapshot: Snapshot, cfg: InvariantConfig,
                            *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                            clock: Callable[[], float] = time.monotonic) -> Snapshot:
     """While PD's view of the stores is reloading (``pd_view_reloading``: PD restarted or its leader moved),
     look again, for up to two heartbeat bounds, so that the reload is not refused as a sick cluster; the last
     look either way."""
-    first, deadline = clock(), clock() + 2 * cfg.heartbeat_stale_seconds
+    first, deadline = clock(), clock() + reload_wait(cfg)
     seen = pd_view_reloading(snapshot, cfg)
     while pd_view_reloading(snapshot, cfg) and clock() < deadline:
         await sleep(min(1.0, cfg.heartbeat_stale_seconds / 5))
@@ -162,7 +167,7 @@ def check_snapshot(snapshot: Snapshot, cfg: InvariantConfig) -> None:
     if breaches and reloading:
         raise PreflightFailed(
             f"the cluster's health is not known: {reloading}, and PD still had not heard them after waiting "
-            f"{2 * cfg.heartbeat_stale_seconds:g}s (two heartbeat bounds)", reason="ClusterUnhealthy")
+            f"{reload_wait(cfg):g}s (two heartbeat bounds)", reason="ClusterUnhealthy")
     if breaches:
         shown = "; ".join(b.message for b in breaches[:5])
         more = f" (and {len(breaches) - 5} more)" if len(breaches) > 5 else ""

@@ -97,15 +97,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def heartbeat_until(going: threading.Event, stop: threading.Event, pd: str, store: dict[str, str],
-                    interval: float) -> None:
+                    interval: float, tasks: queue.Queue[float] | None = None) -> None:
     """Heartbeat the store to PD until ``going``, then say goodbye.
 
     As TiKV's store heartbeat tick (pd-store-heartbeat-tick-interval): the tick hands the heartbeat to the PD
     worker and is re-armed once handled (tikv components/raftstore/src/store/fsm/store.rs), so the ticks drift
     by their handling, never an exact grid, and a slow PD does not hold them up; PD stamps each heartbeat on its
     own clock when it arrives. A process stopped through many ticks ticks once when it runs again.
+    ``tasks`` is the PD worker's queue (given by a test to see the ticks wait in it).
     """
-    tasks: queue.Queue[float] = queue.Queue()
+    tasks = queue.Queue() if tasks is None else tasks
     told, sending = {"interval": interval}, threading.Lock()
 
     def pd_worker() -> None:
