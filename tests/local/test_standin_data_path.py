@@ -29,7 +29,7 @@ from chaosdemo.api.models import CanarySpec
 from chaosdemo.clients.sql import SqlPool, SqlTarget
 from chaosdemo.core.canary import TIMEOUT, Budget, impact
 from chaosdemo.core.canary_plan import Plan, database_for
-from chaosdemo.run.canary import Canary
+from chaosdemo.run.canary import Canary, pool_size
 from chaosdemo_local.cluster.control_plane import find_binaries, free_port
 from chaosdemo_local.simulation.tidb_protocol import SqlServer
 from chaosdemo_local.standins.etcd_backend import EtcdBackend
@@ -139,7 +139,7 @@ async def test_a_paused_store_costs_the_rows_it_leads_until_etcd_elects_and_the_
     server = SqlServer(backend)
     port = await server.start()
     spec = CanarySpec(enabled=True, rate_per_second=20, accounts=30, statement_timeout_seconds=1.5)
-    pool = SqlPool(SqlTarget("127.0.0.1", port, "root", ""), size=Canary.pool_size(spec), timeout=2.0)
+    pool = SqlPool(SqlTarget("127.0.0.1", port, "root", ""), size=pool_size(spec), timeout=2.0)
     canary = Canary(pool, spec, Plan(database_for(UID), 30), UID, seed=3)
     try:
         await canary.prepare(stores=3)

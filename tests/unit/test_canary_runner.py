@@ -12,7 +12,7 @@ from chaosdemo.api.models import CanarySpec
 from chaosdemo.clients.sql import SqlPool, SqlTarget
 from chaosdemo.core.canary import TIMEOUT, Budget, impact
 from chaosdemo.core.canary_plan import Plan, database_for, parse_regions
-from chaosdemo.run.canary import Canary
+from chaosdemo.run.canary import Canary, pool_size
 from chaosdemo_local.simulation.tidb_sql import SimulatedTiDB, TiDBModel
 
 UID = "0a1b2c3d-4e5f-6789-abcd-ef0123456789"
@@ -35,7 +35,7 @@ async def served(model: TiDBModel, **users: str):
 def canary(port: int, *, rate: int = 40, timeout: float = 0.6, user: str = "root", password: str = "",
            owner: str = UID) -> Canary:
     spec = CanarySpec(enabled=True, rate_per_second=rate, accounts=30, statement_timeout_seconds=timeout)
-    pool = SqlPool(SqlTarget("127.0.0.1", port, user, password), size=Canary.pool_size(spec), timeout=timeout)
+    pool = SqlPool(SqlTarget("127.0.0.1", port, user, password), size=pool_size(spec), timeout=timeout)
     return Canary(pool, spec, Plan(database_for(UID), 30), owner, seed=7)
 
 
@@ -78,6 +78,47 @@ async def test_a_paused_leader_costs_its_rows_until_the_election_and_the_bank_ho
         assert await c.drop()
         await server.close()
     assert model.databases == {}, "the canary dropped its own database"
+
+
+def test_rows_kept_as_ranges_name_the_same_parts_after_tidb_splits_a_region() -> None:
+    cols = ["REGION_ID", "START_KEY", "END_KEY", "LEADER_ID", "LEADER_STORE_ID"]
+    before = parse_regions(cols, [(1, "t_112_", "t_112_r_10", 1, 4), (2, "t_112_r_10", "t_112_r_20", 2, 5),
+                                  (3, "t_112_r_20", "t_113_", 3, 1)])
+    kept = before.ranges_led_by("5", 30)
+    assert kept == [(10, 20)] and before.parts_within(kept) == before.led_by("5") == [1]
+    after = parse_regions(cols, [(1, "t_112_", "t_112_r_10", 1, 4), (2, "t_112_r_10", "t_112_r_15", 2, 1),
+                                 (4, "t_112_r_15", "t_112_r_20", 4, 4), (3, "t_112_r_20", "t_113_", 3, 1)])
+    assert after.parts_within(kept) == [1, 2], "both halves of the region store 5 led, whoever leads them now"
+    assert after.led_by("5") == [], "read again, the store that was broken leads nothing"
+
+
+async def test_a_canary_resumed_after_the_election_judges_the_rows_the_broken_store_led_at_the_injection() -> None:
+    """The operator dies right after pausing store 4 and its successor resumes the canary once the election moved
+    the lead: the rows are the ones recorded at the injection, not the ones store 4 leads now (none)."""
+    stores = Stores()
+    model = TiDBModel(stores, election_seconds=0.5)
+    server, port = await served(model)
+    first, second = canary(port), canary(port)
+    try:
+        await first.prepare(stores=3)
+        await first.mark_injected("4")
+        stores.state["4"] = "stopped"
+        assert first.led and first.ranges, "store 4 led a part when it was paused"
+        await first.pool.aclose()  # the operator died; its database stays for its successor
+        deadline = asyncio.get_running_loop().time() + 10
+        while "4" in (layout := await second.read_layout()).leaders:
+            assert asyncio.get_running_loop().time() < deadline, "no election"
+            await asyncio.sleep(0.1)
+        assert layout.led_by("4") == [], "read now, store 4 leads nothing: its stalled rows would count as others'"
+        await second.prepare(stores=3)
+        assert second.resumed
+        second.remember(first.ranges, first.share)
+        assert second.led == first.led and second.share == first.share
+        second.remember([(-5, 10**6)], None)
+        assert second.ranges == ((0, 30),), "ranges read back from a status are bounded to the table"
+    finally:
+        assert await second.drop()
+        await server.close()
 
 
 async def test_a_database_the_canary_did_not_create_for_this_demo_is_refused_and_kept() -> None:

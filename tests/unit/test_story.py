@@ -23,6 +23,7 @@ from chaosdemo.core.step import (
     watch_from,
 )
 from chaosdemo.core.story import (
+    RowsMarked,
     MAX_MESSAGE,
     Aborted,
     AwaitingAgreement,
@@ -431,6 +432,22 @@ def test_a_broken_budget_is_in_the_impact_and_a_resumed_canary_says_what_was_los
     resumed, _ = replay([(0, CanaryStarted("chaosdemo_canary_x", 10, resumed=True))],
                         status=story.status.model_copy(update={"message": "before"}))
     assert reasons(resumed) == ["CanaryResumed"] and resumed.status.message == "before"
+
+
+def test_the_rows_the_broken_store_led_are_kept_with_the_injection_and_through_every_look() -> None:
+    """A restarted operator judges the same rows as the one that injected: read again later, a paused leader's
+    rows would have a new leader, and their stalled statements would count against the others' 2 s bound."""
+    story, _ = replay([(0, Started("tidb-cluster/basic")), (1, TargetChosen(3, 3, TARGET)),
+                       (1, CanaryStarted("chaosdemo_canary_x", 10, resumed=False)),
+                       (12, Requested("process-pause")), (12, RowsMarked(((10, 20),), 1 / 3)),
+                       (13, Injected("paused", at(13)))])
+    impact_ = story.status.impact
+    assert impact_ is not None and [(r.first, r.end) for r in impact_.affected_ranges or []] == [(10, 20)]
+    assert impact_.affected_rows_share == pytest.approx(1 / 3)
+    later, _ = replay([(20, replace(felt(failed=True), impact=to_status(
+        impact(Tally(), baseline=(0, 5), injected=5, now=6, budget=Budget(20, 0.5, None, 120), window=3),
+        [], epoch0=NOW, injected=5, share=1 / 3, ranges=((10, 20),))))], status=story.status)
+    assert later.status.impact is not None and later.status.impact.affected_ranges == impact_.affected_ranges
 
 
 def test_a_canary_that_cannot_carry_on_after_a_restart_is_said_and_the_demo_goes_on() -> None:

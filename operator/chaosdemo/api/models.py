@@ -612,6 +612,13 @@ class RowsOutcome(_Model):
                                           "timed-out one counting its statementTimeoutSeconds.")
 
 
+class RowRange(_Model):
+    """Rows ``first`` up to ``end`` (not included) of the canary's table."""
+
+    first: int = Field(ge=0, le=1024, description="The first row.")
+    end: int = Field(ge=0, le=1024, description="The row after the last.")
+
+
 class ImpactStatus(_Model):
     """What TiDB's clients felt, measured by the SQL canary (seconds are after the injection)."""
 
@@ -634,6 +641,9 @@ class ImpactStatus(_Model):
     served_again_seconds: float | None = Field(default=None, description="Seconds after the injection.")
     affected_rows_share: float | None = Field(default=None, description="The share of the canary's rows whose "
                                               "leader was on the broken store at the injection.")
+    affected_ranges: list[RowRange] | None = Field(
+        default=None, max_length=64, description="The canary's rows whose leader was on the broken store at the "
+        "injection, kept so an operator that restarts mid-demo judges the same rows.")
     affected_rows: RowsOutcome | None = Field(default=None, description="Statements on those rows.")
     other_rows: RowsOutcome | None = Field(default=None, description="Statements on every other row.")
     bank_total_held: bool | None = Field(default=None, description="Whether every read of the bank's total "

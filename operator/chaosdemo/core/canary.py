@@ -19,7 +19,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from chaosdemo.api.models import ImpactStatus, ObserverSight, RowsOutcome
+from chaosdemo.api.models import ImpactStatus, ObserverSight, RowRange, RowsOutcome
 from chaosdemo.api.timestamps import iso
 
 __all__ = [
@@ -371,7 +371,7 @@ def _r(x: float | None, digits: int = 3) -> float | None:
 
 
 def to_status(i: Impact, said: Sequence[str], *, epoch0: float, injected: float, share: float | None,
-              note: str = "") -> ImpactStatus:
+              note: str = "", ranges: Sequence[tuple[int, int]] | None = None) -> ImpactStatus:
     """The impact as the status shows it: canary seconds made times (``epoch0`` is the canary's 0)."""
     return ImpactStatus(
         baseline_throughput=i.baseline_throughput, baseline_p99_seconds=_r(i.baseline_p99),
@@ -381,11 +381,16 @@ def to_status(i: Impact, said: Sequence[str], *, epoch0: float, injected: float,
         unavailable_from=iso(epoch0 + i.unavailable_from) if i.unavailable_from is not None else None,
         served_again_at=iso(epoch0 + i.served_again) if i.served_again is not None else None,
         served_again_seconds=_r(i.served_again - injected, 1) if i.served_again is not None else None,
-        affected_rows_share=_r(share),
+        affected_rows_share=_r(share), affected_ranges=row_ranges(ranges),
         affected_rows=RowsOutcome(ok=i.affected[0], failed=i.affected[1], slowest_seconds=_r(i.slowest_affected)),
         other_rows=RowsOutcome(ok=i.others[0], failed=i.others[1], slowest_seconds=_r(i.slowest_others)),
         bank_total_held=i.bank_total_held,
         budget_breaches=[b[:200] for b in said[:8]], note=note[:300])
+
+
+def row_ranges(ranges: Sequence[tuple[int, int]] | None) -> list[RowRange] | None:
+    """The rows the broken store led, as the status keeps them (bounded as the status is)."""
+    return None if ranges is None else [RowRange(first=a, end=b) for a, b in ranges[:64]]
 
 
 def sighting(i: Impact, *, epoch0: float, injected: float) -> ObserverSight:

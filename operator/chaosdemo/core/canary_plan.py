@@ -148,6 +148,15 @@ class Layout:
     def share_led_by(self, store: str, accounts: int) -> float:
         return sum(len(self.rows_of(i, accounts)) for i in self.led_by(store)) / accounts
 
+    def ranges_led_by(self, store: str, accounts: int) -> list[tuple[int, int]]:
+        """The rows ``store`` leads, as (first, end) ranges: what a restarted operator reads back."""
+        return [(r.start, r.stop) for r in (self.rows_of(i, accounts) for i in self.led_by(store)) if len(r)]
+
+    def parts_within(self, ranges: Sequence[tuple[int, int]]) -> list[int]:
+        """The parts whose first row lies in one of ``ranges`` (recorded on an earlier layout: TiDB may have
+        split a region since, and each piece of a led region was led too)."""
+        return [i for i, first in enumerate(self.starts) if any(a <= first < b for a, b in ranges)]
+
 
 def parse_regions(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> Layout:
     """``SHOW TABLE t REGIONS`` read: each region's first row (its START_KEY ``t_<table>_r_<handle>``;

@@ -8,7 +8,8 @@ a demo can take (each action, each refusal, each failure, a resume at any phase)
             -> Recovered -> AwaitingAgreement* -> Agreed | NoAgreementToWait -> Succeeded
     a no-fault control (action none): ... -> Injected -> Looked* -> ControlQuiet -> Succeeded,
                                       or -> Detected (control) -> Ended (FalseAlarm)
-    beside it:       Diagnosed | DiagnosisFailed; with the SQL canary CanaryStarted (preflight), Felt*
+    beside it:       Diagnosed | DiagnosisFailed; with the SQL canary CanaryStarted (preflight),
+                     RowsMarked (just before the injection), Felt*
     on any way out:  Aborted (nothing injected), DryRunEnded, DeadlinePassed, Ended (failed), UndoFailed
 
 The words: a fault is *undone* (the operator takes it back: starts the node, heals the partition,
@@ -37,6 +38,7 @@ from chaosdemo.api.models import (
     Violation,
 )
 from chaosdemo.api.timestamps import seconds_between
+from chaosdemo.core.canary import row_ranges
 from chaosdemo.core.scrub import clip
 from chaosdemo.core.sightings import close, ours
 
@@ -61,6 +63,7 @@ __all__ = [
     "Note",
     "Recovered",
     "Requested",
+    "RowsMarked",
     "Started",
     "Story",
     "Succeeded",
@@ -124,6 +127,14 @@ class Felt:
 
     impact: ImpactStatus
     clients: ObserverSight  # the tidb-clients observer
+
+
+@dataclass(frozen=True)
+class RowsMarked:
+    """The SQL canary's rows whose leader is on the store about to be broken (kept for a restarted operator)."""
+
+    ranges: tuple[tuple[int, int], ...]
+    share: float | None
 
 
 @dataclass(frozen=True)
@@ -241,9 +252,9 @@ class Ended:
     message: str
 
 
-Happening = (Started | TargetChosen | CanaryStarted | Felt | Requested | Injected | Looked | Detected | Undone
-             | UndoFailed | Recovered | AwaitingAgreement | Agreed | NoAgreementToWait | Diagnosed | DiagnosisFailed
-             | DeadlinePassed | Aborted | DryRunEnded | Succeeded | Ended | ControlQuiet)
+Happening = (Started | TargetChosen | CanaryStarted | Felt | RowsMarked | Requested | Injected | Looked | Detected
+             | Undone | UndoFailed | Recovered | AwaitingAgreement | Agreed | NoAgreementToWait | Diagnosed
+             | DiagnosisFailed | DeadlinePassed | Aborted | DryRunEnded | Succeeded | Ended | ControlQuiet)
 
 
 def verdict(d: Diagnosis | None) -> str:
@@ -318,6 +329,11 @@ def _canary_started(d: _Draft, h: CanaryStarted) -> None:
 def _felt(d: _Draft, h: Felt) -> None:
     d.s.impact = h.impact
     d.s.observers = [*(o for o in d.s.observers if o.observer != "tidb-clients"), h.clients]
+
+
+def _rows_marked(d: _Draft, h: RowsMarked) -> None:
+    d.s.impact = (d.s.impact or ImpactStatus()).model_copy(
+        update={"affected_ranges": row_ranges(h.ranges), "affected_rows_share": h.share})
 
 
 def _requested(d: _Draft, h: Requested) -> None:
@@ -471,7 +487,7 @@ def _ended(d: _Draft, h: Ended) -> None:
 
 _TELL: dict[type, Callable[[_Draft, Any], None]] = {
     Started: _started, TargetChosen: _target_chosen, CanaryStarted: _canary_started, Felt: _felt,
-    Requested: _requested, Injected: _injected, Looked: _looked,
+    RowsMarked: _rows_marked, Requested: _requested, Injected: _injected, Looked: _looked,
     Detected: _detected, Undone: _undone, UndoFailed: _undo_failed, Recovered: _recovered,
     AwaitingAgreement: _awaiting, Agreed: _agreed, NoAgreementToWait: _no_agreement, Diagnosed: _diagnosed,
     DiagnosisFailed: _diagnosis_failed, DeadlinePassed: _deadline, Aborted: _aborted, DryRunEnded: _dry_run,

@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from chaosdemo.api.errors import PreflightFailed
@@ -34,6 +34,11 @@ TRANSIENT = BROKEN - {"refused", "2003"}
 MAX_POOL = 128  # the default rate (20) times the default timeout (5 s) fits, so no statement waits for one
 
 
+def pool_size(spec: CanarySpec) -> int:
+    """Enough connections for every statement of one timeout at the rate, bounded."""
+    return min(MAX_POOL, math.ceil(spec.rate_per_second * spec.statement_timeout_seconds) + 4)
+
+
 class Canary:
     def __init__(self, pool: SqlPool, spec: CanarySpec, plan: Plan, owner: str, *,
                  clock: Callable[[], float] = time.monotonic, seed: int = 0,
@@ -48,16 +53,12 @@ class Canary:
         self.injected: float | None = None  # on the canary's clock
         self.led: tuple[int, ...] = ()  # the parts the broken store led at the injection
         self.share: float | None = None  # and their share of the rows
+        self.ranges: tuple[tuple[int, int], ...] | None = None  # and those rows; None: not known
         self.note = ""
         self._rng = random.Random(seed)
         self._task: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
         self._last_code = ""  # the driver's code of the last failed preparation
-
-    @staticmethod
-    def pool_size(spec: CanarySpec) -> int:
-        """Enough connections for every statement of one timeout at the rate, bounded."""
-        return min(MAX_POOL, math.ceil(spec.rate_per_second * spec.statement_timeout_seconds) + 4)
 
     def now(self) -> float:
         return self.clock() - self.t0
@@ -157,11 +158,15 @@ class Canary:
         if self.layout is not None:
             self.led = tuple(self.layout.led_by(store))
             self.share = self.layout.share_led_by(store, self.plan.accounts)
+            self.ranges = tuple(self.layout.ranges_led_by(store, self.plan.accounts))
         self.injected = self.now()
 
-    async def check_total(self) -> None:
-        """One more read of the bank's total, now."""
-        await self._total()
+    def remember(self, ranges: Sequence[tuple[int, int]], share: float | None) -> None:
+        """A restarted operator: the rows the broken store led at the injection are the ones the status kept
+        (read from the status, so bounded to the table: a range past it names no part)."""
+        self.ranges = tuple((max(0, a), min(b, self.plan.accounts)) for a, b in ranges if a < b)
+        self.share = share
+        self.led = tuple(self.layout.parts_within(self.ranges)) if self.layout is not None else ()
 
     async def stop(self) -> None:
         """Stop sending; statements still out are given up (not counted), then one last read of the total."""
@@ -172,7 +177,7 @@ class Canary:
         for task in list(self._inflight):
             task.cancel()
         await asyncio.gather(*self._inflight, return_exceptions=True)
-        await self.check_total()
+        await self._total()  # one last read of the bank's total
 
     async def drop(self) -> bool:
         """Drop the canary's database, on every way out; False if TiDB would not."""

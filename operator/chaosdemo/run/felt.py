@@ -28,12 +28,12 @@ from chaosdemo.core.canary import (
     to_status,
 )
 from chaosdemo.core.canary_plan import Plan, credentials, database_for
-from chaosdemo.core.story import CanaryStarted, Felt
-from chaosdemo.run.canary import Canary
+from chaosdemo.core.story import CanaryStarted, Felt, RowsMarked
+from chaosdemo.run.canary import Canary, pool_size
 from chaosdemo.run.deps import Deps
 from chaosdemo.run.state import RunState
 
-__all__ = ["clients_evidence", "drop_left", "feel", "judge", "open_canary", "until_served"]
+__all__ = ["clients_evidence", "drop_left", "feel", "judge", "mark", "open_canary", "until_served"]
 
 log = logging.getLogger(__name__)
 SAY_EVERY = 5.0  # seconds between two saves of the status while users wait after recovery
@@ -66,7 +66,7 @@ async def _pool(deps: Deps, spec: CanarySpec, cluster: str, namespace: str) -> S
     s = deps.settings
     host, port = tidb_address(s.tidb_address_template, s.cluster_domain, cluster, namespace)
     user, password = await login(deps, spec, namespace)
-    return deps.sql(SqlTarget(host, port, user, password), Canary.pool_size(spec), spec.statement_timeout_seconds)
+    return deps.sql(SqlTarget(host, port, user, password), pool_size(spec), spec.statement_timeout_seconds)
 
 
 async def drop_left(deps: Deps, spec: CanarySpec, cluster: str, namespace: str, uid: str) -> str:
@@ -92,8 +92,14 @@ def budget_of(rs: RunState) -> Budget:
     c = rs.demo.spec.canary
     return Budget(max_unavailable_seconds=c.budget.max_unavailable_seconds,
                   min_throughput_share=c.budget.min_throughput_share,
-                  max_statement_seconds=c.budget.max_statement_seconds,
+                  max_statement_seconds=c.budget.max_statement_seconds if _rows_known(rs) else None,
                   serve_again_seconds=c.budget.serve_again_seconds)
+
+
+def _rows_known(rs: RunState) -> bool:
+    """Whether the canary knows which rows the broken store led at the injection; if not (an operator restarted
+    with no record of them), the bound on the other rows' statements cannot be judged."""
+    return rs.canary is None or rs.canary.injected is None or rs.canary.ranges is not None
 
 
 async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
@@ -119,18 +125,42 @@ async def open_canary(rs: RunState, stores: int, *, resumed: bool) -> None:
     canary.start(rs.deps.clock())
     await rs.rec.tell(CanaryStarted(canary.plan.db, spec.baseline_seconds, resumed=resumed or canary.resumed))
     if resumed:
-        # The fault is in place already: the rows its store leads now are the affected ones (all of them
-        # counted as the others' would hold a paused leader's rows to the 2 s bound: seen on kind).
-        target = rs.status.target
-        await canary.mark_injected(target.store_id if target is not None else "")
-        canary.injected = 0.0
-        canary.note = "the operator restarted mid-demo: the canary measured from then on, with no baseline"
+        resume_marks(rs, canary)
         return
     await asyncio.sleep(spec.baseline_seconds + 1.05)  # whole seconds of baseline
     why = baseline_refusal(canary.tally, 0, spec.baseline_seconds + 1, spec.rate_per_second, budget_of(rs))
     if why:
         raise PreflightFailed(f"the SQL canary's baseline does not meet its budget: {why}; nothing was injected",
                               reason="CanaryBaselineNotMet")
+
+
+def resume_marks(rs: RunState, canary: Canary) -> None:
+    """The canary carries on after a restart: the rows the broken store led are the ones the status kept at
+    the injection. Read again now they would be wrong: a paused leader's rows have a new leader 10 s on, and
+    their stalled statements would then count against the others' 2 s bound (seen on kind)."""
+    impact = rs.status.impact
+    kept = impact.affected_ranges if impact is not None else None
+    canary.injected = 0.0
+    canary.note = "the operator restarted mid-demo: the canary measured from then on, with no baseline"
+    if kept is not None:
+        canary.remember([(r.first, r.end) for r in kept], impact.affected_rows_share if impact else None)
+    elif rs.status.injected_at is not None:
+        canary.note += ("; which rows the broken store led was not recorded, so the bound on the other rows' "
+                        "statements is not judged")
+
+
+async def mark(rs: RunState, store: str) -> None:
+    """The fault is about to be injected into ``store``: the rows it leads now, kept in the status before it is,
+    so a restarted operator judges the same rows. A run resumed before its injection keeps what it recorded."""
+    c = rs.canary
+    if c is None:
+        return
+    if c.ranges is not None:  # remembered from the status
+        c.injected = c.now()
+        return
+    await c.mark_injected(store)
+    if c.ranges is not None:
+        await rs.rec.tell(RowsMarked(c.ranges, c.share))
 
 
 def _read(rs: RunState, c: Canary) -> Impact:
@@ -154,7 +184,8 @@ def feel(rs: RunState, *, settled: bool) -> list[str]:
     said = breaches(i, budget_of(rs), injected=c.injected, settled=settled)
     if i.bank_total_held is False:
         said = [f"the bank's total changed: read {c.tally.totals_wrong[0][1]}, wrote {c.plan.total}", *said]
-    rs.rec.told(Felt(to_status(i, said, epoch0=c.epoch0, injected=c.injected, share=c.share, note=c.note),
+    rs.rec.told(Felt(to_status(i, said, epoch0=c.epoch0, injected=c.injected, share=c.share, note=c.note,
+                               ranges=c.ranges),
                      sighting(i, epoch0=c.epoch0, injected=c.injected)))
     if i.bank_total_held is False:
         raise DemoFailed(f"the SQL canary's bank lost or gained money: {said[0]}", reason="DataInconsistent")

@@ -25,7 +25,7 @@ from chaosdemo.run.casebook import log_control
 from chaosdemo.run.cluster_tls import secure
 from chaosdemo.run.demo import Demo
 from chaosdemo.run.deps import Deps
-from chaosdemo.run.felt import judge, open_canary
+from chaosdemo.run.felt import judge, mark, open_canary
 from chaosdemo.run.follow import follow, undo_now
 from chaosdemo.run.preflight import (
     check_blast_radius,
@@ -154,8 +154,7 @@ async def inject(rs: RunState) -> bool:
     st = rs.status
     assert st.injection is not None
     await undo.enter(rs.deps, rs.demo, rs.fault)  # the operator's own word, kept until undone
-    if rs.canary is not None:
-        await rs.canary.mark_injected(rs.target.store_id)
+    await mark(rs, rs.target.store_id)  # the SQL canary's rows on that store, recorded first
     started = rs.rec.now()
     rs.progress.cursor = rs.deps.journal.cursor()
     done = await rs.fault.inject(rs.demo.cluster_ns, rs.target)

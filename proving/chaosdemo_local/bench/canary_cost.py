@@ -22,7 +22,7 @@ from typing import Any
 from chaosdemo.api.models import CanarySpec
 from chaosdemo.clients.sql import SqlPool, SqlTarget
 from chaosdemo.core.canary_plan import Plan, database_for
-from chaosdemo.run.canary import Canary
+from chaosdemo.run.canary import Canary, pool_size
 
 __all__ = ["main", "measure"]
 
@@ -59,7 +59,7 @@ def measure(canaries: int, seconds: float) -> dict[str, Any]:
 async def _measure(port: int, canaries: int, seconds: float) -> dict[str, Any]:
     """Statements, CPU share and memory of this process while N canaries run."""
     spec = CanarySpec(enabled=True)
-    runs = [Canary(SqlPool(SqlTarget("127.0.0.1", port, "root", ""), size=Canary.pool_size(spec),
+    runs = [Canary(SqlPool(SqlTarget("127.0.0.1", port, "root", ""), size=pool_size(spec),
                            timeout=spec.statement_timeout_seconds),
                    spec, Plan(database_for(f"bench{i}"), spec.accounts), f"bench{i}") for i in range(canaries)]
     for c in runs:
