@@ -151,12 +151,15 @@ def test_a_pd_whose_clock_is_behind_ours_is_judged_on_its_own_clock_not_taken_fo
 
 def test_a_pd_that_answers_slower_than_the_default_timeout_is_waited_for_when_the_timeout_allows(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    """A dry run: the preflight's looks at PD are the same reads as a demo's, so a timeout that allows them is
+    proven without a fault to recover from (a whole demo at 4 s a look cost this tier 26 s)."""
     with MisbehavingPD(local_env.pd_url, "slow") as pd:
         operator.start(CHAOSDEMO_PD_URL_TEMPLATE=pd.url, CHAOSDEMO_PD_TIMEOUT_SECONDS=str(SLOW_SECONDS + 2))
-        demos.apply("pd-slow", timeouts={"stabilitySeconds": 1, "recoverySeconds": 150})
-        st = demos.wait("pd-slow", timeout=180)["status"]
+        demos.apply("pd-slow", dryRun=True)
+        st = demos.wait("pd-slow", timeout=120)["status"]
     assert st["phase"] == "Succeeded", st["message"]
-    assert st["recoverySeconds"] >= SLOW_SECONDS, f"every look at PD took {SLOW_SECONDS:g} s"
+    took = parse_iso(st["finishedAt"]) - parse_iso(st["startedAt"])
+    assert took >= SLOW_SECONDS, f"a look at PD takes {SLOW_SECONDS:g} s: the preflight waited for one ({took:.1f} s)"
 
 
 @pytest.mark.parametrize("mode", MODES)
