@@ -204,7 +204,8 @@ def demos(local_env: LocalEnv, request: pytest.FixtureRequest) -> Iterator[Demos
     yield Demos(local_env, ns)
     # While the test's operator still runs (it removes its finalizer); whatever stays is named by the
     # tier check below, which fails the test.
-    local_env.kubectl("delete", "chaosdemos", "--all", "-n", ns, "--wait=true", "--timeout=60s", check=False)
+    local_env.kubectl("delete", "chaosdemosuites,chaosdemos", "--all", "-n", ns, "--wait=true", "--timeout=60s",
+                      check=False)
     local_env.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
 

@@ -24,7 +24,10 @@ CHART = REPO / "charts" / "chaosdemo-operator"
 POLICY = "ValidatingAdmissionPolicy 'chaosdemo-creator-may-break-it'"
 
 # who: (RBAC rules in the demo's namespace, rules in the target namespace)
-CREATE = {"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos"], "verbs": ["create", "get", "update", "patch"]}
+CREATE = {"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos", "chaosdemosuites"],
+          "verbs": ["create", "get", "update", "patch"]}
+CREATE_SUITE = {"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemosuites"], "verbs": ["create"]}
+SUITE_POLICY = "ValidatingAdmissionPolicy 'chaosdemo-suite-creator-may-break-it'"
 DELETE_PODS = {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]}
 NODE_KILL = {"apiGroups": ["chaosdemo.dev"], "resources": ["chaosdemos"], "verbs": ["node-kill"]}
 SECRET = "tidb-canary"
@@ -35,6 +38,7 @@ USERS = {
     "node-killer": ([CREATE], [DELETE_PODS, NODE_KILL]),  # granted node-kill on purpose
     "node-kill-only": ([CREATE], [NODE_KILL]),
     "secret-reader": ([CREATE], [DELETE_PODS, GET_SECRET]),  # may also read the canary's Secret
+    "suite-maker": ([CREATE_SUITE], [DELETE_PODS, NODE_KILL]),  # may create suites, not ChaosDemos
 }
 
 # (user, action, allowed, words of the refusal)
@@ -105,6 +109,9 @@ def in_force(env: LocalEnv, home: str, target: str, timeout: float = 30) -> None
         refused = env.kubectl("create", "--dry-run=server", "--as", "viewer", "-f", "-",
                               input=demo(home, target, "pod-delete"), check=False)
         pending = [] if POLICY in refused.stderr else ["the policy refusing viewer"]
+        refused = env.kubectl("create", "--dry-run=server", "--as", "viewer", "-f", "-",
+                              input=suite(home, target, ["none"]), check=False)
+        pending += [] if SUITE_POLICY in refused.stderr else ["the suite policy refusing viewer"]
         for user, ns, rule in checks:
             resource = f"{rule['resources'][0]}.{rule['apiGroups'][0]}".rstrip(".")
             resource += "".join(f"/{n}" for n in rule.get("resourceNames", [])[:1])
@@ -122,6 +129,38 @@ def demo(namespace: str, target: str, action: str) -> str:
                        "metadata": {"name": f"{action}-{uuid.uuid4().hex[:6]}", "namespace": namespace},
                        "spec": {"cluster": {"name": "basic", "namespace": target}, "fault": {"action": action},
                                 "dryRun": True}})
+
+
+def suite(namespace: str, target: str, actions: list[str], secret: str = "") -> str:
+    steps = [{"name": f"s{i}", "fault": {"action": a}, **({"canary": {"credentialsSecret": secret}} if secret else {})}
+             for i, a in enumerate(actions)]
+    return json.dumps({"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemoSuite",
+                       "metadata": {"name": f"suite-{uuid.uuid4().hex[:6]}", "namespace": namespace},
+                       "spec": {"cluster": {"name": "basic", "namespace": target}, "steps": steps}})
+
+
+@pytest.mark.parametrize(("user", "actions", "secret", "words"), [
+    ("pod-deleter", ["none", "pod-kill", "process-pause"], "", ""),
+    ("node-killer", ["pod-kill", "node-kill", "none"], "", ""),
+    ("secret-reader", ["pod-kill"], SECRET, ""),
+    ("viewer", ["none"], "", "viewer may not delete pods there"),
+    ("pod-deleter", ["pod-kill", "node-kill"], "", "pod-deleter lacks the verb node-kill"),
+    ("node-kill-only", ["node-kill", "pod-kill"], "", "node-kill-only may not delete pods there"),
+    ("pod-deleter", ["pod-kill"], SECRET, f"with Secrets {SECRET} in"),
+    ("suite-maker", ["pod-kill"], "", "suite-maker may not create ChaosDemos there"),
+])
+def test_a_suite_needs_of_its_creator_every_right_its_steps_need(local_env: LocalEnv, policy: dict[str, str],
+                                                                 user: str, actions: list[str], secret: str,
+                                                                 words: str) -> None:
+    """Issue 33: the operator creates a suite's demos as itself, so the suite is checked against its creator, step
+    by step, when it is created (its spec is frozen after): a suite is no way around the per-action rights."""
+    out = local_env.kubectl("create", "--dry-run=server", "--as", user, "-f", "-",
+                            input=suite(policy["home"], policy["target"], actions, secret), check=False)
+    if not words:
+        assert out.returncode == 0, out.stderr
+    else:
+        assert out.returncode != 0 and SUITE_POLICY in out.stderr, out.stderr
+        assert words in out.stderr, out.stderr
 
 
 @pytest.mark.parametrize(("user", "action", "allowed", "words"), TABLE)

@@ -60,11 +60,10 @@ def test_the_rendered_chart_passes_a_server_side_dry_run_with_and_without_the_do
                                    "--kube-version", "1.36.3", "--include-crds", *extra],
                                   capture_output=True, text=True, check=True).stdout
         kinds = [d["kind"] for d in yaml.safe_load_all(rendered) if d]
-        assert sorted(kinds) == sorted(["CustomResourceDefinition", "ServiceAccount", "ClusterRole",
-                                        "ClusterRoleBinding", "Role", "RoleBinding", "Role", "RoleBinding",
-                                        "Service", "Deployment", "ValidatingAdmissionPolicy",
-                                        "ValidatingAdmissionPolicyBinding", "ValidatingAdmissionPolicy",
-                                        "ValidatingAdmissionPolicyBinding"])
+        assert sorted(kinds) == sorted(["CustomResourceDefinition", "CustomResourceDefinition", "ServiceAccount",
+                                        "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Role",
+                                        "RoleBinding", "Service", "Deployment",
+                                        *["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"] * 3])
         out = dry_run(installed, rendered)
         assert out.returncode == 0, out.stderr
         socket = "/var/run/docker.sock" in rendered
@@ -189,7 +188,11 @@ ALLOWED = {
         ("watch", "pods"), ("watch", "statefulsets.apps"), ("get", "nodes"),
         ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
         ("create", "events"),  # Events on ChaosDemos, which may live anywhere: watchNamespaces confines it
+        # a suite's demos, beside the suite (anywhere: watchNamespaces confines it), and its status
+        ("create", "chaosdemos.chaosdemo.dev"), ("delete", "chaosdemos.chaosdemo.dev"),
+        ("watch", "chaosdemosuites.chaosdemo.dev"), ("patch", "chaosdemosuites.chaosdemo.dev/status"),
     ]],
+    ("tidb-cluster", "node-kill", "chaosdemos.chaosdemo.dev"),  # a suite's node-kill step, as its own demo
     *[("tidb-cluster", verb, res) for verb, res in [
         ("get", "tidbclusters.pingcap.com"), ("delete", "pods"), ("get", "services"), ("list", "events"),
         ("get", "leases.coordination.k8s.io"), ("create", "leases.coordination.k8s.io"),
@@ -234,8 +237,8 @@ def can_i(env: LocalEnv, user: str, verb: str, resource: str, namespace: str) ->
 
 def test_rbac_is_minimal(installed: LocalEnv) -> None:
     """What the operator may do, namespace by namespace: in kube-system and kube-node-lease it writes nothing
-    but Events on ChaosDemos (and nothing at all once watchNamespaces is set, below). Every cell of the
-    matrix, each wrong one named."""
+    but Events on ChaosDemos and a suite's demos (and nothing at all once watchNamespaces is set, below). Every
+    cell of the matrix, each wrong one named."""
     wrong = [f"{verb} {resource} in {ns}: {'yes' if allowed else 'no'}" for ns, verb, resource in sorted(set(MATRIX))
              if (allowed := can_i(installed, SA, verb, resource, ns)) != ((ns, verb, resource) in ALLOWED)]
     assert len(set(MATRIX)) > 200 and wrong == []

@@ -23,7 +23,6 @@ from chaosdemo.core.step import (
     watch_from,
 )
 from chaosdemo.core.story import (
-    RowsMarked,
     MAX_MESSAGE,
     Aborted,
     AwaitingAgreement,
@@ -40,6 +39,7 @@ from chaosdemo.core.story import (
     Looked,
     NoAgreementToWait,
     Requested,
+    RowsMarked,
     Started,
     Story,
     Succeeded,

@@ -36,6 +36,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["list"]
+# A suite's node-kill step is a ChaosDemo the operator creates: the demo admission policy asks for this verb
+# in the target namespace, as it asks any creator of a node-kill demo.
+- apiGroups: ["chaosdemo.dev"]
+  resources: ["chaosdemos"]
+  verbs: ["node-kill"]
 # One demo per TidbCluster at a time: a Lease named chaosdemo-<cluster> beside it.
 - apiGroups: ["coordination.k8s.io"]
   resources: ["leases"]

@@ -1,4 +1,4 @@
-"""Generate the ChaosDemo CustomResourceDefinition from the pydantic models.
+"""Generate the ChaosDemo and ChaosDemoSuite CustomResourceDefinitions from the pydantic models.
 
 ``crds/chaosdemo.yaml`` (and the chart's copy) is this module's output; a test
 regenerates it and fails on any difference, so the schema the API server
@@ -13,8 +13,16 @@ from typing import Any
 import yaml
 
 from chaosdemo.api.models import API_GROUP, API_VERSION, KIND, PLURAL, ChaosDemoSpec, ChaosDemoStatus
+from chaosdemo.api.suite import (
+    MAX_NAME,
+    SUITE_KIND,
+    SUITE_PLURAL,
+    ChaosDemoSuiteSpec,
+    ChaosDemoSuiteStatus,
+    SuiteStep,
+)
 
-__all__ = ["build_crd", "openapi_schema", "render_crd"]
+__all__ = ["build_crd", "build_suite_crd", "openapi_schema", "render_crd"]
 
 # The spec is frozen from creation: the preflight and the target choice read it while the demo is
 # Pending, so a change then (dryRun flipped to false) would act on what the operator never checked,
@@ -113,22 +121,28 @@ def _printer_columns() -> list[dict[str, Any]]:
     ]
 
 
-def _spec_schema() -> dict[str, Any]:
-    spec_schema = openapi_schema(ChaosDemoSpec, keep_defaults=True)
-    # A section's default carries its fields' defaults: the API server checks
-    # a default against the CEL rules without applying the inner defaults.
-    for name, info in ChaosDemoSpec.model_fields.items():
-        if info.default_factory is not None:
-            value = info.default_factory()  # type: ignore[call-arg]
-            spec_schema["properties"][info.alias or name]["default"] = value.model_dump(
+def _section_defaults(schema: dict[str, Any], model: type[Any]) -> None:
+    """A section's default carries its fields' defaults: the API server checks
+    a default against the CEL rules without applying the inner defaults."""
+    for name, info in model.model_fields.items():
+        if info.default_factory is not None and hasattr(value := info.default_factory(), "model_dump"):
+            schema["properties"][info.alias or name]["default"] = value.model_dump(
                 by_alias=True, exclude_none=True, mode="json"
             )
+
+
+def _spec_schema(model: type[Any] = ChaosDemoSpec) -> dict[str, Any]:
+    spec_schema = openapi_schema(model, keep_defaults=True)
+    _section_defaults(spec_schema, model)
+    if model is ChaosDemoSuiteSpec:  # each step is a demo's spec: its sections default as a demo's do
+        _section_defaults(spec_schema["properties"]["steps"]["items"], SuiteStep)
     return spec_schema
 
 
-def _status_schema() -> dict[str, Any]:
-    schema = openapi_schema(ChaosDemoStatus, keep_defaults=False)
-    schema["properties"]["violations"]["maxItems"] = 50
+def _status_schema(model: type[Any] = ChaosDemoStatus) -> dict[str, Any]:
+    schema = openapi_schema(model, keep_defaults=False)
+    if "violations" in schema["properties"]:
+        schema["properties"]["violations"]["maxItems"] = 50
     schema["properties"]["kopf"] = {  # written by kopf itself (edge/handlers.py), never by the models
         "type": "object", "x-kubernetes-preserve-unknown-fields": True,
         "description": "kopf's handler progress and the last spec it handled, kept where only the operator may "
@@ -137,39 +151,34 @@ def _status_schema() -> dict[str, Any]:
     return schema
 
 
-def build_crd() -> dict[str, Any]:
-    spec_schema = _spec_schema()
-    status_schema = _status_schema()
+def _crd(kind: str, plural: str, short: str, description: str, spec: dict[str, Any], status: dict[str, Any],
+         rules: list[dict[str, str]], columns: list[dict[str, Any]]) -> dict[str, Any]:
     root: dict[str, Any] = {
         "type": "object",
-        "description": (
-            "A ChaosDemo kills one TiKV store of a TidbCluster, detects the failure through PD "
-            "and Kubernetes invariants, records a root-cause diagnosis, and measures how long "
-            "detection and recovery took."
-        ),
+        "description": description,
         "required": ["spec"],
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
             "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": status_schema,
+            "spec": spec,
+            "status": status,
         },
-        "x-kubernetes-validations": _ROOT_RULES,
+        "x-kubernetes-validations": rules,
     }
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{API_GROUP}"},
+        "metadata": {"name": f"{plural}.{API_GROUP}"},
         "spec": {
             "group": API_GROUP,
             "scope": "Namespaced",
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": "chaosdemo",
-                "shortNames": ["cdemo"],
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [short],
                 "categories": ["chaos"],
             },
             "versions": [
@@ -178,7 +187,7 @@ def build_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": _printer_columns(),
+                    "additionalPrinterColumns": columns,
                     "schema": {"openAPIV3Schema": root},
                 }
             ],
@@ -186,9 +195,48 @@ def build_crd() -> dict[str, Any]:
     }
 
 
+def build_crd() -> dict[str, Any]:
+    return _crd(KIND, PLURAL, "cdemo", "A ChaosDemo kills one TiKV store of a TidbCluster, detects the failure "
+                "through PD and Kubernetes invariants, records a root-cause diagnosis, and measures how long "
+                "detection and recovery took.", _spec_schema(), _status_schema(), _ROOT_RULES, _printer_columns())
+
+
+# A suite's spec is frozen as a demo's is (its steps were checked against its creator at admission), and its
+# name is bounded so that its demos' names (<suite>-r<run>-<step>) fit a label value.
+_SUITE_RULES = [
+    {"rule": "self.spec == oldSelf.spec",
+     "message": "spec cannot change once the ChaosDemoSuite exists; create a new suite"},
+    {"rule": f"self.metadata.name.size() <= {MAX_NAME}",
+     "message": f"a ChaosDemoSuite's name is at most {MAX_NAME} characters (its demos are <suite>-r<run>-<step>)"},
+]
+
+
+def _suite_columns() -> list[dict[str, Any]]:
+    def col(name: str, path: str, typ: str = "string", desc: str = "") -> dict[str, Any]:
+        return {"name": name, "type": typ, "jsonPath": path, "description": desc}
+
+    return [
+        col("Cluster", ".spec.cluster.name", desc="TidbCluster under test"),
+        col("Phase", ".status.phase", desc="Running, Waiting for its schedule, or the verdict"),
+        col("Run", ".status.run", "integer", "The current or last run"),
+        col("Passed", ".status.totals.passed", "integer", "Steps that succeeded in that run"),
+        col("Failed", ".status.totals.failed", "integer", "Steps that failed or were aborted"),
+        col("False-Alarms", ".status.totals.falseAlarms", "integer", "Controls on which something was detected"),
+        col("Next", ".status.nextRunAt", desc="When the schedule starts the next run"),
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+
+
+def build_suite_crd() -> dict[str, Any]:
+    return _crd(SUITE_KIND, SUITE_PLURAL, "cdsuite", "A ChaosDemoSuite runs ChaosDemos in order on one "
+                "TidbCluster, no-fault controls among them, once or on a cron schedule, and gives each run a "
+                "verdict.", _spec_schema(ChaosDemoSuiteSpec), _status_schema(ChaosDemoSuiteStatus), _SUITE_RULES,
+                _suite_columns())
+
+
 def render_crd() -> str:
     header = (
-        "# Generated from operator/chaosdemo/api/models.py by `chaosdemo crd`; do not edit.\n"
-        "# tests/unit/test_crd.py fails when this file and the models disagree.\n"
+        "# Generated from operator/chaosdemo/api/models.py and suite.py by `chaosdemo crd`; do not edit.\n"
+        "# tests/unit/test_models_and_crd.py fails when this file and the models disagree.\n"
     )
-    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100)
+    return header + yaml.safe_dump_all([build_crd(), build_suite_crd()], sort_keys=False, width=100)

@@ -1,8 +1,9 @@
 """The kopf handlers: the only module that imports kopf's decorators (the CLI only starts kopf).
 
 A daemon per ChaosDemo runs its lifecycle (plain async code in
-``lifecycle.py``); kopf resumes it after an operator restart and stops it when
-the demo is deleted, after which the deletion handler cleans up. Watch events
+``lifecycle.py``), and one per ChaosDemoSuite its steps (``run/suite.py``); kopf
+resumes each after an operator restart and stops it when the object is deleted,
+after which a demo's deletion handler cleans up. Watch events
 on TiKV pods, StatefulSets and nodes wake the demos they are about, so
 detection follows Kubernetes in milliseconds.
 """
@@ -19,9 +20,11 @@ from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.errors import ChaosDemoError, Unavailable
 from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
 from chaosdemo.api.settings import Settings
+from chaosdemo.api.suite import SUITE_PLURAL
 from chaosdemo.core.snapshot import TIKV_LABELS
 from chaosdemo.edge.wiring import build_deps, build_leadership, close_deps
 from chaosdemo.run.lifecycle import DemoRun, Deps, cleanup
+from chaosdemo.run.suite import SuiteRun
 from chaosdemo.service.leadership import LEASE_NAME, Leadership, LostLeadership
 from chaosdemo.service.reconciler import keep_undoing
 from chaosdemo.service.watchdog import Watchdog
@@ -116,6 +119,24 @@ def _unfinished(status: kopf.Status, **_: Any) -> bool:
 async def lifecycle(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     assert namespace is not None, "ChaosDemo is namespaced"
     run, leader = DemoRun(_deps(memo), namespace, name).run, _leader(memo)
+    try:
+        await (run() if leader is None else leader.while_leading(run))
+    except Unavailable as e:
+        raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=5) from e
+    except LostLeadership as e:
+        raise kopf.TemporaryError(str(e), delay=1) from e
+
+
+def _suite_unfinished(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
+    return not status.get("verdict") or bool(spec.get("schedule"))
+
+
+@kopf.daemon(API_GROUP, API_VERSION, SUITE_PLURAL, id="suite", when=_suite_unfinished,
+             cancellation_timeout=1.0, backoff=5)
+async def suite(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A ChaosDemoSuite: its steps' demos one after another (``run/suite.py``), on the leading replica."""
+    assert namespace is not None, "ChaosDemoSuite is namespaced"
+    run, leader = SuiteRun(_deps(memo), namespace, name).run, _leader(memo)
     try:
         await (run() if leader is None else leader.while_leading(run))
     except Unavailable as e:

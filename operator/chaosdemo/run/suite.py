@@ -1,0 +1,100 @@
+"""One ChaosDemoSuite's run: read it and the demos it owns, ask ``core/suite.advance`` for the next move,
+create the step's demo it names, prune old runs' demos, save the status; again until the suite is done.
+
+A restarted operator carries on from the status and the demos (their names are fixed by run and step, so a
+demo created just before a crash is found, never made twice). No kopf here: ``edge/handlers.py`` calls
+``SuiteRun.run`` from a daemon. Deleting the suite deletes its demos through their ownerReference, and each
+demo's deletion undoes its fault as any demo's does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+
+from chaosdemo.api.suite import ChaosDemoSuiteSpec, ChaosDemoSuiteStatus
+from chaosdemo.api.timestamps import parse_iso
+from chaosdemo.core.suite import Advance, advance, demo_manifest, not_created, run_of
+from chaosdemo.run.deps import Deps
+
+__all__ = ["POLL_SECONDS", "SuiteRun"]
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 2.0  # how often a running step's demo is read again
+LONG_WAIT = 60.0  # the longest single sleep before a scheduled run (the suite is read again after it)
+
+
+class SuiteRun:
+    def __init__(self, deps: Deps, namespace: str, name: str) -> None:
+        self.deps, self.namespace, self.name = deps, namespace, name
+
+    async def run(self) -> None:
+        while True:
+            adv = await self.step()
+            if adv is None or adv.done:
+                return
+            if adv.create is not None:
+                continue  # read again at once: the new demo goes into the status
+            wait = POLL_SECONDS if adv.wake_at is None else min(LONG_WAIT, adv.wake_at - self.deps.clock())
+            await asyncio.sleep(max(0.1, wait))
+
+    async def step(self) -> Advance | None:
+        """One move; None when the suite is gone (or going) or cannot be read as a suite."""
+        suites = self.deps.kube.suites
+        body = await suites.get(self.namespace, self.name)
+        meta = (body or {}).get("metadata") or {}
+        if body is None or meta.get("deletionTimestamp"):
+            return None
+        try:
+            spec = ChaosDemoSuiteSpec.model_validate(body.get("spec") or {})
+            status = ChaosDemoSuiteStatus.model_validate(body.get("status") or {})
+        except ValidationError as e:  # the API server enforces the schema: only a status written past it
+            log.error("ChaosDemoSuite %s/%s cannot be read: %s", self.namespace, self.name, e)
+            return None
+        owned = {str(d["metadata"]["name"]): d for d in
+                 await suites.demos_of(self.namespace, self.name, str(meta.get("uid", "")))}
+        now = self.deps.clock()
+        adv = advance(spec, status, owned, suite=self.name, now=now, created=_created(meta, now))
+        for line in adv.said:
+            log.info("ChaosDemoSuite %s/%s: %s", self.namespace, self.name, line)
+        if adv.prune_below:
+            await self._prune(owned, adv.prune_below)
+        if adv.create is not None:
+            adv = await self._create(body, spec, adv)
+        await suites.patch_status(self.namespace, self.name, _dump(adv.status))
+        return adv
+
+    async def _create(self, body: dict[str, Any], spec: ChaosDemoSuiteSpec, adv: Advance) -> Advance:
+        assert adv.create is not None
+        manifest = demo_manifest(body, spec, adv.status.run, adv.create)
+        ok, why = await self.deps.kube.suites.create_demo(self.namespace, manifest)
+        name = manifest["metadata"]["name"]
+        if ok:
+            log.info("ChaosDemoSuite %s/%s: created ChaosDemo %s", self.namespace, self.name, name)
+            return adv
+        log.warning("ChaosDemoSuite %s/%s: ChaosDemo %s not created: %s", self.namespace, self.name, name, why)
+        # A demo of that name that the suite does not own is refused as any other: it is never taken over.
+        return Advance(not_created(adv.status, adv.create, why, self.deps.clock()), create=adv.create)
+
+    async def _prune(self, owned: dict[str, dict[str, Any]], below: int) -> None:
+        for name in sorted(owned):
+            run = run_of(self.name, name)
+            if run is not None and run < below:
+                log.info("ChaosDemoSuite %s/%s: deleting %s (older than historyLimit)", self.namespace, self.name,
+                         name)
+                await self.deps.kube.suites.delete_demo(self.namespace, name)
+
+
+def _created(meta: dict[str, Any], now: float) -> float:
+    try:
+        return parse_iso(str(meta["creationTimestamp"]))
+    except (KeyError, ValueError):
+        return now
+
+
+def _dump(status: ChaosDemoSuiteStatus) -> dict[str, Any]:
+    """The whole status as a merge patch: a field now empty is sent as null, so it is cleared."""
+    return status.model_dump(by_alias=True, mode="json")

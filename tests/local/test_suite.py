@@ -1,0 +1,108 @@
+"""ChaosDemoSuites on the local tier (issue 33): a real operator creates each step as a ChaosDemo the suite
+owns, in order, after the pause, and gives the run a verdict; the API server's garbage collector deletes a
+deleted suite's demos, and the demo's own deletion undoes its fault (here a node-kill on the tier's Docker
+engine: the node is started again long before its nodeDownSeconds)."""
+
+from __future__ import annotations
+
+import time
+import xml.etree.ElementTree as ET
+from typing import Any
+
+import pytest
+import yaml
+
+from chaosdemo.api.timestamps import parse_iso
+from chaosdemo_local.cluster.admin import ControlPlaneError
+from chaosdemo_local.cluster.docker_nodes import docker_cli
+from chaosdemo_local.cluster.env import LocalEnv
+from chaosdemo_local.cluster.harness import Demos, Operator, api, lease_exists
+
+from .test_plugin_and_metrics import kubectl_plugin
+
+pytestmark = pytest.mark.local
+
+STEP = {"timeouts": {"detectionSeconds": 30, "recoverySeconds": 60, "stabilitySeconds": 1},
+        "canary": {"enabled": False}}  # as Demos.manifest: the canary's baseline is test_canary's
+
+
+def apply_suite(env: LocalEnv, ns: str, name: str, steps: list[dict[str, Any]], **spec: Any) -> None:
+    body = {"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemoSuite",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"cluster": {"name": "basic", "namespace": "tidb-cluster"},
+                     "steps": [{**STEP, **s} for s in steps], **spec}}
+    env.kubectl("apply", "-f", "-", input=yaml.safe_dump(body))
+
+
+def suite(env: LocalEnv, ns: str, name: str) -> dict[str, Any]:
+    return api(env, f"/apis/chaosdemo.dev/v1alpha1/namespaces/{ns}/chaosdemosuites/{name}")
+
+
+def demo_or_none(env: LocalEnv, ns: str, name: str) -> dict[str, Any] | None:
+    try:
+        return api(env, f"/apis/chaosdemo.dev/v1alpha1/namespaces/{ns}/chaosdemos/{name}")
+    except ControlPlaneError as e:
+        if "HTTP 404" in str(e):
+            return None
+        raise
+
+
+def until(what: str, check: Any, timeout: float = 120) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (got := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s"
+        time.sleep(0.2)
+    return got
+
+
+def test_a_suite_runs_a_control_and_a_fault_in_order_and_gives_the_run_its_verdict(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    operator.start()
+    apply_suite(local_env, demos.ns, "gate", pauseSeconds=2, steps=[
+        {"name": "control", "fault": {"action": "none"}, "timeouts": {**STEP["timeouts"], "detectionSeconds": 5}},
+        {"name": "kill", "fault": {"action": "pod-kill"}}])
+    st = until("a verdict", lambda: (suite(local_env, demos.ns, "gate").get("status") or {}).get("verdict") and
+               suite(local_env, demos.ns, "gate")["status"])
+    assert st["verdict"] == "Succeeded" and st["phase"] == "Succeeded", st
+    assert st["totals"] == {"passed": 2, "failed": 0, "falseAlarms": 0, "skipped": 0}, st["totals"]
+    assert [(s["name"], s["demo"], s["phase"]) for s in st["steps"]] == [
+        ("control", "gate-r1-control", "Succeeded"), ("kill", "gate-r1-kill", "Succeeded")]
+    assert st["steps"][1]["detectionSeconds"] is not None and st["steps"][1]["diagnosisMatches"] is True
+    uid = suite(local_env, demos.ns, "gate")["metadata"]["uid"]
+    control, kill = demos.get("gate-r1-control"), demos.get("gate-r1-kill")
+    for d in (control, kill):
+        assert [o["uid"] for o in d["metadata"]["ownerReferences"]] == [uid], "owned by the suite"
+        assert d["metadata"]["labels"]["chaosdemo.dev/suite"] == "gate"
+    paused = parse_iso(kill["status"]["startedAt"]) - parse_iso(control["status"]["finishedAt"])
+    assert paused >= 2, f"the next step started {paused:.2f}s after the last one ended: pauseSeconds is 2"
+    assert "Succeeded" in local_env.kubectl("get", "chaosdemosuites", "-n", demos.ns).stdout
+    junit = kubectl_plugin(local_env, "report", "-n", demos.ns, "-l", "chaosdemo.dev/suite=gate", "-o", "junit")
+    assert junit.returncode == 0, junit.stderr
+    assert sorted(c.get("name") for c in ET.fromstring(junit.stdout).iter("testcase")) == [
+        f"{demos.ns}/gate-r1-control", f"{demos.ns}/gate-r1-kill"]
+    assert not lease_exists(local_env)
+
+
+def test_a_suite_deleted_mid_run_takes_its_demo_along_and_the_fault_is_undone(
+        local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
+    if local_env.dockerd is None or not local_env.docker_host:
+        pytest.skip(f"node-kill needs the local tier's Docker engine: {local_env.docker_error}")
+    operator.start()
+    apply_suite(local_env, demos.ns, "cut", steps=[
+        {"name": "node", "fault": {"action": "node-kill", "nodeDownSeconds": 50},
+         "timeouts": {**STEP["timeouts"], "recoverySeconds": 120}}])
+    injected = until("injected", lambda: ((demo_or_none(local_env, demos.ns, "cut-r1-node") or {}).get("status")
+                                          or {}).get("injectedAt"))
+    node = demos.get("cut-r1-node")["status"]["target"]["node"]
+    since = f"{time.time():.3f}"
+    local_env.kubectl("delete", "chaosdemosuite", "cut", "-n", demos.ns, "--wait=true", "--timeout=30s")
+    until("the suite's demo deleted with it", lambda: demo_or_none(local_env, demos.ns, "cut-r1-node") is None,
+          timeout=60)
+    started = docker_cli(local_env.docker_host, "events", "--since", since, "--until", f"{time.time():.3f}",
+                         "--filter", f"container={node}", "--filter", "event=start",
+                         "--format", "{{.TimeNano}}").stdout.decode().split()
+    assert started, f"node {node} was not started again when the suite was deleted"
+    down = int(started[0]) / 1e9 - parse_iso(injected)
+    assert down < 50, f"the node was started again {down:.1f}s after the kill, by the deletion, not its 50 s"
+    local_env.wait_healthy(timeout=90)
+    assert not lease_exists(local_env)
