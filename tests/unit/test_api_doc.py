@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from chaosdemo.api.models import ChaosDemoSpec, ChaosDemoStatus, InjectionRecord
+from chaosdemo.api.suite import ChaosDemoSuiteSpec, ChaosDemoSuiteStatus
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
@@ -40,3 +41,10 @@ def test_the_status_table_names_every_field_of_the_status_and_the_injection_reco
     assert named_in_first_column(status) == fields(ChaosDemoStatus, depth=0)
     injection = next(line for line in status.splitlines() if line.startswith("| `injection` |"))
     assert set(re.findall(r"`(\w+)`", injection)) - {"injection"} == fields(InjectionRecord, depth=0)
+
+
+def test_the_suite_tables_name_every_field_of_a_suites_spec_and_status() -> None:
+    text = section("Suites")
+    spec_table, status_table = text.split("| status field |", 1)
+    assert named_in_first_column(spec_table) == fields(ChaosDemoSuiteSpec, depth=0)
+    assert named_in_first_column(status_table) == fields(ChaosDemoSuiteStatus, depth=0)

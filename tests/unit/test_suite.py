@@ -5,17 +5,21 @@ are plain dicts as the API server returns them."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from pathlib import Path
+from typing import Any, get_args
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from chaosdemo.api.crd import build_suite_crd
-from chaosdemo.api.suite import RUN_LABEL, SUITE_LABEL, ChaosDemoSuiteSpec, ChaosDemoSuiteStatus
+from chaosdemo.api.models import FaultAction
+from chaosdemo.api.suite import RUN_LABEL, SUITE_KIND, SUITE_LABEL, ChaosDemoSuiteSpec, ChaosDemoSuiteStatus
 from chaosdemo.api.timestamps import iso, parse_iso
 from chaosdemo.core import cron
 from chaosdemo.core.suite import advance, demo_manifest, demo_name, not_created, run_of
 
+REPO = Path(__file__).resolve().parents[2]
 T0 = parse_iso("2026-12-07T10:00:00.000Z")
 SUITE = {"metadata": {"name": "nightly", "namespace": "ops", "uid": "u-1"}}
 
@@ -177,3 +181,12 @@ def test_the_suite_crd_freezes_its_spec_bounds_its_name_and_its_steps() -> None:
         spec(schedule="every night")
     with pytest.raises(ValidationError):
         spec(steps=[])
+
+
+def test_the_game_day_sample_runs_every_fault_action_between_controls() -> None:
+    doc = yaml.safe_load((REPO / "deploy" / "samples" / "suites" / "game-day.yaml").read_text())
+    assert doc["kind"] == SUITE_KIND
+    s = ChaosDemoSuiteSpec.model_validate(doc["spec"])
+    actions = [step.fault.action for step in s.steps]
+    assert set(actions) == set(get_args(FaultAction)) and actions[0] == actions[-1] == "none"
+    assert max(len(demo_name(doc["metadata"]["name"], 999999, step.name)) for step in s.steps) <= 63
