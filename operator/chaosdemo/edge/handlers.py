@@ -24,7 +24,7 @@ from chaosdemo.api.suite import SUITE_PLURAL
 from chaosdemo.core.snapshot import TIKV_LABELS
 from chaosdemo.edge.wiring import build_deps, build_leadership, close_deps
 from chaosdemo.run.lifecycle import DemoRun, Deps, cleanup
-from chaosdemo.run.suite import SuiteRun
+from chaosdemo.run.suite import SuiteRun, let_go
 from chaosdemo.service.leadership import LEASE_NAME, Leadership, LostLeadership
 from chaosdemo.service.reconciler import keep_undoing
 from chaosdemo.service.watchdog import Watchdog
@@ -143,6 +143,18 @@ async def suite(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> 
         raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=5) from e
     except LostLeadership as e:
         raise kopf.TemporaryError(str(e), delay=1) from e
+
+
+@kopf.on.delete(API_GROUP, API_VERSION, SUITE_PLURAL, id="suite-cleanup", backoff=5)
+async def on_suite_delete(body: kopf.Body, memo: kopf.Memo, logger: Logger, **_: Any) -> None:
+    leader = _leader(memo)
+    if leader is not None and not leader.leading.is_set():
+        raise kopf.TemporaryError("another replica leads and cleans up; waiting", delay=5)
+    try:
+        gone = await let_go(_deps(memo), dict(body))
+    except Unavailable as e:
+        raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=5) from e
+    logger.info("ChaosDemoSuite deleted, and its demos: %s", ", ".join(gone) or "none")
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, PLURAL, id="cleanup", backoff=5)

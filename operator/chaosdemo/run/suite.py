@@ -3,8 +3,8 @@ create the step's demo it names, prune old runs' demos, save the status; again u
 
 A restarted operator carries on from the status and the demos (their names are fixed by run and step, so a
 demo created just before a crash is found, never made twice). No kopf here: ``edge/handlers.py`` calls
-``SuiteRun.run`` from a daemon. Deleting the suite deletes its demos through their ownerReference, and each
-demo's deletion undoes its fault as any demo's does.
+``SuiteRun.run`` from a daemon, and ``let_go`` when the suite is deleted: its demos are deleted then (the
+ownerReference is the backstop), and each demo's deletion undoes its fault as any demo's does.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from chaosdemo.api.timestamps import parse_iso
 from chaosdemo.core.suite import Advance, advance, demo_manifest, not_created, run_of
 from chaosdemo.run.deps import Deps
 
-__all__ = ["POLL_SECONDS", "SuiteRun"]
+__all__ = ["POLL_SECONDS", "SuiteRun", "let_go"]
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0  # how often a running step's demo is read again
@@ -86,6 +86,18 @@ class SuiteRun:
                 log.info("ChaosDemoSuite %s/%s: deleting %s (older than historyLimit)", self.namespace, self.name,
                          name)
                 await self.deps.kube.suites.delete_demo(self.namespace, name)
+
+
+async def let_go(deps: Deps, body: dict[str, Any]) -> list[str]:
+    """The suite is being deleted: its demos are deleted now (each one's deletion undoes its fault), not when
+    the garbage collector gets to them (it learns a new resource type only at its next discovery, up to 30 s
+    after the CRD is installed: seen on the local tier). The ownerReference stays the backstop."""
+    meta = body.get("metadata") or {}
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    owned = await deps.kube.suites.demos_of(namespace, name, str(meta.get("uid", "")))
+    for demo in owned:
+        await deps.kube.suites.delete_demo(namespace, str(demo["metadata"]["name"]))
+    return sorted(str(d["metadata"]["name"]) for d in owned)
 
 
 def _created(meta: dict[str, Any], now: float) -> float:
