@@ -74,8 +74,9 @@ def test_a_suite_runs_a_control_and_a_fault_in_order_and_gives_the_run_its_verdi
     paused = parse_iso(kill["status"]["startedAt"]) - parse_iso(control["status"]["finishedAt"])
     assert paused >= 2, f"the next step started {paused:.2f}s after the last one ended: pauseSeconds is 2"
     assert "Succeeded" in local_env.kubectl("get", "chaosdemosuites", "-n", demos.ns).stdout
-    junit = kubectl_plugin(local_env, "report", "-n", demos.ns, "-l", "chaosdemo.dev/suite=gate", "-o", "junit")
+    junit = kubectl_plugin(local_env, "report", "-n", demos.ns, "--suite", "gate", "-o", "junit")
     assert junit.returncode == 0, junit.stderr
     assert sorted(c.get("name") for c in ET.fromstring(junit.stdout).iter("testcase")) == [
         f"{demos.ns}/gate-r1-control", f"{demos.ns}/gate-r1-kill"]
+    assert kubectl_plugin(local_env, "report", "-n", demos.ns, "--suite", "nope", "-o", "junit").returncode == 3
     assert not lease_exists(local_env)

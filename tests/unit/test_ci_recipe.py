@@ -55,32 +55,32 @@ def plugin_lines() -> list[list[str]]:
         if "kubectl chaosdemo" not in line:
             continue
         command = re.split(r"\s(?:>|\|\|)\s", line.split("kubectl chaosdemo", 1)[1])[0]
-        out.append(shlex.split(command.replace('"$2"', "x").replace('"${name#*/}"', "x")))
+        out.append(shlex.split(command.replace('"$RUN"', "x").replace('"${name#*/}"', "x")))
     return out
 
 
 def test_every_kubectl_chaosdemo_line_parses_with_the_plugins_own_arguments() -> None:
     lines = plugin_lines()
-    assert {line[0] for line in lines} == {"watch", "report"}
+    assert {line[0] for line in lines} == {"report"}
     for args in lines:
         parsed = build_parser().parse_args(args)
-        assert parsed.command in ("watch", "report")
+        assert parsed.command == "report"
     gate = [a for a in lines if a[0] == "report" and "junit" in a]
-    assert gate and all("-l" in a for a in gate), "the gate reports this run's demos, by their label"
+    assert gate and all("--suite" in a for a in gate), "the gate reports this run's suite"
 
 
 @pytest.mark.skipif(shutil.which("sed") is None, reason="no sed on this machine to run the recipe's edit with")
-def test_the_series_runs_samples_with_two_controls_and_renames_each_the_way_the_recipe_does() -> None:
+def test_the_suite_it_runs_is_the_sample_renamed_the_way_the_recipe_does() -> None:
+    """The recipe's sed renames the sample suite to the run's name; the steps, controls first and last, stay."""
+    from chaosdemo.api.suite import ChaosDemoSuiteSpec
+
     text = runs()
-    calls = re.findall(r"^\s*run_demo (deploy/samples/\S+) (\S+)$", text, re.M)
-    assert len(calls) >= 6 and len({name for _, name in calls}) == len(calls), calls
-    edit = re.search(r'sed -e "(.*?)" "\$1"', text)
-    assert edit, "the recipe renames each sample with sed"
-    actions = []
-    for sample, name in calls:
-        expr = edit.group(1).replace("$2", name)
-        renamed = subprocess.run(["sed", "-e", expr, str(REPO / sample)], capture_output=True, text=True, check=True)
-        doc, original = yaml.safe_load(renamed.stdout), yaml.safe_load((REPO / sample).read_text())
-        assert doc["metadata"]["name"] == name and doc["spec"] == original["spec"], sample
-        actions.append(doc["spec"]["fault"]["action"])
+    found = re.search(r'sed -e "(.*?)" (deploy/samples/\S+) \| kubectl apply -f -', text)
+    assert found, "the recipe applies a sample suite under the run's name"
+    expr, sample = found.group(1).replace("$RUN", "gate-1234567890"), found.group(2)
+    renamed = subprocess.run(["sed", "-e", expr, str(REPO / sample)], capture_output=True, text=True, check=True)
+    doc, original = yaml.safe_load(renamed.stdout), yaml.safe_load((REPO / sample).read_text())
+    assert doc["kind"] == "ChaosDemoSuite" and doc["metadata"]["name"] == "gate-1234567890"
+    assert doc["spec"] == original["spec"]
+    actions = [step.fault.action for step in ChaosDemoSuiteSpec.model_validate(doc["spec"]).steps]
     assert actions.count("none") >= 2 and actions[0] == actions[-1] == "none", "controls before and after"

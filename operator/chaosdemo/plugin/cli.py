@@ -33,6 +33,7 @@ from rich.text import Text
 
 from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
+from chaosdemo.api.suite import RUN_LABEL, SUITE_LABEL, SUITE_PLURAL
 from chaosdemo.plugin.junit import EXIT, junit, verdict
 from chaosdemo.plugin.page import page
 from chaosdemo.plugin.views import Follower, Note, deadline, inert, lanes, ours, report, rows, sightings
@@ -299,6 +300,29 @@ def report_junit(api: client.ApiClient, ns: str, names: list[str], selector: str
     return verdict(objs)
 
 
+def report_suite(api: client.ApiClient, ns: str, name: str) -> int:
+    """A suite's current (or last) run as JUnit: its demos, by the suite's and the run's labels."""
+    co = client.CustomObjectsApi(api)
+    try:
+        suite = cast(dict[str, Any], co.get_namespaced_custom_object(API_GROUP, API_VERSION, ns, SUITE_PLURAL, name))
+    except ApiException as e:
+        if e.status != 404:
+            raise
+        Console(stderr=True).print(Text(f"ChaosDemoSuite {ns}/{name} not found"), style="red")
+        return EXIT["missing"]
+    run = (suite.get("status") or {}).get("run")
+    if not isinstance(run, int) or run < 1:
+        Console(stderr=True).print(Text(f"ChaosDemoSuite {ns}/{name} has not started a run yet"), style="red")
+        return EXIT["missing"]
+    code = report_junit(api, ns, [], f"{SUITE_LABEL}={name},{RUN_LABEL}={run}")
+    if code == EXIT["missing"]:
+        return code
+    status = suite.get("status") or {}
+    if not status.get("verdict"):  # between steps every demo made may have ended, and the run has not
+        return EXIT["running"]
+    return EXIT["passed"] if status.get("verdict") == "Succeeded" and code == EXIT["passed"] else EXIT["failed"]
+
+
 def build_parser(prog: str = "kubectl chaosdemo") -> argparse.ArgumentParser:
     # The connection flags go before or after the subcommand, as with kubectl.
     common = argparse.ArgumentParser(add_help=False)
@@ -321,6 +345,8 @@ def build_parser(prog: str = "kubectl chaosdemo") -> argparse.ArgumentParser:
                    "page with the timeline drawn; junit: JUnit XML, one testcase per demo, and an exit code a "
                    "pipeline can gate on (0 all Succeeded, 1 one Failed or Aborted, 3 not found, 6 not ended)")
     r.add_argument("-l", "--selector", default="", help="with -o junit: the demos with these labels")
+    r.add_argument("--suite", default="", help="with -o junit: the demos of this ChaosDemoSuite's current (or last) "
+                   "run; a run still going exits 6")
     return parser
 
 
@@ -335,10 +361,14 @@ def main(argv: list[str] | None = None, prog: str = "kubectl chaosdemo") -> int:
             return follow(api, ns, args.name, console, args.timeout)
         if args.command == "list":
             return list_demos(api, None if args.all_namespaces else ns, console)
+        if args.output == "junit" and args.suite:
+            if args.names or args.selector:
+                parser.error("report --suite takes no NAME and no -l")
+            return report_suite(api, ns, args.suite)
         if args.output == "junit":
             return report_junit(api, ns, args.names, args.selector)
-        if len(args.names) != 1 or args.selector:
-            parser.error(f"report -o {args.output} takes one NAME (several, or -l, only with -o junit)")
+        if len(args.names) != 1 or args.selector or args.suite:
+            parser.error(f"report -o {args.output} takes one NAME (several, -l or --suite only with -o junit)")
         return report_demo(api, ns, args.names[0], args.output, console)
     except KeyboardInterrupt:
         return 130
