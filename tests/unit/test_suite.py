@@ -47,7 +47,8 @@ def go(s: ChaosDemoSuiteSpec, status: ChaosDemoSuiteStatus, demos: list[dict[str
 def test_a_suite_runs_its_steps_in_order_with_the_pause_between_and_a_verdict_at_the_end() -> None:
     s = spec()
     a = go(s, ChaosDemoSuiteStatus(), [], T0 + 1)
-    assert a.create == 0 and a.status.run == 1 and a.status.phase == "Running" and a.said == ["run 1 started: 3 steps"]
+    assert a.create == 0 and a.status.run == 1 and a.status.phase == "Running"
+    assert a.said == [("Normal", "RunStarted", "run 1 started: 3 steps")]
     first = demo("nightly-r1-control", "Detecting")
     a = go(s, a.status, [first], T0 + 2)
     assert a.create is None and a.status.steps[0].phase == "Running"
@@ -66,7 +67,8 @@ def test_a_suite_runs_its_steps_in_order_with_the_pause_between_and_a_verdict_at
     a = go(s, a.status, [done0, kill, pause], T0 + 201)
     assert a.status.verdict == "Succeeded" and a.status.phase == "Succeeded" and a.done
     assert a.status.totals.passed == 3 and a.status.totals.failed == 0
-    assert a.said == ["run 1 succeeded: 3 passed, 0 failed, 0 false alarms, 0 skipped"]
+    assert a.said == [("Normal", "RunSucceeded", "run 1 succeeded: 3 passed, 0 failed, 0 false alarms, 0 skipped")]
+    assert a.ended == "Succeeded"
     again = go(s, a.status, [done0, kill, pause], T0 + 500)
     assert again.done and again.create is None, "a suite without a schedule runs once"
 
@@ -79,6 +81,7 @@ def test_a_false_alarm_on_a_control_fails_the_run_and_stop_on_failure_skips_the_
     assert a.status.verdict == "Failed" and a.create is None and a.done
     assert [x.phase for x in a.status.steps] == ["Failed", "Skipped", "Skipped"]
     assert a.status.steps[0].false_alarm and a.status.totals.false_alarms == 1 and a.status.totals.skipped == 2
+    assert a.said[-1][:2] == ("Warning", "RunFailed") and a.ended == "Failed"
 
 
 def test_without_stop_on_failure_every_step_runs_and_the_run_fails_on_one_failure() -> None:
@@ -190,3 +193,14 @@ def test_the_game_day_sample_runs_every_fault_action_between_controls() -> None:
     actions = [step.fault.action for step in s.steps]
     assert set(actions) == set(get_args(FaultAction)) and actions[0] == actions[-1] == "none"
     assert max(len(demo_name(doc["metadata"]["name"], 999999, step.name)) for step in s.steps) <= 63
+
+
+def test_a_run_that_ends_is_counted_by_verdict_with_its_false_alarms() -> None:
+    from chaosdemo.clients.metrics import Metrics
+
+    m = Metrics()
+    m.suite_ended("Failed", 1)
+    m.suite_ended("Succeeded", 0)
+    assert m.registry.get_sample_value("chaosdemo_suite_runs_total", {"verdict": "Failed"}) == 1
+    assert m.registry.get_sample_value("chaosdemo_suite_runs_total", {"verdict": "Succeeded"}) == 1
+    assert m.registry.get_sample_value("chaosdemo_suite_false_alarms_total") == 1

@@ -65,12 +65,21 @@ class Metrics:
                                             "The longest stretch of a demo with no successful canary statement, "
                                             "by fault action (observed once per demo).", ["action"],
                                             buckets=UNAVAILABLE_BUCKETS, registry=r)
+        self.suite_runs = Counter("chaosdemo_suite_runs", "ChaosDemoSuite runs that ended, by verdict.", ["verdict"],
+                                  registry=r)
+        self.suite_false_alarms = Counter("chaosdemo_suite_false_alarms",
+                                          "No-fault controls of suite runs on which something was detected.",
+                                          registry=r)
         self.in_flight = Gauge("chaosdemo_demos_in_flight", "Demos this replica is running now.", registry=r)
         self.leader = Gauge("chaosdemo_leader", "1 while this replica leads (runs the demos), else 0.",
                             registry=r)
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         start_http_server(port, addr=addr, registry=self.registry)
+
+    def suite_ended(self, verdict: str, false_alarms: int) -> None:
+        self.suite_runs.labels(verdict).inc()
+        self.suite_false_alarms.inc(false_alarms)
 
     def ended(self, action: str, outcome: str) -> None:
         self.demos.labels(action, outcome).inc()

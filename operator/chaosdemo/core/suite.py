@@ -34,6 +34,9 @@ NOT_CREATED = "NotCreated"  # the operator could not create the step's demo (a n
 DEMO_DELETED = "DemoDeleted"  # the step's demo went away before it ended
 
 
+Said = tuple[str, str, str]  # an Event's type, reason and message
+
+
 @dataclass(frozen=True)
 class Advance:
     status: ChaosDemoSuiteStatus
@@ -41,7 +44,8 @@ class Advance:
     prune_below: int = 0  # demos of runs before this one are deleted (historyLimit)
     wake_at: float | None = None  # nothing to do before then (None: when a demo changes, polled)
     done: bool = False  # no schedule and the run ended: nothing more to do, ever
-    said: list[str] = field(default_factory=list)  # what happened, for the log and Events
+    said: list[Said] = field(default_factory=list)  # what happened, for the log and the suite's Events
+    ended: str = ""  # the run's verdict, when it ended at this move (for the metrics)
 
 
 def demo_name(suite: str, run: int, step: str) -> str:
@@ -209,7 +213,8 @@ def _steps(spec: ChaosDemoSuiteSpec, status: ChaosDemoSuiteStatus, demos: Mappin
                                message="stopOnFailure: an earlier step did not succeed") for r in rest] if stopped
               else [SuiteStepStatus(name=r.name, action=r.fault.action) for r in rest])
     status = status.model_copy(update={"steps": steps, "totals": totals(steps)})
-    said = [f"run {status.run} started: {len(spec.steps)} steps"] if started else []
+    said: list[Said] = [("Normal", "RunStarted", f"run {status.run} started: {len(spec.steps)} steps")] \
+        if started else []
     if all(s.phase not in ("Pending", "Running") for s in steps):
         return _finish(spec, status, now, said)
     current = next(s for s in steps if s.phase in ("Pending", "Running"))
@@ -219,7 +224,7 @@ def _steps(spec: ChaosDemoSuiteSpec, status: ChaosDemoSuiteStatus, demos: Mappin
                    prune_below=status.run - spec.history_limit + 1 if started else 0, wake_at=wake, said=said)
 
 
-def _finish(spec: ChaosDemoSuiteSpec, status: ChaosDemoSuiteStatus, now: float, said: list[str]) -> Advance:
+def _finish(spec: ChaosDemoSuiteSpec, status: ChaosDemoSuiteStatus, now: float, said: list[Said]) -> Advance:
     t = status.totals
     verdict = "Succeeded" if t.failed == 0 and t.skipped == 0 and t.false_alarms == 0 else "Failed"
     line = (f"run {status.run} {verdict.lower()}: {t.passed} passed, {t.failed} failed, {t.false_alarms} false "
@@ -229,4 +234,5 @@ def _finish(spec: ChaosDemoSuiteSpec, status: ChaosDemoSuiteStatus, now: float, 
         "phase": "Waiting" if nxt is not None else verdict, "verdict": verdict, "finished_at": iso(now),
         "next_run_at": iso(nxt) if nxt is not None else None,
         "message": line + (f"; the next run starts at {iso(nxt)}" if nxt is not None else "")})
-    return Advance(status, wake_at=nxt, done=nxt is None and not spec.schedule, said=[*said, line])
+    told = ("Normal" if verdict == "Succeeded" else "Warning", f"Run{verdict}", line)
+    return Advance(status, wake_at=nxt, done=nxt is None and not spec.schedule, said=[*said, told], ended=verdict)

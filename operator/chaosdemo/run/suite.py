@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chaosdemo.api.suite import ChaosDemoSuiteSpec, ChaosDemoSuiteStatus
+from chaosdemo.api.suite import SUITE_KIND, ChaosDemoSuiteSpec, ChaosDemoSuiteStatus
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo.core.suite import Advance, advance, demo_manifest, not_created, run_of
 from chaosdemo.run.deps import Deps
@@ -58,8 +58,11 @@ class SuiteRun:
                  await suites.demos_of(self.namespace, self.name, str(meta.get("uid", "")))}
         now = self.deps.clock()
         adv = advance(spec, status, owned, suite=self.name, now=now, created=_created(meta, now))
-        for line in adv.said:
-            log.info("ChaosDemoSuite %s/%s: %s", self.namespace, self.name, line)
+        for type_, reason, message in adv.said:
+            log.info("ChaosDemoSuite %s/%s: %s", self.namespace, self.name, message)
+            await self.deps.kube.events.post(body, type_, reason, message, kind=SUITE_KIND)
+        if adv.ended:
+            self.deps.metrics.suite_ended(adv.ended, adv.status.totals.false_alarms)
         if adv.prune_below:
             await self._prune(owned, adv.prune_below)
         if adv.create is not None:
@@ -72,10 +75,15 @@ class SuiteRun:
         manifest = demo_manifest(body, spec, adv.status.run, adv.create)
         ok, why = await self.deps.kube.suites.create_demo(self.namespace, manifest)
         name = manifest["metadata"]["name"]
+        step = spec.steps[adv.create]
         if ok:
             log.info("ChaosDemoSuite %s/%s: created ChaosDemo %s", self.namespace, self.name, name)
+            await self.deps.kube.events.post(body, "Normal", "StepStarted", f"step {step.name} ({step.fault.action}): "
+                                             f"ChaosDemo {name}", kind=SUITE_KIND)
             return adv
         log.warning("ChaosDemoSuite %s/%s: ChaosDemo %s not created: %s", self.namespace, self.name, name, why)
+        await self.deps.kube.events.post(body, "Warning", "StepNotCreated", f"step {step.name}: ChaosDemo {name} "
+                                         f"was not created: {why}", kind=SUITE_KIND)
         # A demo of that name that the suite does not own is refused as any other: it is never taken over.
         return Advance(not_created(adv.status, adv.create, why, self.deps.clock()), create=adv.create)
 

@@ -22,8 +22,9 @@ class Events:
     def __init__(self, transport: Transport) -> None:
         self.t = transport
 
-    async def post(self, demo: dict[str, Any], type_: str, reason: str, message: str) -> None:
-        """Post an Event on a ChaosDemo. Best effort: the status is the record, a refused Event is dropped.
+    async def post(self, demo: dict[str, Any], type_: str, reason: str, message: str, *, kind: str = KIND) -> None:
+        """Post an Event on a ChaosDemo (or a ChaosDemoSuite: ``kind``). Best effort: the status is the record,
+        a refused Event is dropped.
 
         Named ``<demo>.<nanoseconds, hex>`` as the kubelet names its own: the API server lists Events by
         name, and ``kubectl describe`` keeps that order among Events of the same second (it sorts by
@@ -35,14 +36,14 @@ class Events:
         ev = client.CoreV1Event(
             metadata=client.V1ObjectMeta(name=f"{str(meta.get('name', 'chaosdemo'))[:230]}.{ns:x}"),
             involved_object=client.V1ObjectReference(
-                api_version=f"{API_GROUP}/{API_VERSION}", kind=KIND, name=meta.get("name"),
+                api_version=f"{API_GROUP}/{API_VERSION}", kind=kind, name=meta.get("name"),
                 namespace=meta.get("namespace"), uid=meta.get("uid"),
             ),
             type=type_, reason=reason, message=message[:1024], first_timestamp=now, last_timestamp=now, count=1,
             event_time=now, action=reason, source=client.V1EventSource(component=EVENT_SOURCE),
             reporting_component=REPORTING_COMPONENT, reporting_instance=EVENT_SOURCE,
         )
-        await self.t.send(f"post an event on ChaosDemo {meta.get('namespace')}/{meta.get('name')}",
+        await self.t.send(f"post an event on {kind} {meta.get('namespace')}/{meta.get('name')}",
                           self.t.core.create_namespaced_event(meta.get("namespace"), ev, _preload_content=False))
 
     async def newest(self, namespace: str, cluster: str, *, since: float, keep: int,
