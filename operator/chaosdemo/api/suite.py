@@ -123,7 +123,7 @@ class SuiteTotals(_Model):
 class SuiteRunSummary(_Model):
     """A finished run, kept in the history."""
 
-    run: int = Field(description="Its number.")
+    run: int = Field(ge=1, le=999_999, description="Its number.")
     verdict: str = Field(description="Succeeded or Failed.")
     started_at: str | None = Field(default=None, description="When it started.")
     finished_at: str | None = Field(default=None, description="When it ended.")
@@ -136,7 +136,7 @@ class ChaosDemoSuiteStatus(_Model):
     phase: SuitePhase = Field(default="Pending", description="Running a run, Waiting for the next (schedule), "
                               "or the verdict of its only run.")
     message: str = Field(default="", max_length=500, description="What is happening now, for people.")
-    run: int = Field(default=0, ge=0, description="The current (or last) run's number.")
+    run: int = Field(default=0, ge=0, le=999_999, description="The current (or last) run's number.")
     started_at: str | None = Field(default=None, description="When that run started.")
     finished_at: str | None = Field(default=None, description="When it ended.")
     next_run_at: str | None = Field(default=None, description="When the schedule starts the next run.")
