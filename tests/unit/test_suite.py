@@ -204,3 +204,10 @@ def test_a_run_that_ends_is_counted_by_verdict_with_its_false_alarms() -> None:
     assert m.registry.get_sample_value("chaosdemo_suite_runs_total", {"verdict": "Failed"}) == 1
     assert m.registry.get_sample_value("chaosdemo_suite_runs_total", {"verdict": "Succeeded"}) == 1
     assert m.registry.get_sample_value("chaosdemo_suite_false_alarms_total") == 1
+
+
+def test_times_in_the_status_that_cannot_be_read_do_not_stop_the_suite() -> None:
+    s = spec(pauseSeconds=0)
+    status = go(s, ChaosDemoSuiteStatus(), [], T0).status.model_copy(update={"started_at": "yesterday"})
+    a = go(s, status, [], T0 + 1)
+    assert a.create == 0, "a started_at nobody can read counts as now"

@@ -119,11 +119,16 @@ def totals(steps: list[SuiteStepStatus]) -> SuiteTotals:
                        skipped=sum(s.phase == "Skipped" for s in steps))
 
 
-def _ended_at(step: SuiteStepStatus, now: float) -> float:
+def _at(text: str | None, default: float) -> float:
+    """A time the status holds, or ``default`` if it holds none it can read (it is no authority)."""
     try:
-        return parse_iso(step.finished_at) if step.finished_at else now
+        return parse_iso(text) if text else default
     except ValueError:
-        return now
+        return default
+
+
+def _ended_at(step: SuiteStepStatus, now: float) -> float:
+    return _at(step.finished_at, now)
 
 
 def _first_run_at(spec: ChaosDemoSuiteSpec, created: float) -> float | None:
@@ -185,15 +190,14 @@ def advance(spec: ChaosDemoSuiteSpec, status: ChaosDemoSuiteStatus, owned: Mappi
 def _due(spec: ChaosDemoSuiteSpec, status: ChaosDemoSuiteStatus, created: float) -> float | None:
     if status.run == 0:
         return _first_run_at(spec, created)
-    ended = parse_iso(status.finished_at) if status.finished_at else created
-    return cron.parse(spec.schedule).next_after(ended)
+    return cron.parse(spec.schedule).next_after(_at(status.finished_at, created))
 
 
 def _steps(spec: ChaosDemoSuiteSpec, status: ChaosDemoSuiteStatus, demos: Mapping[int, Mapping[str, Any]],
            now: float, *, started: bool) -> Advance:
     was = {s.name: s for s in status.steps}
     steps: list[SuiteStepStatus] = []
-    ready_at = parse_iso(status.started_at) if status.started_at else now
+    ready_at = _at(status.started_at, now)
     create, wake, stopped = None, None, False
     for i, step in enumerate(spec.steps):
         s = step_status(step, demos.get(i), was.get(step.name))
