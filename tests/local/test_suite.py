@@ -14,7 +14,7 @@ import yaml
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo_local.cluster.admin import ControlPlaneError
 from chaosdemo_local.cluster.env import LocalEnv
-from chaosdemo_local.cluster.harness import Demos, Operator, api, lease_exists
+from chaosdemo_local.cluster.harness import Demos, Operator, api, lease_exists, now_iso, operator_deletions
 
 from .test_plugin_and_metrics import kubectl_plugin
 
@@ -56,6 +56,7 @@ def until(what: str, check: Any, timeout: float = 120) -> Any:
 def test_a_suite_runs_a_control_and_a_fault_in_order_and_gives_the_run_its_verdict(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
     operator.start()
+    since = now_iso()
     apply_suite(local_env, demos.ns, "gate", pauseSeconds=2, steps=[
         {"name": "control", "fault": {"action": "none"}, "timeouts": {**STEP["timeouts"], "detectionSeconds": 5}},
         {"name": "kill", "fault": {"action": "pod-kill"}}])
@@ -71,6 +72,11 @@ def test_a_suite_runs_a_control_and_a_fault_in_order_and_gives_the_run_its_verdi
     for d in (control, kill):
         assert [o["uid"] for o in d["metadata"]["ownerReferences"]] == [uid], "owned by the suite"
         assert d["metadata"]["labels"]["chaosdemo.dev/suite"] == "gate"
+    # The control held on the healthy cluster: a target chosen, nothing seen, nothing deleted by the operator.
+    cst = control["status"]
+    assert cst["message"].startswith("no-fault control held") and "detectedAt" not in cst, cst["message"]
+    assert cst["target"]["pod"] and operator_deletions(local_env, since) == [kill["status"]["target"]["pod"]], \
+        "the operator deleted the pod-kill step's target, and nothing during the control"
     paused = parse_iso(kill["status"]["startedAt"]) - parse_iso(control["status"]["finishedAt"])
     assert paused >= 2, f"the next step started {paused:.2f}s after the last one ended: pauseSeconds is 2"
     assert "Succeeded" in local_env.kubectl("get", "chaosdemosuites", "-n", demos.ns).stdout
