@@ -80,9 +80,14 @@ def test_a_suite_runs_a_control_and_a_fault_in_order_and_gives_the_run_its_verdi
     paused = parse_iso(kill["status"]["startedAt"]) - parse_iso(control["status"]["finishedAt"])
     assert paused >= 2, f"the next step started {paused:.2f}s after the last one ended: pauseSeconds is 2"
     assert "Succeeded" in local_env.kubectl("get", "chaosdemosuites", "-n", demos.ns).stdout
-    told = api(local_env, f"/api/v1/namespaces/{demos.ns}/events?fieldSelector=involvedObject.kind%3DChaosDemoSuite")
-    assert [e["reason"] for e in sorted(told["items"], key=lambda e: e["metadata"]["name"])] == [
-        "RunStarted", "StepStarted", "StepStarted", "RunSucceeded"], "kubectl describe chaosdemosuite tells the run"
+    def told() -> list[str]:  # the suite's Events, in the order posted (their names end in nanoseconds)
+        found = api(local_env, f"/api/v1/namespaces/{demos.ns}/events"
+                               "?fieldSelector=involvedObject.kind%3DChaosDemoSuite")["items"]
+        return [e["reason"] for e in sorted(found, key=lambda e: e["metadata"]["name"])]
+
+    # Told once the status holds the verdict, so the last Event may come a moment after it.
+    until("the run's end told", lambda: "RunSucceeded" in told(), timeout=30)
+    assert told() == ["RunStarted", "StepStarted", "StepStarted", "RunSucceeded"], "kubectl describe tells the run"
     junit = kubectl_plugin(local_env, "report", "-n", demos.ns, "--suite", "gate", "-o", "junit")
     assert junit.returncode == 0, junit.stderr
     assert sorted(c.get("name") for c in ET.fromstring(junit.stdout).iter("testcase")) == [

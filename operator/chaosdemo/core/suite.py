@@ -28,7 +28,7 @@ from chaosdemo.api.suite import (
 from chaosdemo.api.timestamps import iso, parse_iso
 from chaosdemo.core import cron
 
-__all__ = ["Advance", "advance", "demo_manifest", "demo_name", "not_created", "run_of", "step_status", "totals"]
+__all__ = ["Advance", "Said", "advance", "demo_manifest", "demo_name", "not_created", "run_of", "step_status", "totals"]
 
 NOT_CREATED = "NotCreated"  # the operator could not create the step's demo (a name taken, a refusal)
 DEMO_DELETED = "DemoDeleted"  # the step's demo went away before it ended

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from chaosdemo.api.suite import SUITE_KIND, ChaosDemoSuiteSpec, ChaosDemoSuiteStatus
 from chaosdemo.api.timestamps import parse_iso
-from chaosdemo.core.suite import Advance, advance, demo_manifest, not_created, run_of
+from chaosdemo.core.suite import Advance, Said, advance, demo_manifest, not_created, run_of
 from chaosdemo.run.deps import Deps
 
 __all__ = ["POLL_SECONDS", "SuiteRun", "let_go"]
@@ -57,33 +57,33 @@ class SuiteRun:
         owned = {str(d["metadata"]["name"]): d for d in
                  await suites.demos_of(self.namespace, self.name, str(meta.get("uid", "")))}
         now = self.deps.clock()
-        adv = advance(spec, status, owned, suite=self.name, now=now, created=_created(meta, now))
-        for type_, reason, message in adv.said:
-            log.info("ChaosDemoSuite %s/%s: %s", self.namespace, self.name, message)
-            await self.deps.kube.events.post(body, type_, reason, message, kind=SUITE_KIND)
-        if adv.ended:
-            self.deps.metrics.suite_ended(adv.ended, adv.status.totals.false_alarms)
+        moved = adv = advance(spec, status, owned, suite=self.name, now=now, created=_created(meta, now))
+        said = list(adv.said)
         if adv.prune_below:
             await self._prune(owned, adv.prune_below)
         if adv.create is not None:
-            adv = await self._create(body, spec, adv)
+            adv = await self._create(body, spec, adv, said)
         await suites.patch_status(self.namespace, self.name, _dump(adv.status))
+        # Told once the status holds it: a status that could not be saved is moved again, never told twice.
+        for type_, reason, message in said:
+            log.info("ChaosDemoSuite %s/%s: %s", self.namespace, self.name, message)
+            await self.deps.kube.events.post(body, type_, reason, message, kind=SUITE_KIND)
+        if moved.ended:
+            self.deps.metrics.suite_ended(moved.ended, moved.status.totals.false_alarms)
         return adv
 
-    async def _create(self, body: dict[str, Any], spec: ChaosDemoSuiteSpec, adv: Advance) -> Advance:
+    async def _create(self, body: dict[str, Any], spec: ChaosDemoSuiteSpec, adv: Advance,
+                      said: list[Said]) -> Advance:
+        """Create the step's demo; what to tell of it goes to ``said``, told once the status is saved."""
         assert adv.create is not None
         manifest = demo_manifest(body, spec, adv.status.run, adv.create)
         ok, why = await self.deps.kube.suites.create_demo(self.namespace, manifest)
         name = manifest["metadata"]["name"]
         step = spec.steps[adv.create]
         if ok:
-            log.info("ChaosDemoSuite %s/%s: created ChaosDemo %s", self.namespace, self.name, name)
-            await self.deps.kube.events.post(body, "Normal", "StepStarted", f"step {step.name} ({step.fault.action}): "
-                                             f"ChaosDemo {name}", kind=SUITE_KIND)
+            said.append(("Normal", "StepStarted", f"step {step.name} ({step.fault.action}): ChaosDemo {name}"))
             return adv
-        log.warning("ChaosDemoSuite %s/%s: ChaosDemo %s not created: %s", self.namespace, self.name, name, why)
-        await self.deps.kube.events.post(body, "Warning", "StepNotCreated", f"step {step.name}: ChaosDemo {name} "
-                                         f"was not created: {why}", kind=SUITE_KIND)
+        said.append(("Warning", "StepNotCreated", f"step {step.name}: ChaosDemo {name} was not created: {why}"))
         # A demo of that name that the suite does not own is refused as any other: it is never taken over.
         return Advance(not_created(adv.status, adv.create, why, self.deps.clock()), create=adv.create)
 
