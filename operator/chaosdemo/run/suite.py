@@ -63,14 +63,22 @@ class SuiteRun:
             await self._prune(owned, adv.prune_below)
         if adv.create is not None:
             adv = await self._create(body, spec, adv, said)
-        await suites.patch_status(self.namespace, self.name, _dump(adv.status))
-        # Told once the status holds it: a status that could not be saved is moved again, never told twice.
+        if moved.ended:
+            # The run's end is told first: once the status holds the verdict, kopf stops this daemon (its `when`),
+            # as a demo's end is counted before its terminal status. A save that fails after it tells it again.
+            await self._tell(body, said)
+            self.deps.metrics.suite_ended(moved.ended, moved.status.totals.false_alarms)
+            await suites.patch_status(self.namespace, self.name, _dump(adv.status))
+        else:
+            # Told once the status holds it: a status that could not be saved is moved again, never told twice.
+            await suites.patch_status(self.namespace, self.name, _dump(adv.status))
+            await self._tell(body, said)
+        return adv
+
+    async def _tell(self, body: dict[str, Any], said: list[Said]) -> None:
         for type_, reason, message in said:
             log.info("ChaosDemoSuite %s/%s: %s", self.namespace, self.name, message)
             await self.deps.kube.events.post(body, type_, reason, message, kind=SUITE_KIND)
-        if moved.ended:
-            self.deps.metrics.suite_ended(moved.ended, moved.status.totals.false_alarms)
-        return adv
 
     async def _create(self, body: dict[str, Any], spec: ChaosDemoSuiteSpec, adv: Advance,
                       said: list[Said]) -> Advance:
