@@ -73,14 +73,11 @@ def _run(env: KindEnv, sample: str, **spec: Any) -> dict[str, Any]:
     name = doc["metadata"]["name"] = f"e2e-{doc['metadata']['name']}"
     # The SQL canary runs in every demo (its default); 3 s of baseline instead of 10 keeps the tier's budget.
     doc["spec"].setdefault("canary", {"baselineSeconds": 3})
-    in_suite = spec.pop("in_suite", False)
     for key, value in spec.items():
         if key == "target":  # a pod named replaces the sample's seed (the two exclude each other)
             doc["spec"]["target"] = value
         else:
             doc["spec"].setdefault(key, {}).update(value)
-    if in_suite:
-        return _run_in_suite(env, doc)
     env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
     deadline = time.monotonic() + 900
     while True:
@@ -165,35 +162,8 @@ def test_pod_delete_sends_sigterm_and_the_statefulset_recreates_the_pod(kind_env
     assert goodbyes and goodbyes[-1]["detail"] == "SIGTERM", "the TiKV stand-in was asked to stop, not killed"
 
 
-def _run_in_suite(env: KindEnv, doc: dict[str, Any]) -> dict[str, Any]:
-    """The demo of ``doc`` as the second step of a ChaosDemoSuite, after a no-fault control: the chart's operator
-    creates both under its own ServiceAccount, so the chart's RBAC and the admission policies are in force."""
-    spec = doc["spec"]
-    suite = {"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemoSuite",
-             "metadata": {"name": "e2e-gate", "namespace": NS},
-             "spec": {"cluster": spec.pop("cluster"), "pauseSeconds": 0, "steps": [
-                 {"name": "control", "fault": {"action": "none"}, "timeouts": {"detectionSeconds": 5},
-                  "canary": {"enabled": False}},
-                 {"name": "fault", **spec}]}}
-    env.kubectl("apply", "-f", "-", input=yaml.safe_dump(suite))
-    deadline = time.monotonic() + 900
-    while not (st := env.kubectl_json("get", "chaosdemosuite", "e2e-gate", "-n", NS).get("status") or {}).get(
-            "verdict"):
-        assert time.monotonic() < deadline, f"suite e2e-gate still {st.get('phase')}: {st.get('message')}"
-        time.sleep(0.5)
-    print(f"the suite: {st['message']}")
-    assert st["verdict"] == "Succeeded", st
-    assert st["totals"] == {"passed": 2, "failed": 0, "falseAlarms": 0, "skipped": 0}, st["totals"]
-    control = env.kubectl_json("get", "chaosdemo", "e2e-gate-r1-control", "-n", NS)["status"]
-    obj: dict[str, Any] = env.kubectl_json("get", "chaosdemo", "e2e-gate-r1-fault", "-n", NS)
-    assert parse_iso(control["finishedAt"]) <= parse_iso(obj["status"]["startedAt"]), "in order"
-    return obj
-
-
 def test_pod_kill_takes_the_pod_away_at_once(kind_env: KindEnv) -> None:
-    """Run as a suite's second step, after a no-fault control: issue 33's suite on kind, its demos created by the
-    chart's operator under its own ServiceAccount and admitted by the chart's policies."""
-    obj, _ = run_demo(kind_env, "pod-kill.yaml", target={"pod": a_leader(kind_env)}, in_suite=True)
+    obj, _ = run_demo(kind_env, "pod-kill.yaml", target={"pod": a_leader(kind_env)})
     st = obj["status"]
     a_lost_leader(*clients_felt(st))
     target = st["target"]
