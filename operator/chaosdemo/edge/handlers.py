@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -118,7 +119,12 @@ def _unfinished(status: kopf.Status, **_: Any) -> bool:
              cancellation_timeout=1.0, backoff=5)
 async def lifecycle(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     assert namespace is not None, "ChaosDemo is namespaced"
-    run, leader = DemoRun(_deps(memo), namespace, name).run, _leader(memo)
+    await _while_leading(memo, DemoRun(_deps(memo), namespace, name).run)
+
+
+async def _while_leading(memo: kopf.Memo, run: Callable[[], Awaitable[None]]) -> None:
+    """A daemon's work, on the leading replica only; what stops it early is retried by kopf."""
+    leader = _leader(memo)
     try:
         await (run() if leader is None else leader.while_leading(run))
     except Unavailable as e:
@@ -136,13 +142,7 @@ def _suite_unfinished(spec: kopf.Spec, status: kopf.Status, **_: Any) -> bool:
 async def suite(name: str, namespace: str | None, memo: kopf.Memo, **_: Any) -> None:
     """A ChaosDemoSuite: its steps' demos one after another (``run/suite.py``), on the leading replica."""
     assert namespace is not None, "ChaosDemoSuite is namespaced"
-    run, leader = SuiteRun(_deps(memo), namespace, name).run, _leader(memo)
-    try:
-        await (run() if leader is None else leader.while_leading(run))
-    except Unavailable as e:
-        raise kopf.TemporaryError(f"{e.reason}: {e.message}", delay=5) from e
-    except LostLeadership as e:
-        raise kopf.TemporaryError(str(e), delay=1) from e
+    await _while_leading(memo, SuiteRun(_deps(memo), namespace, name).run)
 
 
 @kopf.on.delete(API_GROUP, API_VERSION, SUITE_PLURAL, id="suite-cleanup", backoff=5)
