@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
-from chaosdemo.clients.kube.transport import MERGE, Transport, failed
+from chaosdemo.api.models import API_GROUP, API_VERSION, KIND, PLURAL
+from chaosdemo.clients.kube.transport import Transport
 
 __all__ = ["Demos"]
 
@@ -35,9 +35,4 @@ class Demos:
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Merge ``status`` into the demo's status; a demo deleted meanwhile is no error."""
-        what = f"update status of ChaosDemo {namespace}/{name}"
-        code, reason = await self.t.send(what, self.t.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-            API_GROUP, API_VERSION, namespace, PLURAL, name, {"status": status}, _content_type=MERGE,
-            _preload_content=False))
-        if code != 404 and not 200 <= code <= 299:
-            raise failed(what, code, reason)
+        await self.t.patch_custom_status(API_GROUP, API_VERSION, PLURAL, KIND, namespace, name, status)

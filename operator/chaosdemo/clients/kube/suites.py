@@ -10,8 +10,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 
 from chaosdemo.api.errors import Unavailable
 from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
-from chaosdemo.api.suite import SUITE_LABEL, SUITE_PLURAL
-from chaosdemo.clients.kube.transport import MERGE, Transport, failed
+from chaosdemo.api.suite import SUITE_KIND, SUITE_LABEL, SUITE_PLURAL
+from chaosdemo.clients.kube.transport import Transport, failed
 
 __all__ = ["Created", "Suites"]
 
@@ -68,12 +68,7 @@ class Suites:
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Merge ``status`` into the suite's status; a suite deleted meanwhile is no error."""
-        what = f"update status of ChaosDemoSuite {namespace}/{name}"
-        code, reason = await self.t.send(what, self.t.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
-            API_GROUP, API_VERSION, namespace, SUITE_PLURAL, name, {"status": status}, _content_type=MERGE,
-            _preload_content=False))
-        if code != 404 and not 200 <= code <= 299:
-            raise failed(what, code, reason)
+        await self.t.patch_custom_status(API_GROUP, API_VERSION, SUITE_PLURAL, SUITE_KIND, namespace, name, status)
 
 
 def _message(body: Any, fallback: str) -> str:

@@ -125,6 +125,16 @@ class Transport:
             await resp.read()
             return resp.status, str(resp.reason or "")
 
+    async def patch_custom_status(self, group: str, version: str, plural: str, kind: str, namespace: str, name: str,
+                                  status: dict[str, Any]) -> None:
+        """Merge ``status`` into an object's status subresource; one deleted meanwhile is no error."""
+        what = f"update status of {kind} {namespace}/{name}"
+        code, reason = await self.send(what, self.custom.patch_namespaced_custom_object_status(  # type: ignore[call-arg]
+            group, version, namespace, plural, name, {"status": status}, _content_type=MERGE,
+            _preload_content=False))
+        if code != 404 and not 200 <= code <= 299:
+            raise failed(what, code, reason)
+
     async def get_custom(self, group: str, version: str, plural: str, namespace: str,
                          name: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = await self.call(
