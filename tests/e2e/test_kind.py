@@ -244,7 +244,7 @@ LEADS = ("import json, urllib.request as u\nfor g in range(3):\n try:\n  d = jso
 
 
 def even_leads(env: KindEnv) -> dict[str, list[int]]:
-    """The raft groups each TiKV pod leads, once every store leads one (the stand-ins even out leader counts 30 s
+    """The raft groups each TiKV pod leads, once every store leads one (the stand-ins even out leader counts 10 s
     after a fault unbalanced them, as PD's balance-leader does), asked of the pods' own etcd members: so a
     fault costs a third of the canary's rows, as one store of three costs about a third of TiKV's leaders."""
     deadline = time.monotonic() + 120
@@ -436,31 +436,89 @@ def test_a_tikv_that_restarts_while_cut_off_is_still_undone_and_nothing_of_the_p
     kind_env.wait_healthy(timeout=180)
 
 
+def apply_suite(env: KindEnv, name: str, steps: list[dict[str, Any]], **spec: Any) -> None:
+    """A ChaosDemoSuite on the cluster: the chart's operator creates its demos under its own ServiceAccount, so the
+    chart's RBAC and admission policies are in force."""
+    env.kubectl("apply", "-f", "-", input=yaml.safe_dump({
+        "apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemoSuite", "metadata": {"name": name, "namespace": NS},
+        "spec": {"cluster": {"name": "basic"}, "pauseSeconds": 0, "steps": steps, **spec}}))
 
-def test_a_tight_budget_with_abort_on_breach_resumes_a_paused_store_before_its_time_and_fails_the_demo(
+
+def suite_ended(env: KindEnv, name: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while not (st := env.kubectl_json("get", "chaosdemosuite", name, "-n", NS).get("status") or {}).get("verdict"):
+        assert time.monotonic() < deadline, f"suite {name} still {st.get('phase')}: {st.get('message')}"
+        time.sleep(1)
+    print(f"suite {name}: {st['message']}; steps {json.dumps(st['steps'])}")
+    return st
+
+
+def injected(env: KindEnv, demo: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        out = env.kubectl("get", "chaosdemo", demo, "-n", NS, "-o", "json", check=False)
+        st = (json.loads(out.stdout).get("status") or {}) if out.returncode == 0 else {}
+        if st.get("injectedAt"):
+            return st
+        assert st.get("phase") not in TERMINAL and time.monotonic() < deadline, f"{demo} never injected: {st}"
+        time.sleep(0.2)
+
+
+def test_a_suite_stops_at_a_step_that_breaks_its_budget_its_fault_undone_once_and_the_rest_skipped(
         kind_env: KindEnv) -> None:
-    """Issue 31: the canary's budget is the steady-state hypothesis. A pause of a leader whose rows stop
-    succeeding breaks a budget of 80% of the baseline throughput; it is undone (SIGCONT) at the first breach,
-    long before its 60 s, and the demo fails BudgetExceeded; the canary's database is gone with it."""
+    """Issues 31 and 33: the canary's budget is the steady-state hypothesis, and a suite gates on it. The suite's
+    control holds; its pause of a leader, whose rows stop succeeding, breaks a budget of 80% of the baseline
+    throughput (about 67% is left) and is undone (SIGCONT) at the first breach, long before its 60 s; the demo
+    fails BudgetExceeded, so the run stops there (stopOnFailure): the pod-kill after it is Skipped and never
+    created, and the JUnit a pipeline reads says so, with exit code 1."""
     kind_env.wait_healthy(timeout=300)
-    doc = yaml.safe_load((REPO / "deploy" / "samples" / "process-pause.yaml").read_text())
-    name = doc["metadata"]["name"] = "e2e-budget-abort"
-    doc["spec"]["fault"]["durationSeconds"] = 60
-    doc["spec"]["timeouts"] = {"recoverySeconds": 180}
-    # The paused leader's third of the rows stops succeeding: about 67% of the baseline, under 80%.
-    doc["spec"]["canary"] = {"abortOnBreach": True, "baselineSeconds": 3, "budget": {"minThroughputShare": 0.8}}
-    doc["spec"]["target"] = {"pod": a_leader(kind_env)}
-    kind_env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
-    deadline = time.monotonic() + 300
-    while (st := kind_env.kubectl_json("get", "chaosdemo", name, "-n", NS).get("status") or {}).get("phase") \
-            not in TERMINAL:
-        assert time.monotonic() < deadline, f"{name} still {st.get('phase')}: {st.get('message')}"
-        time.sleep(0.5)
-    summary = next(c for c in st["conditions"] if c["type"] == "Succeeded")
-    print(f"{name}: {st.get('message')}; what TiDB's clients felt: {json.dumps(st.get('impact'))}")
-    assert (st["phase"], summary["reason"]) == ("Failed", "BudgetExceeded"), st.get("message")
-    undone = parse_iso(st["injection"]["undoneAt"]) - parse_iso(st["injectedAt"])
+    pod = a_leader(kind_env)
+    apply_suite(kind_env, "e2e-stop", stopOnFailure=True, steps=[
+        {"name": "control", "fault": {"action": "none"}, "canary": {"enabled": False},
+         "timeouts": {"detectionSeconds": 5}},
+        {"name": "pause", "fault": {"action": "process-pause", "durationSeconds": 60}, "target": {"pod": pod},
+         "timeouts": {"recoverySeconds": 180},
+         "canary": {"abortOnBreach": True, "baselineSeconds": 3, "budget": {"minThroughputShare": 0.8}}},
+        {"name": "kill", "fault": {"action": "pod-kill"}, "target": {"pod": pod}}])
+    st = suite_ended(kind_env, "e2e-stop", timeout=400)
+    assert (st["verdict"], st["totals"]) == ("Failed", {"passed": 1, "failed": 1, "falseAlarms": 0, "skipped": 1})
+    assert [(s["name"], s["phase"]) for s in st["steps"]] == [
+        ("control", "Succeeded"), ("pause", "Failed"), ("kill", "Skipped")], st["steps"]
+    assert st["steps"][1]["reason"] == "BudgetExceeded" and st["steps"][1]["budgetHeld"] is False, st["steps"][1]
+    assert kind_env.kubectl("get", "chaosdemo", "e2e-stop-r1-kill", "-n", NS, check=False).returncode != 0, \
+        "a skipped step's demo is never created"
+    demo = kind_env.kubectl_json("get", "chaosdemo", "e2e-stop-r1-pause", "-n", NS)["status"]
+    undone = parse_iso(demo["injection"]["undoneAt"]) - parse_iso(demo["injectedAt"])
     assert undone < 60, f"resumed {undone:.1f} s after the pause, before its 60 s"
-    assert any("throughput fell to" in b for b in st["impact"]["budgetBreaches"]), st["impact"]
-    print(f"budget broken and the pause undone {undone:.1f} s after it: {st['impact']['budgetBreaches']}")
+    assert any("throughput fell to" in b for b in demo["impact"]["budgetBreaches"]), demo["impact"]
+    print(f"budget broken and the pause undone {undone:.1f} s after it: {demo['impact']['budgetBreaches']}")
+    events = kind_env.kubectl_json("get", "events", "-n", NS, "--field-selector",
+                                   "involvedObject.name=e2e-stop-r1-pause")["items"]
+    told = {r: sum(e.get("count") or 1 for e in events if e["reason"] == r) for r in ("FaultInjected", "FaultUndone")}
+    assert told == {"FaultInjected": 1, "FaultUndone": 1}, f"injected once, undone once: {told}"
+    junit = subprocess.run([sys.executable, "-m", "chaosdemo.plugin.cli", "report", "--suite", "e2e-stop", "-n", NS,
+                            "-o", "junit", "--kubeconfig", str(kind_env.kubeconfig)],
+                           capture_output=True, text=True, timeout=60)
+    assert junit.returncode == 1, (junit.returncode, junit.stderr)
+    assert 'tests="3"' in junit.stdout and 'failures="1"' in junit.stdout and 'skipped="1"' in junit.stdout, \
+        junit.stdout
+    kind_env.kubectl("delete", "chaosdemosuite", "e2e-stop", "-n", NS, "--timeout=60s")
+    kind_env.wait_healthy(timeout=180)
+
+
+def test_deleting_a_suite_mid_run_undoes_its_running_demos_partition_at_once(kind_env: KindEnv) -> None:
+    """Issue 33: a suite deleted while its step holds a TiKV cut off from PD for 60 s: the operator deletes the
+    suite's demo, whose deletion undoes the partition as any demo's does, long before its 60 s, and no rule of
+    it is left in the pod's network namespace."""
+    kind_env.wait_healthy(timeout=300)
+    apply_suite(kind_env, "e2e-cut", steps=[
+        {"name": "cut", "fault": {"action": "network-partition", "durationSeconds": 60}, "canary": {"enabled": False}}])
+    st = injected(kind_env, "e2e-cut-r1-cut", timeout=120)
+    target, deleted = st["target"], time.monotonic()
+    kind_env.kubectl("delete", "chaosdemosuite", "e2e-cut", "-n", NS, "--timeout=60s")
+    while kind_env.kubectl("get", "chaosdemo", "e2e-cut-r1-cut", "-n", NS, check=False).returncode == 0:
+        assert time.monotonic() < deleted + 45, "the suite's demo outlived the suite by 45 s"
+        time.sleep(0.5)
+    print(f"the suite's demo gone {time.monotonic() - deleted:.1f} s after the suite's deletion")
+    assert_no_rule_left(kind_env, target)
     kind_env.wait_healthy(timeout=180)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import xmlschema
 
-from chaosdemo.plugin.junit import EXIT, junit, verdict
+from chaosdemo.plugin.junit import EXIT, junit, steps_without_demo, verdict
 
 PYTEST = "9.2.0"  # the version pinned in pyproject.toml's test extras
 XSD_MEMBER = f"pytest-{PYTEST}/testing/example_scripts/junit-10.xsd"
@@ -120,3 +120,30 @@ def test_no_demo_is_an_empty_but_valid_report(schema: xmlschema.XMLSchema) -> No
 ])
 def test_the_exit_code_is_the_gate(objs: list[dict[str, Any]], code: int) -> None:
     assert verdict(objs) == code
+
+
+def test_a_suites_steps_that_made_no_demo_are_testcases_too(schema: xmlschema.XMLSchema) -> None:
+    """A pipeline sees every step of the run: one skipped by stopOnFailure as skipped, one whose demo could not be
+    created as a failure typed NotCreated; a step with a demo is that demo's testcase, not twice."""
+    suite = {"metadata": {"name": "gate", "namespace": "tidb-cluster"}, "status": {"run": 2, "steps": [
+        {"name": "pause", "demo": "gate-r2-pause", "action": "process-pause", "phase": "Failed",
+         "reason": "BudgetExceeded"},
+        {"name": "taken", "demo": "", "action": "pod-kill", "phase": "Failed", "reason": "NotCreated",
+         "message": "chaosdemos \"gate-r2-taken\" already exists"},
+        {"name": "kill", "action": "pod-kill", "phase": "Skipped", "message": "stopOnFailure: step pause failed"},
+        {"name": "later", "action": "pod-kill", "phase": "Pending"}]}}
+    extra = steps_without_demo(suite, ["gate-r2-pause"])
+    assert [o["metadata"]["name"] for o in extra] == ["gate-r2-taken", "gate-r2-kill"]
+    failed = demo("gate-r2-pause", "Failed", reason="BudgetExceeded", action="process-pause")
+    doc = junit([failed, *extra])
+    schema.validate(doc)
+    suite_el = parse(doc).find("testsuite")
+    assert suite_el is not None
+    assert {k: suite_el.get(k) for k in ("tests", "failures", "skipped")} == {"tests": "3", "failures": "2",
+                                                                              "skipped": "1"}
+    cases = {c.get("name"): c for c in suite_el.iter("testcase")}
+    taken = cases["tidb-cluster/gate-r2-taken"].find("failure")
+    assert taken is not None and taken.get("type") == "NotCreated" and "already exists" in (taken.get("message") or "")
+    skipped = cases["tidb-cluster/gate-r2-kill"].find("skipped")
+    assert skipped is not None and skipped.get("message") == "not run: stopOnFailure: step pause failed"
+    assert verdict([failed, *extra]) == EXIT["failed"] and verdict(extra[1:]) == EXIT["passed"]

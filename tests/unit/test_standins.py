@@ -186,3 +186,59 @@ def test_the_tikv_standins_heartbeat_tick_is_not_held_up_by_a_slow_pd_and_nothin
         server.shutdown()
         server.server_close()
     assert heard[-1] == "goodbye", f"no heartbeat after the goodbye: {heard[-5:]}"
+
+
+def test_the_tidb_standin_keeps_its_connections_to_the_members_and_looks_an_address_up_again_after_a_failure() -> None:
+    """As TiDB keeps a gRPC connection to each store: one connection for many requests, a connection the member
+    closed replaced once, and a member that does not answer forgotten with its address (a new pod, a new IP)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from chaosdemo_local.standins.etcd_backend import EtcdSaid, Members
+
+    peers: list[tuple[str, int]] = []
+
+    class Etcd(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            peers.append(self.client_address)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            status = 503 if json.loads(body).get("fail") else 200
+            data = json.dumps({"path": self.path}).encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            if json.loads(body).get("close"):
+                self.send_header("Connection", "close")
+                self.close_connection = True
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Etcd)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    with socket.socket() as s:  # a port nothing listens on: the member that does not answer
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    members = Members(lambda pod, group: f"http://localhost:{dead if pod == 'gone' else port + group}")
+    try:
+        for _ in range(5):
+            assert members.post("tikv-0", 0, "/v3/kv/range", {}) == {"path": "/v3/kv/range"}
+        assert len(set(peers)) == 1, f"five requests, one connection: {peers}"
+        members.post("tikv-0", 0, "/v3/kv/range", {"close": True})  # the member closes it after answering
+        assert members.post("tikv-0", 0, "/v3/kv/range", {}) == {"path": "/v3/kv/range"}, "replaced, not failed"
+        assert len(set(peers)) == 2
+        with pytest.raises(EtcdSaid) as said:
+            members.post("tikv-0", 0, "/v3/kv/put", {"fail": True})
+        assert said.value.code == 503
+        assert members.post("tikv-0", 0, "/v3/kv/range", {}) and len(set(peers)) == 2, "an answer keeps it"
+        with pytest.raises(OSError):
+            members.post("gone", 0, "/v3/kv/range", {})
+        assert "localhost" not in members._ips, "looked up again at the next use"
+        assert members.post("tikv-1", 0, "/v3/kv/range", {}) and "localhost" in members._ips, "a new connection"
+    finally:
+        members.close()
+        server.shutdown()
+        server.server_close()

@@ -34,7 +34,7 @@ from rich.text import Text
 from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.models import API_GROUP, API_VERSION, PLURAL
 from chaosdemo.api.suite import RUN_LABEL, SUITE_LABEL, SUITE_PLURAL
-from chaosdemo.plugin.junit import EXIT, junit, verdict
+from chaosdemo.plugin.junit import EXIT, junit, steps_without_demo, verdict
 from chaosdemo.plugin.page import page
 from chaosdemo.plugin.views import Follower, Note, deadline, inert, lanes, ours, report, rows, sightings
 
@@ -279,14 +279,18 @@ def report_demo(api: client.ApiClient, ns: str, name: str, output: str, console:
     return 0
 
 
-def report_junit(api: client.ApiClient, ns: str, names: list[str], selector: str) -> int:
-    """Several demos (by name, or by label selector) as one JUnit document on stdout; the verdict as exit code."""
+def report_junit(api: client.ApiClient, ns: str, names: list[str], selector: str,
+                 suite: dict[str, Any] | None = None) -> int:
+    """Several demos (by name, or by label selector) as one JUnit document on stdout; the verdict as exit code.
+    With ``suite``, its run's steps that made no demo are testcases too."""
     co = client.CustomObjectsApi(api)
     objs: list[dict[str, Any]] = []
     if selector or not names:
         listed = cast(dict[str, Any], co.list_namespaced_custom_object(API_GROUP, API_VERSION, ns, PLURAL,
                                                                        label_selector=selector or None))
         objs = inert(listed["items"])
+        if suite is not None:
+            objs += steps_without_demo(suite, [str(o["metadata"].get("name", "")) for o in objs])
         if not objs:
             Console(stderr=True).print(Text(f"No ChaosDemos in namespace {ns}"
                                             + (f" match {selector!r}" if selector else "")), style="red")
@@ -314,7 +318,7 @@ def report_suite(api: client.ApiClient, ns: str, name: str) -> int:
     if not isinstance(run, int) or run < 1:
         Console(stderr=True).print(Text(f"ChaosDemoSuite {ns}/{name} has not started a run yet"), style="red")
         return EXIT["missing"]
-    code = report_junit(api, ns, [], f"{SUITE_LABEL}={name},{RUN_LABEL}={run}")
+    code = report_junit(api, ns, [], f"{SUITE_LABEL}={name},{RUN_LABEL}={run}", suite)
     if code == EXIT["missing"]:
         return code
     status = suite.get("status") or {}

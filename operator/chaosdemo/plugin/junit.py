@@ -8,7 +8,9 @@ figures, named ``<namespace>/<demo>.<figure>``, since a testcase may hold none),
 - Failed (the fault was injected and the cluster or its clients broke what the demo holds): ``failure``,
   typed with the reason (``NotRecovered``, ``BudgetExceeded``, ``DataInconsistent``...);
 - Aborted (nothing was injected: the preflight refused, the target or the fault was not available): ``error``;
-- not ended yet: ``skipped``, saying the phase.
+- not ended yet: ``skipped``, saying the phase;
+- a suite's step that made no demo (``steps_without_demo``): ``skipped`` when stopOnFailure skipped it, a
+  ``failure`` typed ``NotCreated`` when the operator could not create its demo.
 
 Every text comes from a status, so it is bounded, stripped of what XML 1.0 cannot hold, and escaped.
 """
@@ -22,7 +24,7 @@ from typing import Any
 
 from chaosdemo.plugin.views import seconds
 
-__all__ = ["EXIT", "junit", "verdict"]
+__all__ = ["EXIT", "junit", "steps_without_demo", "verdict"]
 
 # Exit codes of `report -o junit` (and of verdict): documented in docs/using.md.
 EXIT = {"passed": 0, "failed": 1, "missing": 3, "running": 6}
@@ -76,7 +78,28 @@ def _outcome(status: dict[str, Any]) -> tuple[str, str, str]:
         return "failed", reason, message
     if phase == "Aborted":
         return "error", reason, message
+    if phase == "Skipped":
+        return "skipped", reason, message
     return "running", phase, message
+
+
+def steps_without_demo(suite: dict[str, Any], demos: Iterable[str]) -> list[dict[str, Any]]:
+    """The current run's steps that have no demo among ``demos``, each as the demo it would have been (its name,
+    action, and the step's phase and words), so that a pipeline sees every step of the run."""
+    meta, st = suite.get("metadata") or {}, suite.get("status") or {}
+    have, out = set(demos), []
+    for step in st.get("steps") or []:
+        if not isinstance(step, dict) or step.get("phase") not in ("Skipped", "Failed"):
+            continue
+        name = str(step.get("demo") or f"{meta.get('name', '')}-r{st.get('run', 0)}-{step.get('name', '')}")
+        if name in have:
+            continue
+        reason = "Skipped" if step.get("phase") == "Skipped" else str(step.get("reason") or "NotCreated")
+        out.append({"metadata": {"name": name, "namespace": meta.get("namespace", "")},
+                    "spec": {"fault": {"action": step.get("action") or "none"}},
+                    "status": {"phase": step["phase"], "message": step.get("message") or "",
+                               "conditions": [{"type": "Succeeded", "status": "False", "reason": reason}]}})
+    return out
 
 
 def verdict(objs: Iterable[dict[str, Any]]) -> int:
@@ -117,6 +140,9 @@ def junit(objs: list[dict[str, Any]], *, name: str = "chaosdemo", timestamp: str
         elif outcome == "running":
             counts["skipped"] += 1
             ET.SubElement(case, "skipped", message=_text(f"not ended yet: {reason}", 200))
+        elif outcome == "skipped":
+            counts["skipped"] += 1
+            ET.SubElement(case, "skipped", message=_text(f"not run: {message or reason}", 200))
         out = ET.SubElement(case, "system-out")
         out.text = _text("\n".join(f"{key}: {_shown(v)}" for key, v in _figures(st, action) if _shown(v) != ""))
         for key, value in _figures(st, action):

@@ -3,10 +3,13 @@
 
 Each part of the canary's table lives in one group (part i in group i mod 3). A statement goes to the
 member its group's leader was last seen on, then to the others, as TiDB's region cache retries a
-region's peers, refreshing who leads; reads are linearizable (they need the group's quorum and leader,
-as a TiKV read does), writes are compare-and-swap transactions in one group, so a transfer is atomic or
-not done. Nothing here decides availability: a paused or cut-off leader holds its group's requests until
-etcd's own election (10 s, TiKV's timing) gives it a new one.
+region's peers, refreshing who leads; over connections kept open to each member, its address resolved once
+and again only after a failure, as TiDB keeps a gRPC connection to each store and asks PD for a store's
+address only when it could not reach it (a name looked up per request put hundreds of queries a second on
+the cluster's DNS, where one lost answer costs glibc's 5 s resolver retry); reads are linearizable (they
+need the group's quorum and leader, as a TiKV read does), writes are compare-and-swap transactions in one
+group, so a transfer is atomic or not done. Nothing here decides availability: a paused or cut-off leader
+holds its group's requests until etcd's own election (10 s, TiKV's timing) gives it a new one.
 
 Errors as TiDB sends them: ``9005 Region is unavailable`` when no member of the group answered within
 the statement's backoff budget, ``9007 Write conflict`` after repeated lost compare-and-swaps.
@@ -16,13 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import http.client
 import json
+import socket
+import threading
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit
 
 from chaosdemo_local.simulation.tidb_protocol import SqlFail
 from chaosdemo_local.standins.raft_groups import GROUPS, client_url
@@ -54,11 +60,89 @@ def store_ids(pd_url: str) -> dict[str, str]:
     return {str(s["store"]["address"]).split(".")[0]: str(s["store"]["id"]) for s in stores}
 
 
+class EtcdSaid(Exception):
+    """An answer of etcd's other than 200: its status and the start of its text."""
+
+    def __init__(self, code: int, text: str) -> None:
+        super().__init__(f"{code} {text}")
+        self.code, self.text = code, text
+
+
+class Members:
+    """HTTP connections kept open to each member (idle ones reused), each member's address resolved once: a
+    connection that failed is closed and the member's address looked up again at its next use, as a pod
+    started again has a new IP."""
+
+    def __init__(self, url_of: Callable[[str, int], str]) -> None:
+        self.url_of = url_of
+        self._lock = threading.Lock()
+        self._idle: dict[tuple[str, int], list[http.client.HTTPConnection]] = {}
+        self._ips: dict[str, str] = {}  # host -> its address, until a connection to it fails
+
+    def _ip(self, host: str, port: int) -> str:
+        with self._lock:
+            ip = self._ips.get(host)
+        if ip is None:
+            ip = str(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0])
+            with self._lock:
+                self._ips[host] = ip
+        return ip
+
+    def post(self, pod: str, group: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = urlsplit(self.url_of(pod, group))
+        host, port = url.hostname or "", url.port or 80
+        with self._lock:
+            idle = self._idle.get((pod, group)) or []
+            conn = idle.pop() if idle else None
+        try:
+            status, data, conn = self._send(conn, host, port, path, body)
+        except (OSError, http.client.HTTPException):
+            with self._lock:  # the pod may have a new address: look it up again, and drop what went to the old
+                self._ips.pop(host, None)
+                for c in self._idle.pop((pod, group), []):
+                    c.close()
+            raise
+        with self._lock:
+            self._idle.setdefault((pod, group), []).append(conn)
+        if status != 200:
+            raise EtcdSaid(status, data[:200].decode(errors="replace"))
+        out: dict[str, Any] = json.loads(data or b"{}")
+        return out
+
+    def _send(self, conn: http.client.HTTPConnection | None, host: str, port: int, path: str,
+              body: dict[str, Any]) -> tuple[int, bytes, http.client.HTTPConnection]:
+        """One request; a kept connection the member had closed meanwhile is replaced once, as HTTP clients do."""
+        for again in (conn is not None, False):
+            if conn is None:
+                conn = http.client.HTTPConnection(self._ip(host, port), port, timeout=TRY_SECONDS)
+            try:
+                conn.request("POST", path, body=json.dumps(body).encode(),
+                             headers={"Content-Type": "application/json"})
+                answer = conn.getresponse()
+                return answer.status, answer.read(), conn
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                conn = None
+                if not again:
+                    raise
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        with self._lock:
+            for conns in self._idle.values():
+                for c in conns:
+                    c.close()
+            self._idle.clear()
+
+
 class Peers:
     """The members of every raft group, reached through etcd's JSON gateway as TiDB reaches a region's peers."""
 
     def __init__(self, pods: list[str], url_of: Callable[[str, int], str]) -> None:
-        self.pods, self.url_of = pods, url_of
+        self.pods, self.members = pods, Members(url_of)
         self.leaders: dict[int, str] = {}  # group -> the pod its last status named leader
         self._asked: dict[int, float] = {}  # group -> when its leader was last asked
         self._asking: set[asyncio.Task[None]] = set()
@@ -66,13 +150,6 @@ class Peers:
         # TRY_SECONDS, never the calls to the other groups (asyncio's default pool has 6 threads on 2 cores).
         self._threads = ThreadPoolExecutor(max_workers=256, thread_name_prefix="etcd")
         self._suspect: dict[tuple[int, str], float] = {}  # (group, pod) -> tried last until then
-
-    def _post(self, pod: str, group: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        req = urllib.request.Request(self.url_of(pod, group) + path, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=TRY_SECONDS) as r:
-            out: dict[str, Any] = json.loads(r.read() or b"{}")
-        return out
 
     def _order(self, group: int) -> list[str]:
         """The group's last known leader first, then the other peers; a peer that just failed goes last, as
@@ -89,13 +166,12 @@ class Peers:
         while time.monotonic() < deadline:
             for pod in self._order(group):
                 try:
-                    out = await loop.run_in_executor(self._threads, self._post, pod, group, path, body)
-                except urllib.error.HTTPError as e:  # etcd said no: leader changed, no leader, timeout
-                    text = e.read()[:200].decode(errors="replace")
+                    out = await loop.run_in_executor(self._threads, self.members.post, pod, group, path, body)
+                except EtcdSaid as e:  # etcd said no: leader changed, no leader, timeout
                     if e.code == 400:  # the request itself is wrong: no peer will take it
-                        raise SqlFail(1105, f"STAND-IN raft group {group} refused the request: {text}") from None
-                    last = f"{pod}: {e.code} {text}"
-                except (OSError, ValueError) as e:
+                        raise SqlFail(1105, f"STAND-IN raft group {group} refused the request: {e.text}") from None
+                    last = f"{pod}: {e}"
+                except (OSError, ValueError, http.client.HTTPException) as e:
                     last = f"{pod}: {e}"
                 else:
                     self._suspect.pop((group, pod), None)

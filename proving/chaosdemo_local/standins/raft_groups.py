@@ -9,9 +9,11 @@ each group's leader on a different store, so losing one store costs part of the 
 
 Timing is TiKV's: a heartbeat a second (``raft-base-tick-interval`` 1 s) and an election after ten
 (``raft-election-timeout-ticks`` 10), etcd's ``--heartbeat-interval 1000 --election-timeout 10000``.
-A store that has led no group for 30 s while another led two or more takes one of those groups' lead, as
-PD's balance-leader scheduler evens out leader counts; a balanced cluster moves nothing, and a fault
-shorter than that leaves the lead where the election put it.
+A store that has led no group for 10 s while another led two or more takes one of those groups' lead, as
+PD's balance-leader scheduler evens out leader counts: PD learns of a store back from its store heartbeat
+(TiKV's ``raftstore.pd-store-heartbeat-tick-interval``, 10 s) and runs each scheduler at most 5 s apart (its
+``MaxScheduleInterval``); a balanced cluster moves nothing, and a store held down or paused takes nothing
+until it runs again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ __all__ = ["CLIENT_PORT", "GROUPS", "PEER_PORT", "Member", "client_url", "group_
 log = logging.getLogger("tikv-standin")
 CLIENT_PORT, PEER_PORT = 23790, 23800
 GROUPS = 3
-REBALANCE_AFTER = 30.0
+REBALANCE_AFTER = 10.0
 
 
 def client_url(pod: str, domain: str, group: int) -> str:
