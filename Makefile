@@ -89,8 +89,8 @@ bench: install control-plane  ## benchmark on the local tier at PD's real timing
 bench-canary: install  ## the SQL canary's CPU and memory in the operator's process (1 min): bench/canary-cost.json
 	$(VENV)/bin/chaosdemo-local bench-canary
 
-bench-kind: install control-plane helm kind-tier  ## who saw each gray fault first, on the kind tier (BENCH_RUNS=3 demos per action, progress printed): bench/kind-results.json
-	$(VENV)/bin/chaosdemo-local bench-kind $(if $(RECORD),--record $(RECORD))
+bench-kind: install control-plane helm kind-tier  ## who saw each gray fault first, on the kind tier (BENCH_RUNS=3 demos per action, progress printed), or SUITE=file.yaml run once: bench/kind-results.json
+	$(VENV)/bin/chaosdemo-local bench-kind $(if $(RECORD),--record $(RECORD)) $(if $(SUITE),--suite $(SUITE))
 
 eval: install  ## the diagnosis benchmark on tests/data/diagnosis-corpus: rules, and Claude (or its local STAND-IN)
 	$(VENV)/bin/chaosdemo-local eval $(if $(MIN_GRADED),--min-graded $(MIN_GRADED))

@@ -86,3 +86,26 @@ def test_the_kind_bench_counts_the_false_alarms_of_its_live_controls() -> None:
     assert (c["runs"], c["falseAlarms"], c["notRun"], c["rate"]) == (4, 1, 1, 0.25)
     text = table({"date": "d", "machine": "m", "runs": 1, "hold": 45, "actions": {}, "controls": c})
     assert "**1 false alarm(s) in 4** (pd-store-heartbeats-fresh); 1 did not run to their end" in text
+
+
+def test_the_kind_bench_reports_a_suites_steps_and_its_controls_false_alarms() -> None:
+    from chaosdemo_local.bench.kind_bench import table
+
+    def step(name: str, action: str, phase: str = "Succeeded", **kw: object) -> dict[str, object]:
+        return {"name": name, "action": action, "phase": phase, "reason": kw.get("reason", ""),
+                "detectionSeconds": kw.get("det"), "recoverySeconds": kw.get("rec"),
+                "diagnosisMatches": kw.get("match"), "budgetHeld": kw.get("held"), "falseAlarm": kw.get("alarm", False)}
+
+    suite = {"file": "deploy/samples/suites/game-day.yaml", "date": "d", "verdict": "Failed",
+             "totals": {"passed": 2, "failed": 1, "falseAlarms": 1, "skipped": 1}, "controls": 2, "falseAlarms": 1,
+             "changed": ["step node-kill: aimed at basic-tikv-2 (its node holds neither PD nor tidb-operator)"],
+             "steps": [step("control-1", "none"), step("pod-kill", "pod-kill", det=0.05, rec=19.1, match=True,
+                                                                 held=True),
+                       step("control-2", "none", "Failed", reason="FalseAlarm", det=3.0, alarm=True),
+                       step("node-kill", "node-kill", "Skipped")]}
+    text = table({"date": "d", "machine": "m", "runs": 1, "hold": 45, "actions": {}, "suite": suite})
+    assert "run once by `make bench-kind SUITE=deploy/samples/suites/game-day.yaml`" in text
+    assert "**Failed**, 2 passed, 1 failed, 1 skipped" in text and "**1 false alarm(s) in 2**" in text
+    assert "Changed from the file: step node-kill: aimed at basic-tikv-2" in text
+    assert "| pod-kill | pod-kill | Succeeded | 0.05 | 19.1 | yes | yes |  |" in text
+    assert "| control-2 | none | Failed FalseAlarm | 3.0 |  |  |  | YES |" in text

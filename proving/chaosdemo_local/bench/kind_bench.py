@@ -14,6 +14,13 @@ after its last heartbeat) and for tidb-operator to copy that on its sync period.
 
 Writes ``bench/kind-results.json`` and the table between the bench-kind markers in docs/benchmark.md.
 
+With ``--suite FILE`` (``make bench-kind SUITE=deploy/samples/suites/game-day.yaml``) it runs that
+ChaosDemoSuite once instead, as a user would apply it (pauses, stopOnFailure and budgets its own), and
+reports each step and the false-alarm rate of its no-fault controls, run live between the faults. One change
+is made to it, said in the output: a node-kill step without a target is aimed at a TiKV whose node holds
+neither PD nor tidb-operator (as every test and bench here does: PD has one member on this cluster, so the
+quorum guard refuses its node).
+
 With ``--record DIR`` the operator runs with ``settings.recordEvidence`` and each run's evidence bundle and
 ground truth become a case of the diagnosis benchmark in DIR (``chaosdemo eval``): the demos above (run i of
 every action hits the same pod, so pod-kill and container-kill of one pod form look-alike pairs), plus
@@ -239,7 +246,7 @@ def table(results: dict[str, Any]) -> str:
                      + (f"{s['resolution']:.1f} s |" if s.get("resolution") is not None else "not measured |"))
     lines += ["", "An observer's cell: its median time to show the fault, and the median of its time over ours "
               "(how many times longer it took); \"never\" counts the runs in which it never showed it.", "",
-              *clients_table(results), *controls_line(results.get("controls"))]
+              *clients_table(results), *controls_line(results.get("controls")), *suite_lines(results.get("suite"))]
     return "\n".join(lines)
 
 
@@ -273,6 +280,8 @@ def write(results: dict[str, Any], out: Path, doc: Path) -> None:
             results[key] = {**{a: v for a, v in (before.get(key) or {}).items() if a not in results[key]},
                             **results[key]}
         results.setdefault("earlier", before.get("date"))
+        if "suite" not in results and before.get("suite"):
+            results["suite"] = before["suite"]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1) + "\n")
     text = doc.read_text()
@@ -335,6 +344,75 @@ def run_actions(env: KindEnv, args: argparse.Namespace, actions: list[str], resu
     return failed
 
 
+def suite_doc(env: KindEnv, path: Path) -> tuple[dict[str, Any], list[str]]:
+    """The suite of ``path``, in the TidbCluster's namespace, with its node-kill steps aimed (said in the list)."""
+    doc = yaml.safe_load(path.read_text())
+    doc["metadata"]["namespace"] = TIDB_NS
+    changed = []
+    for step in doc["spec"]["steps"]:
+        if (step.get("fault") or {}).get("action") == "node-kill" and not (step.get("target") or {}).get("pod"):
+            pod, with_tidb = node_kill_target(env, TIDB_NS, TIDB_ADMIN_NS)
+            step["target"] = {"pod": pod}
+            step["canary"] = {**canary_for("node-kill", with_tidb), **(step.get("canary") or {})}
+            changed.append(f"step {step['name']}: aimed at {pod} (its node holds neither PD nor tidb-operator"
+                           + (", but TiDB: no canary budget" if with_tidb else "") + ")")
+    return doc, changed
+
+
+def run_suite(env: KindEnv, path: Path, results: dict[str, Any]) -> int:
+    """The suite of ``path`` once, its steps' moves said as they come; 1 unless its run Succeeded."""
+    env.wait_healthy(timeout=300)
+    doc, changed = suite_doc(env, path)
+    name = doc["metadata"]["name"]
+    for line in changed:
+        say(line)
+    env.kubectl("apply", "-f", "-", input=yaml.safe_dump(doc))
+    seen: dict[str, str] = {}
+    deadline = time.monotonic() + 3600
+    while not (st := env.kubectl_json("get", "chaosdemosuite", name, "-n", TIDB_NS).get("status") or {}).get(
+            "verdict"):
+        for step in st.get("steps") or []:
+            if seen.get(step["name"]) != step.get("phase"):
+                seen[step["name"]] = step.get("phase", "")
+                say(f"step {step['name']} ({step.get('action')}): {step.get('phase')} {step.get('message', '')}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"suite {name} still {st.get('phase')} after an hour: {st.get('message')}")
+        time.sleep(2)
+    say(f"suite {name}: {st['message']}")
+    steps = [{k: s.get(k) for k in ("name", "action", "phase", "reason", "detectionSeconds", "recoverySeconds",
+                                    "diagnosisMatches", "budgetHeld", "falseAlarm")} for s in st["steps"]]
+    controls = [s for s in steps if s["action"] == "none"]
+    results["suite"] = {"file": str(path.relative_to(REPO)) if path.is_relative_to(REPO) else str(path),
+                        "date": results["date"], "verdict": st["verdict"], "totals": st["totals"], "steps": steps,
+                        "changed": changed, "controls": len(controls),
+                        "falseAlarms": sum(bool(s["falseAlarm"]) for s in controls)}
+    env.kubectl("delete", "chaosdemosuite", name, "-n", TIDB_NS, "--timeout=120s")
+    return 0 if st["verdict"] == "Succeeded" else 1
+
+
+def _yes(v: Any) -> str:
+    return "" if v is None else "yes" if v is True else "no" if v is False else str(v)
+
+
+def suite_lines(s: dict[str, Any] | None) -> list[str]:
+    if not s:
+        return []
+    t = s["totals"]
+    lines = ["", f"A game day as one object, `{s['file']}` run once by `make bench-kind SUITE={s['file']}` on "
+             f"{s['date']}: **{s['verdict']}**, {t['passed']} passed, {t['failed']} failed, {t['skipped']} "
+             f"skipped; its no-fault controls, run live between the faults: **{s['falseAlarms']} false alarm(s) "
+             f"in {s['controls']}**." + (f" Changed from the file: {'; '.join(s['changed'])}." if s["changed"]
+                                          else ""), "",
+             "| step | action | phase | detected (s) | recovered (s) | diagnosis right | budget held | false alarm |",
+             "|" + " --- |" * 8]
+    for x in s["steps"]:
+        why = f" {x['reason']}" if x.get("reason") and x["phase"] != "Succeeded" else ""
+        lines.append(f"| {x['name']} | {x['action']} | {x['phase']}{why} | {_yes(x['detectionSeconds'])} | "
+                     f"{_yes(x['recoverySeconds'])} | {_yes(x['diagnosisMatches'])} | {_yes(x['budgetHeld'])} | "
+                     f"{'YES' if x['falseAlarm'] else ''} |")
+    return lines
+
+
 def parse(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="chaosdemo-local bench-kind", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -350,6 +428,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                    help="no-fault controls (action none), one after each fault run up to this many (default: one "
                    "after every fault run); their false alarms are reported")
     p.add_argument("--control-window", type=int, default=60, help="seconds each live control watches")
+    p.add_argument("--suite", type=Path, default=None,
+                   help="run this ChaosDemoSuite once instead, and report its steps and its controls' false alarms")
     return p.parse_args(argv)
 
 
@@ -362,6 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     per_run = {"node-kill": 2.5, "process-pause": 1.0 + args.hold / 60, "network-partition": 1.0 + args.hold / 60}
     minutes = (6 + args.runs * sum(per_run.get(a, 0.7) for a in actions)
                + args.live_controls * (0.5 + args.control_window / 60))
+    if args.suite is not None:
+        args.suite = args.suite if args.suite.is_absolute() else (Path.cwd() / args.suite).resolve()
+        steps = yaml.safe_load(args.suite.read_text())["spec"]["steps"]
+        minutes = 6 + len(steps) * 1.5
+        actions = []
     say(f"this takes about {minutes:.0f} minutes on 2 cores with the kind tier built (`make kind-tier` first "
         f"builds it: about 25 minutes from empty caches): {args.runs} demos of each of {', '.join(actions)}, "
         f"{args.live_controls} live no-fault controls between them")
@@ -374,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                                           f"Python {platform.python_version()}", "actions": {}, "samples": {}}
     try:
         env.start()
-        failed = run_actions(env, args, actions, results)
+        failed = run_suite(env, args.suite, results) if args.suite else run_actions(env, args, actions, results)
         if args.record:
             extras(env, args, results)
     except Unsupported as e:
