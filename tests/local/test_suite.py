@@ -4,6 +4,7 @@ by the demo's own deletion) is in test_docker_faults.py, where a node-kill holds
 
 from __future__ import annotations
 
+import signal
 import time
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -14,7 +15,15 @@ import yaml
 from chaosdemo.api.timestamps import parse_iso
 from chaosdemo_local.cluster.admin import ControlPlaneError
 from chaosdemo_local.cluster.env import LocalEnv
-from chaosdemo_local.cluster.harness import Demos, Operator, api, lease_exists, now_iso, operator_deletions
+from chaosdemo_local.cluster.harness import (
+    NO_LEADER_ELECTION,
+    Demos,
+    Operator,
+    api,
+    lease_exists,
+    now_iso,
+    operator_deletions,
+)
 
 from .test_plugin_and_metrics import kubectl_plugin
 
@@ -55,11 +64,17 @@ def until(what: str, check: Any, timeout: float = 120) -> Any:
 
 def test_a_suite_runs_a_control_and_a_fault_in_order_and_gives_the_run_its_verdict(
         local_env: LocalEnv, operator: Operator, demos: Demos) -> None:
-    operator.start()
+    """Through an operator SIGKILLed while the first step runs: the next one takes the suite and its demo up
+    from their statuses, and no step is created or told twice."""
+    doomed = operator.start(**NO_LEADER_ELECTION)
     since = now_iso()
     apply_suite(local_env, demos.ns, "gate", pauseSeconds=2, steps=[
         {"name": "control", "fault": {"action": "none"}, "timeouts": {**STEP["timeouts"], "detectionSeconds": 5}},
         {"name": "kill", "fault": {"action": "pod-kill"}}])
+    until("the control step running", lambda: (suite(local_env, demos.ns, "gate").get("status") or {}).get(
+        "steps", [{}])[0].get("demo"), timeout=60)
+    doomed.stop(signal.SIGKILL)
+    operator.start()
     st = until("a verdict", lambda: (suite(local_env, demos.ns, "gate").get("status") or {}).get("verdict") and
                suite(local_env, demos.ns, "gate")["status"])
     assert st["verdict"] == "Succeeded" and st["phase"] == "Succeeded", st
@@ -87,7 +102,8 @@ def test_a_suite_runs_a_control_and_a_fault_in_order_and_gives_the_run_its_verdi
 
     # Told once the status holds the verdict, so the last Event may come a moment after it.
     until("the run's end told", lambda: "RunSucceeded" in told(), timeout=30)
-    assert told() == ["RunStarted", "StepStarted", "StepStarted", "RunSucceeded"], "kubectl describe tells the run"
+    assert told() == ["RunStarted", "StepStarted", "StepStarted", "RunSucceeded"], \
+        "kubectl describe tells the run, nothing twice through the crash"
     junit = kubectl_plugin(local_env, "report", "-n", demos.ns, "--suite", "gate", "-o", "junit")
     assert junit.returncode == 0, junit.stderr
     assert sorted(c.get("name") for c in ET.fromstring(junit.stdout).iter("testcase")) == [

@@ -442,14 +442,14 @@ def main(argv: list[str] | None = None) -> int:
     per_run = {"node-kill": 2.5, "process-pause": 1.0 + args.hold / 60, "network-partition": 1.0 + args.hold / 60}
     minutes = (6 + args.runs * sum(per_run.get(a, 0.7) for a in actions)
                + args.live_controls * (0.5 + args.control_window / 60))
+    what = (f"{args.runs} demos of each of {', '.join(actions)}, {args.live_controls} live no-fault controls "
+            "between them")
     if args.suite is not None:
         args.suite = args.suite if args.suite.is_absolute() else (Path.cwd() / args.suite).resolve()
         steps = yaml.safe_load(args.suite.read_text())["spec"]["steps"]
-        minutes = 6 + len(steps) * 1.5
-        actions = []
+        minutes, what = 6 + len(steps) * 1.5, f"the suite {args.suite.name} once, {len(steps)} steps"
     say(f"this takes about {minutes:.0f} minutes on 2 cores with the kind tier built (`make kind-tier` first "
-        f"builds it: about 25 minutes from empty caches): {args.runs} demos of each of {', '.join(actions)}, "
-        f"{args.live_controls} live no-fault controls between them")
+        f"builds it: about 25 minutes from empty caches): {what}")
     env = KindEnv(Path(tempfile.mkdtemp(prefix="chaosdemo-bench-kind-")),
                   name=os.environ.get("KIND_CLUSTER", "chaosdemo-bench"))
     if args.record:

@@ -5,11 +5,11 @@ Each part of the canary's table lives in one group (part i in group i mod 3). A 
 member its group's leader was last seen on, then to the others, as TiDB's region cache retries a
 region's peers, refreshing who leads; over connections kept open to each member, its address resolved once
 and again only after a failure, as TiDB keeps a gRPC connection to each store and asks PD for a store's
-address only when it could not reach it (a name looked up per request put hundreds of queries a second on
-the cluster's DNS, where one lost answer costs glibc's 5 s resolver retry); reads are linearizable (they
-need the group's quorum and leader, as a TiKV read does), writes are compare-and-swap transactions in one
-group, so a transfer is atomic or not done. Nothing here decides availability: a paused or cut-off leader
-holds its group's requests until etcd's own election (10 s, TiKV's timing) gives it a new one.
+address only when it could not reach it (a name looked up per request is several queries to the cluster's
+DNS under the pod's ``ndots:5`` search path, and one lost answer costs glibc's 5 s resolver retry); reads
+are linearizable (they need the group's quorum and leader, as a TiKV read does), writes are compare-and-swap
+transactions in one group, so a transfer is atomic or not done. Nothing here decides availability: a paused
+or cut-off leader holds its group's requests until etcd's own election (10 s, TiKV's timing) gives it a new one.
 
 Errors as TiDB sends them: ``9005 Region is unavailable`` when no member of the group answered within
 the statement's backoff budget, ``9007 Write conflict`` after repeated lost compare-and-swaps.
