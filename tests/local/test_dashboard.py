@@ -117,10 +117,10 @@ def test_every_panel_returns_data_from_a_real_prometheus_scraping_the_operator_t
     try:
         claude_control(fake_claude, mode="answer", answer=ANSWER, reset=True)  # Claude answers the first
         canary = {"enabled": True, "baselineSeconds": 3}  # the canary's panels read both demos' statements
-        demos.apply("answered", target={"pod": "basic-tikv-1"}, timeouts={"stabilitySeconds": 2}, canary=canary)
+        demos.apply("answered", target={"pod": "basic-tikv-1"}, timeouts={"stabilitySeconds": 1}, canary=canary)
         assert demos.wait("answered")["status"]["diagnosis"]["engine"] == "claude"
         claude_control(fake_claude, mode="500")  # and fails the second: the rules engine stands in
-        demos.apply("fallback", target={"pod": "basic-tikv-2"}, timeouts={"stabilitySeconds": 2}, canary=canary)
+        demos.apply("fallback", target={"pod": "basic-tikv-2"}, timeouts={"stabilitySeconds": 1}, canary=canary)
         assert demos.wait("fallback")["status"]["diagnosis"]["engine"] == "rules"
         wait_for(lambda: [float(r["value"][1]) for r in query(url, "sum(chaosdemo_demos_total)")] == [2.0],
                  "Prometheus scraped both demos' end")

@@ -170,3 +170,4 @@ async def test_a_paused_store_costs_the_rows_it_leads_until_etcd_elects_and_the_
     finally:
         await canary.drop()
         await server.close()
+        backend.close()

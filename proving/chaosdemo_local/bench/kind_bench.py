@@ -18,8 +18,9 @@ With ``--suite FILE`` (``make bench-kind SUITE=deploy/samples/suites/game-day.ya
 ChaosDemoSuite once instead, as a user would apply it (pauses, stopOnFailure and budgets its own), and
 reports each step and the false-alarm rate of its no-fault controls, run live between the faults. One change
 is made to it, said in the output: a node-kill step without a target is aimed at a TiKV whose node holds
-neither PD nor tidb-operator (as every test and bench here does: PD has one member on this cluster, so the
-quorum guard refuses its node).
+neither PD nor tidb-operator nor, when such a node is left, TiDB, as every test and bench here does (a random
+choice already avoids PD's node, which the quorum guard refuses, but not TiDB's: this cluster has one TiDB,
+and a node-kill that takes it down fails the canary's budget, as it should).
 
 With ``--record DIR`` the operator runs with ``settings.recordEvidence`` and each run's evidence bundle and
 ground truth become a case of the diagnosis benchmark in DIR (``chaosdemo eval``): the demos above (run i of

@@ -78,6 +78,7 @@ class Members:
         self._lock = threading.Lock()
         self._idle: dict[tuple[str, int], list[http.client.HTTPConnection]] = {}
         self._ips: dict[str, str] = {}  # host -> its address, until a connection to it fails
+        self._closed = False
 
     def _ip(self, host: str, port: int) -> str:
         with self._lock:
@@ -103,7 +104,10 @@ class Members:
                     c.close()
             raise
         with self._lock:
-            self._idle.setdefault((pod, group), []).append(conn)
+            if self._closed:
+                conn.close()
+            else:
+                self._idle.setdefault((pod, group), []).append(conn)
         if status != 200:
             raise EtcdSaid(status, data[:200].decode(errors="replace"))
         out: dict[str, Any] = json.loads(data or b"{}")
@@ -131,7 +135,9 @@ class Members:
         raise AssertionError("unreachable")
 
     def close(self) -> None:
+        """Every kept connection closed; one still out is closed when it comes back."""
         with self._lock:
+            self._closed = True
             for conns in self._idle.values():
                 for c in conns:
                     c.close()
@@ -202,6 +208,10 @@ class Peers:
         self._asking.add(task)
         task.add_done_callback(self._asking.discard)
 
+    def close(self) -> None:
+        self.members.close()
+        self._threads.shutdown(wait=False, cancel_futures=True)
+
     async def leader_of(self, group: int) -> str:
         status = await self.call(group, "/v3/maintenance/status", {})
         members = await self.call(group, "/v3/cluster/member/list", {})
@@ -223,6 +233,9 @@ class EtcdBackend:
         self._splits: dict[str, tuple[int, int]] = {}  # db -> (rows per part, parts), once split
         # Rows locked while written, as TiDB's pessimistic transactions lock them: a second writer waits.
         self._locks: dict[tuple[str, int], asyncio.Lock] = {}
+
+    def close(self) -> None:  # its connections to the raft members, once the SQL server that used it is closed
+        self.peers.close()
 
     async def _get(self, group: int, key: str) -> tuple[str | None, str]:
         out = await self.call(group, "/v3/kv/range", {"key": _b64(key)})

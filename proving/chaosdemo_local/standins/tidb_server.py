@@ -34,11 +34,13 @@ def serve_sql(advertise: str, pd: str, stop: threading.Event) -> None:
     pd_url = pd if pd.startswith("http") else f"http://{pd}"
 
     async def run() -> None:
-        server = SqlServer(EtcdBackend(cluster, namespace, pd_url))
+        backend = EtcdBackend(cluster, namespace, pd_url)
+        server = SqlServer(backend)
         await server.start("0.0.0.0", 4000)
         log.info("MySQL protocol on 4000 (the SQL canary's statements only), data in %s's raft groups", cluster)
         await asyncio.to_thread(stop.wait)
         await server.close()
+        backend.close()
 
     asyncio.run(run())
 
