@@ -83,6 +83,9 @@ def test_a_slow_statement_on_rows_the_broken_store_did_not_lead_breaks_the_bound
     assert (i.slowest_affected, i.slowest_others) == (5.0, 2.5)
     assert breaches(i, BUDGET, injected=10, settled=True) == [
         "a statement on rows the broken store did not lead took 2.5 s (budget 2 s)"]
+    assert i.slowest_others_part == 0, "the part that statement was on"
+    assert breaches(i, BUDGET, injected=10, settled=True, where=lambda p: f"rows {p * 21}-{p * 21 + 20}") == [
+        "a statement on rows the broken store did not lead (rows 0-20) took 2.5 s (budget 2 s)"]
     unknown = impact(t, baseline=(0, 10), injected=10, now=40, budget=BUDGET, window=5)
     assert unknown.slowest_others == 5.0, "with no layout known, every row is held to the bound"
     assert Budget(20, 0.5, None, 120) and breaches(i, Budget(20, 0.5, None, 120), injected=10, settled=True) == []

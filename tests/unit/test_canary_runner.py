@@ -187,3 +187,17 @@ async def test_a_deleted_demo_drops_only_the_database_its_canary_made() -> None:
         await server.close()
     said = await drop_left(deps, spec, "basic", "tidb-cluster", UID)  # type: ignore[arg-type]
     assert said.startswith("the SQL canary's database could not be checked")
+
+
+def test_a_slow_statements_part_is_told_as_its_rows_and_their_leader() -> None:
+    from chaosdemo.run.felt import _rows_where
+
+    c = canary(1)
+    assert _rows_where(c) is None, "no layout read: no rows to name"
+    c.layout = parse_regions(["REGION_ID", "START_KEY", "END_KEY", "LEADER_ID", "LEADER_STORE_ID"], [
+        (2, "t_99_", "t_99_r_10", 1, "1"), (3, "t_99_r_10", "t_99_r_20", 2, "4"), (4, "t_99_r_20", "", 3, "5" * 99)])
+    where = _rows_where(c)
+    assert where is not None
+    assert where(1) == "rows 10-19, led by store 4 when last read"
+    assert where(2) == f"rows 20-29, led by store {'5' * 20} when last read", "TiDB's word, bounded"
+    assert where(7) == "part 7 of the table"

@@ -16,7 +16,7 @@ go-ycsb and sysbench warn about).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from chaosdemo.api.models import ImpactStatus, ObserverSight, RowRange, RowsOutcome
@@ -193,6 +193,7 @@ class Impact:
     slowest_affected: float  # the longest statement on the rows the broken store led, and on the others
     slowest_others: float
     bank_total_held: bool | None  # None: never read
+    slowest_others_part: int | None = None  # the part of the table that statement was on
 
 
 def _baseline(tally: Tally, start: float, end: float) -> tuple[float | None, float | None]:
@@ -261,16 +262,16 @@ def _split(tally: Tally, since: int, until: int, led: Iterable[int]) -> tuple[tu
     return (sum(c[0] for c in mine), sum(c[1] for c in mine)), (sum(c[0] for c in rest), sum(c[1] for c in rest))
 
 
-def _slowest(tally: Tally, since: int, until: int, led: Iterable[int]) -> tuple[float, float]:
-    """The longest statement on the parts in ``led``, and on the others."""
-    led, mine, rest = set(led), 0.0, 0.0
+def _slowest(tally: Tally, since: int, until: int, led: Iterable[int]) -> tuple[float, float, int | None]:
+    """The longest statement on the parts in ``led``, and on the others, and the part that one was on."""
+    led, mine, rest, where = set(led), 0.0, 0.0, None
     for s in range(since, until):
         for part, took in tally.seconds.get(s, Second()).part_slowest.items():
             if part in led:
                 mine = max(mine, took)
-            else:
-                rest = max(rest, took)
-    return mine, rest
+            elif took > rest:
+                rest, where = took, part
+    return mine, rest, where
 
 
 def impact(
@@ -294,7 +295,7 @@ def impact(
     p99s = [p for p in (percentile(s.hist, 0.99) for s in after) if p is not None]
     led = tuple(led)
     affected, others = _split(tally, since, until, led)
-    slowest_affected, slowest_others = _slowest(tally, since, until, led)
+    slowest_affected, slowest_others, slowest_others_part = _slowest(tally, since, until, led)
     unserved = _unserved(tally, since, until, base, budget) if base else None
     return Impact(
         baseline_throughput=base,
@@ -317,12 +318,15 @@ def impact(
         others=others,
         slowest_affected=slowest_affected,
         slowest_others=slowest_others,
+        slowest_others_part=slowest_others_part,
         bank_total_held=(not tally.totals_wrong) if tally.totals_checked else None,
     )
 
 
-def breaches(i: Impact, budget: Budget, *, injected: float, settled: bool) -> list[str]:
-    """What broke the budget, in words. ``settled``: the demo is over, so a user never served again breaches."""
+def breaches(i: Impact, budget: Budget, *, injected: float, settled: bool,
+             where: Callable[[int], str] | None = None) -> list[str]:
+    """What broke the budget, in words. ``settled``: the demo is over, so a user never served again breaches.
+    ``where`` says which rows a part of the table is, and who led them, for the slow statement's words."""
     out = []
     if i.longest_unavailable > budget.max_unavailable_seconds:
         out.append(
@@ -331,7 +335,8 @@ def breaches(i: Impact, budget: Budget, *, injected: float, settled: bool) -> li
     if i.lowest_share is not None and i.lowest_share < budget.min_throughput_share:
         out.append(f"throughput fell to {i.lowest_share:.0%} of baseline (budget {budget.min_throughput_share:.0%})")
     if budget.max_statement_seconds is not None and i.slowest_others > budget.max_statement_seconds:
-        out.append(f"a statement on rows the broken store did not lead took {i.slowest_others:.1f} s"
+        rows = f" ({where(i.slowest_others_part)})" if where and i.slowest_others_part is not None else ""
+        out.append(f"a statement on rows the broken store did not lead{rows} took {i.slowest_others:.1f} s"
                    f" (budget {budget.max_statement_seconds:g} s)")
     if i.served_again is not None and i.served_again - injected > budget.serve_again_seconds:
         out.append(

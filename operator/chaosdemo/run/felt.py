@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from chaosdemo.api.errors import DemoFailed, Forbidden, PreflightFailed
 from chaosdemo.api.models import CanarySpec
@@ -171,6 +172,20 @@ def _read(rs: RunState, c: Canary) -> Impact:
                   window=_window(rs), led=c.led)
 
 
+def _rows_where(c: Canary) -> Callable[[int], str] | None:
+    """Which rows a part of the table is, and its leader when the layout was read (TiDB's word, bounded)."""
+    layout = c.layout
+    if layout is None:
+        return None
+
+    def where(part: int) -> str:
+        if not 0 <= part < len(layout.starts):
+            return f"part {part} of the table"
+        rows = layout.rows_of(part, c.plan.accounts)
+        return f"rows {rows.start}-{rows.stop - 1}, led by store {layout.leaders[part][:20]} when last read"
+    return where
+
+
 def _window(rs: RunState) -> int:
     return max(1, rs.demo.spec.timeouts.stability_seconds)
 
@@ -181,7 +196,7 @@ def feel(rs: RunState, *, settled: bool) -> list[str]:
     if c is None or c.injected is None:
         return []
     i = _read(rs, c)
-    said = breaches(i, budget_of(rs), injected=c.injected, settled=settled)
+    said = breaches(i, budget_of(rs), injected=c.injected, settled=settled, where=_rows_where(c))
     if i.bank_total_held is False:
         said = [f"the bank's total changed: read {c.tally.totals_wrong[0][1]}, wrote {c.plan.total}", *said]
     rs.rec.told(Felt(to_status(i, said, epoch0=c.epoch0, injected=c.injected, share=c.share, note=c.note,
