@@ -68,6 +68,18 @@ class EtcdSaid(Exception):
         self.code, self.text = code, text
 
 
+def _ask(conn: http.client.HTTPConnection, path: str, body: dict[str, Any]) -> tuple[int, bytes,
+                                                                                     http.client.HTTPConnection]:
+    """One POST on ``conn``: its status and body; a connection that failed is closed."""
+    try:
+        conn.request("POST", path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        return answer.status, answer.read(), conn
+    except (OSError, http.client.HTTPException):
+        conn.close()
+        raise
+
+
 class Members:
     """HTTP connections kept open to each member (idle ones reused), each member's address resolved once: a
     connection that failed is closed and the member's address looked up again at its next use, as a pod
@@ -116,23 +128,12 @@ class Members:
     def _send(self, conn: http.client.HTTPConnection | None, host: str, port: int, path: str,
               body: dict[str, Any]) -> tuple[int, bytes, http.client.HTTPConnection]:
         """One request; a kept connection the member had closed meanwhile is replaced once, as HTTP clients do."""
-        for again in (conn is not None, False):
-            if conn is None:
-                conn = http.client.HTTPConnection(self._ip(host, port), port, timeout=TRY_SECONDS)
+        if conn is not None:
             try:
-                conn.request("POST", path, body=json.dumps(body).encode(),
-                             headers={"Content-Type": "application/json"})
-                answer = conn.getresponse()
-                return answer.status, answer.read(), conn
+                return _ask(conn, path, body)
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                conn.close()
-                conn = None
-                if not again:
-                    raise
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                raise
-        raise AssertionError("unreachable")
+                pass
+        return _ask(http.client.HTTPConnection(self._ip(host, port), port, timeout=TRY_SECONDS), path, body)
 
     def close(self) -> None:
         """Every kept connection closed; one still out is closed when it comes back."""
