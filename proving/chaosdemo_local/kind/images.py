@@ -34,8 +34,8 @@ __all__ = ["PYTHON_BASE", "REPO", "STANDIN_REPO", "component_images", "operator_
 
 PYTHON_BASE = "chaosdemo-test-base:bookworm-python3.11-standin"
 STANDIN_FILES = ("__init__.py", "simulation/__init__.py", "simulation/pd_model.py", "simulation/pd_api.py",
-                 "standins/__init__.py",
-                 "standins/pd_server.py", "standins/tikv_server.py", "standins/tidb_server.py",
+                 "standins/__init__.py", "standins/pd_server.py", "standins/pd_members.py",
+                 "standins/tikv_server.py", "standins/tidb_server.py",
                  "standins/raft_groups.py", "simulation/tidb_protocol.py", "standins/etcd_backend.py",
                  "standins/nslookup.py", "standins/wget.py")
 STANDIN_REPO = "local.chaosdemo.dev/standin"

@@ -27,8 +27,8 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CLUSTER_ID", "MEMBER_ID", "PDModel", "Region", "SimStore", "Timing", "go_duration", "parse_go_duration",
-           "rfc3339", "tc_status"]
+__all__ = ["CLUSTER_ID", "MEMBER_ID", "PDModel", "Region", "SimStore", "Timing", "go_duration", "load_saved",
+           "parse_go_duration", "regions_record", "rfc3339", "store_record", "tc_status"]
 
 CLUSTER_ID = 7311864592512735234
 MEMBER_ID = 1428427862495950874
@@ -159,8 +159,9 @@ class PDModel:
         """Stores whose heartbeats stopped coming count as silent from the first one missed."""
         interval = self.timing.s("heartbeat")
         for st in self.stores.values():
-            if st.serving_since is not None and now - st.last_heartbeat > 1.5 * interval:
-                st.serving_since, st.silent_since = None, st.last_heartbeat + interval
+            heard = max(st.last_heartbeat, st.serving_since or 0.0)  # a loaded store: since it was loaded
+            if st.serving_since is not None and now - heard > 1.5 * interval:
+                st.serving_since, st.silent_since = None, heard + interval
 
     def advance(self, now: float) -> None:
         """Regions exist once three stores have heartbeated; leaders follow the stores."""
@@ -228,6 +229,38 @@ class PDModel:
             if st.serving_since is None and silent >= self.timing.s("max_peer_down"):
                 out.append((pid, sid, int(silent)))
         return out
+
+
+# ------------------------------------------------------------ what PD saves, and a new leader loads
+
+def store_record(st: SimStore) -> dict[str, Any]:
+    """A store's metadata as PD saves it (``/pd/<cluster id>/raft/s/<id>``), its last heartbeat included."""
+    return {"id": st.id, "pod": st.pod, "address": st.address, "start_ts": st.start_ts,
+            "last_heartbeat": st.last_heartbeat, "incarnation": st.incarnation}
+
+
+def regions_record(m: PDModel) -> dict[str, Any]:
+    """The regions and their leaders, as PD's region syncer hands them to the other members."""
+    return {"next_id": m._next_id,
+            "regions": [[r.id, r.start_key, r.end_key, {str(k): v for k, v in r.peers.items()}, r.leader_store]
+                        for r in m.regions]}
+
+
+def load_saved(m: PDModel, stores: list[dict[str, Any]], regions: dict[str, Any] | None, now: float) -> None:
+    """What a new PD leader starts from at ``now``: the stores and regions as last saved. Each store reads
+    the ``last_heartbeat`` it was saved with, as real PD's do, and counts as serving until it has missed a
+    heartbeat since the load (its leaders stay where they were until then)."""
+    for doc in stores:
+        st = SimStore(id=int(doc["id"]), pod=str(doc["pod"]), address=str(doc["address"]),
+                      start_ts=float(doc["start_ts"]), last_heartbeat=float(doc["last_heartbeat"]),
+                      incarnation=str(doc["incarnation"]), serving_since=now)
+        m.stores[st.pod] = st
+        m._next_id = max(m._next_id, st.id + 1)
+    if regions:
+        m.regions = [Region(id=int(i), start_key=str(a), end_key=str(b),
+                            peers={int(k): int(v) for k, v in peers.items()}, leader_store=int(lead))
+                     for i, a, b, peers, lead in regions["regions"]]
+        m._next_id = max(m._next_id, int(regions["next_id"]))
 
 
 def parse_go_duration(text: str) -> float:

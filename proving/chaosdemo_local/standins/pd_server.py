@@ -17,31 +17,55 @@ kubelet did to a TiKV process (a SIGTERM, a restart) from PD's side.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import logging
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import threading
 import time
 import tomllib
+import urllib.error
+import urllib.request
 from collections import deque
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
 from chaosdemo_local.simulation.pd_api import answer, config_json, member_json
-from chaosdemo_local.simulation.pd_model import PDModel, Timing, parse_go_duration, rfc3339
+from chaosdemo_local.simulation.pd_model import (
+    CLUSTER_ID,
+    PDModel,
+    Timing,
+    load_saved,
+    parse_go_duration,
+    regions_record,
+    rfc3339,
+    store_record,
+)
+from chaosdemo_local.standins.pd_members import CHECK_TIMEOUT, LEASE_TTL, Election, Etcd, check_health
 
 log = logging.getLogger("pd-standin")
+STORES_KEY = f"/pd/{CLUSTER_ID}/raft/s/"  # where PD keeps each store's metadata
+REGIONS_KEY = f"/pd/{CLUSTER_ID}/chaosdemo-standin/regions"
+PERSIST_EVERY = 300.0  # PD's storePersistInterval: a store's metadata is saved at most this often
 
 
 class Standin:
-    def __init__(self, model: PDModel) -> None:
+    """One PD member: its model while it leads (``leading``), else the leader's answers through it."""
+
+    def __init__(self, model: PDModel, fresh: Callable[[], PDModel] | None = None) -> None:
         self.model, self.lock = model, threading.Lock()
         self.events: deque[dict[str, Any]] = deque(maxlen=500)
+        self.fresh = fresh  # a new model for this cluster, when leading starts
+        self.etcd: Etcd | None = None
+        self.election: Election | None = None
+        self.leading = True  # without etcd: the only member, always leading
+        self.saved: dict[int, tuple[float, str]] = {}  # store id -> (when saved, its incarnation then)
+        self.saved_regions = ""
 
     def note(self, pod: str, what: str, detail: str, now: float) -> None:
         self.events.append({"at": rfc3339(now), "pod": pod, "event": what, "detail": detail})
@@ -63,40 +87,91 @@ class Standin:
             self.note(pod, "process-stopping", str(doc.get("reason", "")), now)
         return {}
 
+    def lead(self, leading: bool) -> None:
+        """The election's word: on winning, start from what the last leader saved (stale heartbeats and all)."""
+        if not leading or self.etcd is None or self.fresh is None:
+            with self.lock:
+                self.leading = False
+            return
+        stores = [json.loads(doc) for doc in self.etcd.scan(STORES_KEY)]
+        regions = self.etcd.get(REGIONS_KEY)
+        model, now = self.fresh(), time.time()
+        load_saved(model, stores, json.loads(base64.b64decode(regions["value"])) if regions else None, now)
+        with self.lock:
+            self.model, self.leading = model, True
+            self.saved = {st.id: (now, st.incarnation) for st in model.stores.values()}
+            self.saved_regions = ""
+            self.note(model.member_name, "pd-leader", f"elected; {len(stores)} stores loaded from etcd", now)
+
+    def due(self, now: float) -> list[tuple[str, str]]:
+        """What to save now, as PD does: a store when it (re)starts or 5 minutes (scaled) after it was last
+        saved (``storePersistInterval``); the regions when their leaders moved (PD's region syncer)."""
+        out = []
+        every = PERSIST_EVERY * self.model.timing.scale
+        for st in self.model.stores.values():
+            when, incarnation = self.saved.get(st.id, (0.0, ""))
+            if st.last_heartbeat and (incarnation != st.incarnation or now - when >= every):
+                self.saved[st.id] = (now, st.incarnation)
+                out.append((f"{STORES_KEY}{st.id:020d}", json.dumps(store_record(st))))
+        regions = json.dumps(regions_record(self.model))
+        if self.model.regions and regions != self.saved_regions:
+            self.saved_regions = regions
+            out.append((REGIONS_KEY, regions))
+        return out
+
     def tick(self, stop: threading.Event, period: float) -> None:
         while not stop.wait(period):
             now = time.time()
             with self.lock:
+                if not self.leading:
+                    continue
                 self.model.infer_silence(now)
                 self.model.advance(now)
+                writes = self.due(now) if self.etcd is not None else []
+            for key, value in writes:
+                try:
+                    self.etcd.put(key, value)  # type: ignore[union-attr]
+                except OSError as e:
+                    log.warning("could not save %s: %s", key, e)
+
+
+LOCAL = {"/pd/api/v1/ping"}  # what a follower answers itself (PD-Allow-Follower-Handle does the same)
 
 
 def handler_for(s: Standin) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, status: int, payload: Any) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self._send(status, json.dumps(payload).encode(), "application/json")
+
+        def _send(self, status: int, data: bytes, kind: str) -> None:
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up waiting
 
         def _serve(self, method: str) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            now = time.time()
+            path = urlsplit(self.path).path.rstrip("/")
+            if path in LOCAL:
+                return self._answer(200, "")
+            if s.etcd is not None and path.startswith("/v3/"):
+                try:
+                    return self._send(*relay(s.etcd.local + self.path, method, body, {}, timeout=10))
+                except OSError as e:
+                    return self._answer(503, f"etcd: {e}")
+            leads = s.leading and (s.election is None or s.election.holds())
+            if not leads and not self.headers.get("PD-Allow-Follower-Handle"):
+                return self._send(*forward(s, method, self.path, body, self.headers.get("PD-Redirector")))
             try:
-                if method == "POST" and self.path == "/chaosdemo-standin/heartbeat":
-                    return self._answer(200, s.heartbeat(json.loads(body), now))
-                if method == "POST" and self.path == "/chaosdemo-standin/goodbye":
-                    return self._answer(200, s.goodbye(json.loads(body), now))
-                if method == "GET" and self.path == "/chaosdemo-standin/events":
-                    with s.lock:
-                        return self._answer(200, list(s.events))
-                with s.lock:
-                    status, payload = answer(s.model, method, self.path, body, now)
-                self._answer(status, payload)
+                self._answer(*lead_answer(s, method, path, self.path, body))
             except (KeyError, ValueError) as e:
                 self._answer(400, f"bad request: {e}")
+            except OSError as e:
+                self._answer(500, f"etcd: {e}")
 
         def do_GET(self) -> None:
             self._serve("GET")
@@ -108,6 +183,69 @@ def handler_for(s: Standin) -> type[BaseHTTPRequestHandler]:
             return
 
     return Handler
+
+
+def lead_answer(s: Standin, method: str, path: str, target: str, body: bytes) -> tuple[int, Any]:
+    """The leader's answer: the stand-in's own routes, the members from etcd, and PD's API from the model."""
+    now = time.time()
+    if method == "POST" and path == "/chaosdemo-standin/heartbeat":
+        return 200, s.heartbeat(json.loads(body), now)
+    if method == "POST" and path == "/chaosdemo-standin/goodbye":
+        return 200, s.goodbye(json.loads(body), now)
+    if method == "GET" and path == "/chaosdemo-standin/events":
+        with s.lock:
+            return 200, list(s.events)
+    if s.etcd is not None and method == "GET" and path in MEMBER_ROUTES:
+        return members_answer(s, path)
+    with s.lock:
+        return answer(s.model, method, target, body, now)
+
+
+def relay(url: str, method: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes, str]:
+    """One request passed on as it came: (status, body, content type) of the answer."""
+    req = urllib.request.Request(url, data=body if method == "POST" else None, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status, r.read(), r.headers.get("Content-Type", "application/json")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read(), e.headers.get("Content-Type", "text/plain")
+
+
+def forward(s: Standin, method: str, target: str, body: bytes, redirected: str | None) -> tuple[int, bytes, str]:
+    """A follower proxies the request to the PD leader, as PD's redirector does
+    (``pkg/utils/apiutil/serverapi/middleware.go``): 503 "no leader" when it knows none, 500 when the request
+    was already redirected once (no loops), 500 "redirect failed" when the leader does not answer."""
+    text = "text/plain; charset=utf-8"
+    if redirected:
+        return 500, b"redirect to not leader\n", text
+    leader = s.election.leader if s.election is not None else None
+    me = s.election.me.get("name", "") if s.election is not None else ""
+    if leader is None or not leader.get("client_urls") or leader.get("name") == me:
+        return 503, b"no leader\n", text  # or this member, past its lease: it leads no more
+    for url in leader["client_urls"]:
+        try:
+            return relay(url + target, method, body, {"PD-Redirector": me, "Content-Type": "application/json"},
+                         timeout=10)
+        except OSError:
+            continue
+    return 500, b"redirect failed\n", text
+
+
+MEMBER_ROUTES = {"/pd/api/v1/members", "/pd/api/v1/leader", "/pd/api/v1/health"}
+
+
+def members_answer(s: Standin, path: str) -> tuple[int, Any]:
+    """The leader's answer on its members, from its etcd: the member list, the PD leader, each one's ping."""
+    assert s.etcd is not None and s.election is not None
+    members = s.etcd.members()
+    if path == "/pd/api/v1/health":
+        return 200, check_health(members, CHECK_TIMEOUT * min(1.0, max(s.model.timing.scale, 1 / 3)))
+    leader = s.election.leader or {}
+    if path == "/pd/api/v1/leader":
+        return 200, leader
+    _, etcd_leader = s.etcd.ids()
+    return 200, {"header": {"cluster_id": CLUSTER_ID}, "members": members, "leader": leader,
+                 "etcd_leader": next((m for m in members if m["member_id"] == etcd_leader), {})}
 
 
 H2_PREFACE = b"PRI * HTTP/2.0"
@@ -176,18 +314,18 @@ def _splice(a: socket.socket, b: socket.socket) -> None:
     b.close()
 
 
-def start_etcd(data_dir: str, port: int) -> subprocess.Popen[bytes] | None:
-    """A real etcd on loopback for PD's embedded one, if the image carries it (``etcd`` on PATH)."""
-    binary = shutil.which("etcd")
+def member_etcd(a: argparse.Namespace, client_url: str) -> Etcd | None:
+    """This member's etcd, from PD's own flags, if the image carries etcd (``--etcd`` or ``etcd`` on PATH)."""
+    binary = a.etcd or shutil.which("etcd")
     if not binary:
-        log.info("no etcd on PATH: PD's etcd (gRPC on :2379) is not served")
+        log.info("no etcd on PATH: PD's etcd (gRPC on :2379) is not served, and this is the only member")
         return None
-    peer = f"http://127.0.0.1:{port + 1}"
-    return subprocess.Popen([
-        binary, "--name", "pd-standin-etcd", "--data-dir", os.path.join(data_dir or "/tmp", "etcd-standin"),
-        "--listen-client-urls", f"http://127.0.0.1:{port}", "--advertise-client-urls", f"http://127.0.0.1:{port}",
-        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-        "--initial-cluster", f"pd-standin-etcd={peer}", "--log-level", "warn"])
+    fallback = f"http://127.0.0.1:{a.etcd_port + 1}"
+    peer = (a.advertise_peer_urls or a.peer_urls or fallback).split(",")[0]
+    listen = (a.peer_urls or fallback).split(",")[0]
+    return Etcd(name=a.name or "pd-standin", data_dir=os.path.join(a.data_dir or "/tmp", "etcd-standin"),
+                client_port=a.etcd_port, peer_url=peer, listen_peer_url=listen, client_url=client_url,
+                binary=binary, time_scale=a.time_scale)
 
 
 def pd_flags(p: argparse.ArgumentParser) -> None:
@@ -236,6 +374,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", default=os.environ.get("NAMESPACE", "tidb-cluster"))
     p.add_argument("--port", type=int, default=2379)
     p.add_argument("--time-scale", type=float, default=float(os.environ.get("TIME_SCALE", "1")))
+    p.add_argument("--etcd", default="", help="the etcd binary (default: etcd on PATH)")
+    p.add_argument("--etcd-port", type=int, default=0, help="its loopback client port (default: --port + 10000)")
     pd_flags(p)
     return p
 
@@ -248,30 +388,41 @@ def main(argv: list[str] | None = None) -> int:
     if a.data_dir:
         # PD's start script asks discovery for its first arguments only while member/wal is absent.
         os.makedirs(os.path.join(a.data_dir, "member", "wal"), exist_ok=True)
-    s = Standin(model_from(a))
+    a.etcd_port = a.etcd_port or a.port + 10000
+    s = Standin(model_from(a), fresh=lambda: model_from(a))
+    member = member_json(s.model)
     stop = threading.Event()
-    threading.Thread(target=s.tick, args=(stop, min(0.5, s.model.timing.s("heartbeat") / 10)), daemon=True).start()
-    etcd = start_etcd(a.data_dir, a.port + 10000)
+    s.etcd = member_etcd(a, (a.advertise_client_urls or f"http://127.0.0.1:{a.port}").split(",")[0])
     server = PDPort(("0.0.0.0", a.port), handler_for(s))
-    server.etcd_port = a.port + 10000 if etcd else 0
-    member, seen = member_json(s.model)["name"], set()
+    threading.Thread(target=server.serve_forever, daemon=True).start()  # a joining member is added through it
+    etcd = None
+    if s.etcd is not None:
+        etcd = s.etcd.start(a.initial_cluster, a.join)
+        s.leading, server.etcd_port = False, a.etcd_port
+        s.election = Election(s.etcd, s.lead, ttl=LEASE_TTL * a.time_scale)
+        threading.Thread(target=s.election.run, args=(stop,), daemon=True).start()
+    threading.Thread(target=s.tick, args=(stop, min(0.5, s.model.timing.s("heartbeat") / 10)), daemon=True).start()
+    seen: set[str] = set()
 
     def on_etcd(peer: Any) -> None:  # the first connection of each client host, so TiKV's events are not crowded out
         if peer[0] not in seen:
             seen.add(peer[0])
-            s.note(member, "etcd-connection", f"first from {peer[0]}", time.time())
+            s.note(member["name"], "etcd-connection", f"first from {peer[0]}", time.time())
 
     server.on_etcd = on_etcd
     start = (f"--initial-cluster={a.initial_cluster}" if a.initial_cluster else f"--join={a.join}" if a.join
              else "no discovery arguments")
     log.info("PD STAND-IN (not PD) %s for %s/%s on :%d, time scale %g, max-store-down-time %s, %s: stores come "
-             "only from TiKV heartbeats", member_json(s.model)["name"], s.model.namespace, s.model.cluster, a.port,
+             "only from TiKV heartbeats", member["name"], s.model.namespace, s.model.cluster, a.port,
              a.time_scale, config_json(s.model)["schedule"]["max-store-down-time"], start)
-    signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: done.set())
     try:
-        server.serve_forever()
+        done.wait()
     finally:
         stop.set()
+        server.shutdown()
+        server.server_close()
         if etcd is not None:
             etcd.terminate()
             etcd.wait(timeout=10)
