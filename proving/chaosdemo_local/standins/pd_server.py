@@ -393,14 +393,15 @@ def main(argv: list[str] | None = None) -> int:
     member = member_json(s.model)
     stop = threading.Event()
     s.etcd = member_etcd(a, (a.advertise_client_urls or f"http://127.0.0.1:{a.port}").split(",")[0])
-    server = PDPort(("0.0.0.0", a.port), handler_for(s))
-    threading.Thread(target=server.serve_forever, daemon=True).start()  # a joining member is added through it
     etcd = None
-    if s.etcd is not None:
+    if s.etcd is not None:  # as PD: joined (a member added through a running one) before it serves anything
         etcd = s.etcd.start(a.initial_cluster, a.join)
-        s.leading, server.etcd_port = False, a.etcd_port
+        s.leading = False
         s.election = Election(s.etcd, s.lead, ttl=LEASE_TTL * a.time_scale)
         threading.Thread(target=s.election.run, args=(stop,), daemon=True).start()
+    server = PDPort(("0.0.0.0", a.port), handler_for(s))
+    server.etcd_port = a.etcd_port if etcd is not None else 0
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     threading.Thread(target=s.tick, args=(stop, min(0.5, s.model.timing.s("heartbeat") / 10)), daemon=True).start()
     seen: set[str] = set()
 
