@@ -57,7 +57,8 @@ async def look(slow: set[str]) -> Snapshot:
     pd = PDClient(url, timeout=0.3)
     try:
         observer = Observer(None, pd, "basic", "tidb-cluster")  # type: ignore[arg-type]  # PD alone is read
-        stores, health, checks, error, unread = await observer._pd()
+        stores, health, checks, error, unread, leaderless = await observer._pd()
+        assert not leaderless, "a slow member is not an election"
     finally:
         await pd.aclose()
         await runner.cleanup()

@@ -108,3 +108,27 @@ def test_a_pd_reload_while_detecting_is_not_the_detection_and_holds_recovery_onc
     later = step(seen.state, plan, [], reloaded())
     assert isinstance(later.decision, KeepWaiting) and later.state.stable_since is None, \
         "once detected, PD's stale view holds recovery until PD has heard every store"
+
+
+def leaderless() -> Snapshot:
+    return healthy(stores=(), pd_members=(), region_checks={}, pd_leaderless=True,
+                   pd_error="PD at http://basic-pd:2379 answered /pd/api/v1/stores with HTTP 503 Service Unavailable: "
+                            "the member asked knows no PD leader (PD is electing one)")
+
+
+def test_the_preflight_waits_out_a_pd_leader_election_and_the_reload_one_store_at_a_time() -> None:
+    """Issue 32: the new leader hears one store before the preflight's next look, so not every store is stale at
+    once; the election is what tells the preflight that the stale others are PD's reload."""
+    looks = Looks(leaderless(), leaderless(), reloaded((290, 0.5, 297)), reloaded((290, 0.5, 0.5)), healthy())
+    snap = looks.run()
+    check_snapshot(snap, CFG)  # not refused
+    assert looks.slept == 4.0
+
+
+def test_a_pd_that_stays_leaderless_is_refused_after_the_grace_as_unreachable() -> None:
+    looks = Looks(leaderless())
+    snap = looks.run()
+    assert looks.slept == pytest.approx(22.0 + 15.0)
+    with pytest.raises(PreflightFailed, match="knows no PD leader") as e:
+        check_snapshot(snap, CFG)
+    assert e.value.reason == "PDUnreachable"

@@ -94,6 +94,10 @@ class PDUnavailable(Unavailable):
     reason = "PDUnavailable"
 
 
+class PDLeaderless(PDUnavailable):
+    """PD answered, but as a member that knows no leader: it is electing one (``core.pd_moves``)."""
+
+
 class DockerUnavailable(Unavailable):
     reason = "DockerUnavailable"
 

@@ -27,10 +27,14 @@ from typing import Any
 
 import aiohttp
 
-from chaosdemo.api.errors import PDUnavailable
+from chaosdemo.api.errors import PDLeaderless, PDUnavailable
 
-__all__ = ["MAX_BODY", "PDClient", "failure", "pd_session", "phrase"]
+__all__ = ["LEADERLESS", "MAX_BODY", "PDClient", "failure", "pd_session", "phrase"]
 
+# What a PD follower answers while it knows no leader, as PD's redirector writes it (tikv/pd
+# pkg/utils/apiutil/serverapi/middleware.go: 503 "no leader"; 500 when the leader it names does not answer).
+# Compared whole, never copied: the status says it in the operator's words.
+LEADERLESS = frozenset({b"no leader", b"redirect failed", b"redirect to not leader"})
 MAX_BODY = 8 * 2**20  # a real PD's largest answer we read (a region check of a large cluster) is far below
 CHUNK = 64 * 2**10
 
@@ -97,8 +101,12 @@ class PDClient:
                 arrived, date = time.time(), resp.headers.get("Date", "")
                 status = resp.status
                 body = await self._read(resp, path) if status == 200 else b""
+                leaderless = status in (500, 503) and (await resp.content.read(64)).strip() in LEADERLESS
         except (aiohttp.ClientError, TimeoutError, ValueError) as e:
             raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {failure(e)}") from e
+        if leaderless:
+            raise PDLeaderless(f"PD at {self.base_url} answered {path} with HTTP {status} {phrase(status)}: the "
+                               "member asked knows no PD leader (PD is electing one)")
         if status != 200:
             raise PDUnavailable(f"PD at {self.base_url} answered {path} with HTTP {status} {phrase(status)}".rstrip())
         try:

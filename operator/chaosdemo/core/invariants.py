@@ -59,6 +59,9 @@ MAX_SUBJECT, MAX_MESSAGE = 253, 300
 class InvariantConfig:
     # TiKV heartbeats every 10 s; a heartbeat older than this is a missed one (1 s for jitter).
     heartbeat_stale_seconds: float = 11.0
+    # A PD without a leader this long is not electing one any more (``core.pd_moves``): about 4 s is usual,
+    # requests were held up to 8 s (TiKV issue 12794), the stand-in's kind cluster took 7 s.
+    pd_election_grace_seconds: float = 15.0
 
 
 Check = Callable[[Snapshot, InvariantConfig], list[Breach]]

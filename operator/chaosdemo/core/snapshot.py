@@ -150,6 +150,9 @@ class Snapshot:
     # The reads PD did not answer while it answered others (read name, why): each read stands on its own, so a
     # /health that a slow or dead PD member holds up costs that read, never the stores' view.
     pd_unread: tuple[tuple[str, str], ...] = ()
+    # Some read was answered by a PD member that knows no leader ("no leader", or a redirect to a leader that
+    # is gone): PD is electing one, which real PD takes seconds to do (``core.pd_moves``).
+    pd_leaderless: bool = False
     nodes: tuple[NodeState, ...] = ()
     node_containers: tuple[NodeContainer, ...] = ()
     # Each asked store's answer on its own status port: pod name -> '' (answered) or why not. Empty when

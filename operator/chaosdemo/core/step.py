@@ -38,11 +38,11 @@ from chaosdemo.core.invariants import (
     Breach,
     InvariantConfig,
     evaluate,
-    pd_view_reloading,
     pod_event_breaches,
     target_changed,
 )
 from chaosdemo.core.journal import PodEvent
+from chaosdemo.core.pd_moves import PDMoves, excuse
 from chaosdemo.core.sightings import tidb_operator_shows
 from chaosdemo.core.snapshot import Snapshot
 from chaosdemo.core.timeline import open_violations, update_timeline
@@ -66,9 +66,6 @@ __all__ = [
     "summarize",
     "watch_from",
 ]
-
-
-RELOAD_SHOWS = frozenset({"pd-store-heartbeats-fresh", "pd-stores-up"})  # what a PD reload breaks on every store
 
 
 @dataclass(frozen=True)
@@ -110,6 +107,7 @@ class WatchState:
     recovered_at: float | None = None  # recovery proven: the watch waits for tidb-operator's agreement
     unread: int = 0  # looks in a row where tidb-operator's status could not be read
     shows: str = ""  # what tidb-operator's status last showed wrong ("" nothing yet)
+    pd_moves: PDMoves = field(default_factory=PDMoves)  # PD's leader elections and reloads, seen before detection
 
 
 @dataclass(frozen=True)
@@ -249,14 +247,15 @@ def _agreement(state: WatchState, plan: WatchPlan, snap: Snapshot) -> Step:
     return Step(state, KeepWaiting(), False)
 
 
-def _breaches(state: WatchState, plan: WatchPlan, snap: Snapshot) -> list[Breach]:
-    """The snapshot's breaches. While detecting, a PD that restarted or whose leader moved (every store stale
-    at once: its view, not the fault) is not a detection; once detected, it stays on the record and holds
-    recovery until PD has heard every store again."""
+def _breaches(state: WatchState, plan: WatchPlan, snap: Snapshot) -> tuple[WatchState, list[Breach]]:
+    """The snapshot's breaches. While detecting, PD electing a leader, and the reload of its view that follows
+    (``core.pd_moves``), are not a detection; once detected, they stay on the record and hold recovery until
+    PD answers and has heard every store again."""
     breaches = evaluate(snap, plan.cfg)
-    if not state.detected and pd_view_reloading(snap, plan.cfg):
-        return [b for b in breaches if b.invariant not in RELOAD_SHOWS]
-    return breaches
+    if state.detected:
+        return state, breaches
+    moves, breaches = excuse(state.pd_moves, snap, plan.cfg, breaches)
+    return replace(state, pd_moves=moves), breaches
 
 
 def _detecting(state: WatchState, plan: WatchPlan, first: tuple[float, list[Breach]] | None, breaches: list[Breach],
@@ -290,7 +289,7 @@ def step(state: WatchState, plan: WatchPlan, events: Sequence[PodEvent], snap: S
             and snap.taken_at >= plan.injected_at + plan.undo_after):
         return Step(state, UndoNow(), changed=True)
 
-    breaches = _breaches(state, plan, snap)
+    state, breaches = _breaches(state, plan, snap)
     now = iso(snap.taken_at)
     timeline, dropped = update_timeline(violations, breaches, now)
     changed = timeline != violations or journal_news

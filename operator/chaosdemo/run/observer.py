@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from chaosdemo.api.errors import NotAKindNode, PDUnavailable, Unavailable
+from chaosdemo.api.errors import NotAKindNode, PDLeaderless, PDUnavailable, Unavailable
 from chaosdemo.clients.docker import DockerClient
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
@@ -88,7 +88,7 @@ class Observer:
         self.watched_nodes.update(n for n in names if n)
 
     async def _pd(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], str,
-                                 tuple[tuple[str, str], ...]]:
+                                 tuple[tuple[str, str], ...], bool]:
         """PD's stores, members' health and region checks, each read on its own: one that PD does not answer
         (real PD's /health asks every member in turn, 3 s each, so one dead member holds it up) is named in
         the partial view and costs nothing else; only when none answers is PD unreachable."""
@@ -99,11 +99,12 @@ class Observer:
                 raise a
         unread = tuple((read, a.message) for read, a in zip(PD_READS, answers, strict=True)
                        if isinstance(a, PDUnavailable))
+        leaderless = any(isinstance(a, PDLeaderless) for a in answers)
         if len(unread) == len(PD_READS):
-            return {}, [], {}, unread[0][1], ()
+            return {}, [], {}, unread[0][1], (), leaderless
         stores, health, *checks = (None if isinstance(a, PDUnavailable) else a for a in answers)
         counts = {c: int(r.get("count", 0)) for c, r in zip(REGION_CHECKS, checks, strict=True) if r is not None}
-        return stores or {}, health or [], counts, "", unread
+        return stores or {}, health or [], counts, "", unread, leaderless
 
     async def _read(self, subject: Subject, get: Callable[[], Awaitable[dict[str, Any] | None]]
                     ) -> dict[str, Any] | None:
@@ -111,7 +112,7 @@ class Observer:
 
     async def snapshot(self) -> Snapshot:
         taken_at, sts = self.clock(), f"{self.cluster}-tikv"
-        pods_raw, sts_raw, (stores, health, checks, pd_error, pd_unread), containers, tc = await asyncio.gather(
+        pods_raw, sts_raw, pd_view, containers, tc = await asyncio.gather(
             self.kube.cluster.list_tikv_pods(self.namespace, self.cluster),
             self._read(statefulset_subject(self.namespace, sts),
                        functools.partial(self.kube.cluster.get_statefulset, self.namespace, sts)),
@@ -119,6 +120,7 @@ class Observer:
             self._containers(),
             self._tidbcluster(),
         )
+        stores, health, checks, pd_error, pd_unread, leaderless = pd_view
         pods = tuple(sorted((pod_from_api(p) for p in pods_raw), key=lambda p: p.name))
         statefulset = statefulset_from_api(sts_raw) if sts_raw else None
         self.watch_nodes(p.node for p in pods)
@@ -141,6 +143,7 @@ class Observer:
             pd_members=pd_members_from(health),
             pd_error=pd_error,
             pd_unread=pd_unread,
+            pd_leaderless=leaderless,
             nodes=nodes,
             node_containers=containers,
             store_answers=tuple(sorted(answers.items())),

@@ -136,17 +136,28 @@ def reload_wait(cfg: InvariantConfig) -> float:
 async def look_past_reload(look: Callable[[], Awaitable[Snapshot]], snapshot: Snapshot, cfg: InvariantConfig,
                            *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                            clock: Callable[[], float] = time.monotonic) -> Snapshot:
-    """While PD's view of the stores is reloading (``pd_view_reloading``: PD restarted or its leader moved),
-    look again, for up to two heartbeat bounds, so that the reload is not refused as a sick cluster; the last
-    look either way."""
-    first, deadline = clock(), clock() + reload_wait(cfg)
-    seen = pd_view_reloading(snapshot, cfg)
-    while pd_view_reloading(snapshot, cfg) and clock() < deadline:
+    """While PD is electing a leader (its members answer "no leader", ``core.pd_moves``) or its view of the
+    stores is reloading (``pd_view_reloading``: PD restarted or its leader moved), look again, so that neither
+    is refused as a sick cluster: up to two heartbeat bounds, plus PD's election grace once an election is
+    seen, after which a breach is the cluster's. The last look either way."""
+    first = clock()
+    elected = snapshot.pd_leaderless
+
+    def waiting() -> bool:
+        if clock() >= first + reload_wait(cfg) + (cfg.pd_election_grace_seconds if elected else 0):
+            return False
+        return (snapshot.pd_leaderless or bool(pd_view_reloading(snapshot, cfg))
+                or (elected and bool(evaluate(snapshot, cfg))))
+
+    seen = "PD was electing a leader" if elected else pd_view_reloading(snapshot, cfg)
+    while waiting():
         await sleep(min(1.0, cfg.heartbeat_stale_seconds / 5))
         snapshot = await look()
+        elected = elected or snapshot.pd_leaderless
     if seen:
         log.info("%s/%s: %s; looked again for %.1fs: %s", snapshot.namespace, snapshot.cluster, seen,
-                 clock() - first, "still so" if pd_view_reloading(snapshot, cfg) else "PD has heard every store")
+                 clock() - first, "still so" if snapshot.pd_leaderless or pd_view_reloading(snapshot, cfg)
+                 else "PD has a leader and has heard every store")
     return snapshot
 
 

@@ -235,6 +235,9 @@ class Election:
                     why = "the etcd leader moved"
                     self.etcd.call("/v3/lease/revoke", {"ID": lease})
                     break
+            else:
+                why = "the member is stopping: lease revoked, so the others need not wait it out"
+                self.etcd.call("/v3/lease/revoke", {"ID": lease})  # PD resigns on a graceful close
         except (OSError, ValueError, KeyError) as e:
             why = f"etcd did not answer ({e})"
         finally:

@@ -422,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
         done.wait()
     finally:
         stop.set()
+        if s.election is not None and s.election.leader is s.election.me:
+            time.sleep(0.5)  # the leader loop revokes its lease as it stops
         server.shutdown()
         server.server_close()
         if etcd is not None:

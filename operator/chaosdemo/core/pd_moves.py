@@ -1,0 +1,78 @@
+"""PD's own moves told apart from a fault's (pure): a PD leader election, and the reload that follows it.
+
+When PD's leader goes (its pod deleted or restarted, its node lost), real PD has no leader for seconds: the
+leader's lease (``leader-lease``, 3 s) runs out or is revoked, the etcd members elect (``election-interval``
+3 s, randomized up to twice that), and only etcd's leader campaigns (tikv/pd ``server/server.go``). TiKV's
+issue 12794 measured about 4 s, with requests held up to 8 s. Meanwhile a follower answers 503 "no leader",
+or 500 when the leader it still names does not answer (``pkg/utils/apiutil/serverapi/middleware.go``). The
+new leader then reloads store metadata saved up to 5 minutes earlier (``pkg/core/store.go``
+``storePersistInterval``), so each store reads stale, and Disconnected, until its next heartbeat (10 s).
+
+Neither is what a demo injected, so before a detection (and through a no-fault control):
+
+- a leaderless PD is no verdict for up to ``pd_election_grace_seconds``, and ``pd-reachable`` past that;
+- once PD answers again, and whenever every store reads stale at once while their pods are Ready
+  (``pd_view_reloading``), a stale or Disconnected store is PD's reload for two heartbeat bounds, as long as
+  its pod is Ready and its TiKV answers when asked. A store whose pod is not Ready, or whose TiKV does not
+  answer, is never excused: that is the fault's.
+
+After a detection nothing is excused: recovery needs PD's whole view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from chaosdemo.core.addresses import pod_name_of_store
+from chaosdemo.core.invariants import Breach, InvariantConfig, pd_view_reloading
+from chaosdemo.core.snapshot import Snapshot
+
+__all__ = ["RELOAD_SHOWS", "PDMoves", "excuse", "reload_span"]
+
+RELOAD_SHOWS = frozenset({"pd-store-heartbeats-fresh", "pd-stores-up"})  # what a PD reload breaks on a store
+
+
+@dataclass(frozen=True)
+class PDMoves:
+    """What the watch remembers of PD's moves between looks."""
+
+    electing_since: float | None = None  # the first look of a run of looks where PD knew no leader
+    reload_until: float | None = None  # until then, a stale store on a Ready, answering pod is PD's reload
+
+
+def reload_span(cfg: InvariantConfig) -> float:
+    """How long after PD answers again its reload may show: every store heartbeats once within a bound; two,
+    for a busy machine."""
+    return 2 * cfg.heartbeat_stale_seconds
+
+
+def _reloaded(snap: Snapshot, subject: str) -> bool:
+    """Whether the store a breach names may be only PD's reload: its pod is Ready and its TiKV answered."""
+    store = next((st for st in snap.stores if f"store-{st.id}" == subject), None)
+    pod_name = pod_name_of_store(store.address, snap.cluster, snap.namespace) if store else None
+    pod = snap.pod(pod_name or "")
+    if pod is None or not pod.ready or pod.deleting:
+        return False
+    answers = dict(snap.store_answers)
+    return answers.get(pod.name, "") == "" if answers else True
+
+
+def excuse(moves: PDMoves, snap: Snapshot, cfg: InvariantConfig, breaches: list[Breach]) -> tuple[PDMoves,
+                                                                                                  list[Breach]]:
+    """The breaches a detection may count at this look, and what to remember (see the module)."""
+    now = snap.taken_at
+    if snap.pd_leaderless:
+        since = moves.electing_since if moves.electing_since is not None else now
+        moves = PDMoves(electing_since=since, reload_until=moves.reload_until)
+        if now - since < cfg.pd_election_grace_seconds:
+            breaches = [b for b in breaches if b.invariant != "pd-reachable"]
+        return moves, breaches
+    if moves.electing_since is not None:  # a leader again: it reloads what the last one saved
+        moves = PDMoves(electing_since=None, reload_until=now + reload_span(cfg))
+    if pd_view_reloading(snap, cfg):
+        moves = replace(moves, reload_until=max(moves.reload_until or now, now + reload_span(cfg)))
+    if moves.reload_until is None:
+        return moves, breaches
+    if now > moves.reload_until:
+        return replace(moves, reload_until=None), breaches
+    return moves, [b for b in breaches if not (b.invariant in RELOAD_SHOWS and _reloaded(snap, b.subject))]

@@ -1,0 +1,118 @@
+"""Issue 32: a PD leader move is not a fault. Seen on kind with three PD STAND-IN members: a no-fault control
+failed "PD did not answer ... HTTP 500" 0.03 s into its window when the test deleted the PD leader's pod
+(its followers knew no leader for 7 s), and the new leader's reload then showed every store Disconnected
+until its next heartbeat, one store at a time.
+
+The client tells a follower's "no leader" apart from other failures against a real HTTP server; the pure
+step is fed the looks of such a move."""
+
+from dataclasses import replace
+
+import pytest
+from aiohttp import web
+
+from chaosdemo.api.errors import PDLeaderless, PDUnavailable
+from chaosdemo.clients.pd import PDClient
+from chaosdemo.core.invariants import InvariantConfig
+from chaosdemo.core.pd_moves import PDMoves, excuse
+from chaosdemo.core.snapshot import Snapshot
+from chaosdemo.core.step import Detected, FalseAlarm, KeepWaiting, Quiet, WatchPlan, WatchState, step
+
+from .helpers import NOW, healthy, pod, store
+from .test_step import TARGET, run
+
+CONTROL = WatchPlan(injected_at=NOW, detection_seconds=40, recovery_seconds=600, stability_seconds=10,
+                    target=TARGET, control=True)
+
+
+async def test_a_followers_no_leader_is_told_apart_and_its_words_are_not_copied() -> None:
+    bodies = {"stores": (503, "no leader\n"), "health": (500, "redirect failed\n"),
+              "config/replicate": (500, "no leader <script>\n"), "members": (500, "redirect to not leader\n")}
+
+    async def answer(req: web.Request) -> web.Response:
+        code, text = bodies[req.match_info["p"]]
+        return web.Response(status=code, text=text)
+
+    app = web.Application()
+    app.router.add_get("/pd/api/v1/{p:.+}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    pd = PDClient(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", timeout=2)  # type: ignore[union-attr]
+    try:
+        for read in (pd.stores, pd.health, pd.members):
+            with pytest.raises(PDLeaderless, match="knows no PD leader"):
+                await read()
+        with pytest.raises(PDUnavailable) as other:
+            await pd.replication()
+        assert not isinstance(other.value, PDLeaderless) and "script" not in str(other.value)
+    finally:
+        await pd.aclose()
+        await runner.cleanup()
+
+
+def stale(t: float, fresh: tuple[str, ...] = ()) -> Snapshot:
+    """At ``t`` s, PD's new leader has loaded heartbeats saved 90 s earlier; the pods named have since beaten."""
+    names = ["basic-tikv-0", "basic-tikv-1", "basic-tikv-2"]
+    return replace(healthy(), taken_at=NOW + t, stores=tuple(
+        store(str(i + 1), n, age=0.5 - t) if n in fresh else store(str(i + 1), n, state="Disconnected", age=90 - t)
+        for i, n in enumerate(names)))
+
+
+def leaderless(t: float) -> Snapshot:
+    return replace(healthy(), taken_at=NOW + t, stores=(), pd_members=(), region_checks={}, pd_leaderless=True,
+                   pd_error="PD at http://basic-pd:2379 answered /pd/api/v1/stores with HTTP 503 Service "
+                            "Unavailable: the member asked knows no PD leader (PD is electing one)")
+
+
+def fresh(t: float) -> Snapshot:
+    s = healthy()
+    return replace(s, taken_at=NOW + t, stores=tuple(replace(st, last_heartbeat_ns=st.last_heartbeat_ns + int(t * 1e9))
+                                                     for st in s.stores))
+
+
+def test_a_control_holds_through_a_pd_leader_election_and_the_reload_one_store_at_a_time() -> None:
+    """Each store is excused while its pod is Ready and it is stale; none once the window is over."""
+    # The first look after the election already has one store heard again: the reload is known from the
+    # election, not from every store being stale at once.
+    looks = [fresh(1), leaderless(2), leaderless(5), leaderless(9), stale(10, ("basic-tikv-1",)),
+             stale(16, ("basic-tikv-1", "basic-tikv-0")), fresh(20), fresh(41)]
+    steps = run(WatchState(), *[([], s) for s in looks], plan=CONTROL)
+    assert [type(s.decision) for s in steps[:-1]] == [KeepWaiting] * (len(looks) - 1), steps
+    assert isinstance(steps[-1].decision, Quiet) and steps[-1].state.violations == ()
+
+
+def test_pd_leaderless_past_the_grace_is_pd_unreachable() -> None:
+    steps = run(WatchState(), ([], leaderless(1)), ([], leaderless(10)), ([], leaderless(16.5)), plan=CONTROL)
+    assert [type(s.decision) for s in steps] == [KeepWaiting, KeepWaiting, FalseAlarm]
+    assert steps[-1].decision.breaches[0].invariant == "pd-reachable"  # type: ignore[union-attr]
+
+
+def test_the_reload_never_excuses_a_store_whose_pod_is_not_ready_or_whose_tikv_does_not_answer() -> None:
+    cfg = InvariantConfig()
+    after = PDMoves(reload_until=NOW + 30)
+    down = replace(stale(12, ("basic-tikv-0", "basic-tikv-2")),
+                   pods=(pod("basic-tikv-0"), pod("basic-tikv-1", ready=False), pod("basic-tikv-2")))
+    from chaosdemo.core.invariants import evaluate
+    _, kept = excuse(after, down, cfg, evaluate(down, cfg))
+    assert {(b.invariant, b.subject) for b in kept} >= {("pd-stores-up", "store-2"),
+                                                        ("pd-store-heartbeats-fresh", "store-2")}
+    silent = replace(stale(12, ("basic-tikv-0", "basic-tikv-2")),
+                     store_answers=(("basic-tikv-0", ""), ("basic-tikv-1", "timed out"), ("basic-tikv-2", "")))
+    _, kept = excuse(after, silent, cfg, evaluate(silent, cfg))
+    assert {b.subject for b in kept if b.invariant == "pd-stores-up"} == {"store-2"}
+    _, kept = excuse(PDMoves(), stale(12, ("basic-tikv-0", "basic-tikv-2")), cfg,
+                     evaluate(stale(12, ("basic-tikv-0", "basic-tikv-2")), cfg))
+    assert kept, "with no election or reload seen, one stale store is a breach"
+
+
+def test_after_a_detection_a_leaderless_pd_holds_recovery() -> None:
+    plan = replace(CONTROL, control=False, stability_seconds=2)
+    steps = run(WatchState(), ([], replace(fresh(1), pods=tuple(pod(n, ready=n != "basic-tikv-1") for n in
+                                                                 ("basic-tikv-0", "basic-tikv-1", "basic-tikv-2")))),
+                ([], leaderless(3)), ([], leaderless(6)), plan=plan)
+    assert isinstance(steps[0].decision, Detected)
+    assert all(isinstance(s.decision, KeepWaiting) and s.state.stable_since is None for s in steps[1:]), \
+        "no recovery is proven while PD cannot be read"
+    assert step(steps[-1].state, plan, [], fresh(7)).state.stable_since is not None
