@@ -18,9 +18,10 @@ With ``--suite FILE`` (``make bench-kind SUITE=deploy/samples/suites/game-day.ya
 ChaosDemoSuite once instead, as a user would apply it (pauses, stopOnFailure and budgets its own), and
 reports each step and the false-alarm rate of its no-fault controls, run live between the faults. One change
 is made to it, said in the output: a node-kill step without a target is aimed at a TiKV whose node holds
-neither PD nor tidb-operator nor, when such a node is left, TiDB, as every test and bench here does (a random
-choice already avoids PD's node, which the quorum guard refuses, but not TiDB's: this cluster has one TiDB,
-and a node-kill that takes it down fails the canary's budget, as it should).
+neither PD's leader nor tidb-operator nor, when such a node is left, TiDB, as every test and bench here does
+(a random choice already avoids a node whose loss would break PD's quorum, which the quorum guard refuses,
+but not TiDB's: this cluster has one TiDB, and a node-kill that takes it down fails the canary's budget, as
+it should).
 
 With ``--record DIR`` the operator runs with ``settings.recordEvidence`` and each run's evidence bundle and
 ground truth become a case of the diagnosis benchmark in DIR (``chaosdemo eval``): the demos above (run i of
@@ -76,7 +77,7 @@ def fault_spec(action: str, hold: int) -> dict[str, Any]:
 
 
 def target_for(env: KindEnv, action: str, i: int) -> tuple[str, bool]:
-    """The i-th run's target: the TiKV pods in turn; for node-kill, one whose node hosts neither PD nor
+    """The i-th run's target: the TiKV pods in turn; for node-kill, one whose node hosts neither PD's leader nor
     tidb-operator (their loss is another demo) nor, when one is left, TiDB. And whether TiDB shares its node."""
     if action == "node-kill":
         return node_kill_target(env, TIDB_NS, TIDB_ADMIN_NS)
@@ -355,7 +356,7 @@ def suite_doc(env: KindEnv, path: Path) -> tuple[dict[str, Any], list[str]]:
             pod, with_tidb = node_kill_target(env, TIDB_NS, TIDB_ADMIN_NS)
             step["target"] = {"pod": pod}
             step["canary"] = {**canary_for("node-kill", with_tidb), **(step.get("canary") or {})}
-            changed.append(f"step {step['name']}: aimed at {pod} (its node holds neither PD nor tidb-operator"
+            changed.append(f"step {step['name']}: aimed at {pod} (its node holds neither PD's leader nor tidb-operator"
                            + (", but TiDB: no canary budget" if with_tidb else "") + ")")
     return doc, changed
 

@@ -6,8 +6,8 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-__all__ = ["NAMESPACE", "OPEN_BUDGET", "TIKV", "ReadsAPI", "node_kill_target", "node_of", "pod_away_from",
-           "pod_away_from_pd", "tikv_pods"]
+__all__ = ["NAMESPACE", "OPEN_BUDGET", "TIKV", "ReadsAPI", "node_kill_target", "node_of", "pd_leader_node",
+           "pod_away_from", "pod_away_from_pd", "tikv_pods"]
 
 TIKV = "app.kubernetes.io/component=tikv"
 NAMESPACE = "tidb-cluster"  # where both tiers run their TidbCluster
@@ -62,11 +62,19 @@ OPEN_BUDGET = {"maxUnavailableSeconds": 3600, "minThroughputShare": 0, "maxState
                "serveAgainSeconds": 7200}
 
 
+def pd_leader_node(env: ReadsAPI, namespace: str, cluster: str = "basic") -> str:
+    """The node of PD's leader, as PD names it (``/pd/api/v1/leader``, through the API server's proxy)."""
+    leader = env.api(f"/api/v1/namespaces/{namespace}/services/{cluster}-pd:2379/proxy/pd/api/v1/leader")
+    pod = env.api(f"/api/v1/namespaces/{namespace}/pods/{str(leader['name']).split('.')[0]}")
+    return str(pod["spec"]["nodeName"])
+
+
 def node_kill_target(env: ReadsAPI, namespace: str, operator_namespace: str) -> tuple[str, bool]:
-    """A TiKV pod for node-kill on kind: on a node with neither PD nor tidb-operator (their loss is another
-    demo) and, when the scheduler left one, not TiDB either. Returns the pod and whether TiDB shares its node
-    (then the canary's clients lose TiDB itself: a finding, and a breach of the default budget)."""
-    busy = {node_of(env, namespace, "app.kubernetes.io/component=pd"),
+    """A TiKV pod for node-kill on kind: on a node with neither PD's leader nor tidb-operator (their loss is
+    another demo; a PD follower may go with the node, as PD's quorum allows) and, when the scheduler left one,
+    not TiDB either. Returns the pod and whether TiDB shares its node (then the canary's clients lose TiDB
+    itself: a finding, and a breach of the default budget)."""
+    busy = {pd_leader_node(env, namespace),
             node_of(env, operator_namespace, "app.kubernetes.io/component=controller-manager")}
     tidb = node_of(env, namespace, "app.kubernetes.io/component=tidb")
     try:

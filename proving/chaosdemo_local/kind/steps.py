@@ -134,8 +134,8 @@ def tidb_cluster_manifest(components: dict[str, str]) -> dict[str, Any]:
     # startscript/v1/template.go), which the operator must read as the same pods (its quorum guard, its
     # stores). kind's kubelets use cluster.local.
     tc["spec"]["clusterDomain"] = KIND_CLUSTER_DOMAIN
-    # KIND_PD_REPLICAS=3: PD as production runs it, three members electing a leader (the PD STAND-IN's etcd
-    # members join as tidb-operator's discovery has them). Not yet what the e2e suite runs: see docs/kind-tier.md.
+    # PD as users apply it, three members electing a leader (the PD STAND-IN's etcd members join as
+    # tidb-operator's discovery has them); KIND_PD_REPLICAS=1 runs one.
     tc["spec"]["pd"]["replicas"] = int(os.environ.get("KIND_PD_REPLICAS") or tc["spec"]["pd"]["replicas"])
     return tc
 

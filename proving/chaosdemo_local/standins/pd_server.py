@@ -9,9 +9,11 @@ PD's own, the cluster and namespace are read from the advertised URL and
 
 Like PD, it serves an etcd on the same port (a real one, see ``PDPort``).
 Besides PD's own routes it takes ``POST /chaosdemo-standin/heartbeat`` and
-``/goodbye`` (what a TiKV stand-in sends instead of PD's gRPC) and tells what
-it heard at ``GET /chaosdemo-standin/events``, so tests can see what a real
-kubelet did to a TiKV process (a SIGTERM, a restart) from PD's side.
+``/goodbye`` (what a TiKV stand-in sends instead of PD's gRPC, proxied to the
+leader as any API call) and tells what the leader heard at
+``GET /chaosdemo-standin/events``, so tests can see what a real kubelet did to a
+TiKV process (a SIGTERM, a restart) from PD's side; ``member-events`` is what
+the member asked heard itself (tidb-operator's etcd connections, its leadership).
 """
 
 from __future__ import annotations
@@ -135,7 +137,7 @@ class Standin:
                     log.warning("could not save %s: %s", key, e)
 
 
-LOCAL = {"/pd/api/v1/ping"}  # what a follower answers itself (PD-Allow-Follower-Handle does the same)
+LOCAL = {"/pd/api/v1/ping", "/chaosdemo-standin/member-events"}  # what a member answers itself
 
 
 def handler_for(s: Standin) -> type[BaseHTTPRequestHandler]:
@@ -157,7 +159,8 @@ def handler_for(s: Standin) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             path = urlsplit(self.path).path.rstrip("/")
             if path in LOCAL:
-                return self._answer(200, "")
+                with s.lock:
+                    return self._answer(200, list(s.events) if path.endswith("events") else "")
             if s.etcd is not None and path.startswith("/v3/"):
                 try:
                     return self._send(*relay(s.etcd.local + self.path, method, body, {}, timeout=10))
