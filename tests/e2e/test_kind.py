@@ -497,7 +497,8 @@ def test_a_suite_stops_at_a_step_that_breaks_its_budget_its_fault_undone_once_an
         kind_env: KindEnv) -> None:
     """Issues 31 and 33: the canary's budget is the steady-state hypothesis, and a suite gates on it. The suite's
     control holds, though the test deletes PD's leader pod in its window (issue 32: the members elect another,
-    the pod comes back as a member, and the new leader reloads stale store metadata); its pause of a leader, whose rows stop succeeding, breaks a budget of 80% of the baseline
+    the pod comes back as a member, and the new leader reloads stale store metadata); its pause of a leader,
+    whose rows stop succeeding, breaks a budget of 80% of the baseline
     throughput (about 67% is left) and is undone (SIGCONT) at the first breach, long before its 60 s; the demo
     fails BudgetExceeded, so the run stops there (stopOnFailure): the pod-kill after it is Skipped and never
     created, and the JUnit a pipeline reads says so, with exit code 1."""
