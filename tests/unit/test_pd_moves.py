@@ -116,3 +116,25 @@ def test_after_a_detection_a_leaderless_pd_holds_recovery() -> None:
     assert all(isinstance(s.decision, KeepWaiting) and s.state.stable_since is None for s in steps[1:]), \
         "no recovery is proven while PD cannot be read"
     assert step(steps[-1].state, plan, [], fresh(7)).state.stable_since is not None
+
+
+MEMBERS = tuple(f"basic-pd-{i}.basic-pd-peer.tidb-cluster.svc.cluster.local" for i in range(3))
+
+
+def members(t: float, down: int) -> Snapshot:
+    """At ``t`` s, ``down`` of the three PD members unhealthy in /health (their pods restarting)."""
+    return replace(fresh(t), pd_members=tuple((m, i >= down) for i, m in enumerate(MEMBERS)))
+
+
+def test_a_control_holds_while_a_pd_member_restarts_and_a_member_down_for_long_is_a_breach() -> None:
+    """Seen on kind: a control failed "PD member basic-pd-1 ... is unhealthy" 1.3 s after the test deleted that
+    member's pod, though the other two kept PD's quorum and had elected a leader."""
+    held = run(WatchState(), *[([], s) for s in (members(1, 1), members(20, 1), members(30, 0), fresh(41))],
+               plan=CONTROL)
+    assert [type(s.decision) for s in held] == [KeepWaiting, KeepWaiting, KeepWaiting, Quiet]
+    long = run(WatchState(), ([], members(1, 1)), ([], members(35, 1)), plan=replace(CONTROL, detection_seconds=90))
+    assert isinstance(long[-1].decision, KeepWaiting)
+    past = step(long[-1].state, replace(CONTROL, detection_seconds=90), [], members(61.5, 1))
+    assert isinstance(past.decision, FalseAlarm) and past.decision.breaches[0].invariant == "pd-members-healthy"
+    majority = step(WatchState(), CONTROL, [], members(1, 2))
+    assert isinstance(majority.decision, FalseAlarm), "two of three down is PD's quorum lost, never a restart"

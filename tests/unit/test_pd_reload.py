@@ -132,3 +132,15 @@ def test_a_pd_that_stays_leaderless_is_refused_after_the_grace_as_unreachable() 
     with pytest.raises(PreflightFailed, match="knows no PD leader") as e:
         check_snapshot(snap, CFG)
     assert e.value.reason == "PDUnreachable"
+
+
+def test_the_preflight_waits_for_a_restarting_pd_member_and_refuses_one_down_past_its_grace() -> None:
+    down = healthy(pd_members=(("basic-pd-0", True), ("basic-pd-1", False), ("basic-pd-2", True)))
+    three = healthy(pd_members=(("basic-pd-0", True), ("basic-pd-1", True), ("basic-pd-2", True)))
+    looks = Looks(down, down, down, three)
+    check_snapshot(looks.run(), CFG)
+    assert looks.slept == 3.0
+    stuck = Looks(down)
+    with pytest.raises(PreflightFailed, match="PD member basic-pd-1 is unhealthy"):
+        check_snapshot(stuck.run(), CFG)
+    assert stuck.slept == pytest.approx(60.0)

@@ -62,6 +62,9 @@ class InvariantConfig:
     # A PD without a leader this long is not electing one any more (``core.pd_moves``): about 4 s is usual,
     # requests were held up to 8 s (TiKV issue 12794), the stand-in's kind cluster took 7 s.
     pd_election_grace_seconds: float = 15.0
+    # A minority of PD members unhealthy this long is not a restart any more (a pod recreated, its start script,
+    # its etcd member rejoining from its data: 10-30 s on kind): a sick cluster (``core.pd_moves``).
+    pd_member_restart_grace_seconds: float = 60.0
 
 
 Check = Callable[[Snapshot, InvariantConfig], list[Breach]]

@@ -8,9 +8,14 @@ or 500 when the leader it still names does not answer (``pkg/utils/apiutil/serve
 new leader then reloads store metadata saved up to 5 minutes earlier (``pkg/core/store.go``
 ``storePersistInterval``), so each store reads stale, and Disconnected, until its next heartbeat (10 s).
 
-Neither is what a demo injected, so before a detection (and through a no-fault control):
+A PD member that restarts (its pod deleted, as a rolling restart does) is unhealthy in ``/health`` until it
+is back and has rejoined, while the others keep PD's quorum and leader.
+
+None of these is what a demo injected, so before a detection (and through a no-fault control):
 
 - a leaderless PD is no verdict for up to ``pd_election_grace_seconds``, and ``pd-reachable`` past that;
+- a minority of PD members unhealthy, while the healthy ones keep PD's quorum, is no verdict for up to
+  ``pd_member_restart_grace_seconds``, and ``pd-members-healthy`` past that;
 - once PD answers again, and whenever every store reads stale at once while their pods are Ready
   (``pd_view_reloading``), a stale or Disconnected store is PD's reload for two heartbeat bounds, as long as
   its pod is Ready and its TiKV answers when asked. A store whose pod is not Ready, or whose TiKV does not
@@ -27,7 +32,7 @@ from chaosdemo.core.addresses import pod_name_of_store
 from chaosdemo.core.invariants import Breach, InvariantConfig, pd_view_reloading
 from chaosdemo.core.snapshot import Snapshot
 
-__all__ = ["RELOAD_SHOWS", "PDMoves", "excuse", "reload_span"]
+__all__ = ["RELOAD_SHOWS", "PDMoves", "excuse", "minority_down", "reload_span"]
 
 RELOAD_SHOWS = frozenset({"pd-store-heartbeats-fresh", "pd-stores-up"})  # what a PD reload breaks on a store
 
@@ -37,6 +42,7 @@ class PDMoves:
     """What the watch remembers of PD's moves between looks."""
 
     electing_since: float | None = None  # the first look of a run of looks where PD knew no leader
+    members_down_since: float | None = None  # the first look of a run where a minority of members was unhealthy
     reload_until: float | None = None  # until then, a stale store on a Ready, answering pod is PD's reload
 
 
@@ -57,18 +63,36 @@ def _reloaded(snap: Snapshot, subject: str) -> bool:
     return answers.get(pod.name, "") == "" if answers else True
 
 
+def minority_down(snap: Snapshot) -> bool:
+    """Whether some PD members are unhealthy and the healthy ones still keep PD's quorum."""
+    healthy = sum(1 for _, ok in snap.pd_members if ok)
+    return 0 < len(snap.pd_members) - healthy and healthy >= len(snap.pd_members) // 2 + 1
+
+
+def _members(moves: PDMoves, snap: Snapshot, cfg: InvariantConfig, breaches: list[Breach]) -> tuple[PDMoves,
+                                                                                                   list[Breach]]:
+    if not snap.pd_answered("health") or not minority_down(snap):
+        return replace(moves, members_down_since=None), breaches
+    since = moves.members_down_since if moves.members_down_since is not None else snap.taken_at
+    moves = replace(moves, members_down_since=since)
+    if snap.taken_at - since < cfg.pd_member_restart_grace_seconds:
+        breaches = [b for b in breaches if b.invariant != "pd-members-healthy"]
+    return moves, breaches
+
+
 def excuse(moves: PDMoves, snap: Snapshot, cfg: InvariantConfig, breaches: list[Breach]) -> tuple[PDMoves,
                                                                                                   list[Breach]]:
     """The breaches a detection may count at this look, and what to remember (see the module)."""
     now = snap.taken_at
+    moves, breaches = _members(moves, snap, cfg, breaches)
     if snap.pd_leaderless:
         since = moves.electing_since if moves.electing_since is not None else now
-        moves = PDMoves(electing_since=since, reload_until=moves.reload_until)
+        moves = replace(moves, electing_since=since)
         if now - since < cfg.pd_election_grace_seconds:
             breaches = [b for b in breaches if b.invariant != "pd-reachable"]
         return moves, breaches
     if moves.electing_since is not None:  # a leader again: it reloads what the last one saved
-        moves = PDMoves(electing_since=None, reload_until=now + reload_span(cfg))
+        moves = replace(moves, electing_since=None, reload_until=now + reload_span(cfg))
     if pd_view_reloading(snap, cfg):
         moves = replace(moves, reload_until=max(moves.reload_until or now, now + reload_span(cfg)))
     if moves.reload_until is None:

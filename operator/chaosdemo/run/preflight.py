@@ -23,6 +23,7 @@ from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.addresses import service_of
 from chaosdemo.core.invariants import InvariantConfig, evaluate, pd_reachable, pd_view_reloading
+from chaosdemo.core.pd_moves import minority_down
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, Snapshot
 from chaosdemo.core.targeting import (
     others_on_node,
@@ -136,20 +137,25 @@ def reload_wait(cfg: InvariantConfig) -> float:
 async def look_past_reload(look: Callable[[], Awaitable[Snapshot]], snapshot: Snapshot, cfg: InvariantConfig,
                            *, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                            clock: Callable[[], float] = time.monotonic) -> Snapshot:
-    """While PD is electing a leader (its members answer "no leader", ``core.pd_moves``) or its view of the
-    stores is reloading (``pd_view_reloading``: PD restarted or its leader moved), look again, so that neither
-    is refused as a sick cluster: up to two heartbeat bounds, plus PD's election grace once an election is
-    seen, after which a breach is the cluster's. The last look either way."""
+    """While PD is electing a leader (its members answer "no leader", ``core.pd_moves``), its view of the
+    stores is reloading (``pd_view_reloading``: PD restarted or its leader moved), or a minority of its members
+    is restarting, look again, so that none of these is refused as a sick cluster: up to two heartbeat bounds,
+    plus PD's election grace once an election is seen, or a member's restart grace while one is down; past
+    that a breach is the cluster's. The last look either way."""
     first = clock()
     elected = snapshot.pd_leaderless
 
     def waiting() -> bool:
-        if clock() >= first + reload_wait(cfg) + (cfg.pd_election_grace_seconds if elected else 0):
+        now = clock() - first
+        if minority_down(snapshot) and now < cfg.pd_member_restart_grace_seconds:
+            return True
+        if now >= reload_wait(cfg) + (cfg.pd_election_grace_seconds if elected else 0):
             return False
         return (snapshot.pd_leaderless or bool(pd_view_reloading(snapshot, cfg))
                 or (elected and bool(evaluate(snapshot, cfg))))
 
-    seen = "PD was electing a leader" if elected else pd_view_reloading(snapshot, cfg)
+    seen = ("PD was electing a leader" if elected else "a PD member was down" if minority_down(snapshot)
+            else pd_view_reloading(snapshot, cfg))
     while waiting():
         await sleep(min(1.0, cfg.heartbeat_stale_seconds / 5))
         snapshot = await look()
@@ -157,7 +163,7 @@ async def look_past_reload(look: Callable[[], Awaitable[Snapshot]], snapshot: Sn
     if seen:
         log.info("%s/%s: %s; looked again for %.1fs: %s", snapshot.namespace, snapshot.cluster, seen,
                  clock() - first, "still so" if snapshot.pd_leaderless or pd_view_reloading(snapshot, cfg)
-                 else "PD has a leader and has heard every store")
+                 or minority_down(snapshot) else "PD has a leader, all its members, and has heard every store")
     return snapshot
 
 
