@@ -6,6 +6,7 @@ until its next heartbeat, one store at a time.
 The client tells a follower's "no leader" apart from other failures against a real HTTP server; the pure
 step is fed the looks of such a move."""
 
+import asyncio
 from dataclasses import replace
 
 import pytest
@@ -138,3 +139,38 @@ def test_a_control_holds_while_a_pd_member_restarts_and_a_member_down_for_long_i
     assert isinstance(past.decision, FalseAlarm) and past.decision.breaches[0].invariant == "pd-members-healthy"
     majority = step(WatchState(), CONTROL, [], members(1, 2))
     assert isinstance(majority.decision, FalseAlarm), "two of three down is PD's quorum lost, never a restart"
+
+
+async def test_a_dropped_connection_is_tried_again_and_health_is_given_3_s_a_member() -> None:
+    """Seen on kind: a control failed on one read that the PD Service still sent to the PD pod going away
+    (ClientConnectorError); and real PD's /health takes 3 s more per dead member of three."""
+    calls = {"stores": 0, "health": 0}
+
+    async def stores(req: web.Request) -> web.Response:
+        calls["stores"] += 1
+        if calls["stores"] <= 2:
+            assert req.transport is not None
+            req.transport.close()  # the connection dropped, as by a pod that goes
+        return web.json_response({"count": 0, "stores": []})
+
+    async def health(_: web.Request) -> web.Response:
+        calls["health"] += 1
+        if calls["health"] > 1:
+            await asyncio.sleep(0.6)  # past the client's 0.3 s: one member did not answer PD's ping
+        return web.json_response([{"name": f"pd-{i}", "member_id": i, "health": i != 1} for i in range(3)])
+
+    app = web.Application()
+    app.router.add_get("/pd/api/v1/stores", stores)
+    app.router.add_get("/pd/api/v1/health", health)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    pd = PDClient(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", timeout=0.3)  # type: ignore[union-attr]
+    try:
+        assert (await pd.stores())["count"] == 0 and calls["stores"] == 3, "two drops, then the answer"
+        assert len(await pd.health()) == 3 and pd.members_seen == 3
+        assert [m["health"] for m in await pd.health()] == [True, False, True], "waited past 0.3 s, as PD takes"
+    finally:
+        await pd.aclose()
+        await runner.cleanup()

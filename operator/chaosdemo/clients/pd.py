@@ -18,6 +18,7 @@ create (its TLS context), which was 1.4 s of blocked loop with 30 demos.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
 import ssl
@@ -35,6 +36,12 @@ __all__ = ["LEADERLESS", "MAX_BODY", "PDClient", "failure", "pd_session", "phras
 # pkg/utils/apiutil/serverapi/middleware.go: 503 "no leader"; 500 when the leader it names does not answer).
 # Compared whole, never copied: the status says it in the operator's words.
 LEADERLESS = frozenset({b"no leader", b"redirect failed", b"redirect to not leader"})
+# A connection refused or dropped is tried again this many times, 0.2 s apart, as PD's own clients do: while
+# a PD pod goes (a restart, a leader move), its Service may still send it a connection for a second or so.
+RETRIES = 2
+# Real PD's /health asks every member in turn, 3 s each (``CheckHealth``'s clientTimeout): with one of them
+# dead it takes 3 s more, so the read of it is given that much more per member beyond the first.
+MEMBER_CHECK_SECONDS = 3.0
 MAX_BODY = 8 * 2**20  # a real PD's largest answer we read (a region check of a large cluster) is far below
 CHUNK = 64 * 2**10
 
@@ -80,6 +87,7 @@ class PDClient:
         # PD's Date header minus our clock when the last /stores answer arrived (None: none, or no usable
         # header): PD stamps heartbeats on its own clock (``core.snapshot.pd_clock_ahead``).
         self.stores_date_ahead: float | None = None
+        self.members_seen = 1  # PD's members in its last /health answer (at most 7 counted)
 
     def use_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
         """Speak TLS with ``context`` (the cluster's CA and client certificate), checking the server's
@@ -92,18 +100,27 @@ class PDClient:
         if self._owned and self._session is not None:
             await self._session.close()
 
-    async def _get(self, path: str, shape: type[dict[str, Any]] | type[list[Any]]) -> Any:
+    async def _get(self, path: str, shape: type[dict[str, Any]] | type[list[Any]],
+                   limit: aiohttp.ClientTimeout | None = None) -> Any:
         if self._session is None:
             self._session = pd_session()
-        try:
-            async with self._session.get(self.base_url + path, timeout=self._timeout, allow_redirects=False,
-                                         ssl=self._ssl, server_hostname=self._server_hostname) as resp:
-                arrived, date = time.time(), resp.headers.get("Date", "")
-                status = resp.status
-                body = await self._read(resp, path) if status == 200 else b""
-                leaderless = status in (500, 503) and (await resp.content.read(64)).strip() in LEADERLESS
-        except (aiohttp.ClientError, TimeoutError, ValueError) as e:
-            raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {failure(e)}") from e
+        for attempt in range(RETRIES + 1):
+            try:
+                async with self._session.get(self.base_url + path, timeout=limit or self._timeout,
+                                             allow_redirects=False, ssl=self._ssl,
+                                             server_hostname=self._server_hostname) as resp:
+                    arrived, date = time.time(), resp.headers.get("Date", "")
+                    status = resp.status
+                    body = await self._read(resp, path) if status == 200 else b""
+                    leaderless = status in (500, 503) and (await resp.content.read(64)).strip() in LEADERLESS
+                break
+            except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as e:
+                if attempt < RETRIES and not isinstance(e, aiohttp.ClientConnectorCertificateError):
+                    await asyncio.sleep(0.2)  # the Service may still send this one to a PD pod that is going
+                    continue
+                raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {failure(e)}") from e
+            except (aiohttp.ClientError, TimeoutError, ValueError) as e:
+                raise PDUnavailable(f"PD at {self.base_url} did not answer {path}: {failure(e)}") from e
         if leaderless:
             raise PDLeaderless(f"PD at {self.base_url} answered {path} with HTTP {status} {phrase(status)}: the "
                                "member asked knows no PD leader (PD is electing one)")
@@ -149,9 +166,11 @@ class PDClient:
 
     async def health(self) -> list[dict[str, Any]]:
         path = "/pd/api/v1/health"
-        result: list[dict[str, Any]] = await self._get(path, list)
+        total = (self._timeout.total or 0) + MEMBER_CHECK_SECONDS * (self.members_seen - 1)
+        result: list[dict[str, Any]] = await self._get(path, list, aiohttp.ClientTimeout(total=total))
         if not all(isinstance(m, dict) for m in result):
             raise self._unexpected(path, "not a list of members")
+        self.members_seen = max(1, min(len(result), 7))
         return result
 
     async def members(self) -> dict[str, Any]:
