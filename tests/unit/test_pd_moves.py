@@ -174,3 +174,12 @@ async def test_a_dropped_connection_is_tried_again_and_health_is_given_3_s_a_mem
     finally:
         await pd.aclose()
         await runner.cleanup()
+
+
+def test_a_leader_replaced_between_two_looks_is_known_from_its_member_down() -> None:
+    """No look saw "no leader" (the old leader resigned and another led 1.3 s later, as on kind), and the first
+    look after it has one store heard already: the member down is what says the reload is PD's."""
+    first = replace(stale(2, ("basic-tikv-1",)), pd_members=members(2, 1).pd_members)
+    steps = run(WatchState(), ([], fresh(1)), ([], first), ([], stale(8, ("basic-tikv-1", "basic-tikv-2"))),
+                ([], fresh(14)), ([], fresh(41)), plan=CONTROL)
+    assert [type(s.decision) for s in steps] == [KeepWaiting] * 4 + [Quiet], steps

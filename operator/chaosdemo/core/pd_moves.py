@@ -16,8 +16,9 @@ None of these is what a demo injected, so before a detection (and through a no-f
 - a leaderless PD is no verdict for up to ``pd_election_grace_seconds``, and ``pd-reachable`` past that;
 - a minority of PD members unhealthy, while the healthy ones keep PD's quorum, is no verdict for up to
   ``pd_member_restart_grace_seconds``, and ``pd-members-healthy`` past that;
-- once PD answers again, and whenever every store reads stale at once while their pods are Ready
-  (``pd_view_reloading``), a stale or Disconnected store is PD's reload for two heartbeat bounds, as long as
+- once PD answers again, while a member is down (it may have been the leader), and whenever every store reads
+  stale at once while their pods are Ready (``pd_view_reloading``), a stale or Disconnected store is PD's
+  reload for two heartbeat bounds, as long as
   its pod is Ready and its TiKV answers when asked. A store whose pod is not Ready, or whose TiKV does not
   answer, is never excused: that is the fault's.
 
@@ -74,7 +75,10 @@ def _members(moves: PDMoves, snap: Snapshot, cfg: InvariantConfig, breaches: lis
     if not snap.pd_answered("health") or not minority_down(snap):
         return replace(moves, members_down_since=None), breaches
     since = moves.members_down_since if moves.members_down_since is not None else snap.taken_at
-    moves = replace(moves, members_down_since=since)
+    # The member that went may have been the leader, replaced between two looks without a "no leader" seen:
+    # its successor's reload is excused as after an election.
+    until = max(moves.reload_until or 0.0, snap.taken_at + reload_span(cfg))
+    moves = replace(moves, members_down_since=since, reload_until=until)
     if snap.taken_at - since < cfg.pd_member_restart_grace_seconds:
         breaches = [b for b in breaches if b.invariant != "pd-members-healthy"]
     return moves, breaches
