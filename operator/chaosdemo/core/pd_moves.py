@@ -13,7 +13,9 @@ is back and has rejoined, while the others keep PD's quorum and leader.
 
 None of these is what a demo injected, so before a detection (and through a no-fault control):
 
-- a leaderless PD is no verdict for up to ``pd_election_grace_seconds``, and ``pd-reachable`` past that;
+- a leaderless PD is no verdict for up to ``pd_election_grace_seconds``, and ``pd-reachable`` past that; so
+  is a partial view (some reads answered, others not: tidb-operator gives PD no readiness probe by default, so
+  PD's Service sends connections to a restarted PD pod before it listens);
 - a minority of PD members unhealthy, while the healthy ones keep PD's quorum, is no verdict for up to
   ``pd_member_restart_grace_seconds``, and ``pd-members-healthy`` past that;
 - once PD answers again, while a member is down (it may have been the leader), and whenever every store reads
@@ -42,7 +44,7 @@ RELOAD_SHOWS = frozenset({"pd-store-heartbeats-fresh", "pd-stores-up"})  # what 
 class PDMoves:
     """What the watch remembers of PD's moves between looks."""
 
-    electing_since: float | None = None  # the first look of a run of looks where PD knew no leader
+    electing_since: float | None = None  # the first look of a run where PD knew no leader or answered in part
     members_down_since: float | None = None  # the first look of a run where a minority of members was unhealthy
     reload_until: float | None = None  # until then, a stale store on a Ready, answering pod is PD's reload
 
@@ -89,13 +91,16 @@ def excuse(moves: PDMoves, snap: Snapshot, cfg: InvariantConfig, breaches: list[
     """The breaches a detection may count at this look, and what to remember (see the module)."""
     now = snap.taken_at
     moves, breaches = _members(moves, snap, cfg, breaches)
-    if snap.pd_leaderless:
+    if snap.pd_leaderless or (snap.pd_unread and not snap.pd_error):
         since = moves.electing_since if moves.electing_since is not None else now
         moves = replace(moves, electing_since=since)
         if now - since < cfg.pd_election_grace_seconds:
             breaches = [b for b in breaches if b.invariant != "pd-reachable"]
-        return moves, breaches
-    if moves.electing_since is not None:  # a leader again: it reloads what the last one saved
+        if snap.pd_leaderless:
+            return moves, breaches
+        # In part: a PD pod going or coming back, maybe the leader: what the stores read may be a reload.
+        moves = replace(moves, reload_until=max(moves.reload_until or 0.0, now + reload_span(cfg)))
+    elif moves.electing_since is not None:  # a leader again: it reloads what the last one saved
         moves = replace(moves, electing_since=None, reload_until=now + reload_span(cfg))
     if pd_view_reloading(snap, cfg):
         moves = replace(moves, reload_until=max(moves.reload_until or now, now + reload_span(cfg)))
