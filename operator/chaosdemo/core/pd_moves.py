@@ -18,11 +18,11 @@ None of these is what a demo injected, so before a detection (and through a no-f
   PD's Service sends connections to a restarted PD pod before it listens);
 - a minority of PD members unhealthy, while the healthy ones keep PD's quorum, is no verdict for up to
   ``pd_member_restart_grace_seconds``, and ``pd-members-healthy`` past that;
-- once PD answers again, while a member is down (it may have been the leader), and whenever every store reads
-  stale at once while their pods are Ready (``pd_view_reloading``), a stale or Disconnected store is PD's
-  reload for two heartbeat bounds, as long as
-  its pod is Ready and its TiKV answers when asked. A store whose pod is not Ready, or whose TiKV does not
-  answer, is never excused: that is the fault's.
+- once PD answers again, while it answers in part or a member is down (the pod going may have been the
+  leader's), and whenever every store reads stale at once while their pods are Ready (``pd_view_reloading``),
+  a stale or Disconnected store is PD's reload for two heartbeat bounds, as long as its pod is Ready and its
+  TiKV answers when asked. A store whose pod is not Ready, or whose TiKV does not answer, is never excused:
+  that is the fault's.
 
 After a detection nothing is excused: recovery needs PD's whole view.
 """
