@@ -26,6 +26,16 @@ CONTROL = WatchPlan(injected_at=NOW, detection_seconds=40, recovery_seconds=600,
                     target=TARGET, control=True)
 
 
+async def serve(app: web.Application, pd_timeout: float) -> tuple[web.AppRunner, PDClient]:
+    """``app`` on a loopback port, and a PDClient of it."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, PDClient(f"http://127.0.0.1:{port}", timeout=pd_timeout)
+
+
 async def test_a_followers_no_leader_is_told_apart_and_its_words_are_not_copied() -> None:
     bodies = {"stores": (503, "no leader\n"), "health": (500, "redirect failed\n"),
               "config/replicate": (500, "no leader <script>\n"), "members": (500, "redirect to not leader\n")}
@@ -36,11 +46,7 @@ async def test_a_followers_no_leader_is_told_apart_and_its_words_are_not_copied(
 
     app = web.Application()
     app.router.add_get("/pd/api/v1/{p:.+}", answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    pd = PDClient(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", timeout=2)  # type: ignore[union-attr]
+    runner, pd = await serve(app, pd_timeout=2)
     try:
         for read in (pd.stores, pd.health, pd.members):
             with pytest.raises(PDLeaderless, match="knows no PD leader"):
@@ -162,11 +168,7 @@ async def test_a_dropped_connection_is_tried_again_and_health_is_given_3_s_a_mem
     app = web.Application()
     app.router.add_get("/pd/api/v1/stores", stores)
     app.router.add_get("/pd/api/v1/health", health)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    pd = PDClient(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}", timeout=0.3)  # type: ignore[union-attr]
+    runner, pd = await serve(app, pd_timeout=0.3)
     try:
         assert (await pd.stores())["count"] == 0 and calls["stores"] == 3, "two drops, then the answer"
         assert len(await pd.health()) == 3 and pd.members_seen == 3

@@ -37,27 +37,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from chaosdemo_local.simulation.pd_model import CLUSTER_ID
+from chaosdemo_local.standins.raft_groups import b64, call  # etcd's JSON gateway, as the TiKV stand-in calls it
 
-__all__ = ["CHECK_TIMEOUT", "LEADER_KEY", "LEASE_TTL", "Election", "Etcd", "call", "check_health",
+__all__ = ["CHECK_TIMEOUT", "LEADER_KEY", "LEASE_TTL", "Election", "Etcd", "check_health",
            "initial_cluster_from_join", "member_doc"]
 
 log = logging.getLogger("pd-standin")
 LEASE_TTL = 3.0  # PD's leader-lease
 CHECK_TIMEOUT = 3.0  # CheckHealth's clientTimeout
 LEADER_KEY = f"/pd/{CLUSTER_ID}/leader"
-
-
-def call(url: str, path: str, body: dict[str, Any], timeout: float = 1.0) -> dict[str, Any]:
-    """One POST of etcd's JSON API (gRPC gateway); raises OSError when it fails or answers an error."""
-    req = urllib.request.Request(url + path, data=json.dumps(body).encode(),
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as r:
-        out: dict[str, Any] = json.loads(r.read() or b"{}")
-    return out
-
-
-def b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
 
 
 def member_doc(m: dict[str, Any]) -> dict[str, Any]:

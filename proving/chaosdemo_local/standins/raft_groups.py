@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CLIENT_PORT", "GROUPS", "PEER_PORT", "Member", "client_url", "group_to_take", "start_groups"]
+__all__ = ["CLIENT_PORT", "GROUPS", "PEER_PORT", "Member", "b64", "call", "client_url", "group_to_take", "start_groups"]
 
 log = logging.getLogger("tikv-standin")
 CLIENT_PORT, PEER_PORT = 23790, 23800
