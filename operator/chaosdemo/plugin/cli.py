@@ -146,33 +146,71 @@ def render_summary(obj: dict[str, Any]) -> Table:
 
 # ------------------------------------------------------------------ watch
 
-def _pump(co: client.CustomObjectsApi, ns: str, name: str, rv: str, out: queue.Queue[tuple[str, Any]],
-          stop: threading.Event) -> None:
-    """Relay the API server's watch of one demo into ``out``, reconnecting as kubectl does."""
-    while not stop.is_set():
-        w = watch.Watch()
-        try:
-            for ev in w.stream(co.list_namespaced_custom_object, API_GROUP, API_VERSION, ns, PLURAL,
-                               field_selector=f"metadata.name={name}", resource_version=rv, timeout_seconds=30):
-                rv = ev["object"]["metadata"]["resourceVersion"]
-                out.put((ev["type"], inert(ev["object"])))
-                if stop.is_set():
-                    w.stop()
+class _Pump:
+    """Relays the API server's watch of one demo into ``out`` from a thread, reconnecting as kubectl does.
+
+    ``close`` ends it for good before the program exits: a thread left blocked in a
+    socket read while the interpreter shuts down can abort the whole process
+    (exit -6 on a busy machine), and ``watch`` promises its exit code.
+    """
+
+    def __init__(self, co: client.CustomObjectsApi, ns: str, name: str, rv: str) -> None:
+        self.co, self.ns, self.name, self.rv = co, ns, name, rv
+        self.out: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._watch: watch.Watch | None = None
+        self._thread = threading.Thread(target=self._run, name="chaosdemo-watch", daemon=True)
+        self._thread.start()
+
+    def close(self, wait: float = 5.0) -> bool:
+        """Stop the stream (its socket shut, so a blocked read returns) and wait; True when the thread ended."""
+        self._stop.set()
+        with self._lock:
+            if self._watch is not None:
+                self._watch.stop()
+        self._thread.join(wait)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            w = watch.Watch()
+            with self._lock:
+                if self._stop.is_set():
                     return
+                self._watch = w
+            try:
+                self._stream(w)
+            except ApiException as e:
+                if self._stop.is_set():
+                    return
+                if e.status == 410:  # the version is too old: start again from the object as it is now
+                    self._restart()
+                    continue
+                self.out.put(("ERROR", f"API server: HTTP {e.status} {e.reason}; retrying"))
+                self._stop.wait(1)
+            except Exception as e:  # noqa: BLE001 - a dropped connection: reconnect, as kubectl -w does
+                if self._stop.is_set():
+                    return
+                self.out.put(("ERROR", f"watch interrupted ({type(e).__name__}); reconnecting"))
+                self._stop.wait(1)
+
+    def _stream(self, w: watch.Watch) -> None:
+        for ev in w.stream(self.co.list_namespaced_custom_object, API_GROUP, API_VERSION, self.ns, PLURAL,
+                           field_selector=f"metadata.name={self.name}", resource_version=self.rv,
+                           timeout_seconds=30):
+            self.rv = ev["object"]["metadata"]["resourceVersion"]
+            self.out.put((ev["type"], inert(ev["object"])))
+            if self._stop.is_set():
+                return
+
+    def _restart(self) -> None:
+        try:
+            obj = _demo(self.co, self.ns, self.name)
+            self.rv = obj["metadata"]["resourceVersion"]
+            self.out.put(("MODIFIED", obj))
         except ApiException as e:
-            if e.status == 410:  # the version is too old: start again from the object as it is now
-                try:
-                    obj = _demo(co, ns, name)
-                    rv = obj["metadata"]["resourceVersion"]
-                    out.put(("MODIFIED", obj))
-                except ApiException as e2:
-                    out.put(("ERROR", f"API server: HTTP {e2.status} {e2.reason}"))
-                continue
-            out.put(("ERROR", f"API server: HTTP {e.status} {e.reason}; retrying"))
-            time.sleep(1)
-        except Exception as e:  # noqa: BLE001 - a dropped connection: reconnect, as kubectl -w does
-            out.put(("ERROR", f"watch interrupted ({type(e).__name__}); reconnecting"))
-            time.sleep(1)
+            self.out.put(("ERROR", f"API server: HTTP {e.status} {e.reason}"))
 
 
 def follow(api: client.ApiClient, ns: str, name: str, console: Console, timeout: float = 0) -> int:
@@ -181,10 +219,7 @@ def follow(api: client.ApiClient, ns: str, name: str, console: Console, timeout:
     obj = _demo_or_say(co, ns, name, console)
     if obj is None:
         return 3
-    events: queue.Queue[tuple[str, Any]] = queue.Queue()
-    stop = threading.Event()
-    threading.Thread(target=_pump, args=(co, ns, name, obj["metadata"]["resourceVersion"], events, stop),
-                     daemon=True).start()
+    pump = _Pump(co, ns, name, obj["metadata"]["resourceVersion"])
     follower = Follower()
     spec = obj.get("spec") or {}
     console.print(Text.assemble(("ChaosDemo ", "bold"), (f"{ns}/{name}", "bold"), ": ",
@@ -206,7 +241,7 @@ def follow(api: client.ApiClient, ns: str, name: str, console: Console, timeout:
                     break
                 live.update(render_live(obj, follower, _now()))
                 try:
-                    kind, payload = events.get(timeout=0.25)
+                    kind, payload = pump.out.get(timeout=0.25)
                 except queue.Empty:
                     continue
                 if kind == "DELETED":
@@ -217,7 +252,8 @@ def follow(api: client.ApiClient, ns: str, name: str, console: Console, timeout:
                     continue
                 obj = payload
     finally:
-        stop.set()
+        if not pump.close():
+            console.print(Text("the API server's watch did not close within 5s"), style="yellow")
     if code in (0, 1):
         console.print(render_summary(obj))
         d = (obj.get("status") or {}).get("diagnosis")
