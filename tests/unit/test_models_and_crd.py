@@ -119,4 +119,4 @@ def test_every_key_of_the_crd_schema_is_one_the_api_server_decodes() -> None:
     schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert walk(schema, "openAPIV3Schema") == []
     role = schema["properties"]["spec"]["properties"]["target"]["properties"]["role"]
-    assert role["enum"] == ["most-leaders"] and role["type"] == "string"
+    assert role["enum"] == ["most-leaders", "pd-leader"] and role["type"] == "string"

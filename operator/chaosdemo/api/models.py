@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_NODE_DOWN_SECONDS",
     "HELD_ACTIONS",
     "KIND",
+    "PD_LEADER_ACTIONS",
     "PLURAL",
     "CanaryBudget",
     "CanarySpec",
@@ -58,13 +59,18 @@ FaultAction = Literal["pod-delete", "pod-kill", "container-kill", "node-kill", "
 CONTROL = "none"  # the no-fault control: everything a demo does, but nothing is injected
 HELD_ACTIONS = ("process-pause", "network-partition")  # held for durationSeconds, then undone
 PartitionScope = Literal["pd", "pd-and-peers"]
-TargetRole = Literal["most-leaders"]
+TargetRole = Literal["most-leaders", "pd-leader"]
+# What a PD member may be hit with: the actions on one pod or its process (node-kill and network-partition are
+# aimed at TiKV's node and peers). Kept in step with the CEL rule below and ``core.targeting``.
+PD_LEADER_ACTIONS = ("pod-delete", "pod-kill", "container-kill", "process-pause", "none")
+TargetComponent = Literal["tikv", "pd"]
 FaultClass = Literal[
     "pod-failure",
     "container-crash",
     "node-failure",
     "process-hang",
     "network-partition",
+    "pd-leader-loss",
     "disk-failure",
     "resource-exhaustion",
     "no-fault",
@@ -286,9 +292,11 @@ class TargetSpec(_Model):
     role: TargetRole | None = Field(
         default=None,
         description=(
-            "Choose the TiKV pod by its role, from PD's live view when the target is chosen: most-leaders is "
-            "the store holding the most region leaders, whose loss costs TiDB's clients most (equals: the "
-            "lowest pod name). The status records what PD said. Not with pod or seed."
+            "Choose the target by its role, from PD's live view when the target is chosen: most-leaders is "
+            "the TiKV store holding the most region leaders, whose loss costs TiDB's clients most (equals: the "
+            "lowest pod name); pd-leader is the PD member that leads PD (its pod, with pod-delete, pod-kill, "
+            "container-kill or process-pause; refused when losing it would leave PD below its quorum). The "
+            "status records what PD said. Not with pod or seed."
         ),
     )
 
@@ -426,6 +434,12 @@ _SPEC_RULES = _cel(
         "fault.durationSeconds must be less than timeouts.recoverySeconds: "
         "the fault has to be undone before the recovery deadline",
     ),
+    (
+        "!has(self.target.role) || self.target.role != 'pd-leader' || self.fault.action in "
+        + "[" + ", ".join(f"'{a}'" for a in PD_LEADER_ACTIONS) + "]",
+        "target.role pd-leader hits one PD pod or its process: fault.action must be one of "
+        + ", ".join(PD_LEADER_ACTIONS),
+    ),
 )
 
 
@@ -474,13 +488,15 @@ class Condition(_Model):
 
 
 class TargetStatus(_Model):
-    """The TiKV store that receives the fault."""
+    """The TiKV store, or the PD member (target.role pd-leader), that receives the fault."""
 
-    pod: str = Field(default="", description="TiKV pod name.")
+    component: TargetComponent = Field(default="tikv", description="What the pod runs: tikv or pd.")
+    pod: str = Field(default="", description="The target pod's name (a TiKV pod, or a PD pod).")
     pod_uid: str = Field(default="", description="UID of the pod when it was chosen.")
     node: str = Field(default="", description="Node that ran the pod when it was chosen.")
     restart_count: int = Field(default=0, description="Container restarts of the pod when it was chosen.")
-    store_id: str = Field(default="", description="PD store id of the pod's TiKV.")
+    store_id: str = Field(default="", description="PD store id of the pod's TiKV (empty for a PD member).")
+    pd_member: str = Field(default="", description="The PD member's name, as PD names it (a PD target).")
     store_address: str = Field(default="", description="Store address registered in PD.")
     role: str = Field(default="", description="spec.target.role when the target was chosen by its role.")
     selection: str = Field(default="", description="How the target was chosen (for a role: what PD said).")

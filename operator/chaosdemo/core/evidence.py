@@ -70,6 +70,7 @@ class PDMember(Data):
     ref: str = ""  # the item's reference, cited by a diagnosis (see with_ids)
     name: str
     health: bool
+    leader: bool = False  # /pd/api/v1/members names it PD's leader at the last look
 
 
 class KubeEvent(Data):
@@ -168,7 +169,8 @@ def build_evidence(
         nodes=[NodeEvidence(name=n.name, ready=n.ready, reason=scrub(n.reason)) for n in snapshot.nodes],
         pd_stores=_stores(snapshot),
         pd_region_checks=dict(snapshot.region_checks),
-        pd_members=[PDMember(name=scrub(m, 120), health=h) for m, h in snapshot.pd_members[:MAX_PD_MEMBERS]],
+        pd_members=[PDMember(name=scrub(m, 120), health=h, leader=bool(m) and m == snapshot.pd_leader)
+                    for m, h in snapshot.pd_members[:MAX_PD_MEMBERS]],
         pd_error=scrub(snapshot.pd_error),
         pd_unread=[scrub(f"{read}: {why}") for read, why in snapshot.pd_unread[:len(PD_READS)]],
         kubernetes_events=[

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from chaosdemo.api.models import TargetStatus
 from chaosdemo.core.addresses import pod_name_of_store
 from chaosdemo.core.scrub import clip
 from chaosdemo.core.snapshot import REGION_CHECKS, PodState, Snapshot
@@ -29,6 +30,7 @@ __all__ = [
     "pd_regions_healthy",
     "pd_store_heartbeats_fresh",
     "pd_stores_up",
+    "pd_target_breaches",
     "pd_view_reloading",
     "pod_event_breaches",
     "target_changed",
@@ -115,15 +117,15 @@ def pod_event_breaches(event_type: str, pod: PodState) -> list[Breach]:
     return _pod_unready(pod)
 
 
-def target_changed(s: Snapshot, pod: str, uid: str, restarts: int) -> list[Breach]:
+def target_changed(s: Snapshot, pod: str, uid: str, restarts: int, component: str = "tikv") -> list[Breach]:
     """What a fault left behind on its target, for an operator that was down when it happened."""
     now = s.pod(pod)
     if now is None:
-        return [Breach("tikv-pod-replaced", pod, f"pod {pod} (uid {uid}) is gone")]
+        return [Breach(f"{component}-pod-replaced", pod, f"pod {pod} (uid {uid}) is gone")]
     if now.uid != uid:
-        return [Breach("tikv-pod-replaced", pod, f"pod {pod} was replaced: uid {uid} became {now.uid}")]
+        return [Breach(f"{component}-pod-replaced", pod, f"pod {pod} was replaced: uid {uid} became {now.uid}")]
     if now.restart_count > restarts:
-        return [Breach("tikv-container-restarted", pod,
+        return [Breach(f"{component}-container-restarted", pod,
                        f"pod {pod} restarted its containers ({restarts} -> {now.restart_count} restarts)")]
     return []
 
@@ -249,6 +251,32 @@ def pd_members_healthy(s: Snapshot, cfg: InvariantConfig) -> list[Breach]:
         for member, healthy in s.pd_members
         if not healthy
     ]
+
+
+def pd_target_breaches(s: Snapshot, target: TargetStatus, *, detected: bool) -> list[Breach]:
+    """A PD target's own invariants (``target.role: pd-leader``), judged with the target in hand (pure).
+
+    ``pd-pod-ready``: the target's PD pod exists, is Ready and is not terminating (its replacement counts,
+    whatever its uid). ``pd-leader-elected``: until the detection, the member that led PD when the target was
+    chosen still leads it (a new leader is the fault seen from PD: its message names who leads now); after it,
+    PD has a leader, any member. So that violation clears when PD answers with a leader again, and recovery
+    waits for it. A look that did not read PD's members tells nothing of its leader.
+    """
+    out: list[Breach] = []
+    pod = next((p for p in s.pd_pods if p.name == target.pod), None)
+    if pod is None:
+        out.append(Breach("pd-pod-ready", target.pod, f"PD pod {target.pod} does not exist"))
+    elif pod.deleting:
+        out.append(Breach("pd-pod-ready", target.pod, f"PD pod {target.pod} is terminating"))
+    elif not pod.ready:
+        out.append(Breach("pd-pod-ready", target.pod, f"PD pod {target.pod} is not Ready (phase {pod.phase})"))
+    if s.pd_leaderless or (s.pd_answered("members") and not s.pd_leader):
+        out.append(Breach("pd-leader-elected", target.pod,
+                          f"PD has no leader ({target.pd_member} led it when the target was chosen)"))
+    elif not detected and s.pd_answered("members") and s.pd_leader != target.pd_member:
+        out.append(Breach("pd-leader-elected", target.pod,
+                          f"PD's leader moved from {target.pd_member} to {s.pd_leader}"))
+    return out
 
 
 INVARIANTS: tuple[Invariant, ...] = (

@@ -17,9 +17,9 @@ MAX_EVIDENCE_CHARS = 24_000
 SYSTEM_PROMPT = """\
 You are a site reliability engineer diagnosing a failure in a TiDB cluster that \
 tidb-operator runs on Kubernetes. TiKV stores hold the data in Raft regions of 3 \
-replicas; PD is the placement driver that tracks store heartbeats (TiKV sends one \
-every 10 s; PD marks a store Disconnected after 20 s without one and Down after \
-max-store-down-time).
+replicas; PD is the placement driver, several members that elect one leader, \
+which tracks store heartbeats (TiKV sends one every 10 s; PD marks a store \
+Disconnected after 20 s without one and Down after max-store-down-time).
 
 You are given evidence the monitoring collected: the timeline of health invariants \
 that broke, the history of every TiKV pod (uid, node, readiness, restarts), node \
@@ -42,11 +42,15 @@ Decide what failed and why. Classify the fault:
 stayed Ready, with the same uid and no restart;
 - network-partition: PD stopped hearing a store's heartbeats while the store still \
 answered when asked directly and its pod stayed Ready;
+- pd-leader-loss: the PD member that led PD went down (its pod deleted or killed, its \
+container or process stopped) and PD lost its leader or elected another (the \
+pd-leader-elected invariant; M items say which member leads now); the affected pod \
+is that PD pod, with no PD store id;
 - disk-failure or resource-exhaustion;
 - no-fault: nothing failed (no invariant broke, every pod, node and store healthy);
 - unknown if the evidence does not support a class.
 Events about other objects, or about a pod that is not TiKV, may be noise: a fault \
-class needs the TiKV evidence above. Name the affected pod, PD store id and node \
+class needs the TiKV evidence above (pd-leader-loss: the PD evidence). Name the affected pod, PD store id and node \
 when the evidence shows them; leave a field empty rather than guess. Every evidence \
 item has a ref (V timeline, P pod observation, N node, S store, M PD member, E \
 event, C node container event, O and R tidb-operator's view, Q TiDB's clients): list in \

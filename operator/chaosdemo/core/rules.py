@@ -3,7 +3,8 @@
 It answers when Claude is not configured or not available, so every demo ends
 with a diagnosis and the status says which engine spoke. The rules look at the
 pod history first (a new uid means the pod was replaced; the same uid with
-more restarts means the container died), then at nodes, then at the stores: one that stops answering
+more restarts means the container died), then at nodes, then at PD's leader (lost, with its member down),
+then at the stores: one that stops answering
 on its own status port while its pod stays Ready is a hung process; one that still answers while PD
 stops hearing it is cut off from PD.
 """
@@ -86,6 +87,33 @@ def _node_down(ev: Evidence) -> DiagnosisAnswer | None:
             ],
         )
     return None
+
+
+def _pd_leader_lost(ev: Evidence) -> DiagnosisAnswer | None:
+    """PD's leader lost: the member that led PD stopped leading (another leads, or none) while PD's pod, or
+    PD's own health, showed that member's pod down or unwell; the TiKV pods played no part."""
+    lost = _violations_of(ev, invariant="pd-leader-elected")
+    if not lost or any(_replaced(h) or _restarted(h) for h in ev.tikv_pod_history.values()):
+        return None
+    pod = lost[0].subject
+    unwell = [*_violations_of(ev, pod, invariant="pd-pod-ready"),
+              *_violations_of(ev, invariant="pd-members-healthy")]
+    leader = next((m for m in ev.pd_members if m.leader), None)
+    facts = [f"{v.invariant} broke on {v.subject} at {v.first_seen}: {v.message}" for v in [*lost, *unwell][:4]]
+    if leader is not None:
+        facts.append(f"PD member {leader.name} leads PD at the last look")
+    return DiagnosisAnswer(
+        summary=f"PD lost its leader on pod {pod}; PD elected another leader.",
+        root_cause=(f"The PD member on {pod}, PD's leader, stopped serving (its pod or process went down) and "
+                    "the other members elected a new leader; TSO and scheduling paused until they did."),
+        fault_class="pd-leader-loss", affected_pod=pod, affected_store="", affected_node="",
+        confidence=0.85 if unwell else 0.6, evidence=facts,
+        cited_evidence=_ids(lost, unwell[:3], [leader] if leader is not None else []),
+        recommended_actions=[
+            f"Find why the PD member on {pod} went down (kubectl describe pod {pod}; its previous logs).",
+            "Confirm every PD member is healthy again and PD has one leader (pd-ctl member).",
+        ],
+    )
 
 
 def _pod_replaced(ev: Evidence) -> DiagnosisAnswer | None:
@@ -232,7 +260,8 @@ def _healthy(ev: Evidence) -> DiagnosisAnswer | None:
 
 
 RULES: tuple[Callable[[Evidence], DiagnosisAnswer | None], ...] = (
-    _healthy, _node_down, _pod_replaced, _container_restarted, _store_silent, _heartbeats_lost, _store_not_up)
+    _healthy, _node_down, _pd_leader_lost, _pod_replaced, _container_restarted, _store_silent, _heartbeats_lost,
+    _store_not_up)
 """Tried in order, the strongest signal first; the first that recognises the evidence answers."""
 
 

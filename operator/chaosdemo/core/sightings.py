@@ -1,12 +1,12 @@
 """Who saw the fault when: Kubernetes, PD and tidb-operator, each read from the operator's own looks (pure).
 
 Each look's snapshot already holds what each observer shows of the target: Kubernetes its pod (gone,
-being deleted, replaced, restarted, not Ready) and its node (not Ready); PD its store's state; tidb-operator
-its copy of that state and its Ready condition. An observer's first sight is the first look after the
-injection where it showed something wrong; its end, the first look after that where it showed the target
-well again (for Kubernetes: a pod of that name Ready, whatever its uid). A look where an observer could
-not be read (PD unreachable, no tidb-operator status) tells nothing about it, either way. ChaosDemo's own
-entry is its detection and its recovery.
+being deleted, replaced, restarted, not Ready) and its node (not Ready); PD its store's state (of a PD
+target: its leader, and that member's health); tidb-operator its copy of that state and its Ready condition.
+An observer's first sight is the first look after the injection where it showed something wrong; its
+end, the first look after that where it showed the target well again (for Kubernetes: a pod of that name
+Ready, whatever its uid). A look where an observer could not be read (PD unreachable, no tidb-operator
+status) tells nothing about it, either way. ChaosDemo's own entry is its detection and its recovery.
 """
 
 from __future__ import annotations
@@ -46,7 +46,29 @@ def _kube_changed(s: Snapshot, t: TargetStatus) -> str | None:
     return _kube_unwell(s, t)
 
 
+def _pd_member(s: Snapshot, t: TargetStatus) -> str | None:
+    """A PD target, as PD shows it: its member's health in /health."""
+    if not s.pd_answered("health"):
+        return None
+    healthy = dict(s.pd_members).get(t.pd_member)
+    if healthy is None:
+        return f"member {t.pd_member} missing"[:120]
+    return "" if healthy else f"member {t.pd_member} unhealthy"[:120]
+
+
+def _pd_first(s: Snapshot, t: TargetStatus) -> str | None:
+    """PD's first sight: of a store, its state; of a PD target, its leader gone to another member, or its
+    member unwell."""
+    if t.component != "pd":
+        return _pd(s, t)
+    if s.pd_answered("members") and s.pd_leader != t.pd_member:
+        return f"leader moved to {s.pd_leader}"[:120] if s.pd_leader else "no leader"
+    return _pd_member(s, t)
+
+
 def _pd(s: Snapshot, t: TargetStatus) -> str | None:
+    if t.component == "pd":
+        return _pd_member(s, t)
     if not s.pd_answered("stores"):
         return None
     store = next((st for st in s.stores if st.id == t.store_id), None)
@@ -67,7 +89,7 @@ def tidb_operator_shows(s: Snapshot, t: TargetStatus) -> str | None:
 
 
 SAYS: dict[str, tuple[Says, Says]] = {  # (first sight, still wrong)
-    "kubernetes": (_kube_changed, _kube_unwell), "pd": (_pd, _pd),
+    "kubernetes": (_kube_changed, _kube_unwell), "pd": (_pd_first, _pd),
     "tidb-operator": (tidb_operator_shows, tidb_operator_shows)}
 
 

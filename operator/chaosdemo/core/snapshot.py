@@ -27,7 +27,9 @@ __all__ = [
     "TidbOperatorState",
     "node_from_api",
     "pd_clock_ahead",
+    "pd_leader_from",
     "pd_members_from",
+    "pd_selector",
     "pod_from_api",
     "restart_count",
     "statefulset_from_api",
@@ -38,12 +40,16 @@ __all__ = [
 
 REGION_CHECKS = ("down-peer", "pending-peer", "miss-peer", "offline-peer")
 # One look's reads of PD, by the name a partial view gives them (``Snapshot.pd_unread``).
-PD_READS = ("stores", "health", *(f"regions/check/{c}" for c in REGION_CHECKS))
+PD_READS = ("stores", "health", "members", *(f"regions/check/{c}" for c in REGION_CHECKS))
 
 # tidb-operator's labels: a TiKV pod carries both, the instance being the TidbCluster's name.
 COMPONENT_LABEL = "app.kubernetes.io/component"
 INSTANCE_LABEL = "app.kubernetes.io/instance"
 TIKV_LABELS = {COMPONENT_LABEL: "tikv"}
+
+
+def pd_selector(cluster: str) -> str:
+    return f"{COMPONENT_LABEL}=pd,{INSTANCE_LABEL}={cluster}"
 
 
 def tikv_selector(cluster: str) -> str:
@@ -142,6 +148,7 @@ class Snapshot:
     cluster: str
     namespace: str
     pods: tuple[PodState, ...] = ()
+    pd_pods: tuple[PodState, ...] = ()  # the pods with PD's labels (a PD target is one of them)
     statefulset: StatefulSetState | None = None
     stores: tuple[StoreState, ...] = ()
     region_checks: dict[str, int] = field(default_factory=dict)
@@ -153,6 +160,7 @@ class Snapshot:
     # Some read was answered by a PD member that knows no leader ("no leader", or a redirect to a leader that
     # is gone): PD is electing one, which real PD takes seconds to do (``core.pd_moves``).
     pd_leaderless: bool = False
+    pd_leader: str = ""  # the member /members names as PD's leader ('' when none, or not read)
     nodes: tuple[NodeState, ...] = ()
     node_containers: tuple[NodeContainer, ...] = ()
     # Each asked store's answer on its own status port: pod name -> '' (answered) or why not. Empty when
@@ -164,7 +172,8 @@ class Snapshot:
     pd_clock_ahead: float = 0.0
 
     def pod(self, name: str) -> PodState | None:
-        return next((p for p in self.pods if p.name == name), None)
+        """The TiKV pod, or PD pod, of that name (the two StatefulSets' names never meet)."""
+        return next((p for p in (*self.pods, *self.pd_pods) if p.name == name), None)
 
     def heartbeat_age(self, store: StoreState) -> float:
         """Seconds since the store's last heartbeat, on PD's clock (which stamped it) at this look."""
@@ -247,6 +256,13 @@ def pd_members_from(health: list[dict[str, Any]]) -> tuple[tuple[str, bool], ...
     """PD's ``GET /pd/api/v1/health`` as (member name, healthy), names and count bounded where they are read:
     a tenant's PD writes them, and they reach invariants, evidence and status."""
     return tuple((str(m.get("name", ""))[:MAX_MEMBER_NAME], bool(m.get("health"))) for m in health[:MAX_PD_MEMBERS])
+
+
+def pd_leader_from(members: dict[str, Any]) -> str:
+    """The leader PD's ``GET /pd/api/v1/members`` names, bounded where it is read ('' when it names none)."""
+    leader = members.get("leader")
+    name = leader.get("name", "") if isinstance(leader, dict) else ""
+    return name[:MAX_MEMBER_NAME] if isinstance(name, str) else ""
 
 
 def stores_from_pd(payload: dict[str, Any], cluster: str, namespace: str) -> tuple[StoreState, ...]:

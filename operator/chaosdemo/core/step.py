@@ -38,6 +38,7 @@ from chaosdemo.core.invariants import (
     Breach,
     InvariantConfig,
     evaluate,
+    pd_target_breaches,
     pod_event_breaches,
     target_changed,
 )
@@ -206,7 +207,7 @@ def _read_journal(
 def _missed(plan: WatchPlan, snap: Snapshot) -> tuple[float, list[Breach]] | None:
     """A fault that took effect while the operator was down, timed by what it left on the target."""
     t = plan.target
-    breaches = target_changed(snap, t.pod, t.pod_uid, t.restart_count)
+    breaches = target_changed(snap, t.pod, t.pod_uid, t.restart_count, t.component)
     if not breaches:
         return None
     pod = snap.pod(t.pod)
@@ -250,8 +251,11 @@ def _agreement(state: WatchState, plan: WatchPlan, snap: Snapshot) -> Step:
 def _breaches(state: WatchState, plan: WatchPlan, snap: Snapshot) -> tuple[WatchState, list[Breach]]:
     """The snapshot's breaches. While detecting, PD electing a leader, and the reload of its view that follows
     (``core.pd_moves``), are not a detection; once detected, they stay on the record and hold recovery until
-    PD answers and has heard every store again."""
+    PD answers and has heard every store again. On a PD target they are the fault itself: never excused, and
+    its own invariants (``pd_target_breaches``) come first."""
     breaches = evaluate(snap, plan.cfg)
+    if plan.target.component == "pd":
+        return state, [*pd_target_breaches(snap, plan.target, detected=state.detected), *breaches]
     if state.detected:
         return state, breaches
     moves, breaches = excuse(state.pd_moves, snap, plan.cfg, breaches)

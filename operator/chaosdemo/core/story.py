@@ -304,10 +304,11 @@ def _target_chosen(d: _Draft, h: TargetChosen) -> None:
     t = h.target
     d.set("PreflightPassed", "True", "ClusterHealthy",
           f"{h.pods} TiKV pods Ready, {h.stores} stores Up, no unhealthy regions")
-    what = f"{t.pod} on node {t.node}, PD store {t.store_id} ({t.selection})"
+    which = f"PD member {t.pd_member}" if t.component == "pd" else f"PD store {t.store_id}"
+    what = f"{t.pod} on node {t.node}, {which} ({t.selection})"
     d.s.target = t
     d.set("TargetSelected", "True", "TargetChosen", what)
-    d.s.message = f"target {t.pod} (store {t.store_id}) chosen"
+    d.s.message = f"target {t.pod} ({'PD leader' if t.component == 'pd' else f'store {t.store_id}'}) chosen"
     d.post("Normal", "TargetSelected", what)
 
 

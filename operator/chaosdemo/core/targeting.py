@@ -1,4 +1,4 @@
-"""Target selection: which TiKV pod gets the fault, and which PD store that is.
+"""Target selection: which TiKV pod gets the fault and which PD store that is, or which PD pod leads PD.
 
 Pure: takes the pods and stores seen in preflight, returns the choice or
 refuses with a reason. The random choice sorts pods by name first, so a seed
@@ -19,7 +19,7 @@ from chaosdemo.core.addresses import pd_member_pod, pod_name_of_store
 from chaosdemo.core.snapshot import PodState, StatefulSetState, StoreState
 
 __all__ = ["CONTROL_PLANE_LABELS", "NODE_AGENT_NAMESPACES", "TargetChoice", "members", "others_on_node", "owned_by",
-           "select_target", "why_names_refused",
+           "select_pd_leader", "select_target", "target_statefulset", "why_names_refused",
            "why_node_refused", "why_pd_service_refused", "why_record_refused"]
 
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
@@ -28,8 +28,9 @@ CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kube
 @dataclass(frozen=True)
 class TargetChoice:
     pod: PodState
-    store: StoreState
+    store: StoreState | None  # None for a PD member
     selection: str
+    pd_member: str = ""  # the PD member's name, as PD gives it (a PD target)
 
 
 def select_target(
@@ -102,6 +103,41 @@ def _most_leaders(pods: Sequence[PodState], stores: Sequence[StoreState], cluste
                                                         else ""))
 
 
+def select_pd_leader(pd_pods: Sequence[PodState], leader: str, health: Sequence[tuple[str, bool]] | None,
+                     cluster: str, namespace: str) -> TargetChoice:
+    """The PD pod that leads PD (``target.role: pd-leader``), from PD's own word, or TargetError.
+
+    ``pd_pods`` are the TidbCluster's own PD pods (``members`` of its PD StatefulSet), ``leader`` the member
+    /pd/api/v1/members names as leader, ``health`` PD's /health as (member, healthy), None when unread. PD's
+    quorum is counted as the node-kill guard counts it: the leader goes, and the healthy members left must
+    still be a majority of all members, or the demo is refused (a single PD member is always refused).
+    """
+    where = f"TidbCluster {namespace}/{cluster}"
+    if not leader:
+        raise TargetError(f"PD of {where} names no leader: there is no PD leader to hit", reason="NoPDLeader")
+    if health is None:
+        raise TargetError(f"PD of {where} did not say which of its members are healthy, so its quorum without "
+                          f"its leader cannot be counted", reason="PDQuorumAtRisk")
+    pod_name = pd_member_pod(leader, cluster, namespace)
+    by_name = {p.name: p for p in pd_pods}
+    if pod_name is None or pod_name not in by_name:
+        raise TargetError(f"PD's leader {leader[:120]!r} is none of the PD pods of {where} "
+                          f"({', '.join(sorted(by_name)) or 'none'})", reason="TargetNotPD")
+    healthy = [name for name, ok in health if ok]
+    quorum = len(health) // 2 + 1
+    left = len([name for name in healthy if name != leader])
+    if left < quorum:
+        raise TargetError(f"hitting PD's leader {pod_name} would leave {left} of {len(health)} PD members healthy, "
+                          f"below PD's quorum of {quorum}: PD could elect no new leader", reason="PDQuorumAtRisk")
+    pod = by_name[pod_name]
+    if pod.deleting or not pod.ready:
+        raise TargetError(f"PD's leader pod {pod_name} is {'terminating' if pod.deleting else 'not Ready'}",
+                          reason="TargetNotReady")
+    return TargetChoice(pod=pod, store=None, pd_member=leader,
+                        selection=(f"role pd-leader: PD member {leader[:120]} led PD when chosen; {len(healthy)} of "
+                                   f"{len(health)} members healthy, {left} left without it (quorum {quorum})"))
+
+
 def owned_by(obj: dict[str, Any] | None, kind: str, name: str, uid: str) -> bool:
     """Whether ``obj`` has a controlling owner reference to exactly this object (kind, name and uid)."""
     refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
@@ -109,12 +145,18 @@ def owned_by(obj: dict[str, Any] | None, kind: str, name: str, uid: str) -> bool
                for r in refs)
 
 
+def target_statefulset(target: TargetStatus, cluster: str) -> str:
+    """The StatefulSet the target's pod belongs to: ``<cluster>-tikv``, or ``<cluster>-pd`` for a PD target."""
+    return f"{cluster}-{'pd' if target.component == 'pd' else 'tikv'}"
+
+
 def why_names_refused(target: TargetStatus, cluster: str, node_level: bool) -> str:
-    """Why the names a status gives are not a TiKV pod's of this cluster, or a node's, or '' (pure).
+    """Why the names a status gives are not a TiKV pod's of this cluster (a PD pod's, for a PD target), or a
+    node's, or '' (pure).
 
     Checked before anything is read from the API server with them.
     """
-    sts = f"{cluster}-tikv"
+    sts = target_statefulset(target, cluster)
     if not target.pod:
         return "the status names no target"
     if re.fullmatch(rf"{re.escape(sts)}-\d+", target.pod) is None:
@@ -130,7 +172,7 @@ def why_record_refused(target: TargetStatus | None, cluster: str, *, tidbcluster
     """Why a resumed run must not act on the target its status names, or '' (pure).
 
     Status is written by whoever may patch it, so on resume what is about to be touched is checked
-    against the cluster itself: the pod is a member of the TiKV StatefulSet that the TidbCluster
+    against the cluster itself: the pod is a member of the TiKV (or PD) StatefulSet that the TidbCluster
     controls (while it exists: a deleted pod may not be back yet), and for a node-level fault the node is
     a Node of this cluster, the pod's own node, and not the control plane.
     """
@@ -139,7 +181,7 @@ def why_record_refused(target: TargetStatus | None, cluster: str, *, tidbcluster
     why = why_names_refused(target, cluster, node_level)
     if why:
         return why
-    sts = f"{cluster}-tikv"
+    sts = target_statefulset(target, cluster)
     if tidbcluster is None:
         return f"TidbCluster {cluster} does not exist"
     tc_uid = str((tidbcluster.get("metadata") or {}).get("uid", ""))

@@ -32,6 +32,7 @@ from chaosdemo.core.grading import GroundTruth
 from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, restart_count
 from chaosdemo.core.targeting import owned_by
 from chaosdemo.run.node_exec import (
+    CONTAINERS,
     PARTITION,
     PAUSE,
     RESUME,
@@ -39,8 +40,8 @@ from chaosdemo.run.node_exec import (
     chain_of,
     run,
     sandbox_pid,
-    tikv_container,
-    tikv_pid,
+    target_container,
+    target_pid,
 )
 
 __all__ = ["FAULTS", "ContainerKill", "Fault", "Injected", "NetworkPartition", "NoFault", "NodeKill", "PodDelete",
@@ -162,7 +163,7 @@ class NodeKill:
 
 @dataclass
 class ContainerKill:
-    """container-kill: SIGKILL the tikv container inside its kind node with the node's crictl."""
+    """container-kill: SIGKILL the target's container (tikv, or pd) inside its kind node with the node's crictl."""
 
     docker: DockerClient | None
     kube: KubeClient
@@ -184,20 +185,21 @@ class ContainerKill:
 
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
         docker, _ = await _kind_node(self.docker, target.node)
+        c = CONTAINERS[target.component]
         now = await self.kube.cluster.get_pod(namespace, target.pod)
         if (now is None or now["metadata"].get("uid") != target.pod_uid
                 or restart_count(now) > target.restart_count):
-            return Injected(f"the tikv container of {target.pod} already restarted since it was chosen; "
+            return Injected(f"the {c} container of {target.pod} already restarted since it was chosen; "
                             "not killed again", True)
-        cid = await tikv_container(docker, target.node, namespace, target)
+        cid = await target_container(docker, target.node, namespace, target)
         if not cid:
-            return Injected(f"no running tikv container of pod {target.pod} in {target.node}; nothing killed again",
+            return Injected(f"no running {c} container of pod {target.pod} in {target.node}; nothing killed again",
                             True)
         # A stop with timeout 0 sends SIGKILL at once: no graceful shutdown.
         code, out = await docker.exec(target.node, ["crictl", "stop", "--timeout", "0", cid])
         if code != 0:
             raise FaultUnavailable(f"crictl stop failed in {target.node}: {out.strip()[:200]}", reason="CrictlFailed")
-        return Injected(f"killed container tikv ({cid[:13]}) of pod {target.pod} in kind node {target.node} "
+        return Injected(f"killed container {c} ({cid[:13]}) of pod {target.pod} in kind node {target.node} "
                         "(SIGKILL)")
 
     async def undo(self, namespace: str, target: TargetStatus) -> str:
@@ -216,8 +218,9 @@ async def _node_tools(docker: DockerClient | None, target: TargetStatus, tools: 
 
 @dataclass
 class ProcessPause:
-    """process-pause: SIGSTOP every process of the tikv container through its kind node; SIGCONT after
-    ``undo_after`` seconds. Kubernetes keeps calling the pod Ready; the store goes silent."""
+    """process-pause: SIGSTOP every process of the target's container (tikv, or pd) through its kind node;
+    SIGCONT after ``undo_after`` seconds. Kubernetes keeps calling the pod Ready; the store (or PD member)
+    goes silent."""
 
     docker: DockerClient | None
     undo_after: float | None
@@ -231,22 +234,24 @@ class ProcessPause:
 
     async def inject(self, namespace: str, target: TargetStatus) -> Injected:
         docker, _ = await _kind_node(self.docker, target.node)
-        pid, cid = await tikv_pid(docker, target.node, namespace, target)
+        c = CONTAINERS[target.component]
+        pid, cid = await target_pid(docker, target.node, namespace, target)
         if not pid:
-            return Injected(f"no running tikv container of pod {target.pod} in {target.node}; nothing paused", True)
+            return Injected(f"no running {c} container of pod {target.pod} in {target.node}; nothing paused", True)
         code, out = await run(docker, target.node, PAUSE, pid, cid)
         if code != 0:
             raise FaultUnavailable(f"SIGSTOP failed in {target.node}: {out.strip()[:200]}", reason="PauseFailed")
         if out.strip() == "already":
-            return Injected(f"the tikv process of {target.pod} was already stopped; not stopped again", True)
-        return Injected(f"stopped every process of container tikv of pod {target.pod} in kind node {target.node} "
+            return Injected(f"the {c} process of {target.pod} was already stopped; not stopped again", True)
+        return Injected(f"stopped every process of container {c} of pod {target.pod} in kind node {target.node} "
                         f"(SIGSTOP, process {pid}); SIGCONT in {self.undo_after:g}s")
 
     async def undo(self, namespace: str, target: TargetStatus) -> str:
         pid = await _undo_in_node(self.docker, namespace, target, RESUME, "SIGCONT")
         if not pid:
-            return f"nothing to resume: pod {target.pod} has no running tikv container in {target.node}"
-        return f"resumed the tikv process of {target.pod} (SIGCONT, process {pid})"
+            return (f"nothing to resume: pod {target.pod} has no running {CONTAINERS[target.component]} container "
+                    f"in {target.node}")
+        return f"resumed the {CONTAINERS[target.component]} process of {target.pod} (SIGCONT, process {pid})"
 
 
 @dataclass
@@ -333,10 +338,10 @@ class NetworkPartition:
 
 async def _undo_in_node(docker: DockerClient | None, namespace: str, target: TargetStatus, script: str,
                         what: str) -> str:
-    """Run an undo ``script`` against the target's tikv process in its node: its PID, or '' when it has none
+    """Run an undo ``script`` against the target's process (tikv or pd) in its node: its PID, or '' when it has none
     (the container or pod is gone, and what was done to it with it)."""
     docker, _ = await _undo_docker(docker, target, f"undo the fault on {target.pod}")
-    pid, cid = await tikv_pid(docker, target.node, namespace, target)
+    pid, cid = await target_pid(docker, target.node, namespace, target)
     if pid:
         code, out = await run(docker, target.node, script, pid, cid)
         if code != 0:
@@ -381,5 +386,8 @@ def fault_for(spec: FaultSpec, kube: KubeClient, docker: DockerClient | None) ->
 
 
 def ground_truth(fault: Fault, target: TargetStatus) -> GroundTruth:
-    """What a diagnosis of this fault is graded against."""
-    return GroundTruth(fault.action, fault.expected_class, target, node_level=fault.node_level)
+    """What a diagnosis of this fault is graded against: on a PD target (target.role pd-leader), whatever hit
+    its pod or process, PD lost its leader."""
+    expected: FaultClass = ("pd-leader-loss" if target.component == "pd" and fault.expected_class != "no-fault"
+                            else fault.expected_class)
+    return GroundTruth(fault.action, expected, target, node_level=fault.node_level)

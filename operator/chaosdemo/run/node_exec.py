@@ -14,8 +14,8 @@ from chaosdemo.api.errors import FaultUnavailable
 from chaosdemo.api.models import TargetStatus
 from chaosdemo.clients.docker import DockerClient
 
-__all__ = ["PARTITION", "PAUSE", "RESUME", "UNDO_PARTITION", "chain_of", "run", "sandbox_pid", "tikv_container",
-           "tikv_pid"]
+__all__ = ["CONTAINERS", "PARTITION", "PAUSE", "RESUME", "UNDO_PARTITION", "chain_of", "run", "sandbox_pid",
+           "target_container", "target_pid"]
 
 _CHAIN_CHARS = re.compile(r"[^a-z0-9]")
 
@@ -59,16 +59,20 @@ UNDO_PARTITION = ('pid=$1; chain=$2; ns() { nsenter -t "$pid" -n "$@"; }; '
                   '"$chain" | head -3)"; exit 4; fi; echo undone')
 
 _ID = re.compile(r"^[0-9a-f]{12,64}$")
+# The container tidb-operator names in each component's pod: the one a fault on that component hits.
+CONTAINERS = {"tikv": "tikv", "pd": "pd"}
 
 
 async def run(docker: DockerClient, node: str, script: str, *args: str) -> tuple[int, str]:
     return await docker.exec(node, ["sh", "-c", script, "chaosdemo", *args])
 
 
-async def tikv_container(docker: DockerClient, node: str, namespace: str, target: TargetStatus) -> str:
-    """The id of the target pod's running tikv container in ``node`` (the pod's uid included), or ''."""
+async def target_container(docker: DockerClient, node: str, namespace: str, target: TargetStatus) -> str:
+    """The id of the target pod's running container in ``node`` (tikv, or pd for a PD member; the pod's uid
+    included), or ''."""
+    name = CONTAINERS[target.component]
     code, out = await docker.exec(node, [
-        "crictl", "ps", "--quiet", "--state", "running", "--name", "^tikv$",
+        "crictl", "ps", "--quiet", "--state", "running", "--name", f"^{name}$",
         "--label", f"io.kubernetes.pod.name={target.pod}",
         "--label", f"io.kubernetes.pod.namespace={namespace}",
         "--label", f"io.kubernetes.pod.uid={target.pod_uid}",
@@ -79,10 +83,10 @@ async def tikv_container(docker: DockerClient, node: str, namespace: str, target
     return ids[0] if ids else ""
 
 
-async def tikv_pid(docker: DockerClient, node: str, namespace: str, target: TargetStatus) -> tuple[str, str]:
-    """The node's PID of the target's tikv process and its container's id, or ('', '') when it has no running
-    container. Give both to a script: the PID is checked against the container there (``_PROCS``)."""
-    cid = await tikv_container(docker, node, namespace, target)
+async def target_pid(docker: DockerClient, node: str, namespace: str, target: TargetStatus) -> tuple[str, str]:
+    """The node's PID of the target's process (tikv or pd) and its container's id, or ('', '') when it has no
+    running container. Give both to a script: the PID is checked against the container there (``_PROCS``)."""
+    cid = await target_container(docker, node, namespace, target)
     if not cid:
         return "", ""
     code, out = await docker.exec(node, ["crictl", "inspect", "-o", "go-template", "--template", "{{.info.pid}}",

@@ -14,6 +14,7 @@ import asyncio
 import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from chaosdemo.api.errors import NotAKindNode, PDLeaderless, PDUnavailable, Unavailable
@@ -32,14 +33,30 @@ from chaosdemo.core.snapshot import (
     StatefulSetState,
     node_from_api,
     pd_clock_ahead,
+    pd_leader_from,
     pd_members_from,
+    pd_selector,
     pod_from_api,
     statefulset_from_api,
     stores_from_pd,
     tidb_operator_from_api,
 )
 
-__all__ = ["Observer"]
+__all__ = ["Observer", "PDView"]
+
+
+@dataclass(frozen=True)
+class PDView:
+    """One look's PD reads as PD answered them (``Observer._pd``): an unread one is empty and named in
+    ``unread``; ``error`` says why when PD answered none."""
+
+    stores: dict[str, Any] = field(default_factory=dict)
+    health: list[dict[str, Any]] = field(default_factory=list)
+    members: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+    unread: tuple[tuple[str, str], ...] = ()
+    leaderless: bool = False
 
 
 class Observer:
@@ -87,12 +104,11 @@ class Observer:
     def watch_nodes(self, names: Iterable[str]) -> None:
         self.watched_nodes.update(n for n in names if n)
 
-    async def _pd(self) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, int], str,
-                                 tuple[tuple[str, str], ...], bool]:
-        """PD's stores, members' health and region checks, each read on its own: one that PD does not answer
-        (real PD's /health asks every member in turn, 3 s each, so one dead member holds it up) is named in
-        the partial view and costs nothing else; only when none answers is PD unreachable."""
-        answers = await asyncio.gather(self.pd.stores(), self.pd.health(),
+    async def _pd(self) -> PDView:
+        """PD's stores, members' health, members (its leader) and region checks, each read on its own: one that
+        PD does not answer (real PD's /health asks every member in turn, 3 s each, so one dead member holds it
+        up) is named in the partial view and costs nothing else; only when none answers is PD unreachable."""
+        answers = await asyncio.gather(self.pd.stores(), self.pd.health(), self.pd.members(),
                                        *(self.pd.region_check(c) for c in REGION_CHECKS), return_exceptions=True)
         for a in answers:
             if isinstance(a, BaseException) and not isinstance(a, PDUnavailable):
@@ -101,10 +117,10 @@ class Observer:
                        if isinstance(a, PDUnavailable))
         leaderless = any(isinstance(a, PDLeaderless) for a in answers)
         if len(unread) == len(PD_READS):
-            return {}, [], {}, unread[0][1], (), leaderless
-        stores, health, *checks = (None if isinstance(a, PDUnavailable) else a for a in answers)
+            return PDView(error=unread[0][1], leaderless=leaderless)
+        stores, health, members, *checks = (None if isinstance(a, PDUnavailable) else a for a in answers)
         counts = {c: int(r.get("count", 0)) for c, r in zip(REGION_CHECKS, checks, strict=True) if r is not None}
-        return stores or {}, health or [], counts, "", unread, leaderless
+        return PDView(stores or {}, health or [], members or {}, counts, "", unread, leaderless)
 
     async def _read(self, subject: Subject, get: Callable[[], Awaitable[dict[str, Any] | None]]
                     ) -> dict[str, Any] | None:
@@ -112,15 +128,15 @@ class Observer:
 
     async def snapshot(self) -> Snapshot:
         taken_at, sts = self.clock(), f"{self.cluster}-tikv"
-        pods_raw, sts_raw, pd_view, containers, tc = await asyncio.gather(
+        pods_raw, pd_pods_raw, sts_raw, pd_view, containers, tc = await asyncio.gather(
             self.kube.cluster.list_tikv_pods(self.namespace, self.cluster),
+            self.kube.cluster.list_pods(self.namespace, pd_selector(self.cluster), "PD"),
             self._read(statefulset_subject(self.namespace, sts),
                        functools.partial(self.kube.cluster.get_statefulset, self.namespace, sts)),
             self._pd(),
             self._containers(),
             self._tidbcluster(),
         )
-        stores, health, checks, pd_error, pd_unread, leaderless = pd_view
         pods = tuple(sorted((pod_from_api(p) for p in pods_raw), key=lambda p: p.name))
         statefulset = statefulset_from_api(sts_raw) if sts_raw else None
         self.watch_nodes(p.node for p in pods)
@@ -137,18 +153,20 @@ class Observer:
             cluster=self.cluster,
             namespace=self.namespace,
             pods=pods,
+            pd_pods=tuple(sorted((pod_from_api(p) for p in pd_pods_raw), key=lambda p: p.name)),
             statefulset=statefulset,
-            stores=stores_from_pd(stores, self.cluster, self.namespace) if stores else (),
-            region_checks=checks,
-            pd_members=pd_members_from(health),
-            pd_error=pd_error,
-            pd_unread=pd_unread,
-            pd_leaderless=leaderless,
+            stores=stores_from_pd(pd_view.stores, self.cluster, self.namespace) if pd_view.stores else (),
+            region_checks=pd_view.checks,
+            pd_members=pd_members_from(pd_view.health),
+            pd_error=pd_view.error,
+            pd_unread=pd_view.unread,
+            pd_leaderless=pd_view.leaderless,
+            pd_leader=pd_leader_from(pd_view.members),
             nodes=nodes,
             node_containers=containers,
             store_answers=tuple(sorted(answers.items())),
             tidb_operator=tidb_operator_from_api(tc),
-            pd_clock_ahead=pd_clock_ahead(self.pd.stores_date_ahead) if stores else 0.0,
+            pd_clock_ahead=pd_clock_ahead(self.pd.stores_date_ahead) if pd_view.stores else 0.0,
         )
 
     async def _tidbcluster(self) -> dict[str, Any] | None:

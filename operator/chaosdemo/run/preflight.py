@@ -17,16 +17,20 @@ from typing import Any
 
 from chaosdemo.api.conditions import TERMINAL
 from chaosdemo.api.errors import Forbidden, PreflightFailed, RecordRefused
-from chaosdemo.api.models import TargetStatus
+from chaosdemo.api.models import PD_LEADER_ACTIONS, TargetStatus
 from chaosdemo.api.settings import Settings
 from chaosdemo.clients.kube import KubeClient
 from chaosdemo.clients.pd import PDClient
 from chaosdemo.core.addresses import service_of
 from chaosdemo.core.invariants import InvariantConfig, evaluate, pd_reachable, pd_view_reloading
 from chaosdemo.core.pd_moves import minority_down
-from chaosdemo.core.snapshot import COMPONENT_LABEL, INSTANCE_LABEL, Snapshot
+from chaosdemo.core.snapshot import Snapshot, pd_leader_from, statefulset_from_api
 from chaosdemo.core.targeting import (
+    TargetChoice,
+    members,
     others_on_node,
+    select_pd_leader,
+    target_statefulset,
     why_names_refused,
     why_node_refused,
     why_pd_service_refused,
@@ -43,6 +47,7 @@ __all__ = [
     "hold_cluster",
     "lease_name",
     "look_past_reload",
+    "pd_leader_target",
     "quorum_after_losing_one",
     "refused_nodes",
 ]
@@ -223,13 +228,13 @@ async def check_record(kube: KubeClient, namespace: str, cluster: str, target: T
                        through_node: bool) -> None:
     """On resume, confirm from the cluster what the status says the run is about to touch; RecordRefused if not.
 
-    The names are checked before anything is read with them; then the TidbCluster, its TiKV StatefulSet,
+    The names are checked before anything is read with them; then the TidbCluster, its TiKV (or PD) StatefulSet,
     the pod and (for a fault that acts through the node) the Node, each as the API server has them.
     """
     why = "the status names no target" if target is None else why_names_refused(target, cluster, through_node)
     if not why and target is not None:
         tidbcluster = await kube.cluster.get_tidbcluster(namespace, cluster)
-        statefulset = await kube.cluster.get_statefulset(namespace, f"{cluster}-tikv")
+        statefulset = await kube.cluster.get_statefulset(namespace, target_statefulset(target, cluster))
         pod = await kube.cluster.get_pod(namespace, target.pod)
         node = await kube.cluster.get_node(target.node) if through_node else None
         why = why_record_refused(target, cluster, tidbcluster=tidbcluster, statefulset=statefulset, pod=pod,
@@ -247,19 +252,33 @@ async def check_resume(kube: KubeClient, settings: Settings, namespace: str, clu
 
 
 async def refused_nodes(kube: KubeClient, snapshot: Snapshot, operator_node: str) -> dict[str, str]:
-    """For node-kill: each node of a TiKV pod that may not be killed, and why (the Node and PD's pods read)."""
-    pd_pods = await kube.cluster.list_pods(snapshot.namespace,
-                                           f"{COMPONENT_LABEL}=pd,{INSTANCE_LABEL}={snapshot.cluster}", "PD")
+    """For node-kill: each node of a TiKV pod that may not be killed, and why (the Node read; PD's pods as the
+    snapshot listed them)."""
     refused = {}
     for node in sorted({p.node for p in snapshot.pods if p.node}):
         obj = await kube.cluster.get_node(node)
         why = why_node_refused(
             node, labels=((obj or {}).get("metadata") or {}).get("labels") or {},
             tikv_on_node=sum(1 for p in snapshot.pods if p.node == node),
-            pd_on_node=[str(p["metadata"]["name"]) for p in pd_pods if (p.get("spec") or {}).get("nodeName") == node],
+            pd_on_node=[p.name for p in snapshot.pd_pods if p.node == node],
             pd_members=snapshot.pd_members if snapshot.pd_answered("health") else None,
             operator_node=operator_node, cluster=snapshot.cluster, namespace=snapshot.namespace,
             others=others_on_node(await kube.cluster.pods_on_node(node), snapshot.namespace))
         if why:
             refused[node] = why
     return refused
+
+
+async def pd_leader_target(kube: KubeClient, pd: PDClient, snapshot: Snapshot, action: str,
+                           tidbcluster_uid: str) -> TargetChoice:
+    """``target.role: pd-leader``: the PD pod that leads PD now, by PD's own word (``/members``), among the
+    TidbCluster's own PD pods, with PD's quorum counted without it (``select_pd_leader``)."""
+    if action not in PD_LEADER_ACTIONS:
+        raise PreflightFailed(f"target.role pd-leader hits one PD pod or its process: fault.action {action} is not "
+                              f"one of {', '.join(PD_LEADER_ACTIONS)}", reason="ActionNotForPD")
+    cluster, namespace = snapshot.cluster, snapshot.namespace
+    sts = await kube.cluster.get_statefulset(namespace, f"{cluster}-pd")
+    own = members(snapshot.pd_pods, statefulset_from_api(sts) if sts else None, cluster, tidbcluster_uid)
+    leader = pd_leader_from(await pd.members())
+    return select_pd_leader(own, leader, snapshot.pd_members if snapshot.pd_answered("health") else None,
+                            cluster, namespace)

@@ -35,6 +35,7 @@ from chaosdemo.run.preflight import (
     hold_cluster,
     lease_name,
     look_past_reload,
+    pd_leader_target,
     refused_nodes,
 )
 from chaosdemo.run.state import RunState
@@ -120,14 +121,18 @@ async def preflight(rs: RunState) -> None:
         strays = sorted({p.name for p in snap.pods} - {p.name for p in own})
         log.warning("pods with TiKV labels that TidbCluster %s does not own are never targets: %s",
                     demo.cluster, ", ".join(strays[:10]))
-    refused = (await refused_nodes(kube, replace(snap, pods=tuple(own)), deps.settings.node_name)
-               if rs.fault.node_level else {})
-    choice = select_target(own, list(snap.stores), demo.spec.target, demo.cluster, demo.cluster_ns,
-                           refused_nodes=refused)
-    target = TargetStatus(pod=choice.pod.name, pod_uid=choice.pod.uid, node=choice.pod.node,
-                          restart_count=choice.pod.restart_count, store_id=choice.store.id,
-                          store_address=choice.store.address, selection=choice.selection,
-                          role=demo.spec.target.role or "")
+    if demo.spec.target.role == "pd-leader":
+        choice = await pd_leader_target(kube, rs.pd, snap, demo.spec.fault.action, tc_uid)
+    else:
+        refused = (await refused_nodes(kube, replace(snap, pods=tuple(own)), deps.settings.node_name)
+                   if rs.fault.node_level else {})
+        choice = select_target(own, list(snap.stores), demo.spec.target, demo.cluster, demo.cluster_ns,
+                               refused_nodes=refused)
+    target = TargetStatus(component="pd" if choice.store is None else "tikv", pod=choice.pod.name,
+                          pod_uid=choice.pod.uid, node=choice.pod.node, restart_count=choice.pod.restart_count,
+                          store_id=choice.store.id if choice.store else "",
+                          store_address=choice.store.address if choice.store else "", pd_member=choice.pd_member,
+                          selection=choice.selection, role=demo.spec.target.role or "")
     await rs.fault.check(demo.cluster_ns, target)
     await rs.rec.tell(TargetChosen(len(snap.pods), len(snap.stores), target))
     await open_canary(rs, len(snap.stores), resumed=False)  # spec.canary: its baseline, judged
