@@ -128,6 +128,15 @@ def test_the_tikv_standins_even_out_leader_counts_as_pds_balance_leader_does() -
     assert group_to_take({0: "t-2", 1: "t-2", 2: "t-2"}, "t-1") == 0
 
 
+def test_a_store_takes_no_lead_while_its_log_lags_the_leaders_as_tikv_refuses_a_log_gap() -> None:
+    from chaosdemo_local.standins.raft_groups import caught_up
+
+    # etcd's JSON gateway sends its uint64 indexes as strings.
+    assert caught_up({"raftIndex": "1000"}, {"raftAppliedIndex": "900"}), "100 behind: within 128"
+    assert not caught_up({"raftIndex": "1028"}, {"raftAppliedIndex": "900"}), "128 behind: a log gap"
+    assert not caught_up({"raftIndex": "1400"}, {}), "nothing applied yet (a store just resumed)"
+
+
 def until(what: str, check: object, timeout: float = 20.0) -> None:
     import time
     deadline = time.monotonic() + timeout

@@ -13,7 +13,10 @@ A store that has led no group for 10 s while another led two or more takes one o
 PD's balance-leader scheduler evens out leader counts: PD learns of a store back from its store heartbeat
 (TiKV's ``raftstore.pd-store-heartbeat-tick-interval``, 10 s) and runs each scheduler at most 5 s apart (its
 ``MaxScheduleInterval``); a balanced cluster moves nothing, and a store held down or paused takes nothing
-until it runs again.
+until it runs again, and then only once its log has caught up: TiKV's leader refuses to hand its lead to a
+peer whose log lags it by ``leader-transfer-max-log-lag`` entries (128) or more ("log gap", raftstore's
+``ready_to_transfer_leader``), where etcd would stop taking writes until the peer caught up or its
+election timeout passed (seen on kind: a statement held 5 s by a transfer to a store just resumed).
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CLIENT_PORT", "GROUPS", "PEER_PORT", "Member", "b64", "call", "client_url", "group_to_take", "start_groups"]
+__all__ = ["CLIENT_PORT", "GROUPS", "PEER_PORT", "Member", "b64", "call", "caught_up", "client_url", "group_to_take",
+           "start_groups"]
 
 log = logging.getLogger("tikv-standin")
 CLIENT_PORT, PEER_PORT = 23790, 23800
 GROUPS = 3
 REBALANCE_AFTER = 10.0
+MAX_LOG_LAG = 128  # TiKV's raftstore.leader-transfer-max-log-lag
 
 
 def client_url(pod: str, domain: str, group: int) -> str:
@@ -123,6 +128,12 @@ def leader_map(pod: str, domain: str) -> dict[int, str]:
     return out
 
 
+def caught_up(leader: dict[str, Any], mine: dict[str, Any], max_lag: int = MAX_LOG_LAG) -> bool:
+    """Whether this member's log is close enough to the leader's for TiKV to hand it the lead: the leader's last
+    index less than ``max_lag`` past what this member applied (both from etcd's ``/v3/maintenance/status``)."""
+    return int(leader.get("raftIndex", 0)) < int(mine.get("raftAppliedIndex", 0)) + max_lag
+
+
 def balance_when_due(pod: str, domain: str, stop: threading.Event, time_scale: float = 1.0) -> None:
     """Take a group's lead once this store has led none for REBALANCE_AFTER while another led two or more."""
     due_since: float | None = None
@@ -140,10 +151,13 @@ def balance_when_due(pod: str, domain: str, stop: threading.Event, time_scale: f
             continue
         me = client_url(pod, domain, group)
         try:
-            mine = call(me, "/v3/maintenance/status", {})["header"]["member_id"]
+            status = call(me, "/v3/maintenance/status", {})
             members = call(me, "/v3/cluster/member/list", {})["members"]
             url = next(m["clientURLs"][0] for m in members if m["name"] == leaders[group])
-            call(url, "/v3/maintenance/transfer-leadership", {"targetID": mine}, timeout=10)
+            if not caught_up(call(url, "/v3/maintenance/status", {}), status):
+                log.info("raft group %s: not taking the lead yet: this member's log lags the leader's", group)
+                continue  # still due: asked again at the next round
+            call(url, "/v3/maintenance/transfer-leadership", {"targetID": status["header"]["member_id"]}, timeout=10)
             log.info("raft group %s: lead taken by %s (it led none, %s led %s)", group, pod, leaders[group],
                      sorted(g for g, p in leaders.items() if p == leaders[group]))
         except (OSError, ValueError, KeyError, StopIteration) as e:
