@@ -260,7 +260,7 @@ class FaultSpec(_Model):
 
 
 class TargetSpec(_Model):
-    """Which TiKV pod to hit."""
+    """Which pod to hit: a TiKV pod, or PD's leader (role pd-leader)."""
 
     model_config = ConfigDict(
         json_schema_extra=_cel(
@@ -453,7 +453,7 @@ class ChaosDemoSpec(_Model):
         default_factory=FaultSpec, description="The fault to inject into one TiKV store."
     )
     target: TargetSpec = Field(
-        default_factory=TargetSpec, description="Which TiKV pod receives the fault."
+        default_factory=TargetSpec, description="Which pod receives the fault: a TiKV, or PD's leader."
     )
     timeouts: TimeoutsSpec = Field(
         default_factory=TimeoutsSpec, description="Deadlines for detection and recovery."

@@ -65,7 +65,8 @@ class SuiteStep(_Model):
                       description="The step's name, unique in the suite; its demo is <suite>-r<run>-<name>.")
     fault: FaultSpec = Field(default_factory=FaultSpec, description="The fault; action none makes the step a "
                              "no-fault control, judged like the rest: anything detected on it is a false alarm.")
-    target: TargetSpec = Field(default_factory=TargetSpec, description="Which TiKV pod receives the fault.")
+    target: TargetSpec = Field(default_factory=TargetSpec,
+                               description="Which pod receives the fault: a TiKV, or PD's leader (role pd-leader).")
     timeouts: TimeoutsSpec = Field(default_factory=TimeoutsSpec, description="Deadlines for this step's demo.")
     diagnosis: DiagnosisSpec = Field(default_factory=DiagnosisSpec, description="Its root-cause diagnosis.")
     canary: CanarySpec = Field(default_factory=CanarySpec, description="Its SQL canary and budget.")
