@@ -90,6 +90,18 @@ def test_a_control_holds_through_a_pd_leader_election_and_the_reload_one_store_a
     assert isinstance(steps[-1].decision, Quiet) and steps[-1].state.violations == ()
 
 
+def test_a_leader_elected_between_two_looks_is_known_from_pds_word_and_its_reload_excused() -> None:
+    """No "no leader" seen and no member down: only /members says another member leads now."""
+    looks = [replace(fresh(1), pd_leader="basic-pd-0"),
+             replace(stale(3, ("basic-tikv-0", "basic-tikv-2")), pd_leader="basic-pd-1"),
+             replace(fresh(12), pd_leader="basic-pd-1"), replace(fresh(41), pd_leader="basic-pd-1")]
+    steps = run(WatchState(), *[([], s) for s in looks], plan=CONTROL)
+    assert [type(s.decision) for s in steps] == [KeepWaiting, KeepWaiting, KeepWaiting, Quiet], steps
+    # The same stale store with the same leader throughout is a breach.
+    same = [replace(s, pd_leader="basic-pd-0") for s in looks]
+    assert isinstance(run(WatchState(), *[([], s) for s in same], plan=CONTROL)[1].decision, FalseAlarm)
+
+
 def test_pd_leaderless_past_the_grace_is_pd_unreachable() -> None:
     steps = run(WatchState(), ([], leaderless(1)), ([], leaderless(10)), ([], leaderless(16.5)), plan=CONTROL)
     assert [type(s.decision) for s in steps] == [KeepWaiting, KeepWaiting, FalseAlarm]

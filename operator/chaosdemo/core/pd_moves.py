@@ -19,7 +19,8 @@ None of these is what a demo injected, so before a detection (and through a no-f
 - a minority of PD members unhealthy, while the healthy ones keep PD's quorum, is no verdict for up to
   ``pd_member_restart_grace_seconds``, and ``pd-members-healthy`` past that;
 - once PD answers again, while it answers in part or a member is down (the pod going may have been the
-  leader's), and whenever every store reads stale at once while their pods are Ready (``pd_view_reloading``),
+  leader's), when PD names another leader than at the last look (elected between two looks), and whenever
+  every store reads stale at once while their pods are Ready (``pd_view_reloading``),
   a stale or Disconnected store is PD's reload for two heartbeat bounds, as long as its pod is Ready and its
   TiKV answers when asked. A store whose pod is not Ready, or whose TiKV does not answer, is never excused:
   that is the fault's.
@@ -47,6 +48,7 @@ class PDMoves:
     electing_since: float | None = None  # the first look of a run where PD knew no leader or answered in part
     members_down_since: float | None = None  # the first look of a run where a minority of members was unhealthy
     reload_until: float | None = None  # until then, a stale store on a Ready, answering pod is PD's reload
+    leader: str = ""  # the member PD last named its leader (/members)
 
 
 def reload_span(cfg: InvariantConfig) -> float:
@@ -102,6 +104,10 @@ def excuse(moves: PDMoves, snap: Snapshot, cfg: InvariantConfig, breaches: list[
         moves = replace(moves, reload_until=max(moves.reload_until or 0.0, now + reload_span(cfg)))
     elif moves.electing_since is not None:  # a leader again: it reloads what the last one saved
         moves = replace(moves, electing_since=None, reload_until=now + reload_span(cfg))
+    if snap.pd_leader:  # a new leader since the last look, elected between two looks: it reloads too
+        if moves.leader and snap.pd_leader != moves.leader:
+            moves = replace(moves, reload_until=max(moves.reload_until or now, now + reload_span(cfg)))
+        moves = replace(moves, leader=snap.pd_leader)
     if pd_view_reloading(snap, cfg):
         moves = replace(moves, reload_until=max(moves.reload_until or now, now + reload_span(cfg)))
     if moves.reload_until is None:

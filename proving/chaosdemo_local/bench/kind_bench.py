@@ -12,6 +12,9 @@ The gray faults are the point: a paused or cut-off TiKV that Kubernetes never ca
 They are held ``--hold`` seconds (45 by default), long enough for PD to call the store Disconnected (20 s
 after its last heartbeat) and for tidb-operator to copy that on its sync period.
 
+``--actions`` also takes ``pd-leader``: a pod-kill of the pod of PD's leader (``target.role: pd-leader``,
+resolved by the operator from PD's ``/members``), the drill SREs run most after a TiKV kill.
+
 Writes ``bench/kind-results.json`` and the table between the bench-kind markers in docs/benchmark.md.
 
 With ``--suite FILE`` (``make bench-kind SUITE=deploy/samples/suites/game-day.yaml``) it runs that
@@ -76,6 +79,10 @@ def fault_spec(action: str, hold: int) -> dict[str, Any]:
     return {"action": action}
 
 
+# A drill named for its target's role: the fault it injects, and the target it asks for.
+ROLE_DRILLS = {"pd-leader": ("pod-kill", {"role": "pd-leader"})}
+
+
 def target_for(env: KindEnv, action: str, i: int) -> tuple[str, bool]:
     """The i-th run's target: the TiKV pods in turn; for node-kill, one whose node hosts neither PD's leader nor
     tidb-operator (their loss is another demo) nor, when one is left, TiDB. And whether TiDB shares its node."""
@@ -126,10 +133,14 @@ def one_run(env: KindEnv, action: str, i: int, hold: int, *, dry_run: bool = Fal
             distraction: bool = False, window: int = 120) -> dict[str, Any]:
     env.wait_healthy(timeout=300)
     name = f"bench-{'control' if dry_run else action}-{'d' if distraction else ''}{i}"
-    pod, with_tidb = target_for(env, action, i)
+    if action in ROLE_DRILLS:  # resolved by the operator from PD's live view
+        (pod, with_tidb), (fault, target) = ("", False), ({"action": ROLE_DRILLS[action][0]}, ROLE_DRILLS[action][1])
+    else:
+        pod, with_tidb = target_for(env, action, i)
+        fault, target = fault_spec(action, hold), {"pod": pod}
     doc = {"apiVersion": "chaosdemo.dev/v1alpha1", "kind": "ChaosDemo",
            "metadata": {"name": name, "namespace": TIDB_NS},
-           "spec": {"cluster": {"name": "basic"}, "fault": fault_spec(action, hold), "target": {"pod": pod},
+           "spec": {"cluster": {"name": "basic"}, "fault": fault, "target": target,
                     "dryRun": dry_run, "canary": canary_for(action, with_tidb),
                     "timeouts": {"detectionSeconds": window, "recoverySeconds": 600, "stabilitySeconds": 10}}}
     with Observers(env) as view:
@@ -144,6 +155,7 @@ def one_run(env: KindEnv, action: str, i: int, hold: int, *, dry_run: bool = Fal
             time.sleep(0.5)
         env.wait_healthy(timeout=300)  # tidb-operator agreeing, so its end of the fault is read too
     env.kubectl("delete", "chaosdemo", name, "-n", TIDB_NS, "--wait=false")
+    pod = pod or (st.get("target") or {}).get("pod", "")
     out: dict[str, Any] = {"name": name, "target": pod, "phase": st["phase"], "message": st.get("message"),
                            "resolution": round(view.resolution(), 2),
                            "detectedBy": st.get("detectedBy"), "ours": st.get("detectionSeconds"),
