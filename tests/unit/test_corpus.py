@@ -31,6 +31,8 @@ def test_the_corpus_covers_every_action_on_several_targets_the_controls_and_the_
     distracted = [c for c in CASES if any(e.reason == "OOMKilling" for e in c.evidence.kubernetes_events)]
     assert len(distracted) >= 2 and all(c.truth.expected_class == "pod-failure" for c in distracted)
     assert targets["pod-kill"] & targets["container-kill"], "a pod-kill and a container-kill of the same pod"
+    pd = [c for c in CASES if c.truth.expected_class == "pd-leader-loss"]
+    assert len(pd) >= 2 and all(c.truth.target.component == "pd" for c in pd), "PD's leader killed, twice"
 
 
 def test_the_rules_engine_is_right_on_every_recorded_case_and_cites_only_what_is_there() -> None:
