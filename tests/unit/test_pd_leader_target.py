@@ -143,3 +143,52 @@ def test_a_resumed_pd_target_is_confirmed_against_pds_statefulset_never_tikvs() 
                                               "controller": True}]}}
     assert "not controlled by StatefulSet basic-pd" in why_record_refused(
         TARGET, "basic", tidbcluster=tc, statefulset=sts, pod=tikv, node=None, node_level=False)
+
+
+class Cluster:
+    """The Kubernetes reads ``pd_leader_target`` makes (a fake: the API server's part is the local tier's)."""
+
+    def __init__(self) -> None:
+        self.sts = {"metadata": {"name": "basic-pd", "uid": "sts-uid", "ownerReferences": [
+            {"kind": "TidbCluster", "name": "basic", "uid": "tc-uid", "controller": True}]},
+            "spec": {"replicas": 3}, "status": {"readyReplicas": 3, "currentReplicas": 3, "updatedReplicas": 3}}
+
+    async def get_statefulset(self, namespace: str, name: str) -> dict | None:
+        return self.sts if name == "basic-pd" else None
+
+
+async def test_the_leader_is_asked_of_pd_and_asked_again_before_the_injection() -> None:
+    """Against a real HTTP server answering /members as PD does; between two asks the leader moves."""
+    from aiohttp import web
+
+    from chaosdemo.api.errors import PreflightFailed
+    from chaosdemo.run.preflight import pd_leader_target, pd_target_moved
+
+    from .test_pd_moves import serve
+
+    leader = {"name": FQDN.format(1)}
+
+    async def members(_: web.Request) -> web.Response:
+        return web.json_response({"members": [{"name": FQDN.format(i)} for i in range(3)], "leader": leader})
+
+    app = web.Application()
+    app.router.add_get("/pd/api/v1/members", members)
+    runner, pd = await serve(app, 2.0)
+    kube = type("Kube", (), {"cluster": Cluster()})()
+    try:
+        choice = await pd_leader_target(kube, pd, look(0), "pod-kill", "tc-uid")  # type: ignore[arg-type]
+        chosen = TARGET.model_copy(update={"pod": choice.pod.name, "pod_uid": choice.pod.uid,
+                                           "pd_member": choice.pd_member})
+        assert choice.pod.name == "basic-pd-1" and pd_target_moved(chosen, choice) == ""
+        leader["name"] = FQDN.format(2)
+        again = await pd_leader_target(kube, pd, look(10), "pod-kill", "tc-uid")  # type: ignore[arg-type]
+        assert again.pod.name == "basic-pd-2"
+        assert pd_target_moved(chosen, again).startswith(f"PD's leader moved from {FQDN.format(1)} to ")
+        replaced = replace(again, pd_member=FQDN.format(1), pod=replace(PD_PODS[1], uid="new"))
+        assert "was replaced since the target was chosen" in pd_target_moved(chosen, replaced)
+        with pytest.raises(PreflightFailed) as e:
+            await pd_leader_target(kube, pd, look(0), "node-kill", "tc-uid")  # type: ignore[arg-type]
+        assert e.value.reason == "ActionNotForPD"
+    finally:
+        await pd.aclose()
+        await runner.cleanup()

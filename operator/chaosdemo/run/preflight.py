@@ -48,6 +48,7 @@ __all__ = [
     "lease_name",
     "look_past_reload",
     "pd_leader_target",
+    "pd_target_moved",
     "quorum_after_losing_one",
     "refused_nodes",
 ]
@@ -282,3 +283,14 @@ async def pd_leader_target(kube: KubeClient, pd: PDClient, snapshot: Snapshot, a
     leader = pd_leader_from(await pd.members())
     return select_pd_leader(own, leader, snapshot.pd_members if snapshot.pd_answered("health") else None,
                             cluster, namespace)
+
+
+def pd_target_moved(chosen: TargetStatus, now: TargetChoice) -> str:
+    """Why the PD leader chosen is no longer the one to hit (another member leads, or its pod was replaced),
+    or '' (pure)."""
+    if now.pd_member != chosen.pd_member:
+        return (f"PD's leader moved from {chosen.pd_member} to {now.pd_member[:120]} since the target was chosen: "
+                "the target is no longer PD's leader")
+    if now.pod.uid != chosen.pod_uid:
+        return f"PD's leader pod {chosen.pod} was replaced since the target was chosen (uid {now.pod.uid})"
+    return ""

@@ -36,6 +36,7 @@ from chaosdemo.run.preflight import (
     lease_name,
     look_past_reload,
     pd_leader_target,
+    pd_target_moved,
     refused_nodes,
 )
 from chaosdemo.run.state import RunState
@@ -88,6 +89,7 @@ async def run_stages(rs: RunState) -> None:
                 await log_control(deps, rs.demo, rs.progress.last_snapshot)
             await end(deps, rs.demo, DryRunEnded(rs.target.pod))
             return
+        await recheck_pd_leader(rs)
         await rs.rec.tell(Requested(spec.fault.action))
         deps.crash("before-inject")
     else:  # resumed from the status: what it names is confirmed from the cluster before anything is touched
@@ -136,6 +138,21 @@ async def preflight(rs: RunState) -> None:
     await rs.fault.check(demo.cluster_ns, target)
     await rs.rec.tell(TargetChosen(len(snap.pods), len(snap.stores), target))
     await open_canary(rs, len(snap.stores), resumed=False)  # spec.canary: its baseline, judged
+
+
+async def recheck_pd_leader(rs: RunState) -> None:
+    """A PD leader is asked for again just before the injection, its quorum counted again: the canary's
+    baseline ran since it was chosen, and PD's leader may have moved, or a member gone (TargetError: Aborted,
+    nothing injected)."""
+    t = rs.status.target
+    if t is None or t.component != "pd" or rs.fault.expected_class == "no-fault":
+        return
+    tc = await rs.deps.kube.cluster.get_tidbcluster(rs.demo.cluster_ns, rs.demo.cluster)
+    uid = str(((tc or {}).get("metadata") or {}).get("uid", ""))
+    now = await pd_leader_target(rs.deps.kube, rs.pd, await rs.observer.snapshot(), rs.demo.spec.fault.action, uid)
+    why = pd_target_moved(t, now)
+    if why:
+        raise TargetError(f"{why}; nothing was injected", reason="PDLeaderMoved")
 
 
 async def recheck_blast_radius(rs: RunState) -> None:
