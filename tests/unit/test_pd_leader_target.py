@@ -114,15 +114,20 @@ def test_pd_and_kubernetes_say_what_they_saw_of_a_pd_target() -> None:
 
 
 def test_the_rules_name_a_lost_pd_leader_and_the_grade_expects_it() -> None:
-    st = WatchState()
+    before = step(WatchState(), PLAN, [], look(0.2))
     gone = tuple(p for p in PD_PODS if p.name != "basic-pd-1")
-    detected = step(st, PLAN, [], look(1.0, leader=FQDN.format(2), pd_pods=gone,
-                                       members_health=(HEALTHY[0], (FQDN.format(1), False), HEALTHY[2])))
+    detected = step(before.state, PLAN, [], look(1.0, leader=FQDN.format(2), pd_pods=gone,
+                                                 members_health=(HEALTHY[0], (FQDN.format(1), False), HEALTHY[2])))
     snap = look(1.0, leader=FQDN.format(2), pd_pods=gone)
-    ev = build_evidence(snapshot=snap, timeline=detected.state.violations, history={}, events=[],
-                        started_at="2026-11-25T08:00:00Z", node_container_events=[])
+    ev = build_evidence(snapshot=snap, timeline=detected.state.violations, history=detected.state.history,
+                        events=[], started_at="2026-11-25T08:00:00Z", node_container_events=[])
+    # PD's pods have a history of their own, never mistaken for TiKV's.
+    assert set(ev.pd_pod_history) == {"basic-pd-0", "basic-pd-1", "basic-pd-2"}
+    assert set(ev.tikv_pod_history) == {"basic-tikv-0", "basic-tikv-1", "basic-tikv-2"}
+    assert [o.phase for o in ev.pd_pod_history["basic-pd-1"]] == ["Running", "Absent"]
     answer = diagnose_by_rules(ev)
     assert answer.fault_class == "pd-leader-loss" and answer.affected_pod == "basic-pd-1", answer
+    assert answer.affected_node == "node-1", "named from the PD pod's history"
     assert any(m.leader and m.name == FQDN.format(2) for m in ev.pd_members)
     truth = ground_truth(PodDelete(kube=None, action="pod-kill", grace=0), TARGET)  # type: ignore[arg-type]
     assert truth.expected_class == "pd-leader-loss"

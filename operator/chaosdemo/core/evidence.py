@@ -9,6 +9,7 @@ looks like a credential before it leaves the operator.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -127,6 +128,8 @@ class Evidence(Data):
     pd_stores: list[StoreEvidence] = Field(default_factory=list)
     pd_region_checks: dict[str, int] = Field(default_factory=dict)
     pd_members: list[PDMember] = Field(default_factory=list)
+    # PD's pods, as the TiKV ones (a PD target's node and uid changes): <cluster>-pd-<n>
+    pd_pod_history: dict[str, list[PodObservation]] = Field(default_factory=dict)
     pd_error: str = ""
     pd_unread: list[str] = Field(default_factory=list)  # reads PD did not answer while it answered others
     kubernetes_events: list[KubeEvent] = Field(default_factory=list)
@@ -165,7 +168,8 @@ def build_evidence(
                           cleared=v.cleared or "")
             for v in timeline
         ],
-        tikv_pod_history=history,
+        tikv_pod_history={pod: obs for pod, obs in history.items() if not _pd_pod(pod, snapshot.cluster)},
+        pd_pod_history={pod: obs for pod, obs in history.items() if _pd_pod(pod, snapshot.cluster)},
         nodes=[NodeEvidence(name=n.name, ready=n.ready, reason=scrub(n.reason)) for n in snapshot.nodes],
         pd_stores=_stores(snapshot),
         pd_region_checks=dict(snapshot.region_checks),
@@ -197,6 +201,11 @@ def _stores(snapshot: Snapshot) -> list[StoreEvidence]:
             for st in snapshot.stores[:MAX_STORES]]
 
 
+def _pd_pod(name: str, cluster: str) -> bool:
+    """Whether a pod of the history is one of PD's (tidb-operator names them ``<cluster>-pd-<n>``)."""
+    return re.fullmatch(rf"{re.escape(cluster)}-pd-[0-9]+", name) is not None
+
+
 def with_refs(ev: Evidence) -> Evidence:
     """The evidence with a reference (``ref``) on every item a diagnosis may cite: V timeline entries, P pod
     observations, N nodes, S PD stores, M PD members, E Kubernetes events, C node container events, O
@@ -206,6 +215,8 @@ def with_refs(ev: Evidence) -> Evidence:
     n = iter(range(1, 10**6))
     ev.tikv_pod_history = {pod: [o.model_copy(update={"ref": f"P{next(n)}"}) for o in obs]
                            for pod, obs in sorted(ev.tikv_pod_history.items())}
+    ev.pd_pod_history = {pod: [o.model_copy(update={"ref": f"P{next(n)}"}) for o in obs]
+                         for pod, obs in sorted(ev.pd_pod_history.items())}
     groups: tuple[tuple[str, Sequence[Any]], ...] = (
         ("V", ev.violation_timeline), ("N", ev.nodes), ("S", ev.pd_stores), ("M", ev.pd_members),
         ("E", ev.kubernetes_events), ("C", ev.node_container_events), ("O", ev.tidb_operator_view.tikv_stores),
@@ -222,7 +233,8 @@ def evidence_refs(ev: Evidence) -> frozenset[str]:
     """Every reference an answer may cite in this evidence."""
     items: list[Any] = [*ev.violation_timeline, *ev.nodes, *ev.pd_stores, *ev.pd_members, *ev.kubernetes_events,
                         *ev.node_container_events, *ev.tidb_operator_view.tikv_stores, *ev.tidb_clients,
-                        *(o for obs in ev.tikv_pod_history.values() for o in obs)]
+                        *(o for obs in ev.tikv_pod_history.values() for o in obs),
+                        *(o for obs in ev.pd_pod_history.values() for o in obs)]
     if ev.tidb_operator_view.ready is not None:
         items.append(ev.tidb_operator_view.ready)
     return frozenset(i.ref for i in items if i.ref)

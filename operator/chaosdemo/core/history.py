@@ -1,4 +1,4 @@
-"""What the watch remembers of the TiKV pods and the kind node containers, look after look (pure).
+"""What the watch remembers of the TiKV and PD pods and the kind node containers, look after look (pure).
 
 A pod's history is each state that differed from the last one recorded; a node container's, each time it died
 or started. Both are bounded, and both are evidence a diagnosis reads: observations, never actions of ours.
@@ -56,13 +56,14 @@ def remember_pods(history: PodHistory, snapshot: Snapshot) -> PodHistory:
     """Append each pod's state when it differs from the last one recorded (pure)."""
     out = {name: list(obs) for name, obs in history.items()}
     now = iso(snapshot.taken_at)
-    for p in snapshot.pods:
+    pods = (*snapshot.pods, *snapshot.pd_pods)
+    for p in pods:
         obs = _observe(p, now)
         seen = out.setdefault(p.name, [])
         if not seen or _key(seen[-1]) != _key(obs):
             seen.append(obs)
             del seen[:-MAX_OBSERVATIONS_PER_POD]
-    present = {p.name for p in snapshot.pods}
+    present = {p.name for p in pods}
     for name, seen in out.items():
         if name not in present and (not seen or seen[-1].uid != ""):
             seen.append(

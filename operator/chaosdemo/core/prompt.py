@@ -22,7 +22,7 @@ which tracks store heartbeats (TiKV sends one every 10 s; PD marks a store \
 Disconnected after 20 s without one and Down after max-store-down-time).
 
 You are given evidence the monitoring collected: the timeline of health invariants \
-that broke, the history of every TiKV pod (uid, node, readiness, restarts), node \
+that broke, the history of every TiKV pod and PD pod (uid, node, readiness, restarts), node \
 readiness, PD's view of stores, regions and members, and Kubernetes events. When \
 stores_asked_directly is true, each Ready TiKV store was also asked on its own status \
 port: the tikv-stores-answer invariant breaks on a store that does not answer. When \

@@ -99,16 +99,20 @@ def _pd_leader_lost(ev: Evidence) -> DiagnosisAnswer | None:
     unwell = [*_violations_of(ev, pod, invariant="pd-pod-ready"),
               *_violations_of(ev, invariant="pd-members-healthy")]
     leader = next((m for m in ev.pd_members if m.leader), None)
+    h = ev.pd_pod_history.get(pod, [])
     facts = [f"{v.invariant} broke on {v.subject} at {v.first_seen}: {v.message}" for v in [*lost, *unwell][:4]]
+    uids = list(dict.fromkeys(o.uid for o in h if o.uid))
+    if len(uids) > 1:
+        facts.append(f"pod {pod} uids seen: {', '.join(uids)}")
     if leader is not None:
         facts.append(f"PD member {leader.name} leads PD at the last look")
     return DiagnosisAnswer(
         summary=f"PD lost its leader on pod {pod}; PD elected another leader.",
         root_cause=(f"The PD member on {pod}, PD's leader, stopped serving (its pod or process went down) and "
                     "the other members elected a new leader; TSO and scheduling paused until they did."),
-        fault_class="pd-leader-loss", affected_pod=pod, affected_store="", affected_node="",
+        fault_class="pd-leader-loss", affected_pod=pod, affected_store="", affected_node=_node_of(h),
         confidence=0.85 if unwell else 0.6, evidence=facts,
-        cited_evidence=_ids(lost, unwell[:3], [leader] if leader is not None else []),
+        cited_evidence=_ids(lost, unwell[:3], [leader] if leader is not None else [], h[-2:]),
         recommended_actions=[
             f"Find why the PD member on {pod} went down (kubectl describe pod {pod}; its previous logs).",
             "Confirm every PD member is healthy again and PD has one leader (pd-ctl member).",
