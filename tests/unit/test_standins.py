@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -246,6 +247,14 @@ def test_the_tidb_standin_keeps_its_connections_to_the_members_and_looks_an_addr
             members.post("gone", 0, "/v3/kv/range", {})
         assert "localhost" not in members._ips, "looked up again at the next use"
         assert members.post("tikv-1", 0, "/v3/kv/range", {}) and "localhost" in members._ips, "a new connection"
+        # Idle past TiDB's gRPC keepalive: neither the connection nor the address is trusted any more.
+        members.keepalive = 0.2
+        time.sleep(0.3)
+        looked_up = members._ips["localhost"][1]
+        assert members.post("tikv-1", 0, "/v3/kv/range", {}) and len(set(peers)) == 4, "a new connection"
+        assert members._ips["localhost"][1] > looked_up, "its address looked up again"
+        members.keepalive = 60.0
+        assert members.post("tikv-1", 0, "/v3/kv/range", {}) and len(set(peers)) == 4, "within it: kept"
     finally:
         members.close()
         server.shutdown()

@@ -21,6 +21,7 @@ import asyncio
 import base64
 import http.client
 import json
+import logging
 import socket
 import threading
 import time
@@ -35,10 +36,13 @@ from chaosdemo_local.standins.raft_groups import GROUPS, client_url
 
 __all__ = ["EtcdBackend", "Peers"]
 
+log = logging.getLogger("tidb-standin")
 TRY_SECONDS = 3.0  # one member's chance, as a TiKV request's timeout before the next peer is tried
 BUDGET_SECONDS = 20.0  # all tries of one call, as TiDB's backoff budget
 SUSPECT_SECONDS = 5.0  # a peer that failed is tried last for this long
 LEADER_EVERY = 2.0  # how often a group's leader is asked, beside its requests
+SLOW_SECONDS = 2.0  # a call that took longer is logged, with its tries
+KEEPALIVE_SECONDS = 13.0  # TiDB's grpc-keepalive-time 10 s + grpc-keepalive-timeout 3 s
 
 
 def _b64(text: str) -> str:
@@ -83,43 +87,60 @@ def _ask(conn: http.client.HTTPConnection, path: str, body: dict[str, Any]) -> t
 class Members:
     """HTTP connections kept open to each member (idle ones reused), each member's address resolved once: a
     connection that failed is closed and the member's address looked up again at its next use, as a pod
-    started again has a new IP."""
+    started again has a new IP.
 
-    def __init__(self, url_of: Callable[[str, int], str]) -> None:
-        self.url_of = url_of
+    Nothing is trusted longer than TiDB's gRPC keepalive would trust it (``tikv-client.grpc-keepalive-time``
+    10 s, then ``grpc-keepalive-timeout`` 3 s; client-go's ``DefaultTiKVClient``): a connection idle that long
+    is closed rather than reused, and an address looked up that long ago is looked up again before a new
+    connection, as gRPC re-resolves a name when it reconnects. Without it, a pod whose node was killed and
+    came back with a new IP was sent requests at its old address, each waiting out a connect timeout (seen on
+    kind: a statement on rows the next fault never touched held 5 s).
+    """
+
+    def __init__(self, url_of: Callable[[str, int], str], keepalive: float = KEEPALIVE_SECONDS) -> None:
+        self.url_of, self.keepalive = url_of, keepalive
         self._lock = threading.Lock()
-        self._idle: dict[tuple[str, int], list[http.client.HTTPConnection]] = {}
-        self._ips: dict[str, str] = {}  # host -> its address, until a connection to it fails
+        self._idle: dict[tuple[str, int], list[tuple[http.client.HTTPConnection, float]]] = {}
+        self._ips: dict[str, tuple[str, float]] = {}  # host -> its address and when it was looked up
         self._closed = False
 
     def _ip(self, host: str, port: int) -> str:
         with self._lock:
-            ip = self._ips.get(host)
-        if ip is None:
+            ip, at = self._ips.get(host, ("", 0.0))
+        if not ip or time.monotonic() - at > self.keepalive:
             ip = str(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0])
             with self._lock:
-                self._ips[host] = ip
+                self._ips[host] = (ip, time.monotonic())
         return ip
+
+    def _kept(self, pod: str, group: int) -> http.client.HTTPConnection | None:
+        """An idle connection to the member used within the keepalive; older ones are closed."""
+        with self._lock:
+            idle = self._idle.get((pod, group)) or []
+            while idle:
+                conn, since = idle.pop()
+                if time.monotonic() - since <= self.keepalive:
+                    return conn
+                conn.close()
+        return None
 
     def post(self, pod: str, group: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
         url = urlsplit(self.url_of(pod, group))
         host, port = url.hostname or "", url.port or 80
-        with self._lock:
-            idle = self._idle.get((pod, group)) or []
-            conn = idle.pop() if idle else None
+        conn = self._kept(pod, group)
         try:
             status, data, conn = self._send(conn, host, port, path, body)
         except (OSError, http.client.HTTPException):
             with self._lock:  # the pod may have a new address: look it up again, and drop what went to the old
                 self._ips.pop(host, None)
-                for c in self._idle.pop((pod, group), []):
+                for c, _ in self._idle.pop((pod, group), []):
                     c.close()
             raise
         with self._lock:
             if self._closed:
                 conn.close()
             else:
-                self._idle.setdefault((pod, group), []).append(conn)
+                self._idle.setdefault((pod, group), []).append((conn, time.monotonic()))
         if status != 200:
             raise EtcdSaid(status, data[:200].decode(errors="replace"))
         out: dict[str, Any] = json.loads(data or b"{}")
@@ -140,7 +161,7 @@ class Members:
         with self._lock:
             self._closed = True
             for conns in self._idle.values():
-                for c in conns:
+                for c, _ in conns:
                     c.close()
             self._idle.clear()
 
@@ -167,11 +188,14 @@ class Peers:
         return sorted(pods, key=lambda p: self._suspect.get((group, p), 0.0) > now)
 
     async def call(self, group: int, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """One request to a group, to its last known leader first, then the others, within the budget."""
-        deadline, last = time.monotonic() + BUDGET_SECONDS, "no member tried"
+        """One request to a group, to its last known leader first, then the others, within the budget; one that
+        took over SLOW_SECONDS is logged with each try, so a slow statement can be told from the pod's log."""
+        start, last = time.monotonic(), "no member tried"
+        deadline, tries = start + BUDGET_SECONDS, []
         loop = asyncio.get_running_loop()
         while time.monotonic() < deadline:
             for pod in self._order(group):
+                t0 = time.monotonic()
                 try:
                     out = await loop.run_in_executor(self._threads, self.members.post, pod, group, path, body)
                 except EtcdSaid as e:  # etcd said no: leader changed, no leader, timeout
@@ -183,7 +207,11 @@ class Peers:
                 else:
                     self._suspect.pop((group, pod), None)
                     self._ask_leader_soon(group)
+                    if time.monotonic() - start > SLOW_SECONDS:
+                        log.warning("raft group %s %s took %.1f s: %s; then %s answered in %.1f s", group, path,
+                                    time.monotonic() - start, "; ".join(tries) or "-", pod, time.monotonic() - t0)
                     return out
+                tries.append(f"{last[:120]} after {time.monotonic() - t0:.1f} s")
                 self._suspect[(group, pod)] = time.monotonic() + SUSPECT_SECONDS
                 self._ask_leader_soon(group, now=True)
             await asyncio.sleep(0.5)  # every peer tried: back off, as TiDB does
