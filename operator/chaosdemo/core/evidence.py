@@ -9,7 +9,6 @@ looks like a credential before it leaves the operator.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ from pydantic import Field
 
 from chaosdemo.api.models import Violation
 from chaosdemo.api.timestamps import iso, parse_iso
-from chaosdemo.core.addresses import pod_name_of_store
+from chaosdemo.core.addresses import pd_member_pod, pod_name_of_store
 from chaosdemo.core.history import MAX_EVENTS, ContainerEvent, Data, PodHistory, PodObservation
 from chaosdemo.core.scrub import scrub
 from chaosdemo.core.snapshot import PD_READS, Snapshot
@@ -168,8 +167,8 @@ def build_evidence(
                           cleared=v.cleared or "")
             for v in timeline
         ],
-        tikv_pod_history={pod: obs for pod, obs in history.items() if not _pd_pod(pod, snapshot.cluster)},
-        pd_pod_history={pod: obs for pod, obs in history.items() if _pd_pod(pod, snapshot.cluster)},
+        tikv_pod_history={pod: obs for pod, obs in history.items() if not _pd_pod(pod, snapshot)},
+        pd_pod_history={pod: obs for pod, obs in history.items() if _pd_pod(pod, snapshot)},
         nodes=[NodeEvidence(name=n.name, ready=n.ready, reason=scrub(n.reason)) for n in snapshot.nodes],
         pd_stores=_stores(snapshot),
         pd_region_checks=dict(snapshot.region_checks),
@@ -201,9 +200,10 @@ def _stores(snapshot: Snapshot) -> list[StoreEvidence]:
             for st in snapshot.stores[:MAX_STORES]]
 
 
-def _pd_pod(name: str, cluster: str) -> bool:
-    """Whether a pod of the history is one of PD's (tidb-operator names them ``<cluster>-pd-<n>``)."""
-    return re.fullmatch(rf"{re.escape(cluster)}-pd-[0-9]+", name) is not None
+def _pd_pod(name: str, snapshot: Snapshot) -> bool:
+    """Whether a pod of the history is one of PD's (``<cluster>-pd-<n>``, the name a PD member has without
+    clusterDomain)."""
+    return pd_member_pod(name, snapshot.cluster, snapshot.namespace) == name
 
 
 def with_refs(ev: Evidence) -> Evidence:

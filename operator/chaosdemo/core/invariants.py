@@ -89,12 +89,12 @@ def kind_node_containers_running(s: Snapshot, cfg: InvariantConfig) -> list[Brea
     ]
 
 
-def _pod_unready(pod: PodState) -> list[Breach]:
-    """``tikv-pods-ready`` on one pod: terminating or not Ready."""
+def _pod_unready(pod: PodState, invariant: str = "tikv-pods-ready", what: str = "pod") -> list[Breach]:
+    """``invariant`` (``tikv-pods-ready`` unless said) on one pod: terminating or not Ready."""
     if pod.deleting:
-        return [Breach("tikv-pods-ready", pod.name, f"pod {pod.name} is terminating")]
+        return [Breach(invariant, pod.name, f"{what} {pod.name} is terminating")]
     if not pod.ready:
-        return [Breach("tikv-pods-ready", pod.name, f"pod {pod.name} is not Ready (phase {pod.phase})")]
+        return [Breach(invariant, pod.name, f"{what} {pod.name} is not Ready (phase {pod.phase})")]
     return []
 
 
@@ -262,14 +262,9 @@ def pd_target_breaches(s: Snapshot, target: TargetStatus, *, detected: bool) -> 
     PD has a leader, any member. So that violation clears when PD answers with a leader again, and recovery
     waits for it. A look that did not read PD's members tells nothing of its leader.
     """
-    out: list[Breach] = []
     pod = next((p for p in s.pd_pods if p.name == target.pod), None)
-    if pod is None:
-        out.append(Breach("pd-pod-ready", target.pod, f"PD pod {target.pod} does not exist"))
-    elif pod.deleting:
-        out.append(Breach("pd-pod-ready", target.pod, f"PD pod {target.pod} is terminating"))
-    elif not pod.ready:
-        out.append(Breach("pd-pod-ready", target.pod, f"PD pod {target.pod} is not Ready (phase {pod.phase})"))
+    out = ([Breach("pd-pod-ready", target.pod, f"PD pod {target.pod} does not exist")] if pod is None
+           else _pod_unready(pod, "pd-pod-ready", "PD pod"))
     if s.pd_leaderless or (s.pd_answered("members") and not s.pd_leader):
         out.append(Breach("pd-leader-elected", target.pod,
                           f"PD has no leader ({target.pd_member} led it when the target was chosen)"))
